@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL 15 + PostGIS cluster with TLS set up as in the PostgreSQL SSL guide.
+#
+#   pg-cluster.sh start DIR     create (first time) and start the cluster in DIR
+#   pg-cluster.sh stop DIR      stop it (fast shutdown)
+#   pg-cluster.sh restart DIR   restart, picking up KACHEL_PG_SSL / KACHEL_PG_HBA changes
+#   pg-cluster.sh env DIR       print shell exports describing the running cluster
+#
+# DIR gets: ssl/ (CA, server, client and an unrelated CA), data/ (PGDATA), run/ (unix socket),
+# port, server.log. The server listens on a free loopback port, TLS on, and pg_hba only admits
+# TCP clients over TLS ("hostssl"); the unix socket trusts local users for administration.
+# Role "kachel" (password in ssl/../password) owns the databases the demo and tests create.
+#
+# Knobs for tests: KACHEL_PG_SSL=on|off, KACHEL_PG_HBA=hostssl|host (default on, hostssl).
+set -euo pipefail
+
+cmd=${1:?usage: pg-cluster.sh start|stop|restart|env DIR}
+dir=${2:?usage: pg-cluster.sh start|stop|restart|env DIR}
+pgbin=${KACHEL_PGBIN:-/usr/lib/postgresql/15/bin}
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "pg-cluster: no free port found" >&2; exit 1
+}
+
+make_certs() {
+  local s="$dir/ssl"
+  mkdir -p "$s"
+  (
+    cd "$s"
+    # CA: 3072-bit RSA, self-signed, as in the guide.
+    openssl genrsa -out ca.key 3072 2>/dev/null
+    openssl req -new -x509 -days 365 -key ca.key -out ca.crt -subj "/CN=kachel test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    # Server: CN=localhost, SAN DNS:localhost, signed by the CA.
+    openssl genrsa -out server.key 3072 2>/dev/null
+    openssl req -new -key server.key -out server.csr -subj "/CN=localhost"
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' > server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -sha256 \
+      -extfile server.ext -out server.crt 2>/dev/null
+    # Client certificate for role kachel (CN = database user), for client-certificate tests.
+    openssl genrsa -out client.key 3072 2>/dev/null
+    openssl req -new -key client.key -out client.csr -subj "/CN=kachel"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -sha256 \
+      -extfile client.ext -out client.crt 2>/dev/null
+    # An unrelated CA, to prove that verification really happens.
+    openssl req -x509 -newkey rsa:3072 -sha256 -days 365 -nodes -keyout other-ca.key -out other-ca.crt \
+      -subj "/CN=kachel unrelated CA" 2>/dev/null
+    chmod 600 ./*.key
+    chmod 644 ./*.crt
+  )
+}
+
+write_hba() {
+  local kind=${KACHEL_PG_HBA:-hostssl}
+  cat > "$dir/data/pg_hba.conf" <<HBA
+# written by scripts/pg-cluster.sh (mode: $kind)
+local   all  all                 trust
+$kind   all  all  127.0.0.1/32   scram-sha-256
+$kind   all  all  ::1/128        scram-sha-256
+HBA
+  chown_pg "$dir/data/pg_hba.conf"
+}
+
+write_ssl_conf() {
+  local ssl=${KACHEL_PG_SSL:-on}
+  cat > "$dir/data/kachel-ssl.conf" <<CONF
+ssl = $ssl
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'ca.crt'
+ssl_min_protocol_version = 'TLSv1.2'
+CONF
+  chown_pg "$dir/data/kachel-ssl.conf"
+}
+
+chown_pg() {
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$@"; fi
+}
+
+init_cluster() {
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/run"
+  chmod 755 "$dir"
+  make_certs
+  local pw; pw=$(openssl rand -hex 12)
+  echo "$pw" > "$dir/password"; chmod 600 "$dir/password"
+  chown_pg "$dir/run"
+  mkdir -p "$dir/data"; chown_pg "$dir/data"
+  as_pg "$pgbin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  cp "$dir/ssl/server.crt" "$dir/ssl/server.key" "$dir/ssl/ca.crt" "$dir/data/"
+  chown_pg "$dir/data/server.crt" "$dir/data/server.key" "$dir/data/ca.crt"
+  chmod 600 "$dir/data/server.key"
+  free_port > "$dir/port"
+  cat >> "$dir/data/postgresql.conf" <<CONF
+# kachel throwaway cluster
+listen_addresses = 'localhost'
+port = $(cat "$dir/port")
+unix_socket_directories = '$dir/run'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+include = 'kachel-ssl.conf'
+CONF
+  write_ssl_conf
+  write_hba
+  start_server
+  as_pg "$pgbin/psql" -h "$dir/run" -p "$(cat "$dir/port")" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+    -c "CREATE ROLE kachel LOGIN PASSWORD '$pw'" >/dev/null
+  touch "$dir/initialised"
+}
+
+start_server() {
+  # The port may have been taken since the cluster was made: pick another one then.
+  local port; port=$(cat "$dir/port")
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    port=$(free_port); echo "$port" > "$dir/port"
+    sed -i "s/^port = .*/port = $port/" "$dir/data/postgresql.conf"
+  fi
+  touch "$dir/server.log"; chown_pg "$dir/server.log"
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { tail -20 "$dir/server.log" >&2; exit 1; }
+}
+
+running() {
+  [ -f "$dir/data/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+}
+
+case "$cmd" in
+  start)
+    if [ -f "$dir/initialised" ]; then
+      running || start_server
+    else
+      init_cluster
+    fi
+    ;;
+  stop)
+    if running; then as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+    ;;
+  restart)
+    write_ssl_conf
+    write_hba
+    if running; then as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+    start_server
+    ;;
+  env)
+    port=$(cat "$dir/port")
+    echo "export KACHEL_PG_DIR='$dir'"
+    echo "export KACHEL_PG_PORT='$port'"
+    echo "export KACHEL_PG_SOCKET='$dir/run'"
+    echo "export KACHEL_PG_CA='$dir/ssl/ca.crt'"
+    echo "export KACHEL_PG_PASSWORD='$(cat "$dir/password")'"
+    ;;
+  *)
+    echo "usage: pg-cluster.sh start|stop|restart|env DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+
+namespace kachel {
+
+/// Parses a log filter in the RUST_LOG/KACHEL_LOG directive syntax (`debug`, `kachel=debug`,
+/// `info,kachel=trace`, `warn,other=debug`) and returns the level for kachel's own messages.
+/// Directives for other targets are ignored; an unparsable filter yields `debug`, as Martin does.
+spdlog::level::level_enum parse_log_filter(std::string_view filter) noexcept;
+
+/// Sets up the process-wide logger on stdout, level from KACHEL_LOG, else RUST_LOG, else info.
+void init_logging();
+
+} // namespace kachel

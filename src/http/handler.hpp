@@ -1,0 +1,25 @@
+#pragma once
+
+#include "tiles/catalog.hpp"
+#include "tiles/tile_source.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace kachel::http {
+
+using request = boost::beast::http::request<boost::beast::http::empty_body>;
+using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// The one place where a tile error becomes an HTTP status:
+/// not_found 404, bad_request 400, unavailable 503, internal 500.
+[[nodiscard]] boost::beast::http::status status_for(tiles::tile_errc error) noexcept;
+
+/// Answers one request from the catalog. Never throws for bad input: every failure becomes a
+/// response with a plain-text reason (details of internal errors go to the log only).
+boost::asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog);
+
+} // namespace kachel::http

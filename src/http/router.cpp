@@ -1,0 +1,204 @@
+#include "http/router.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <optional>
+
+namespace kachel::http {
+
+namespace {
+
+std::optional<int> hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return std::nullopt;
+}
+
+/// Percent-decodes a path segment; nullopt for a malformed escape or an encoded NUL.
+std::optional<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) {
+            return std::nullopt;
+        }
+        auto const hi = hex_value(s[i + 1]);
+        auto const lo = hex_value(s[i + 2]);
+        if (!hi || !lo || (*hi == 0 && *lo == 0)) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(*hi * 16 + *lo);
+        i += 2;
+    }
+    return out;
+}
+
+enum class number_status { ok, not_a_number, too_large };
+
+/// Digits only (no sign, no spaces); values past uint32 are "too large", not "not a number".
+number_status parse_number(std::string_view s, std::uint32_t& value) noexcept {
+    if (s.empty()) {
+        return number_status::not_a_number;
+    }
+    for (char const c : s) {
+        if (c < '0' || c > '9') {
+            return number_status::not_a_number;
+        }
+    }
+    auto const [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec == std::errc::result_out_of_range) {
+        return number_status::too_large;
+    }
+    return ptr == s.data() + s.size() ? number_status::ok : number_status::not_a_number;
+}
+
+route make(route::kind type, std::string message = {}) {
+    route r;
+    r.type = type;
+    r.message = std::move(message);
+    return r;
+}
+
+} // namespace
+
+route parse_route(std::string_view target) {
+    std::string_view raw_path = target;
+    std::string_view query;
+    if (auto const q = target.find('?'); q != std::string_view::npos) {
+        raw_path = target.substr(0, q);
+        query = target.substr(q + 1);
+    }
+    if (raw_path.empty() || raw_path.front() != '/') {
+        return make(route::kind::bad_request, "The request path must start with '/'");
+    }
+
+    std::string path;
+    path.reserve(raw_path.size());
+    for (char const c : raw_path) {
+        if (c == '/' && !path.empty() && path.back() == '/') {
+            continue;
+        }
+        path += c;
+    }
+
+    // Segments after the leading slash; a trailing slash yields a last empty segment.
+    std::vector<std::string_view> segments;
+    std::string_view rest = std::string_view{path}.substr(1);
+    while (true) {
+        auto const slash = rest.find('/');
+        segments.push_back(rest.substr(0, slash));
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        rest = rest.substr(slash + 1);
+    }
+
+    route r;
+    r.path = path;
+    r.query = std::string{query};
+
+    if (segments.size() == 1 && segments[0].empty()) {
+        r.type = route::kind::root;
+        return r;
+    }
+    if (segments.size() == 1 && segments[0] == "health") {
+        r.type = route::kind::health;
+        return r;
+    }
+    if (segments.size() == 1 && segments[0] == "catalog") {
+        r.type = route::kind::catalog;
+        return r;
+    }
+
+    std::string query_suffix;
+    if (!query.empty()) {
+        query_suffix.reserve(query.size() + 1);
+        query_suffix.push_back('?');
+        query_suffix.append(query);
+    }
+    // Legacy forms first, before any source lookup, as Martin does.
+    if (segments.size() == 5 && segments[0] == "tiles") {
+        r.type = route::kind::redirect;
+        r.location = fmt::format("/{}/{}/{}/{}{}", segments[1], segments[2], segments[3], segments[4], query_suffix);
+        return r;
+    }
+    if (segments.size() == 4) {
+        auto const dot = segments[3].find('.');
+        if (dot != std::string_view::npos && dot > 0) {
+            std::uint32_t ignored = 0;
+            if (parse_number(segments[3].substr(0, dot), ignored) != number_status::not_a_number) {
+                r.type = route::kind::redirect;
+                r.location = fmt::format("/{}/{}/{}/{}{}", segments[0], segments[1], segments[2],
+                                         segments[3].substr(0, dot), query_suffix);
+                return r;
+            }
+        }
+    }
+    if (segments.size() != 1 && segments.size() != 4) {
+        return make(route::kind::not_found, "Not found");
+    }
+
+    auto const decoded = percent_decode(segments[0]);
+    if (!decoded) {
+        return make(route::kind::bad_request, "The source id is not valid percent-encoded text");
+    }
+    std::string_view ids = *decoded;
+    while (true) {
+        auto const comma = ids.find(',');
+        auto const id = ids.substr(0, comma);
+        if (id.empty()) {
+            return make(route::kind::not_found, "Empty source id");
+        }
+        r.source_ids.emplace_back(id);
+        if (r.source_ids.size() > max_composite_sources) {
+            std::size_t count = r.source_ids.size();
+            for (char const c : ids.substr(id.size())) {
+                count += c == ',' ? 1 : 0;
+            }
+            return make(route::kind::bad_request,
+                        fmt::format("Requested {} source ids, but at most {} are allowed per request", count,
+                                    max_composite_sources));
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        ids = ids.substr(comma + 1);
+    }
+
+    if (segments.size() == 1) {
+        r.type = route::kind::tilejson;
+        return r;
+    }
+
+    std::uint32_t values[3] = {0, 0, 0};
+    bool too_large = false;
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto const st = parse_number(segments[i + 1], values[i]);
+        if (st == number_status::not_a_number) {
+            return make(route::kind::not_found, "Not found");
+        }
+        too_large = too_large || st == number_status::too_large;
+    }
+    r.coord = tile_coord{values[0], values[1], values[2]};
+    if (too_large || !is_valid(r.coord)) {
+        return make(route::kind::bad_request,
+                    fmt::format("Invalid tile coordinates: zoom must be 0 to {}, and x and y 0 to 2^zoom-1",
+                                max_zoom));
+    }
+    r.type = route::kind::tile;
+    return r;
+}
+
+} // namespace kachel::http

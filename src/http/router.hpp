@@ -1,0 +1,40 @@
+#pragma once
+
+#include "core/tile_coord.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel::http {
+
+/// Most source ids one request may combine (martin-compat 1.3).
+inline constexpr std::size_t max_composite_sources = 128;
+
+/// What a request path asks for. Produced by parse_route without touching any source.
+struct route {
+    enum class kind {
+        root,        ///< `/`
+        health,      ///< `/health`
+        catalog,     ///< `/catalog`
+        tilejson,    ///< `/{ids}`
+        tile,        ///< `/{ids}/{z}/{x}/{y}`
+        redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`
+        not_found,   ///< no route matches
+        bad_request, ///< a route matches but its values are invalid; `message` says why
+    };
+    kind type = kind::not_found;
+    std::vector<std::string> source_ids; ///< percent-decoded, in URL order
+    tile_coord coord;
+    std::string path;     ///< the normalised path, still percent-encoded (for TileJSON URLs)
+    std::string query;    ///< the raw query string, without `?`
+    std::string location; ///< redirect target
+    std::string message;  ///< why the request is bad or not found
+};
+
+/// Parses a request target (`/path?query`). Repeated slashes are merged; a trailing slash is kept
+/// (so `/catalog/` is not `/catalog`). Non-numeric z/x/y do not match (404); numbers out of range
+/// (z > 30, x or y >= 2^z) are a bad request (400), as are more than 128 ids or bad escapes.
+[[nodiscard]] route parse_route(std::string_view target);
+
+} // namespace kachel::http

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "tiles/catalog.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel::http {
+
+/// Listener settings.
+struct server_options {
+    /// Idle time allowed between requests on a kept-alive connection.
+    std::chrono::seconds keep_alive{75};
+    /// Longest request header accepted.
+    std::uint32_t header_limit = 16 * 1024;
+};
+
+/// Splits `host:port` (`[v6]:port` for IPv6) into its parts.
+/// \throws config_error when there is no port or it is not a number 0..65535.
+[[nodiscard]] std::pair<std::string, std::uint16_t> split_listen_address(std::string_view address);
+
+/// The HTTP server: accepts on one or more endpoints, one coroutine per connection, each on its
+/// own strand, answering from a shared read-only catalog.
+class server {
+  public:
+    server(boost::asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options);
+
+    /// Binds every address `host:port` resolves to and starts accepting.
+    /// \throws config_error naming the address when binding fails.
+    /// \returns the bound endpoints (useful with port 0).
+    std::vector<boost::asio::ip::tcp::endpoint> listen(std::string_view address);
+
+    /// Stops accepting new connections; sessions finish their current request.
+    void stop();
+
+  private:
+    boost::asio::io_context& m_ioc;
+    std::shared_ptr<tiles::catalog const> m_catalog;
+    server_options m_options;
+    std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+};
+
+} // namespace kachel::http

@@ -1,0 +1,112 @@
+// kachel: reads the settings, publishes the databases' tables, serves them over HTTP.
+
+#include "config/settings.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "http/server.hpp"
+#include "postgres/publisher.hpp"
+#include "tiles/catalog.hpp"
+#include "tiles/id_resolver.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <thread>
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string format_endpoint(asio::ip::tcp::endpoint const& ep) {
+    if (ep.address().is_v6()) {
+        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    }
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+/// Publishes every database, then starts the HTTP server and logs the readiness line.
+asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings const& settings,
+                            std::unique_ptr<kachel::http::server>& server) {
+    auto catalog = std::make_shared<kachel::tiles::catalog>();
+    kachel::tiles::id_resolver ids;
+    std::size_t n = 0;
+    for (auto const& conninfo : settings.connections) {
+        kachel::pg::connect_params params{conninfo, settings.ca_root_file, "kachel"};
+        kachel::pg::pool_options options{settings.pool_size, std::chrono::milliseconds{5000},
+                                         settings.connections.size() == 1 ? "kachel"
+                                                                          : fmt::format("kachel/db{}", ++n)};
+        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params),
+                                                          std::move(options), ids, *catalog);
+    }
+    if (catalog->size() == 0) {
+        throw kachel::config_error{
+            "No tile sources found: give a PostgreSQL connection (postgresql://... argument or DATABASE_URL) "
+            "to a database with PostGIS tables the user can read"};
+    }
+    server = std::make_unique<kachel::http::server>(ioc, catalog, kachel::http::server_options{});
+    auto const endpoints = server->listen(settings.listen_addresses);
+    spdlog::info("kachel is now active. See http://{}/catalog to see available services",
+                 format_endpoint(endpoints.front()));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    kachel::init_logging();
+    kachel::config::settings settings;
+    try {
+        auto cli = kachel::config::parse_command_line(argc, argv);
+        if (cli.exit_code) {
+            return *cli.exit_code;
+        }
+        settings = std::move(cli.values);
+    } catch (kachel::error const& e) {
+        spdlog::error("{}", e.what());
+        return 1;
+    }
+
+    unsigned const workers = settings.workers != 0 ? settings.workers : std::max(1U, std::thread::hardware_concurrency());
+    asio::io_context ioc{static_cast<int>(workers)};
+    std::unique_ptr<kachel::http::server> server;
+    std::exception_ptr failure;
+
+    asio::signal_set signals{ioc, SIGINT, SIGTERM};
+    signals.async_wait([&](boost::system::error_code const& ec, int signo) {
+        if (!ec) {
+            spdlog::info("Received signal {}, shutting down", signo);
+            if (server) {
+                server->stop();
+            }
+            ioc.stop();
+        }
+    });
+
+    asio::co_spawn(ioc, start(ioc, settings, server), [&](std::exception_ptr e) {
+        if (e) {
+            failure = e;
+            ioc.stop();
+        }
+    });
+
+    std::vector<std::jthread> threads;
+    for (unsigned i = 1; i < workers; ++i) {
+        threads.emplace_back([&ioc] { ioc.run(); });
+    }
+    ioc.run();
+    threads.clear();
+
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (std::exception const& e) {
+            spdlog::error("{}", e.what());
+        }
+        return 1;
+    }
+    return 0;
+}

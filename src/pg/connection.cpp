@@ -1,0 +1,229 @@
+#include "pg/connection.hpp"
+
+#include "core/error.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+namespace kachel::pg {
+
+namespace asio = boost::asio;
+using asio::posix::stream_descriptor;
+
+namespace {
+
+/// libpq messages end with a newline; keep the text, drop trailing whitespace.
+std::string trimmed_message(char const* msg) {
+    std::string s = msg == nullptr ? std::string{} : std::string{msg};
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+struct conninfo_options_deleter {
+    void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
+};
+
+} // namespace
+
+std::string redacted_conninfo(std::string_view conninfo) {
+    std::string const copy{conninfo};
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, conninfo_options_deleter> opts{PQconninfoParse(copy.c_str(), &err)};
+    if (err != nullptr) {
+        PQfreemem(err);
+    }
+    if (!opts) {
+        // The parser's message may quote parts of the string (and so the password): say less.
+        return "<connection string that libpq cannot parse>";
+    }
+    std::string out;
+    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+        if (o->val == nullptr || std::string_view{o->keyword} == "password" ||
+            std::string_view{o->keyword} == "sslpassword") {
+            continue;
+        }
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += fmt::format("{}={}", o->keyword, o->val);
+    }
+    return out;
+}
+
+connection::connection(asio::any_io_executor executor, PGconn* conn)
+    : m_conn(conn), m_socket(std::move(executor)) {}
+
+connection::~connection() {
+    // libpq owns the file descriptor: detach it from Asio so only PQfinish closes it.
+    if (m_socket.is_open()) {
+        m_socket.release();
+    }
+}
+
+void connection::rebind_socket() {
+    // PQsocket() may change while connecting (sslmode allow/prefer retries, several hosts), and a
+    // new socket can reuse the old number: always re-register with the reactor.
+    if (m_socket.is_open()) {
+        m_socket.release();
+    }
+    int const fd = PQsocket(m_conn.get());
+    if (fd >= 0) {
+        m_socket.assign(fd);
+    }
+}
+
+asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any_io_executor executor,
+                                                                       connect_params const& params) {
+    std::vector<char const*> keys;
+    std::vector<char const*> values;
+    // Keywords are applied in order and the expanded connection string comes last, so anything
+    // it names (application_name, sslrootcert) wins over kachel's defaults.
+    keys.push_back("fallback_application_name");
+    values.push_back(params.application_name.c_str());
+    if (params.ca_root_file) {
+        keys.push_back("sslrootcert");
+        values.push_back(params.ca_root_file->c_str());
+    }
+    keys.push_back("dbname");
+    values.push_back(params.conninfo.c_str());
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+
+    PGconn* raw = PQconnectStartParams(keys.data(), values.data(), 1);
+    if (raw == nullptr) {
+        throw database_error{"libpq could not allocate a connection"};
+    }
+    std::unique_ptr<connection> conn{new connection(executor, raw)};
+    if (PQstatus(raw) == CONNECTION_BAD) {
+        throw database_error{trimmed_message(PQerrorMessage(raw))};
+    }
+    auto status = PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK) {
+        if (status == PGRES_POLLING_FAILED) {
+            throw database_error{trimmed_message(PQerrorMessage(raw))};
+        }
+        conn->rebind_socket();
+        if (!conn->m_socket.is_open()) {
+            throw database_error{trimmed_message(PQerrorMessage(raw))};
+        }
+        co_await conn->m_socket.async_wait(status == PGRES_POLLING_READING ? stream_descriptor::wait_read
+                                                                           : stream_descriptor::wait_write,
+                                           asio::use_awaitable);
+        status = PQconnectPoll(raw);
+    }
+    conn->rebind_socket();
+    if (PQsetnonblocking(raw, 1) != 0) {
+        throw database_error{trimmed_message(PQerrorMessage(raw))};
+    }
+    co_return conn;
+}
+
+bool connection::is_broken() const noexcept {
+    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK ||
+           PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+}
+
+std::string connection::server_address() const {
+    char const* host = PQhost(m_conn.get());
+    char const* port = PQport(m_conn.get());
+    return fmt::format("{}:{}", host == nullptr ? "" : host, port == nullptr ? "" : port);
+}
+
+asio::awaitable<void> connection::async_flush() {
+    for (;;) {
+        int const r = PQflush(m_conn.get());
+        if (r == 0) {
+            co_return;
+        }
+        if (r < 0) {
+            m_broken = true;
+            throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        }
+        // Output is pending: wait until the socket accepts more (our statements are small, so the
+        // server never blocks on us and reading in between is not needed).
+        co_await m_socket.async_wait(stream_descriptor::wait_write, asio::use_awaitable);
+    }
+}
+
+asio::awaitable<result> connection::async_collect() {
+    result last;
+    std::string error;
+    for (;;) {
+        while (PQisBusy(m_conn.get()) != 0) {
+            co_await m_socket.async_wait(stream_descriptor::wait_read, asio::use_awaitable);
+            if (PQconsumeInput(m_conn.get()) == 0) {
+                m_broken = true;
+                throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+            }
+        }
+        result r{PQgetResult(m_conn.get())};
+        if (!r) {
+            break;
+        }
+        auto const st = r.status();
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && error.empty()) {
+            error = trimmed_message(PQresultErrorMessage(r.native_handle()));
+            if (error.empty()) {
+                error = trimmed_message(PQerrorMessage(m_conn.get()));
+            }
+        }
+        last = std::move(r);
+    }
+    if (!error.empty()) {
+        if (PQstatus(m_conn.get()) != CONNECTION_OK) {
+            m_broken = true;
+        }
+        throw database_error{error};
+    }
+    co_return last;
+}
+
+asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<std::string const> params,
+                                               bool binary) {
+    std::string const query{sql};
+    std::vector<char const*> values;
+    values.reserve(params.size());
+    for (auto const& p : params) {
+        values.push_back(p.c_str());
+    }
+    if (PQsendQueryParams(m_conn.get(), query.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, binary ? 1 : 0) == 0) {
+        m_broken = true;
+        throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+    }
+    co_await async_flush();
+    co_return co_await async_collect();
+}
+
+asio::awaitable<result> connection::async_exec_prepared(std::string const& name, std::string const& sql,
+                                                        std::span<Oid const> param_types,
+                                                        std::span<std::string const> params, bool binary) {
+    if (!m_prepared.contains(name)) {
+        if (PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(), static_cast<int>(param_types.size()),
+                          param_types.data()) == 0) {
+            m_broken = true;
+            throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        }
+        co_await async_flush();
+        co_await async_collect();
+        m_prepared.insert(name);
+    }
+    std::vector<char const*> values;
+    values.reserve(params.size());
+    for (auto const& p : params) {
+        values.push_back(p.c_str());
+    }
+    if (PQsendQueryPrepared(m_conn.get(), name.c_str(), static_cast<int>(values.size()), values.data(),
+                            nullptr, nullptr, binary ? 1 : 0) == 0) {
+        m_broken = true;
+        throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+    }
+    co_await async_flush();
+    co_return co_await async_collect();
+}
+
+} // namespace kachel::pg

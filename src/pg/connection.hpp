@@ -1,0 +1,85 @@
+#pragma once
+
+#include "pg/result.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace kachel::pg {
+
+/// How to reach one database. libpq parses `conninfo` (URL or key=value form) and reads its own
+/// environment variables (PGSSLMODE, PGSSLROOTCERT, ...) for anything the string leaves out.
+struct connect_params {
+    /// The connection string as the user gave it. May contain a password: never log it.
+    std::string conninfo;
+    /// `--ca-root-file`: used unless the connection string names its own `sslrootcert`.
+    std::optional<std::string> ca_root_file;
+    /// Sent as libpq's `fallback_application_name`, so a user-given application_name wins.
+    std::string application_name = "kachel";
+};
+
+/// Frees a PGconn; stateless so unique_ptr stays pointer-sized.
+struct conn_deleter {
+    void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+
+/// Text description of a connection string with the password removed, for logs and errors.
+[[nodiscard]] std::string redacted_conninfo(std::string_view conninfo);
+
+/// One PostgreSQL connection driven without blocking: libpq in non-blocking mode, its socket
+/// watched by Asio. Not thread-safe: one coroutine uses it at a time (the pool guarantees this).
+class connection {
+  public:
+    /// Connects with PQconnectStartParams/PQconnectPoll, waiting on socket readiness through Asio.
+    /// \throws database_error with libpq's message verbatim when the connection fails.
+    static boost::asio::awaitable<std::unique_ptr<connection>>
+    async_connect(boost::asio::any_io_executor executor, connect_params const& params);
+
+    connection(connection const&) = delete;
+    connection& operator=(connection const&) = delete;
+    ~connection();
+
+    /// Runs one statement with text parameters. `binary` asks for binary result columns.
+    /// \throws database_error on a failed statement or a broken connection.
+    boost::asio::awaitable<result> async_exec(std::string_view sql,
+                                              std::span<std::string const> params = {},
+                                              bool binary = false);
+
+    /// Prepares `sql` under `name` on first use on this connection, then executes it.
+    /// \throws database_error as async_exec.
+    boost::asio::awaitable<result> async_exec_prepared(std::string const& name, std::string const& sql,
+                                                       std::span<Oid const> param_types,
+                                                       std::span<std::string const> params, bool binary);
+
+    /// True once the connection is unusable (lost, or left in an unknown state).
+    [[nodiscard]] bool is_broken() const noexcept;
+
+    /// The libpq handle, valid while this object lives.
+    [[nodiscard]] PGconn* native_handle() const noexcept { return m_conn.get(); }
+
+    /// "host:port" of the server this connection reached.
+    [[nodiscard]] std::string server_address() const;
+
+  private:
+    connection(boost::asio::any_io_executor executor, PGconn* conn);
+    void rebind_socket();
+    boost::asio::awaitable<void> async_flush();
+    boost::asio::awaitable<result> async_collect();
+
+    std::unique_ptr<PGconn, conn_deleter> m_conn;
+    boost::asio::posix::stream_descriptor m_socket;
+    std::unordered_set<std::string> m_prepared;
+    bool m_broken = false;
+};
+
+} // namespace kachel::pg

@@ -1,0 +1,135 @@
+#include "pg/pool.hpp"
+
+#include "core/error.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <tuple>
+
+namespace kachel::pg {
+
+namespace asio = boost::asio;
+
+pooled_connection::~pooled_connection() {
+    if (m_pool && m_conn) {
+        m_pool->release(std::move(m_conn));
+    }
+}
+
+std::shared_ptr<pool> pool::create(asio::any_io_executor executor, connect_params params,
+                                   pool_options options) {
+    assert(options.max_size >= 1);
+    return std::shared_ptr<pool>{new pool(std::move(executor), std::move(params), std::move(options))};
+}
+
+pool::pool(asio::any_io_executor executor, connect_params params, pool_options options)
+    : m_executor(std::move(executor)), m_params(std::move(params)), m_options(std::move(options)) {}
+
+std::size_t pool::size() const {
+    std::lock_guard const lock{m_mutex};
+    return m_open;
+}
+
+void pool::adopt(std::unique_ptr<connection> conn) {
+    std::lock_guard const lock{m_mutex};
+    ++m_open;
+    ++m_next_number;
+    m_idle.push_back(std::move(conn));
+}
+
+asio::awaitable<pooled_connection> pool::async_acquire() {
+    auto const executor = co_await asio::this_coro::executor;
+    auto const deadline = std::chrono::steady_clock::now() + m_options.acquire_timeout;
+    for (;;) {
+        std::unique_ptr<connection> conn;
+        std::shared_ptr<waiter> wait;
+        std::size_t number = 0;
+        {
+            std::lock_guard const lock{m_mutex};
+            if (!m_idle.empty()) {
+                conn = std::move(m_idle.back());
+                m_idle.pop_back();
+            } else if (m_open < m_options.max_size) {
+                ++m_open;
+                number = m_next_number++;
+            } else {
+                wait = std::make_shared<waiter>(executor);
+                wait->timer.expires_at(deadline);
+                m_waiters.push_back(wait);
+            }
+        }
+        if (conn) {
+            if (conn->is_broken()) {
+                spdlog::debug("pool {}: closing connection: broken while idle", m_options.name);
+                conn.reset();
+                std::lock_guard const lock{m_mutex};
+                --m_open;
+                continue;
+            }
+            co_return pooled_connection{shared_from_this(), std::move(conn)};
+        }
+        if (number != 0) {
+            connect_params params = m_params;
+            params.application_name = fmt::format("{}/C{}", m_options.name, number);
+            try {
+                conn = co_await connection::async_connect(executor, params);
+            } catch (database_error const& e) {
+                {
+                    std::lock_guard const lock{m_mutex};
+                    --m_open;
+                    wake_one_locked();
+                }
+                throw unavailable_error{e.what()};
+            }
+            spdlog::debug("pool {}: opened connection C{}", m_options.name, number);
+            co_return pooled_connection{shared_from_this(), std::move(conn)};
+        }
+        // Woken by expiry or by release() cancelling the timer; both end the wait.
+        std::ignore = co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        std::lock_guard const lock{m_mutex};
+        if (!wait->notified) {
+            std::erase(m_waiters, wait);
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw unavailable_error{fmt_error(
+                    "no database connection became free within {} ms (pool size {})",
+                    m_options.acquire_timeout.count(), m_options.max_size)};
+            }
+        }
+    }
+}
+
+void pool::release(std::unique_ptr<connection> conn) noexcept {
+    std::unique_ptr<connection> discard;
+    {
+        std::lock_guard const lock{m_mutex};
+        if (conn->is_broken()) {
+            discard = std::move(conn);
+            --m_open;
+        } else {
+            m_idle.push_back(std::move(conn));
+        }
+        wake_one_locked();
+    }
+    if (discard) {
+        spdlog::debug("pool {}: closing connection: broken after use", m_options.name);
+    }
+}
+
+void pool::wake_one_locked() noexcept {
+    if (m_waiters.empty()) {
+        return;
+    }
+    auto w = std::move(m_waiters.front());
+    m_waiters.pop_front();
+    w->notified = true;
+    // The timer belongs to the waiter's executor; cancel it there.
+    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+}
+
+} // namespace kachel::pg

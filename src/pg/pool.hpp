@@ -1,0 +1,95 @@
+#pragma once
+
+#include "pg/connection.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kachel::pg {
+
+class pool;
+
+/// A connection borrowed from a pool; gives it back (or discards it if broken) when destroyed.
+class pooled_connection {
+  public:
+    pooled_connection(std::shared_ptr<pool> owner, std::unique_ptr<connection> conn) noexcept
+        : m_pool(std::move(owner)), m_conn(std::move(conn)) {}
+    pooled_connection(pooled_connection&&) noexcept = default;
+    pooled_connection& operator=(pooled_connection&&) noexcept = delete;
+    pooled_connection(pooled_connection const&) = delete;
+    pooled_connection& operator=(pooled_connection const&) = delete;
+    ~pooled_connection();
+
+    /// \pre the lease was not moved from
+    [[nodiscard]] connection& operator*() const noexcept { return *m_conn; }
+    [[nodiscard]] connection* operator->() const noexcept { return m_conn.get(); }
+
+  private:
+    std::shared_ptr<pool> m_pool;
+    std::unique_ptr<connection> m_conn;
+};
+
+/// Pool settings.
+struct pool_options {
+    std::size_t max_size = 20;
+    /// How long a request waits for a free connection before it gets "unavailable" (HTTP 503).
+    std::chrono::milliseconds acquire_timeout{5000};
+    /// Names connections "<name>/C<n>" through application_name (unless the user set one).
+    std::string name = "kachel";
+};
+
+/// A fixed-size pool of connections to one database, created lazily. Each connection is
+/// either idle (in m_idle), in use (leased), or gone (broken ones are closed, not returned).
+/// Thread-safe; always owned by a shared_ptr (leases keep it alive).
+class pool : public std::enable_shared_from_this<pool> {
+  public:
+    /// \pre options.max_size >= 1
+    static std::shared_ptr<pool> create(boost::asio::any_io_executor executor, connect_params params,
+                                        pool_options options);
+
+    /// Borrows a connection: an idle one, a new one while below max_size, or the next one given
+    /// back within acquire_timeout.
+    /// \throws unavailable_error when the wait times out or a new connection cannot be made.
+    boost::asio::awaitable<pooled_connection> async_acquire();
+
+    /// Adds an already connected connection (the one used for startup checks) as idle.
+    void adopt(std::unique_ptr<connection> conn);
+
+    [[nodiscard]] connect_params const& params() const noexcept { return m_params; }
+    [[nodiscard]] pool_options const& options() const noexcept { return m_options; }
+
+    /// Connections currently open (idle + in use).
+    [[nodiscard]] std::size_t size() const;
+
+  private:
+    friend class pooled_connection;
+    struct waiter {
+        explicit waiter(boost::asio::any_io_executor const& ex) : timer(ex) {}
+        boost::asio::steady_timer timer;
+        bool notified = false; // guarded by m_mutex
+    };
+
+    pool(boost::asio::any_io_executor executor, connect_params params, pool_options options);
+    void release(std::unique_ptr<connection> conn) noexcept;
+    void wake_one_locked() noexcept;
+
+    boost::asio::any_io_executor m_executor;
+    connect_params m_params;
+    pool_options m_options;
+    mutable std::mutex m_mutex;
+    std::vector<std::unique_ptr<connection>> m_idle;
+    std::deque<std::shared_ptr<waiter>> m_waiters;
+    std::size_t m_open = 0;
+    std::size_t m_next_number = 1;
+};
+
+} // namespace kachel::pg

@@ -1,0 +1,42 @@
+#pragma once
+
+#include "pg/connection.hpp"
+#include "postgres/table_info.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <vector>
+
+namespace kachel::postgres {
+
+/// Oldest PostgreSQL kachel runs against (server_version_num).
+inline constexpr int minimum_postgres_version = 110000;
+/// Oldest PostGIS kachel runs against: ST_TileEnvelope appeared in 3.0.
+inline constexpr int minimum_postgis_version = 30000;
+/// PostGIS from which ST_TileEnvelope takes a margin.
+inline constexpr int postgis_margin_version = 30100;
+
+/// Server versions, as numbers like 150020 (PostgreSQL) and 30302 (PostGIS 3.3.2).
+struct server_versions {
+    int postgres = 0;
+    int postgis = 0;
+    std::string postgres_text;
+    std::string postgis_text;
+};
+
+/// Reads the versions and checks them against the minimums.
+/// \throws database_error when PostGIS is missing or either version is too old.
+boost::asio::awaitable<server_versions> async_check_versions(pg::connection& conn);
+
+/// Every (relation, geometry/geography column) the connected role can read, sorted by schema,
+/// table, column. Relations with SRID 0 are included; the caller decides.
+/// \throws database_error
+boost::asio::awaitable<std::vector<table_info>> async_discover_tables(pg::connection& conn);
+
+/// The table's extent in EPSG:4326 as [west, south, east, north]: ST_EstimatedExtent first,
+/// ST_Extent when that fails; nullopt for an empty table or when both fail (logged).
+boost::asio::awaitable<std::optional<std::array<double, 4>>> async_table_bounds(pg::connection& conn,
+                                                                                table_info const& table);
+
+} // namespace kachel::postgres

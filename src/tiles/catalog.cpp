@@ -1,0 +1,37 @@
+#include "tiles/catalog.hpp"
+
+#include "core/error.hpp"
+
+namespace kachel::tiles {
+
+void catalog::add(std::shared_ptr<tile_source const> source) {
+    auto const& id = source->id();
+    if (!m_sources.emplace(id, std::move(source)).second) {
+        throw source_error{fmt_error("two sources have the id '{}'", id)};
+    }
+}
+
+tile_source const* catalog::find(std::string_view id) const noexcept {
+    auto const it = m_sources.find(id);
+    return it == m_sources.end() ? nullptr : it->second.get();
+}
+
+nlohmann::json catalog::to_json() const {
+    auto tiles = nlohmann::json::object();
+    for (auto const& [id, source] : m_sources) {
+        nlohmann::json entry{{"content_type", source->content_type()}};
+        auto const& tj = source->tilejson();
+        for (char const* key : {"description", "attribution"}) {
+            if (auto const it = tj.find(key); it != tj.end() && it->is_string()) {
+                entry[key] = *it;
+            }
+        }
+        if (auto const it = tj.find("name"); it != tj.end() && it->is_string() && *it != id) {
+            entry["name"] = *it;
+        }
+        tiles[id] = std::move(entry);
+    }
+    return nlohmann::json{{"tiles", std::move(tiles)}};
+}
+
+} // namespace kachel::tiles

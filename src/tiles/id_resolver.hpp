@@ -1,0 +1,27 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace kachel::tiles {
+
+/// Replaces every character other than ASCII letters, digits, `_`, `.` and `-` with one `-`
+/// (one per Unicode character of a UTF-8 string), as Martin does.
+[[nodiscard]] std::string sanitize_id(std::string_view name);
+
+/// True for ids that would shadow a route (`catalog`, `health`, ...).
+[[nodiscard]] bool is_reserved_id(std::string_view id) noexcept;
+
+/// Hands out unique source ids. The same (name, signature) pair always gets the same id; a name
+/// taken by another signature, or reserved, becomes `name.1`, `name.2`, ...
+class id_resolver {
+  public:
+    /// \returns the id for `name` (sanitised) owned by `signature`.
+    std::string resolve(std::string_view name, std::string_view signature);
+
+  private:
+    std::map<std::string, std::string, std::less<>> m_owner_by_id;
+};
+
+} // namespace kachel::tiles

@@ -1,0 +1,53 @@
+#pragma once
+
+#include "core/tile_coord.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace kachel::tiles {
+
+/// Why a tile could not be produced. The HTTP layer maps each to one status in one place.
+enum class tile_errc {
+    none,        ///< success (the tile may be empty)
+    not_found,   ///< the source has no such tile
+    bad_request, ///< the request cannot be served as asked
+    unavailable, ///< no database connection could be had in time: retry later
+    internal,    ///< anything else; details are logged, never sent to the client
+};
+
+/// The outcome of a tile request: bytes (possibly empty = no features) or an error value.
+struct tile_result {
+    std::string data;
+    tile_errc error = tile_errc::none;
+    /// What went wrong, for the log only (may contain SQL error text).
+    std::string detail;
+};
+
+/// A source of tiles: a PostGIS table or function, an MBTiles or PMTiles file.
+/// Implementations are immutable after construction and safe to use from any thread.
+class tile_source {
+  public:
+    tile_source() = default;
+    tile_source(tile_source const&) = delete;
+    tile_source& operator=(tile_source const&) = delete;
+    virtual ~tile_source() = default;
+
+    /// The public id, unique in the catalog (`/{id}/{z}/{x}/{y}`).
+    [[nodiscard]] virtual std::string const& id() const noexcept = 0;
+
+    /// The TileJSON document without `tiles` (the HTTP layer adds the URL). Valid while the source lives.
+    [[nodiscard]] virtual nlohmann::json const& tilejson() const noexcept = 0;
+
+    /// MIME type of the tiles, e.g. `application/x-protobuf`.
+    [[nodiscard]] virtual std::string_view content_type() const noexcept = 0;
+
+    /// Produces one tile. Never throws: failures come back as tile_result::error.
+    /// \pre is_valid(coord)
+    virtual boost::asio::awaitable<tile_result> async_get_tile(tile_coord coord) const = 0;
+};
+
+} // namespace kachel::tiles
