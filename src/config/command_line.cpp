@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>

@@ -3,10 +3,10 @@
 #include "core/error.hpp"
 #include "http/handler.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,6 +15,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -124,6 +125,7 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
         throw config_error{fmt_error("Unable to bind to {}: {}", address, ec.message())};
     }
     std::vector<tcp::endpoint> bound;
+    std::vector<std::string> failures;
     for (auto const& entry : results) {
         auto acceptor = std::make_shared<tcp::acceptor>(m_ioc);
         auto endpoint = entry.endpoint();
@@ -144,12 +146,20 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
             acceptor->listen(asio::socket_base::max_listen_connections, ec);
         }
         if (ec) {
-            throw config_error{fmt_error("Unable to bind to {} ({}): {}", address,
-                                         endpoint.address().to_string(), ec.message())};
+            failures.push_back(fmt::format("{}: {}", endpoint.address().to_string(), ec.message()));
+            ec.clear();
+            continue;
         }
         bound.push_back(acceptor->local_endpoint());
         m_acceptors.push_back(acceptor);
         asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options), asio::detached);
+    }
+    if (bound.empty()) {
+        throw config_error{fmt_error("Unable to bind to {}: {}", address, fmt::join(failures, "; "))};
+    }
+    for (auto const& failure : failures) {
+        // e.g. "localhost" on a machine without IPv6: serve on the addresses that work.
+        spdlog::warn("Not listening on {} ({})", failure, address);
     }
     return bound;
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
@@ -21,6 +22,11 @@ std::string trimmed_message(char const* msg) {
         s.pop_back();
     }
     return s;
+}
+
+/// Server notices (e.g. "stats for ... do not exist") go to the debug log, not to stderr.
+void log_notice(void* /*arg*/, char const* message) {
+    spdlog::debug("PostgreSQL notice: {}", trimmed_message(message));
 }
 
 struct conninfo_options_deleter {
@@ -98,6 +104,7 @@ asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any
         throw database_error{"libpq could not allocate a connection"};
     }
     std::unique_ptr<connection> conn{new connection(executor, raw)};
+    PQsetNoticeProcessor(raw, &log_notice, nullptr);
     if (PQstatus(raw) == CONNECTION_BAD) {
         throw database_error{trimmed_message(PQerrorMessage(raw))};
     }

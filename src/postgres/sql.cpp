@@ -48,6 +48,16 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
     } else {
         search_box = fmt::format("ST_Transform({}, {})", envelope, table.srid);
     }
+    std::string filter = fmt::format("{} && {}", column, search_box);
+    if (table.is_geography) {
+        // The box becomes a geography: keep it inside the valid lon/lat range (it would be
+        // wrapped otherwise), and skip the filter below zoom 2, where a tile spans 180 degrees
+        // of longitude or more and no geodesic polygon can describe it. ST_AsMVTGeom still
+        // drops what lies outside the tile.
+        filter = fmt::format("CASE WHEN $1::integer < 2 THEN true ELSE {} && ST_ClipByBox2D({}, "
+                             "ST_MakeEnvelope(-180, -90, 180, 90)::box2d) END",
+                             column, search_box);
+    }
 
     std::string properties;
     for (auto const& [name, type] : table.properties) {
@@ -58,11 +68,11 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
     return fmt::format("SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom') FROM ("
                        "SELECT ST_AsMVTGeom(ST_Transform(ST_CurveToLine({col}::geometry), 3857), {env}, "
                        "{extent}, {buffer}, {clip}) AS geom{props} "
-                       "FROM {rel} WHERE {col} && {box}) AS tile",
+                       "FROM {rel} WHERE {filter}) AS tile",
                        fmt::arg("layer", quote_literal(layer)), fmt::arg("extent", params.extent),
                        fmt::arg("col", column), fmt::arg("env", envelope), fmt::arg("buffer", params.buffer),
                        fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("props", properties),
-                       fmt::arg("rel", relation), fmt::arg("box", search_box));
+                       fmt::arg("rel", relation), fmt::arg("filter", filter));
 }
 
 std::string table_bounds_sql(table_info const& table, bool quick) {

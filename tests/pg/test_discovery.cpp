@@ -1,0 +1,217 @@
+// Discovery, publishing and tile production against a real PostGIS database over TLS.
+
+#include "core/error.hpp"
+#include "pg/connection.hpp"
+#include "postgres/discovery.hpp"
+#include "postgres/publisher.hpp"
+#include "postgres/table_source.hpp"
+#include "support/mvt.hpp"
+#include "support/run.hpp"
+#include "support/tempdb.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+using namespace kachel;
+using test::run;
+
+namespace {
+
+class discovery : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { s_db = std::make_unique<test::tempdb>(); }
+    static void TearDownTestSuite() { s_db.reset(); }
+
+    std::unique_ptr<pg::connection> connect() {
+        pg::connect_params params{test::tls_conninfo(s_db->name()), std::nullopt, "kachel-test"};
+        return run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
+    }
+
+    /// Publishes the test database into a fresh catalog.
+    tiles::catalog publish() {
+        tiles::catalog catalog;
+        tiles::id_resolver ids;
+        pg::connect_params params{test::tls_conninfo(s_db->name()), std::nullopt, "kachel-test"};
+        run(m_ioc, postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{}, ids, catalog));
+        return catalog;
+    }
+
+    static std::unique_ptr<test::tempdb> s_db;
+    boost::asio::io_context m_ioc;
+};
+
+std::unique_ptr<test::tempdb> discovery::s_db;
+
+postgres::table_info const* find(std::vector<postgres::table_info> const& tables, std::string const& schema,
+                                 std::string const& table, std::string const& column) {
+    auto const it = std::find_if(tables.begin(), tables.end(), [&](auto const& t) {
+        return t.schema == schema && t.table == table && t.geometry_column == column;
+    });
+    return it == tables.end() ? nullptr : &*it;
+}
+
+} // namespace
+
+TEST_F(discovery, versions_are_checked) {
+    auto conn = connect();
+    auto const v = run(m_ioc, postgres::async_check_versions(*conn));
+    EXPECT_GE(v.postgres, postgres::minimum_postgres_version);
+    EXPECT_GE(v.postgis, postgres::minimum_postgis_version);
+    EXPECT_FALSE(v.postgis_text.empty());
+}
+
+TEST_F(discovery, finds_every_kind_of_relation_with_its_columns) {
+    auto conn = connect();
+    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+
+    auto const* points = find(tables, "public", "points", "geom");
+    ASSERT_NE(points, nullptr);
+    EXPECT_EQ(points->srid, 4326);
+    EXPECT_EQ(points->geometry_type, "POINT");
+    EXPECT_EQ(points->relkind, 'r');
+    EXPECT_TRUE(points->has_spatial_index);
+    EXPECT_EQ(points->properties, (std::map<std::string, std::string>{
+                                      {"gid", "int4"}, {"name", "text"}, {"kind", "int4"}, {"score", "float8"},
+                                      {"flag", "bool"}}));
+
+    auto const* lines = find(tables, "public", "lines", "geom");
+    ASSERT_NE(lines, nullptr);
+    EXPECT_EQ(lines->srid, 3857);
+    EXPECT_EQ(lines->properties.at("name"), "varchar");
+
+    auto const* geog = find(tables, "public", "geog_places", "geog");
+    ASSERT_NE(geog, nullptr);
+    EXPECT_TRUE(geog->is_geography);
+    EXPECT_TRUE(geog->has_spatial_index);
+
+    auto const* view = find(tables, "public", "points_view", "geom");
+    ASSERT_NE(view, nullptr);
+    EXPECT_EQ(view->relkind, 'v');
+    auto const* mat = find(tables, "public", "polygons_mat", "geom");
+    ASSERT_NE(mat, nullptr);
+    EXPECT_EQ(mat->relkind, 'm');
+    EXPECT_FALSE(mat->has_spatial_index);
+
+    EXPECT_NE(find(tables, "public", "two_geoms", "geom_a"), nullptr);
+    EXPECT_NE(find(tables, "public", "two_geoms", "geom_b"), nullptr);
+    EXPECT_EQ(find(tables, "public", "two_geoms", "geom_a")->properties,
+              (std::map<std::string, std::string>{{"gid", "int4"}, {"label", "text"}}));
+    EXPECT_NE(find(tables, "alpha", "shared_name", "geom"), nullptr);
+    EXPECT_NE(find(tables, "beta", "shared_name", "geom"), nullptr);
+    EXPECT_NE(find(tables, "public", "MixedCase", "geom"), nullptr);
+    EXPECT_NE(find(tables, "public", "odd name \"quoted\" \xc3\xbc", "geom"), nullptr);
+    EXPECT_EQ(find(tables, "public", "utm_points", "geom")->srid, 32632);
+    EXPECT_EQ(find(tables, "public", "no_srid", "geom")->srid, 0);
+}
+
+TEST_F(discovery, roles_see_only_what_they_can_read) {
+    s_db->query("CREATE TABLE private_points (gid int4, geom geometry(Point, 4326))");
+    s_db->query("REVOKE ALL ON private_points FROM kachel");
+    auto conn = connect();
+    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+    EXPECT_EQ(find(tables, "public", "private_points", "geom"), nullptr);
+    s_db->query("DROP TABLE private_points");
+}
+
+TEST_F(discovery, publishing_assigns_martin_source_ids) {
+    auto const catalog = publish();
+    std::vector<std::string> ids;
+    auto const doc = catalog.to_json();
+    for (auto const& [id, entry] : doc["tiles"].items()) {
+        ids.push_back(id);
+    }
+    std::vector<std::string> const expected{
+        "MixedCase",  "catalog.1",   "empty_table", "geog_places", "lines",          "odd-name--quoted---",
+        "points",     "points_view", "polygons",    "polygons_mat", "shared_name",   "shared_name.1",
+        "two_geoms",  "two_geoms.1", "utm_points"};
+    EXPECT_EQ(ids, expected); // no_srid is skipped (SRID 0)
+    EXPECT_EQ(catalog.find("shared_name")->tilejson()["description"], "alpha.shared_name.geom");
+    EXPECT_EQ(catalog.find("shared_name.1")->tilejson()["description"], "beta.shared_name.geom");
+    EXPECT_EQ(catalog.find("two_geoms")->tilejson()["description"], "public.two_geoms.geom_a");
+    EXPECT_EQ(catalog.find("two_geoms.1")->tilejson()["description"], "public.two_geoms.geom_b");
+}
+
+TEST_F(discovery, bounds_are_computed_in_wgs84) {
+    auto const catalog = publish();
+    auto const points = catalog.find("points")->tilejson()["bounds"];
+    ASSERT_EQ(points.size(), 4U);
+    EXPECT_NEAR(points[0].get<double>(), -170, 1e-6);
+    EXPECT_NEAR(points[1].get<double>(), -80, 1e-6);
+    EXPECT_NEAR(points[2].get<double>(), 170, 1e-6);
+    EXPECT_NEAR(points[3].get<double>(), 80, 1e-6);
+    // A single point has a degenerate extent, widened by one unit (degree) on each side.
+    EXPECT_EQ(catalog.find("two_geoms")->tilejson()["bounds"], nlohmann::json::array({0.0, 0.0, 2.0, 2.0}));
+    // Web Mercator lines transformed back to degrees.
+    auto const lines = catalog.find("lines")->tilejson()["bounds"];
+    EXPECT_NEAR(lines[0].get<double>(), -150, 1e-4);
+    EXPECT_NEAR(lines[3].get<double>(), 60, 1e-4);
+    EXPECT_FALSE(catalog.find("empty_table")->tilejson().contains("bounds"));
+}
+
+TEST_F(discovery, tiles_hold_the_features_of_every_column_kind) {
+    auto const catalog = publish();
+    auto tile = [&](std::string const& id, tile_coord c) {
+        auto r = run(m_ioc, catalog.find(id)->async_get_tile(c));
+        EXPECT_EQ(r.error, tiles::tile_errc::none) << r.detail;
+        return r.data;
+    };
+    auto const points = test::decode_mvt(tile("points", {0, 0, 0}));
+    ASSERT_EQ(points.size(), 1U);
+    EXPECT_EQ(points[0].name, "points");
+    EXPECT_EQ(points[0].extent, 4096U);
+    EXPECT_EQ(points[0].features.size(), 18U * 9U);
+
+    auto const geog = test::decode_mvt(tile("geog_places", {0, 0, 0}));
+    ASSERT_EQ(geog.size(), 1U);
+    EXPECT_EQ(geog[0].features.size(), 3U);
+    // From zoom 2 the geography index filter applies: each city in its own tile.
+    for (auto const& [c, title] : std::vector<std::pair<tile_coord, std::string>>{
+             {{2, 2, 1}, "Zurich"}, {{2, 3, 1}, "Tokyo"}, {{2, 1, 2}, "Lima"}, {{6, 33, 22}, "Zurich"}}) {
+        auto const layers = test::decode_mvt(tile("geog_places", c));
+        ASSERT_EQ(layers.size(), 1U) << title;
+        ASSERT_EQ(layers[0].features.size(), 1U) << title;
+        EXPECT_EQ(layers[0].features[0].tags.at("title"), title);
+    }
+
+    auto const utm = test::decode_mvt(tile("utm_points", {5, 16, 11}));
+    ASSERT_EQ(utm.size(), 1U);
+    EXPECT_EQ(utm[0].features.size(), 2U);
+
+    auto const mixed = test::decode_mvt(tile("MixedCase", {0, 0, 0}));
+    ASSERT_EQ(mixed.size(), 1U);
+    ASSERT_EQ(mixed[0].features.size(), 1U);
+    EXPECT_EQ(mixed[0].features[0].tags.at("Name"), "Mixed");
+    EXPECT_EQ(mixed[0].features[0].tags.at("Gid"), "7");
+
+    EXPECT_TRUE(tile("empty_table", {0, 0, 0}).empty());
+    EXPECT_TRUE(tile("points", {10, 0, 0}).empty());
+}
+
+TEST_F(discovery, untrusted_server_certificate_fails_with_libpq_text_and_a_hint) {
+    auto const other_ca = test::cluster_env("KACHEL_PG_DIR") + "/ssl/other-ca.crt";
+    pg::connect_params params{test::tls_url(s_db->name()), other_ca, "kachel-test"};
+    try {
+        (void)run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
+        FAIL() << "connection with an unrelated CA succeeded";
+    } catch (database_error const& e) {
+        std::string const msg = e.what();
+        EXPECT_NE(msg.find("SSL error: certificate verify failed"), std::string::npos) << msg;
+        auto const hint = postgres::connection_hint(msg, params);
+        EXPECT_NE(hint.find(other_ca), std::string::npos) << hint;
+        EXPECT_NE(hint.find("--ca-root-file"), std::string::npos) << hint;
+    }
+}
+
+TEST_F(discovery, verify_full_checks_the_host_name) {
+    pg::connect_params params{test::tls_conninfo(s_db->name(), "127.0.0.1"), std::nullopt, "kachel-test"};
+    try {
+        (void)run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
+        FAIL() << "verify-full accepted a certificate for another host name";
+    } catch (database_error const& e) {
+        EXPECT_NE(std::string{e.what()}.find(
+                      "server certificate for \"localhost\" (and 1 other name) does not match host name \"127.0.0.1\""),
+                  std::string::npos)
+            << e.what();
+    }
+}

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kachel::test {
+
+struct http_reply {
+    unsigned status = 0;
+    std::map<std::string, std::string> headers; ///< names lower-cased
+    std::string body;
+
+    [[nodiscard]] std::string header(std::string const& name) const {
+        auto const it = headers.find(name);
+        return it == headers.end() ? std::string{} : it->second;
+    }
+};
+
+/// One blocking HTTP/1.1 request to 127.0.0.1:port (tests only).
+inline http_reply http_request(unsigned short port, std::string const& target,
+                               boost::beast::http::verb method = boost::beast::http::verb::get,
+                               std::vector<std::pair<std::string, std::string>> const& headers = {}) {
+    namespace bhttp = boost::beast::http;
+    boost::asio::io_context ioc;
+    boost::beast::tcp_stream stream{ioc};
+    stream.expires_after(std::chrono::seconds{30});
+    stream.connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port});
+    bhttp::request<bhttp::empty_body> req{method, target, 11};
+    req.set(bhttp::field::host, "localhost:" + std::to_string(port));
+    for (auto const& [name, value] : headers) {
+        req.set(name, value);
+    }
+    bhttp::write(stream, req);
+    boost::beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(method == bhttp::verb::head);
+    bhttp::read(stream, buffer, parser);
+    auto const& res = parser.get();
+    http_reply reply;
+    reply.status = res.result_int();
+    for (auto const& field : res) {
+        std::string name{field.name_string()};
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        reply.headers[name] = std::string{field.value()};
+    }
+    reply.body = res.body();
+    boost::beast::error_code ignored;
+    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    return reply;
+}
+
+inline http_reply http_get(unsigned short port, std::string const& target) { return http_request(port, target); }
+
+} // namespace kachel::test

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <fmt/format.h>
+#include <protozero/pbf_reader.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel::test {
+
+/// One decoded MVT feature; attribute values rendered as text (ints as digits, bools as true/false).
+struct mvt_feature {
+    std::optional<std::uint64_t> id;
+    int geometry_type = 0; ///< 1 point, 2 linestring, 3 polygon
+    std::size_t geometry_commands = 0;
+    std::map<std::string, std::string> tags;
+};
+
+struct mvt_layer {
+    std::string name;
+    std::uint32_t version = 1;
+    std::uint32_t extent = 4096;
+    std::vector<mvt_feature> features;
+};
+
+/// Decodes a Mapbox Vector Tile (spec 2.1). \throws protozero::exception or std::runtime_error
+/// when the bytes are not a valid tile (bad tag index, missing name...).
+inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
+    std::vector<mvt_layer> layers;
+    protozero::pbf_reader tile{data.data(), data.size()};
+    while (tile.next(3)) { // Tile.layers
+        protozero::pbf_reader layer_msg = tile.get_message();
+        mvt_layer layer;
+        std::vector<std::string> keys;
+        std::vector<std::string> values;
+        std::vector<protozero::pbf_reader> feature_msgs;
+        while (layer_msg.next()) {
+            switch (layer_msg.tag()) {
+            case 15: layer.version = layer_msg.get_uint32(); break;
+            case 1: layer.name = layer_msg.get_string(); break;
+            case 2: feature_msgs.push_back(layer_msg.get_message()); break;
+            case 3: keys.push_back(layer_msg.get_string()); break;
+            case 4: {
+                protozero::pbf_reader v = layer_msg.get_message();
+                std::string text;
+                while (v.next()) {
+                    switch (v.tag()) {
+                    case 1: text = v.get_string(); break;
+                    case 2: text = fmt::format("{}", v.get_float()); break;
+                    case 3: text = fmt::format("{}", v.get_double()); break;
+                    case 4: text = std::to_string(v.get_int64()); break;
+                    case 5: text = std::to_string(v.get_uint64()); break;
+                    case 6: text = std::to_string(v.get_sint64()); break;
+                    case 7: text = v.get_bool() ? "true" : "false"; break;
+                    default: v.skip();
+                    }
+                }
+                values.push_back(std::move(text));
+                break;
+            }
+            case 5: layer.extent = layer_msg.get_uint32(); break;
+            default: layer_msg.skip();
+            }
+        }
+        if (layer.name.empty()) {
+            throw std::runtime_error{"MVT layer without a name"};
+        }
+        for (auto& f : feature_msgs) {
+            mvt_feature feature;
+            while (f.next()) {
+                switch (f.tag()) {
+                case 1: feature.id = f.get_uint64(); break;
+                case 2: {
+                    auto const tags = f.get_packed_uint32();
+                    std::vector<std::uint32_t> const t(tags.begin(), tags.end());
+                    if (t.size() % 2 != 0) {
+                        throw std::runtime_error{"odd number of feature tags"};
+                    }
+                    for (std::size_t i = 0; i < t.size(); i += 2) {
+                        if (t[i] >= keys.size() || t[i + 1] >= values.size()) {
+                            throw std::runtime_error{"feature tag index out of range"};
+                        }
+                        feature.tags[keys[t[i]]] = values[t[i + 1]];
+                    }
+                    break;
+                }
+                case 3: feature.geometry_type = static_cast<int>(f.get_enum()); break;
+                case 4: {
+                    auto const geom = f.get_packed_uint32();
+                    feature.geometry_commands = static_cast<std::size_t>(std::distance(geom.begin(), geom.end()));
+                    break;
+                }
+                default: f.skip();
+                }
+            }
+            layer.features.push_back(std::move(feature));
+        }
+        layers.push_back(std::move(layer));
+    }
+    return layers;
+}
+
+} // namespace kachel::test

@@ -1,0 +1,147 @@
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace kachel::test {
+
+/// A child process (the kachel binary) with stdout and stderr captured in a file.
+/// Killed (SIGTERM, then SIGKILL) when destroyed.
+class child_process {
+  public:
+    /// \param env_changes variables to set (a value of std::nullopt removes the variable)
+    child_process(std::vector<std::string> args, std::map<std::string, std::optional<std::string>> const& env_changes)
+        : m_log(std::filesystem::temp_directory_path() /
+                ("kachel-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++) + ".log")) {
+        std::map<std::string, std::string> env;
+        for (char** e = environ; *e != nullptr; ++e) {
+            std::string const kv{*e};
+            auto const eq = kv.find('=');
+            env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        }
+        for (auto const& [k, v] : env_changes) {
+            if (v) {
+                env[k] = *v;
+            } else {
+                env.erase(k);
+            }
+        }
+        std::vector<std::string> env_strings;
+        for (auto const& [k, v] : env) {
+            env_strings.push_back(k + "=" + v);
+        }
+        std::vector<char*> envp;
+        for (auto& s : env_strings) {
+            envp.push_back(s.data());
+        }
+        envp.push_back(nullptr);
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 1, m_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_adddup2(&actions, 1, 2);
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        int const rc = posix_spawn(&m_pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+        posix_spawn_file_actions_destroy(&actions);
+        if (rc != 0) {
+            throw std::runtime_error{"cannot start " + args.front()};
+        }
+    }
+    child_process(child_process const&) = delete;
+    child_process& operator=(child_process const&) = delete;
+
+    ~child_process() {
+        if (!m_exit_code) {
+            ::kill(m_pid, SIGTERM);
+            if (!wait_exit(std::chrono::seconds{5})) {
+                ::kill(m_pid, SIGKILL);
+                int status = 0;
+                ::waitpid(m_pid, &status, 0);
+            }
+        }
+        if (std::getenv("KACHEL_KEEP_TEST_LOGS") == nullptr) {
+            std::error_code ignored;
+            std::filesystem::remove(m_log, ignored);
+        }
+    }
+
+    /// Everything the process printed so far.
+    [[nodiscard]] std::string output() const {
+        std::ifstream in{m_log};
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+    /// Waits until the output contains `text`; returns false on timeout or if the process exits.
+    bool wait_for_output(std::string const& text, std::chrono::milliseconds timeout) {
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (output().find(text) != std::string::npos) {
+                return true;
+            }
+            if (poll_exit()) {
+                return output().find(text) != std::string::npos;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        }
+        return false;
+    }
+
+    /// Waits for the process to end; returns its exit code (128+signal if killed), or nullopt on timeout.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        while (!poll_exit() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        }
+        return m_exit_code;
+    }
+
+    void signal(int signo) const { ::kill(m_pid, signo); }
+
+  private:
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+
+    bool poll_exit() {
+        if (m_exit_code) {
+            return true;
+        }
+        int status = 0;
+        if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+            m_exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return true;
+        }
+        return false;
+    }
+
+    std::filesystem::path m_log;
+    pid_t m_pid = -1;
+    std::optional<int> m_exit_code;
+};
+
+} // namespace kachel::test

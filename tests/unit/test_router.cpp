@@ -1,0 +1,97 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+using kachel::http::parse_route;
+using kind = kachel::http::route::kind;
+
+TEST(router, fixed_routes) {
+    EXPECT_EQ(parse_route("/").type, kind::root);
+    EXPECT_EQ(parse_route("/health").type, kind::health);
+    EXPECT_EQ(parse_route("/catalog").type, kind::catalog);
+    EXPECT_EQ(parse_route("/catalog?x=1").type, kind::catalog);
+}
+
+TEST(router, trailing_slash_is_not_stripped) {
+    EXPECT_EQ(parse_route("/catalog/").type, kind::not_found);
+}
+
+TEST(router, repeated_slashes_are_merged) {
+    auto const r = parse_route("//points///1//0/0");
+    ASSERT_EQ(r.type, kind::tile);
+    EXPECT_EQ(r.source_ids, std::vector<std::string>{"points"});
+    EXPECT_EQ(r.coord, (kachel::tile_coord{1, 0, 0}));
+}
+
+TEST(router, tilejson_keeps_path_and_query) {
+    auto const r = parse_route("/points?token=abc");
+    ASSERT_EQ(r.type, kind::tilejson);
+    EXPECT_EQ(r.path, "/points");
+    EXPECT_EQ(r.query, "token=abc");
+}
+
+TEST(router, tile_with_composite_ids) {
+    auto const r = parse_route("/a,b,c/3/4/5");
+    ASSERT_EQ(r.type, kind::tile);
+    EXPECT_EQ(r.source_ids, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(r.coord, (kachel::tile_coord{3, 4, 5}));
+}
+
+TEST(router, source_ids_are_percent_decoded) {
+    auto const r = parse_route("/odd%20name/0/0/0");
+    ASSERT_EQ(r.type, kind::tile);
+    EXPECT_EQ(r.source_ids.front(), "odd name");
+}
+
+TEST(router, bad_escapes_and_nul_are_bad_requests) {
+    EXPECT_EQ(parse_route("/a%2/0/0/0").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/a%zz").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/a%00b").type, kind::bad_request);
+}
+
+TEST(router, out_of_range_coordinates_are_bad_requests) {
+    EXPECT_EQ(parse_route("/p/31/0/0").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/p/0/1/0").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/p/2/0/4").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/p/1/0/99999999999999999999999").type, kind::bad_request);
+    EXPECT_EQ(parse_route("/p/30/1073741823/1073741823").type, kind::tile);
+}
+
+TEST(router, non_numeric_coordinates_do_not_match) {
+    EXPECT_EQ(parse_route("/p/a/0/0").type, kind::not_found);
+    EXPECT_EQ(parse_route("/p/-1/0/0").type, kind::not_found);
+    EXPECT_EQ(parse_route("/p/1/+0/0").type, kind::not_found);
+    EXPECT_EQ(parse_route("/p/1/0").type, kind::not_found);
+    EXPECT_EQ(parse_route("/p/1/0/0/0").type, kind::not_found);
+}
+
+TEST(router, empty_id_in_a_list_is_not_found) {
+    EXPECT_EQ(parse_route("/a,,b/0/0/0").type, kind::not_found);
+}
+
+TEST(router, more_than_128_ids_is_a_bad_request) {
+    std::string ids = "s0";
+    for (int i = 1; i < 129; ++i) {
+        ids += ",s" + std::to_string(i);
+    }
+    auto const r = parse_route("/" + ids + "/0/0/0");
+    ASSERT_EQ(r.type, kind::bad_request);
+    EXPECT_EQ(r.message, "Requested 129 source ids, but at most 128 are allowed per request");
+
+    std::string ok = "s0";
+    for (int i = 1; i < 128; ++i) {
+        ok += ",s" + std::to_string(i);
+    }
+    EXPECT_EQ(parse_route("/" + ok + "/0/0/0").type, kind::tile);
+}
+
+TEST(router, legacy_urls_redirect_with_query) {
+    auto const ext = parse_route("/nosuch/1/0/0.pbf?k=v");
+    ASSERT_EQ(ext.type, kind::redirect);
+    EXPECT_EQ(ext.location, "/nosuch/1/0/0?k=v");
+    auto const prefixed = parse_route("/tiles/a,b/2/1/3");
+    ASSERT_EQ(prefixed.type, kind::redirect);
+    EXPECT_EQ(prefixed.location, "/a,b/2/1/3");
+}
+
+TEST(router, path_must_be_absolute) { EXPECT_EQ(parse_route("points").type, kind::bad_request); }
