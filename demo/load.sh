@@ -4,6 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+export PGOPTIONS="-c client_min_messages=warning"
 admin=(psql -h "$KACHEL_PG_SOCKET" -p "$KACHEL_PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q)
 "${admin[@]}" -d postgres -c "DROP DATABASE IF EXISTS kachel_demo WITH (FORCE)" -c "CREATE DATABASE kachel_demo OWNER kachel"
 "${admin[@]}" -d kachel_demo -c "CREATE EXTENSION postgis"

@@ -47,7 +47,7 @@ kachel demo: PostGIS cluster on localhost:$KACHEL_PG_PORT (TLS, hostssl only), k
   catalog    $base/catalog
   TileJSON   $base/countries
   tile       $base/countries/0/0/0
-  composite  $base/countries,cities/4/8/5
+  composite  $base/countries,cities/6/33/22
 Press Ctrl+C to stop kachel and the cluster.
 
 TXT

@@ -5,7 +5,7 @@
 #include "postgres/discovery.hpp"
 #include "postgres/publisher.hpp"
 #include "postgres/table_source.hpp"
-#include "support/mvt.hpp"
+#include "tiles/mvt_decoder.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
 
@@ -156,29 +156,29 @@ TEST_F(discovery, tiles_hold_the_features_of_every_column_kind) {
         EXPECT_EQ(r.error, tiles::tile_errc::none) << r.detail;
         return r.data;
     };
-    auto const points = test::decode_mvt(tile("points", {0, 0, 0}));
+    auto const points = tiles::decode_mvt(tile("points", {0, 0, 0}));
     ASSERT_EQ(points.size(), 1U);
     EXPECT_EQ(points[0].name, "points");
     EXPECT_EQ(points[0].extent, 4096U);
     EXPECT_EQ(points[0].features.size(), 18U * 9U);
 
-    auto const geog = test::decode_mvt(tile("geog_places", {0, 0, 0}));
+    auto const geog = tiles::decode_mvt(tile("geog_places", {0, 0, 0}));
     ASSERT_EQ(geog.size(), 1U);
     EXPECT_EQ(geog[0].features.size(), 3U);
     // From zoom 2 the geography index filter applies: each city in its own tile.
     for (auto const& [c, title] : std::vector<std::pair<tile_coord, std::string>>{
              {{2, 2, 1}, "Zurich"}, {{2, 3, 1}, "Tokyo"}, {{2, 1, 2}, "Lima"}, {{6, 33, 22}, "Zurich"}}) {
-        auto const layers = test::decode_mvt(tile("geog_places", c));
+        auto const layers = tiles::decode_mvt(tile("geog_places", c));
         ASSERT_EQ(layers.size(), 1U) << title;
         ASSERT_EQ(layers[0].features.size(), 1U) << title;
         EXPECT_EQ(layers[0].features[0].tags.at("title"), title);
     }
 
-    auto const utm = test::decode_mvt(tile("utm_points", {5, 16, 11}));
+    auto const utm = tiles::decode_mvt(tile("utm_points", {5, 16, 11}));
     ASSERT_EQ(utm.size(), 1U);
     EXPECT_EQ(utm[0].features.size(), 2U);
 
-    auto const mixed = test::decode_mvt(tile("MixedCase", {0, 0, 0}));
+    auto const mixed = tiles::decode_mvt(tile("MixedCase", {0, 0, 0}));
     ASSERT_EQ(mixed.size(), 1U);
     ASSERT_EQ(mixed[0].features.size(), 1U);
     EXPECT_EQ(mixed[0].features[0].tags.at("Name"), "Mixed");

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <protozero/pbf_reader.hpp>
 
+#include <iterator>
+#include <stdexcept>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -10,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-namespace kachel::test {
+namespace kachel::tiles {
 
-/// One decoded MVT feature; attribute values rendered as text (ints as digits, bools as true/false).
+/// One decoded MVT feature (used by tests and tools/tile_inspect, not on the request path); attribute values rendered as text (ints as digits, bools as true/false).
 struct mvt_feature {
     std::optional<std::uint64_t> id;
     int geometry_type = 0; ///< 1 point, 2 linestring, 3 polygon
@@ -104,4 +107,4 @@ inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
     return layers;
 }
 
-} // namespace kachel::test
+} // namespace kachel::tiles
