@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    unsigned const workers = settings.workers != 0 ? settings.workers : std::max(1U, std::thread::hardware_concurrency());
+    unsigned const workers =
+        settings.workers != 0 ? settings.workers : std::max(1U, std::thread::hardware_concurrency());
     asio::io_context ioc{static_cast<int>(workers)};
     std::unique_ptr<kachel::http::server> server;
     std::exception_ptr failure;

@@ -65,9 +65,10 @@ command_line parse_command_line(int argc, char const* const* argv) {
         }
     }
     if (!unrecognized.empty()) {
-        throw config_error{fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
-                                     "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
-                                     fmt::join(unrecognized, ", "))};
+        throw config_error{
+            fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
+                      "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
+                      fmt::join(unrecognized, ", "))};
     }
     if (s.connections.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {

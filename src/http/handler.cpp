@@ -16,7 +16,8 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-response make_response(request const& req, bhttp::status status, std::string body, std::string_view content_type) {
+response make_response(request const& req, bhttp::status status, std::string body,
+                       std::string_view content_type) {
     response res{status, req.version()};
     res.set(bhttp::field::server, "kachel");
     if (!content_type.empty()) {
@@ -43,13 +44,15 @@ response tile_error_response(request const& req, tiles::tile_result const& resul
     auto const status = status_for(result.error);
     auto const rid = next_request_id();
     if (result.error == tiles::tile_errc::unavailable) {
-        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x, coord.y,
-                     result.detail);
-        auto res = text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
+        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x,
+                     coord.y, result.detail);
+        auto res =
+            text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
         res.set(bhttp::field::retry_after, "5");
         return res;
     }
-    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
+    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y,
+                  result.detail);
     return text_response(req, status, fmt::format("Could not produce the tile (request {})", rid));
 }
 
@@ -126,7 +129,8 @@ asio::awaitable<response> async_handle_request(request const& req, tiles::catalo
     for (auto const& id : route.source_ids) {
         auto const* source = catalog.find(id);
         if (source == nullptr) {
-            co_return text_response(req, bhttp::status::not_found, fmt::format("Source {} does not exist", id));
+            co_return text_response(req, bhttp::status::not_found,
+                                    fmt::format("Source {} does not exist", id));
         }
         if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
             co_return text_response(req, bhttp::status::not_found,
@@ -148,8 +152,8 @@ asio::awaitable<response> async_handle_request(request const& req, tiles::catalo
     for (auto const* source : sources) {
         auto result = co_await source->async_get_tile(route.coord);
         if (result.error != tiles::tile_errc::none) {
-            co_return tile_error_response(req, result, route.source_ids.size() == 1 ? source->id() : route.path,
-                                          route.coord);
+            co_return tile_error_response(
+                req, result, route.source_ids.size() == 1 ? source->id() : route.path, route.coord);
         }
         if (body.empty()) {
             body = std::move(result.data);

@@ -131,7 +131,8 @@ route parse_route(std::string_view target) {
     // Legacy forms first, before any source lookup, as Martin does.
     if (segments.size() == 5 && segments[0] == "tiles") {
         r.type = route::kind::redirect;
-        r.location = fmt::format("/{}/{}/{}/{}{}", segments[1], segments[2], segments[3], segments[4], query_suffix);
+        r.location =
+            fmt::format("/{}/{}/{}/{}{}", segments[1], segments[2], segments[3], segments[4], query_suffix);
         return r;
     }
     if (segments.size() == 4) {

@@ -97,7 +97,8 @@ asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
 std::pair<std::string, std::uint16_t> split_listen_address(std::string_view address) {
     auto const colon = address.rfind(':');
     if (colon == std::string_view::npos) {
-        throw config_error{fmt_error("Listen address '{}' has no port: use HOST:PORT, e.g. 0.0.0.0:3000", address)};
+        throw config_error{
+            fmt_error("Listen address '{}' has no port: use HOST:PORT, e.g. 0.0.0.0:3000", address)};
     }
     std::string_view host = address.substr(0, colon);
     auto const port_text = address.substr(colon + 1);
@@ -106,9 +107,10 @@ std::pair<std::string, std::uint16_t> split_listen_address(std::string_view addr
     }
     unsigned port = 0;
     auto const [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) {
-        throw config_error{fmt_error("Listen address '{}' has an invalid port: use HOST:PORT with a port 0-65535",
-                                     address)};
+    if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
+        port > 65535) {
+        throw config_error{
+            fmt_error("Listen address '{}' has an invalid port: use HOST:PORT with a port 0-65535", address)};
     }
     return {std::string{host.empty() ? "0.0.0.0" : host}, static_cast<std::uint16_t>(port)};
 }

@@ -29,7 +29,8 @@ struct server_options {
 /// own strand, answering from a shared read-only catalog.
 class server {
   public:
-    server(boost::asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options);
+    server(boost::asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog,
+           server_options options);
 
     /// Binds every address `host:port` resolves to and starts accepting.
     /// \throws config_error naming the address when binding fails.

@@ -51,8 +51,7 @@ class connection {
 
     /// Runs one statement with text parameters. `binary` asks for binary result columns.
     /// \throws database_error on a failed statement or a broken connection.
-    boost::asio::awaitable<result> async_exec(std::string_view sql,
-                                              std::span<std::string const> params = {},
+    boost::asio::awaitable<result> async_exec(std::string_view sql, std::span<std::string const> params = {},
                                               bool binary = false);
 
     /// Prepares `sql` under `name` on first use on this connection, then executes it.

@@ -96,9 +96,9 @@ asio::awaitable<pooled_connection> pool::async_acquire() {
         if (!wait->notified) {
             std::erase(m_waiters, wait);
             if (std::chrono::steady_clock::now() >= deadline) {
-                throw unavailable_error{fmt_error(
-                    "no database connection became free within {} ms (pool size {})",
-                    m_options.acquire_timeout.count(), m_options.max_size)};
+                throw unavailable_error{
+                    fmt_error("no database connection became free within {} ms (pool size {})",
+                              m_options.acquire_timeout.count(), m_options.max_size)};
             }
         }
     }

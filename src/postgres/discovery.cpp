@@ -74,10 +74,11 @@ asio::awaitable<server_versions> async_check_versions(pg::connection& conn) {
     v.postgres = to_int(pg_result.get(0, 0));
     v.postgres_text = std::string{pg_result.get(0, 1)};
     if (v.postgres < minimum_postgres_version) {
-        throw database_error{fmt_error("PostgreSQL {} is too old: kachel needs 11 or newer", v.postgres_text)};
+        throw database_error{
+            fmt_error("PostgreSQL {} is too old: kachel needs 11 or newer", v.postgres_text)};
     }
-    auto const ext = co_await conn.async_exec(
-        "SELECT extversion FROM pg_extension WHERE extname = 'postgis'");
+    auto const ext =
+        co_await conn.async_exec("SELECT extversion FROM pg_extension WHERE extname = 'postgis'");
     if (ext.num_rows() == 0) {
         throw database_error{"PostGIS is not installed in this database: run CREATE EXTENSION postgis"};
     }
@@ -147,8 +148,8 @@ asio::awaitable<std::optional<std::array<double, 4>>> async_table_bounds(pg::con
             failure = e.what();
         }
         if (quick) {
-            spdlog::debug("Estimated bounds of {}.{}.{} unavailable ({}); computing them exactly", table.schema,
-                          table.table, table.geometry_column, failure);
+            spdlog::debug("Estimated bounds of {}.{}.{} unavailable ({}); computing them exactly",
+                          table.schema, table.table, table.geometry_column, failure);
         } else {
             spdlog::warn("Bounds of {}.{}.{} could not be computed: {}", table.schema, table.table,
                          table.geometry_column, failure);

@@ -69,7 +69,8 @@ void log_connection(pg::connection const& conn, server_versions const& versions)
     if (PQsslInUse(c) != 0) {
         char const* protocol = PQsslAttribute(c, "protocol");
         char const* cipher = PQsslAttribute(c, "cipher");
-        tls = fmt::format("TLS {} {}", protocol == nullptr ? "?" : protocol, cipher == nullptr ? "?" : cipher);
+        tls =
+            fmt::format("TLS {} {}", protocol == nullptr ? "?" : protocol, cipher == nullptr ? "?" : cipher);
     }
     spdlog::info("Connected to PostgreSQL {} / PostGIS {} at {} as {} (database {}, sslmode {}, {})",
                  versions.postgres_text, versions.postgis_text, conn.server_address(), PQuser(c), PQdb(c),
@@ -91,12 +92,14 @@ char const* relation_kind(char relkind) noexcept {
 
 std::string connection_hint(std::string_view msg, pg::connect_params const& params) {
     if (msg.find("certificate verify failed") != std::string_view::npos) {
-        return fmt::format("hint: certificate verification failed: check that the server certificate is signed by "
-                           "the CA in {}, and that this file is the right one and readable",
-                           describe_root_cert(params));
+        return fmt::format(
+            "hint: certificate verification failed: check that the server certificate is signed by "
+            "the CA in {}, and that this file is the right one and readable",
+            describe_root_cert(params));
     }
     if (msg.find("does not match host name") != std::string_view::npos) {
-        return "hint: hostname verification failed: connect using a name the certificate lists, or re-issue the "
+        return "hint: hostname verification failed: connect using a name the certificate lists, or re-issue "
+               "the "
                "certificate with a subjectAltName for this host (sslmode=verify-ca skips this check)";
     }
     if (msg.find("root certificate file") != std::string_view::npos) {
@@ -108,7 +111,8 @@ std::string connection_hint(std::string_view msg, pg::connect_params const& para
         return "hint: the server has ssl=off, or a pooler in between does not speak TLS";
     }
     if (msg.find("Connection refused") != std::string_view::npos) {
-        return "hint: connection refused: is PostgreSQL running, listening on that address (listen_addresses) "
+        return "hint: connection refused: is PostgreSQL running, listening on that address "
+               "(listen_addresses) "
                "and port, and does pg_hba.conf admit this host (hostssl for TLS)?";
     }
     if (msg.find("no pg_hba.conf entry") != std::string_view::npos) {

@@ -14,8 +14,9 @@ namespace kachel::postgres {
 /// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
 /// \returns the number of sources added.
 boost::asio::awaitable<std::size_t> async_publish_database(boost::asio::any_io_executor executor,
-                                                           pg::connect_params params, pg::pool_options options,
-                                                           tiles::id_resolver& ids, tiles::catalog& catalog);
+                                                           pg::connect_params params,
+                                                           pg::pool_options options, tiles::id_resolver& ids,
+                                                           tiles::catalog& catalog);
 
 /// One line of advice for a failed connection, keyed on libpq's message (empty if none applies).
 [[nodiscard]] std::string connection_hint(std::string_view libpq_message, pg::connect_params const& params);

@@ -22,9 +22,13 @@ std::string quote_with(std::string_view text, char quote) {
 
 } // namespace
 
-std::string quote_ident(std::string_view name) { return quote_with(name, '"'); }
+std::string quote_ident(std::string_view name) {
+    return quote_with(name, '"');
+}
 
-std::string quote_literal(std::string_view text) { return quote_with(text, '\''); }
+std::string quote_literal(std::string_view text) {
+    return quote_with(text, '\'');
+}
 
 std::string table_tile_sql(table_info const& table, std::string_view layer, tile_params const& params,
                            bool margin_supported) {
@@ -39,12 +43,13 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
     if (params.buffer == 0) {
         search_box = fmt::format("ST_Transform({}, {})", envelope, table.srid);
     } else if (table.srid == 3857 && margin_supported) {
-        search_box = fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
+        search_box =
+            fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
     } else if (table.srid == 4326) {
         // Expanding in degrees: a margin-expanded 3857 envelope transformed to 4326 wraps at the
         // antimeridian and would cover none of the tile.
-        search_box =
-            fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))", envelope, margin);
+        search_box = fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))",
+                                 envelope, margin);
     } else {
         search_box = fmt::format("ST_Transform({}, {})", envelope, table.srid);
     }
@@ -78,14 +83,16 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
 std::string table_bounds_sql(table_info const& table, bool quick) {
     // A single point or a horizontal/vertical line has a degenerate extent: widen it by one unit.
     std::string const extent =
-        quick ? fmt::format("SELECT ST_SetSRID(ST_EstimatedExtent($1, $2, $3)::geometry, {}) AS e", table.srid)
-              : fmt::format("SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
-                            quote_ident(table.geometry_column), table.srid, quote_ident(table.schema),
-                            quote_ident(table.table));
-    return fmt::format("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
-                       "SELECT ST_Transform(CASE WHEN GeometryType(e) IN ('POINT', 'LINESTRING') "
-                       "THEN ST_Expand(e, 1) ELSE e END, 4326) AS b FROM ({}) AS ext) AS t WHERE b IS NOT NULL",
-                       extent);
+        quick
+            ? fmt::format("SELECT ST_SetSRID(ST_EstimatedExtent($1, $2, $3)::geometry, {}) AS e", table.srid)
+            : fmt::format("SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
+                          quote_ident(table.geometry_column), table.srid, quote_ident(table.schema),
+                          quote_ident(table.table));
+    return fmt::format(
+        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
+        "SELECT ST_Transform(CASE WHEN GeometryType(e) IN ('POINT', 'LINESTRING') "
+        "THEN ST_Expand(e, 1) ELSE e END, 4326) AS b FROM ({}) AS ext) AS t WHERE b IS NOT NULL",
+        extent);
 }
 
 } // namespace kachel::postgres

@@ -60,7 +60,8 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
                                             std::to_string(coord.y)};
     try {
         auto conn = co_await m_pool->async_acquire();
-        auto const r = co_await conn->async_exec_prepared(m_statement_name, m_sql, tile_param_types, params, true);
+        auto const r =
+            co_await conn->async_exec_prepared(m_statement_name, m_sql, tile_param_types, params, true);
         if (r.num_rows() == 0 || r.is_null(0, 0)) {
             co_return tiles::tile_result{};
         }

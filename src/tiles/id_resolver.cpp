@@ -2,16 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <algorithm>
+#include <array>
 
 namespace kachel::tiles {
 
 namespace {
 
-constexpr std::array<std::string_view, 13> reserved_ids{
-    "_",     "catalog", "config", "font",    "health", "help",  "index",
-    "manifest", "metrics", "refresh", "reload", "sprite", "status"};
+constexpr std::array<std::string_view, 13> reserved_ids{"_",      "catalog", "config",   "font",    "health",
+                                                        "help",   "index",   "manifest", "metrics", "refresh",
+                                                        "reload", "sprite",  "status"};
 
 bool is_allowed(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||

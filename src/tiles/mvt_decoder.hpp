@@ -15,7 +15,8 @@
 
 namespace kachel::tiles {
 
-/// One decoded MVT feature (used by tests and tools/tile_inspect, not on the request path); attribute values rendered as text (ints as digits, bools as true/false).
+/// One decoded MVT feature (used by tests and tools/tile_inspect, not on the request path); attribute values
+/// rendered as text (ints as digits, bools as true/false).
 struct mvt_feature {
     std::optional<std::uint64_t> id;
     int geometry_type = 0; ///< 1 point, 2 linestring, 3 polygon
@@ -43,30 +44,56 @@ inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
         std::vector<protozero::pbf_reader> feature_msgs;
         while (layer_msg.next()) {
             switch (layer_msg.tag()) {
-            case 15: layer.version = layer_msg.get_uint32(); break;
-            case 1: layer.name = layer_msg.get_string(); break;
-            case 2: feature_msgs.push_back(layer_msg.get_message()); break;
-            case 3: keys.push_back(layer_msg.get_string()); break;
+            case 15:
+                layer.version = layer_msg.get_uint32();
+                break;
+            case 1:
+                layer.name = layer_msg.get_string();
+                break;
+            case 2:
+                feature_msgs.push_back(layer_msg.get_message());
+                break;
+            case 3:
+                keys.push_back(layer_msg.get_string());
+                break;
             case 4: {
                 protozero::pbf_reader v = layer_msg.get_message();
                 std::string text;
                 while (v.next()) {
                     switch (v.tag()) {
-                    case 1: text = v.get_string(); break;
-                    case 2: text = fmt::format("{}", v.get_float()); break;
-                    case 3: text = fmt::format("{}", v.get_double()); break;
-                    case 4: text = std::to_string(v.get_int64()); break;
-                    case 5: text = std::to_string(v.get_uint64()); break;
-                    case 6: text = std::to_string(v.get_sint64()); break;
-                    case 7: text = v.get_bool() ? "true" : "false"; break;
-                    default: v.skip();
+                    case 1:
+                        text = v.get_string();
+                        break;
+                    case 2:
+                        text = fmt::format("{}", v.get_float());
+                        break;
+                    case 3:
+                        text = fmt::format("{}", v.get_double());
+                        break;
+                    case 4:
+                        text = std::to_string(v.get_int64());
+                        break;
+                    case 5:
+                        text = std::to_string(v.get_uint64());
+                        break;
+                    case 6:
+                        text = std::to_string(v.get_sint64());
+                        break;
+                    case 7:
+                        text = v.get_bool() ? "true" : "false";
+                        break;
+                    default:
+                        v.skip();
                     }
                 }
                 values.push_back(std::move(text));
                 break;
             }
-            case 5: layer.extent = layer_msg.get_uint32(); break;
-            default: layer_msg.skip();
+            case 5:
+                layer.extent = layer_msg.get_uint32();
+                break;
+            default:
+                layer_msg.skip();
             }
         }
         if (layer.name.empty()) {
@@ -76,7 +103,9 @@ inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
             mvt_feature feature;
             while (f.next()) {
                 switch (f.tag()) {
-                case 1: feature.id = f.get_uint64(); break;
+                case 1:
+                    feature.id = f.get_uint64();
+                    break;
                 case 2: {
                     auto const tags = f.get_packed_uint32();
                     std::vector<std::uint32_t> const t(tags.begin(), tags.end());
@@ -91,13 +120,17 @@ inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
                     }
                     break;
                 }
-                case 3: feature.geometry_type = static_cast<int>(f.get_enum()); break;
+                case 3:
+                    feature.geometry_type = static_cast<int>(f.get_enum());
+                    break;
                 case 4: {
                     auto const geom = f.get_packed_uint32();
-                    feature.geometry_commands = static_cast<std::size_t>(std::distance(geom.begin(), geom.end()));
+                    feature.geometry_commands =
+                        static_cast<std::size_t>(std::distance(geom.begin(), geom.end()));
                     break;
                 }
-                default: f.skip();
+                default:
+                    f.skip();
                 }
             }
             layer.features.push_back(std::move(feature));

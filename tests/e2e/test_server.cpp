@@ -3,9 +3,9 @@
 
 #include "core/tile_coord.hpp"
 #include "support/http_client.hpp"
-#include "tiles/mvt_decoder.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
+#include "tiles/mvt_decoder.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -28,7 +28,8 @@ unsigned short wait_ready(test::child_process& proc) {
     }
     std::smatch m;
     auto const out = proc.output();
-    if (!std::regex_search(out, m, std::regex{"kachel is now active\\. See http://127\\.0\\.0\\.1:(\\d+)/catalog"})) {
+    if (!std::regex_search(out, m,
+                           std::regex{"kachel is now active\\. See http://127\\.0\\.0\\.1:(\\d+)/catalog"})) {
         return 0;
     }
     return static_cast<unsigned short>(std::stoi(m[1]));
@@ -41,8 +42,8 @@ class server : public ::testing::Test {
         s_kachel = std::make_unique<test::child_process>(
             std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "2", "-p", "4",
                                      test::tls_url(s_db->name())},
-            std::map<std::string, std::optional<std::string>>{{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
-                                                              {"DATABASE_URL", std::nullopt}});
+            std::map<std::string, std::optional<std::string>>{
+                {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
         s_port = wait_ready(*s_kachel);
     }
     static void TearDownTestSuite() {
@@ -52,8 +53,8 @@ class server : public ::testing::Test {
     void SetUp() override { ASSERT_NE(s_port, 0) << "kachel did not start:\n" << s_kachel->output(); }
 
     /// gid -> name of the features PostgreSQL puts in tile z/x/y (the same clipping rule as the tile).
-    static std::map<std::string, std::string> expected_features(std::string const& table, std::string const& name_col,
-                                                                tile_coord c) {
+    static std::map<std::string, std::string> expected_features(std::string const& table,
+                                                                std::string const& name_col, tile_coord c) {
         auto const env = "ST_TileEnvelope(" + std::to_string(c.z) + "," + std::to_string(c.x) + "," +
                          std::to_string(c.y) + ")";
         auto const rows = s_db->query("SELECT gid || '|' || " + name_col + " FROM " + table +
@@ -104,8 +105,8 @@ TEST_F(server, tilejson_of_a_table) {
     auto const doc = nlohmann::json::parse(r.body);
     EXPECT_EQ(doc["tilejson"], "3.0.0");
     EXPECT_EQ(doc["name"], "points");
-    EXPECT_EQ(doc["tiles"], nlohmann::json::array(
-                                {"http://localhost:" + std::to_string(s_port) + "/points/{z}/{x}/{y}?token=abc"}));
+    EXPECT_EQ(doc["tiles"], nlohmann::json::array({"http://localhost:" + std::to_string(s_port) +
+                                                   "/points/{z}/{x}/{y}?token=abc"}));
     EXPECT_EQ(doc["vector_layers"], nlohmann::json::parse(R"([{"id": "points", "fields":
         {"flag": "bool", "gid": "int4", "kind": "int4", "name": "text", "score": "float8"}}])"));
     EXPECT_EQ(doc["bounds"], nlohmann::json::array({-170.0, -80.0, 170.0, 80.0}));
@@ -119,14 +120,14 @@ TEST_F(server, tiles_hold_exactly_the_features_postgis_selects) {
         tile_coord coord;
     };
     std::vector<probe> const probes{
-        {"points", "points", "name", {0, 0, 0}},    {"points", "points", "name", {2, 1, 1}},
-        {"points", "points", "name", {5, 16, 14}},  {"polygons", "polygons", "label", {0, 0, 0}},
+        {"points", "points", "name", {0, 0, 0}},      {"points", "points", "name", {2, 1, 1}},
+        {"points", "points", "name", {5, 16, 14}},    {"polygons", "polygons", "label", {0, 0, 0}},
         {"polygons", "polygons", "label", {3, 2, 3}}, {"lines", "lines", "name", {1, 0, 0}},
         {"lines", "lines", "name", {4, 7, 6}},
     };
     for (auto const& p : probes) {
-        auto const target = "/" + p.source + "/" + std::to_string(p.coord.z) + "/" + std::to_string(p.coord.x) + "/" +
-                            std::to_string(p.coord.y);
+        auto const target = "/" + p.source + "/" + std::to_string(p.coord.z) + "/" +
+                            std::to_string(p.coord.x) + "/" + std::to_string(p.coord.y);
         auto const expected = expected_features(p.table, p.name_col, p.coord);
         ASSERT_FALSE(expected.empty()) << target << ": pick a tile with features";
         auto const r = test::http_get(s_port, target);
@@ -154,10 +155,13 @@ TEST_F(server, attribute_values_keep_their_types) {
     std::size_t checked = 0;
     for (auto const& f : layers[0].features) {
         auto const gid = f.tags.at("gid");
-        auto const row = s_db->query("SELECT concat_ws('|', name, kind, score, CASE WHEN flag THEN 'true' ELSE "
-                                     "'false' END) FROM points WHERE gid = " + gid);
+        auto const row =
+            s_db->query("SELECT concat_ws('|', name, kind, score, CASE WHEN flag THEN 'true' ELSE "
+                        "'false' END) FROM points WHERE gid = " +
+                        gid);
         ASSERT_EQ(row.size(), 1U);
-        EXPECT_EQ(f.tags.at("name") + "|" + f.tags.at("kind") + "|" + f.tags.at("score") + "|" + f.tags.at("flag"),
+        EXPECT_EQ(f.tags.at("name") + "|" + f.tags.at("kind") + "|" + f.tags.at("score") + "|" +
+                      f.tags.at("flag"),
                   row[0]);
         ++checked;
     }
@@ -222,7 +226,9 @@ TEST_F(server, database_connections_use_tls_and_name_kachel) {
     test::admin_connection admin{"postgres"};
     auto const rows = admin.query("SELECT a.application_name || ' ' || s.ssl::text || ' ' || s.version "
                                   "FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
-                                  "WHERE a.datname = '" + s_db->name() + "' AND a.application_name LIKE 'kachel%' "
+                                  "WHERE a.datname = '" +
+                                  s_db->name() +
+                                  "' AND a.application_name LIKE 'kachel%' "
                                   "ORDER BY 1");
     ASSERT_FALSE(rows.empty());
     for (auto const& row : rows) {
@@ -238,11 +244,12 @@ TEST_F(server, no_password_in_the_log) {
 
 TEST(startup, untrusted_server_certificate_refuses_to_start) {
     test::tempdb db;
-    test::child_process kachel{
-        {KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())},
-        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_DIR") + "/ssl/other-ca.crt"}, {"DATABASE_URL", std::nullopt}}};
+    test::child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())},
+                               {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_DIR") + "/ssl/other-ca.crt"},
+                                {"DATABASE_URL", std::nullopt}}};
     auto const code = kachel.wait_exit(30s);
-    ASSERT_TRUE(code.has_value()) << "kachel kept running with an untrusted certificate:\n" << kachel.output();
+    ASSERT_TRUE(code.has_value()) << "kachel kept running with an untrusted certificate:\n"
+                                  << kachel.output();
     EXPECT_EQ(*code, 1);
     auto const out = kachel.output();
     EXPECT_NE(out.find("SSL error: certificate verify failed"), std::string::npos) << out;

@@ -5,9 +5,9 @@
 #include "postgres/discovery.hpp"
 #include "postgres/publisher.hpp"
 #include "postgres/table_source.hpp"
-#include "tiles/mvt_decoder.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
+#include "tiles/mvt_decoder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,7 +33,8 @@ class discovery : public ::testing::Test {
         tiles::catalog catalog;
         tiles::id_resolver ids;
         pg::connect_params params{test::tls_conninfo(s_db->name()), std::nullopt, "kachel-test"};
-        run(m_ioc, postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{}, ids, catalog));
+        run(m_ioc,
+            postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{}, ids, catalog));
         return catalog;
     }
 
@@ -71,9 +72,10 @@ TEST_F(discovery, finds_every_kind_of_relation_with_its_columns) {
     EXPECT_EQ(points->geometry_type, "POINT");
     EXPECT_EQ(points->relkind, 'r');
     EXPECT_TRUE(points->has_spatial_index);
-    EXPECT_EQ(points->properties, (std::map<std::string, std::string>{
-                                      {"gid", "int4"}, {"name", "text"}, {"kind", "int4"}, {"score", "float8"},
-                                      {"flag", "bool"}}));
+    EXPECT_EQ(
+        points->properties,
+        (std::map<std::string, std::string>{
+            {"gid", "int4"}, {"name", "text"}, {"kind", "int4"}, {"score", "float8"}, {"flag", "bool"}}));
 
     auto const* lines = find(tables, "public", "lines", "geom");
     ASSERT_NE(lines, nullptr);
@@ -122,9 +124,9 @@ TEST_F(discovery, publishing_assigns_martin_source_ids) {
         ids.push_back(id);
     }
     std::vector<std::string> const expected{
-        "MixedCase",  "catalog.1",   "empty_table", "geog_places", "lines",          "odd-name--quoted---",
-        "points",     "points_view", "polygons",    "polygons_mat", "shared_name",   "shared_name.1",
-        "two_geoms",  "two_geoms.1", "utm_points"};
+        "MixedCase",           "catalog.1",     "empty_table", "geog_places", "lines",
+        "odd-name--quoted---", "points",        "points_view", "polygons",    "polygons_mat",
+        "shared_name",         "shared_name.1", "two_geoms",   "two_geoms.1", "utm_points"};
     EXPECT_EQ(ids, expected); // no_srid is skipped (SRID 0)
     EXPECT_EQ(catalog.find("shared_name")->tilejson()["description"], "alpha.shared_name.geom");
     EXPECT_EQ(catalog.find("shared_name.1")->tilejson()["description"], "beta.shared_name.geom");
@@ -209,8 +211,8 @@ TEST_F(discovery, verify_full_checks_the_host_name) {
         (void)run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
         FAIL() << "verify-full accepted a certificate for another host name";
     } catch (database_error const& e) {
-        EXPECT_NE(std::string{e.what()}.find(
-                      "server certificate for \"localhost\" (and 1 other name) does not match host name \"127.0.0.1\""),
+        EXPECT_NE(std::string{e.what()}.find("server certificate for \"localhost\" (and 1 other name) does "
+                                             "not match host name \"127.0.0.1\""),
                   std::string::npos)
             << e.what();
     }

@@ -17,8 +17,10 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<pg::pool> make_pool(asio::io_context& ioc, std::size_t size, std::chrono::milliseconds timeout) {
-    return pg::pool::create(ioc.get_executor(), pg::connect_params{test::tls_conninfo("postgres"), std::nullopt, "x"},
+std::shared_ptr<pg::pool> make_pool(asio::io_context& ioc, std::size_t size,
+                                    std::chrono::milliseconds timeout) {
+    return pg::pool::create(ioc.get_executor(),
+                            pg::connect_params{test::tls_conninfo("postgres"), std::nullopt, "x"},
                             pg::pool_options{size, timeout, "kachel-pool-test"});
 }
 
@@ -62,7 +64,8 @@ TEST(pool, times_out_when_every_connection_is_busy) {
             auto second = co_await pool->async_acquire();
         } catch (unavailable_error const& e) {
             auto const waited = std::chrono::steady_clock::now() - start;
-            co_return std::string{e.what()} + (waited >= std::chrono::milliseconds{190} ? " [waited]" : " [early]");
+            co_return std::string{e.what()} +
+                (waited >= std::chrono::milliseconds{190} ? " [waited]" : " [early]");
         }
         co_return "acquired";
     }());

@@ -49,7 +49,8 @@ inline http_reply http_request(unsigned short port, std::string const& target,
     reply.status = res.result_int();
     for (auto const& field : res) {
         std::string name{field.name_string()};
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         reply.headers[name] = std::string{field.value()};
     }
     reply.body = res.body();
@@ -58,6 +59,8 @@ inline http_reply http_request(unsigned short port, std::string const& target,
     return reply;
 }
 
-inline http_reply http_get(unsigned short port, std::string const& target) { return http_request(port, target); }
+inline http_reply http_get(unsigned short port, std::string const& target) {
+    return http_request(port, target);
+}
 
 } // namespace kachel::test

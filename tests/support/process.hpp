@@ -27,7 +27,8 @@ namespace kachel::test {
 class child_process {
   public:
     /// \param env_changes variables to set (a value of std::nullopt removes the variable)
-    child_process(std::vector<std::string> args, std::map<std::string, std::optional<std::string>> const& env_changes)
+    child_process(std::vector<std::string> args,
+                  std::map<std::string, std::optional<std::string>> const& env_changes)
         : m_log(std::filesystem::temp_directory_path() /
                 ("kachel-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++) + ".log")) {
         std::map<std::string, std::string> env;

@@ -23,8 +23,8 @@ class admin_connection {
   public:
     /// Connects over the cluster's unix socket (trusted) as `user` to `dbname`.
     admin_connection(std::string const& dbname, std::string const& user = "postgres")
-        : m_conn(PQconnectdb(("host=" + cluster_env("KACHEL_PG_SOCKET") + " port=" + cluster_env("KACHEL_PG_PORT") +
-                              " user=" + user + " dbname='" + dbname + "'")
+        : m_conn(PQconnectdb(("host=" + cluster_env("KACHEL_PG_SOCKET") + " port=" +
+                              cluster_env("KACHEL_PG_PORT") + " user=" + user + " dbname='" + dbname + "'")
                                  .c_str())) {
         // Synchronous on purpose: this is test setup, the code under test is asynchronous.
         if (PQstatus(m_conn.get()) != CONNECTION_OK) {
@@ -89,7 +89,9 @@ class tempdb {
     [[nodiscard]] std::string const& name() const noexcept { return m_name; }
 
     /// Runs SQL in this database as role kachel.
-    std::vector<std::string> query(std::string const& sql) const { return admin_connection{m_name, "kachel"}.query(sql); }
+    std::vector<std::string> query(std::string const& sql) const {
+        return admin_connection{m_name, "kachel"}.query(sql);
+    }
 
   private:
     static std::string make_name() {

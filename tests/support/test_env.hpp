@@ -13,9 +13,9 @@ namespace kachel::test {
 inline std::string cluster_env(char const* name) {
     char const* value = std::getenv(name);
     if (value == nullptr || *value == '\0') {
-        throw std::runtime_error{std::string{name} +
-                                 " is not set: run the suite through scripts/test.sh, or export the output of "
-                                 "`scripts/pg-cluster.sh env DIR` for a running cluster"};
+        throw std::runtime_error{
+            std::string{name} + " is not set: run the suite through scripts/test.sh, or export the output of "
+                                "`scripts/pg-cluster.sh env DIR` for a running cluster"};
     }
     return value;
 }
@@ -30,8 +30,8 @@ inline std::string tls_conninfo(std::string const& dbname, std::string const& ho
 
 /// The same as a URL without sslrootcert (for tests that pass the CA some other way).
 inline std::string tls_url(std::string const& dbname, std::string const& sslmode = "verify-full") {
-    return "postgresql://kachel:" + cluster_env("KACHEL_PG_PASSWORD") + "@localhost:" +
-           cluster_env("KACHEL_PG_PORT") + "/" + dbname + "?sslmode=" + sslmode;
+    return "postgresql://kachel:" + cluster_env("KACHEL_PG_PASSWORD") +
+           "@localhost:" + cluster_env("KACHEL_PG_PORT") + "/" + dbname + "?sslmode=" + sslmode;
 }
 
 } // namespace kachel::test

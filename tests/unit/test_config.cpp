@@ -40,7 +40,8 @@ TEST(command_line, flags_and_positional_connections) {
 TEST(command_line, database_url_only_without_positional) {
     ::setenv("DATABASE_URL", "postgres://env@h/db", 1);
     EXPECT_EQ(parse({}).values.connections, std::vector<std::string>{"postgres://env@h/db"});
-    EXPECT_EQ(parse({"postgresql://arg@h/db"}).values.connections, std::vector<std::string>{"postgresql://arg@h/db"});
+    EXPECT_EQ(parse({"postgresql://arg@h/db"}).values.connections,
+              std::vector<std::string>{"postgresql://arg@h/db"});
     ::unsetenv("DATABASE_URL");
 }
 
@@ -55,7 +56,9 @@ TEST(command_line, unrecognised_argument_is_an_error_without_the_password) {
     }
 }
 
-TEST(command_line, pool_size_zero_is_rejected) { EXPECT_THROW((void)parse({"-p", "0"}), config_error); }
+TEST(command_line, pool_size_zero_is_rejected) {
+    EXPECT_THROW((void)parse({"-p", "0"}), config_error);
+}
 
 TEST(command_line, help_and_version_exit_zero) {
     EXPECT_EQ(parse({"--version"}).exit_code, 0);
@@ -63,7 +66,8 @@ TEST(command_line, help_and_version_exit_zero) {
 }
 
 TEST(redacted_conninfo, drops_the_password_in_both_forms) {
-    auto const url = pg::redacted_conninfo("postgresql://bob:hunter2@db.example:5433/tiles?sslmode=verify-full");
+    auto const url =
+        pg::redacted_conninfo("postgresql://bob:hunter2@db.example:5433/tiles?sslmode=verify-full");
     EXPECT_EQ(url.find("hunter2"), std::string::npos) << url;
     EXPECT_NE(url.find("user=bob"), std::string::npos) << url;
     EXPECT_NE(url.find("sslmode=verify-full"), std::string::npos) << url;

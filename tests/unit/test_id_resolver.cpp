@@ -6,7 +6,9 @@ using kachel::tiles::id_resolver;
 using kachel::tiles::is_reserved_id;
 using kachel::tiles::sanitize_id;
 
-TEST(sanitize_id, keeps_letters_digits_underscore_dot_dash) { EXPECT_EQ(sanitize_id("Ab_9.x-y"), "Ab_9.x-y"); }
+TEST(sanitize_id, keeps_letters_digits_underscore_dot_dash) {
+    EXPECT_EQ(sanitize_id("Ab_9.x-y"), "Ab_9.x-y");
+}
 
 TEST(sanitize_id, replaces_each_other_character_with_one_dash) {
     // Martin's fixture: table `. Points" \ \' \"` 'quote` -> .-Points-----------quote
@@ -15,8 +17,12 @@ TEST(sanitize_id, replaces_each_other_character_with_one_dash) {
 }
 
 TEST(sanitize_id, replaces_a_multibyte_character_with_a_single_dash) {
-    EXPECT_EQ(sanitize_id("stra\xc3\x9f" "e"), "stra-e");        // ß, 2 bytes
-    EXPECT_EQ(sanitize_id("a\xf0\x9f\x97\xba" "b"), "a-b");      // 🗺, 4 bytes
+    EXPECT_EQ(sanitize_id("stra\xc3\x9f"
+                          "e"),
+              "stra-e"); // ß, 2 bytes
+    EXPECT_EQ(sanitize_id("a\xf0\x9f\x97\xba"
+                          "b"),
+              "a-b"); // 🗺, 4 bytes
 }
 
 TEST(id_resolver, gives_the_bare_name_to_the_first_owner) {

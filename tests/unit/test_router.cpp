@@ -94,4 +94,6 @@ TEST(router, legacy_urls_redirect_with_query) {
     EXPECT_EQ(prefixed.location, "/a,b/2/1/3");
 }
 
-TEST(router, path_must_be_absolute) { EXPECT_EQ(parse_route("points").type, kind::bad_request); }
+TEST(router, path_must_be_absolute) {
+    EXPECT_EQ(parse_route("points").type, kind::bad_request);
+}

@@ -12,11 +12,14 @@ namespace {
 /// A source with a fixed TileJSON, for the parts that do not need a database.
 class fixed_source final : public tiles::tile_source {
   public:
-    fixed_source(std::string id, nlohmann::json tilejson) : m_id(std::move(id)), m_tilejson(std::move(tilejson)) {}
+    fixed_source(std::string id, nlohmann::json tilejson)
+        : m_id(std::move(id)), m_tilejson(std::move(tilejson)) {}
     [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
-    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord) const override { co_return tiles::tile_result{}; }
+    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord) const override {
+        co_return tiles::tile_result{};
+    }
 
   private:
     std::string m_id;
@@ -36,14 +39,16 @@ postgres::table_info points_table() {
 } // namespace
 
 TEST(tilejson, table_source_document) {
-    auto const doc = postgres::table_tilejson(points_table(), "points", std::array<double, 4>{-10, -5, 10, 5});
+    auto const doc =
+        postgres::table_tilejson(points_table(), "points", std::array<double, 4>{-10, -5, 10, 5});
     EXPECT_EQ(doc["tilejson"], "3.0.0");
     EXPECT_EQ(doc["name"], "points");
     EXPECT_EQ(doc["description"], "public.points.geom");
     EXPECT_EQ(doc["bounds"], nlohmann::json::array({-10.0, -5.0, 10.0, 5.0}));
     ASSERT_EQ(doc["vector_layers"].size(), 1U);
     EXPECT_EQ(doc["vector_layers"][0]["id"], "points");
-    EXPECT_EQ(doc["vector_layers"][0]["fields"], (nlohmann::json{{"gid", "int4"}, {"name", "text"}, {"tags", "text"}}));
+    EXPECT_EQ(doc["vector_layers"][0]["fields"],
+              (nlohmann::json{{"gid", "int4"}, {"name", "text"}, {"tags", "text"}}));
     EXPECT_FALSE(doc.contains("minzoom"));
 }
 
@@ -106,11 +111,12 @@ TEST(tilejson, composite_merges_layers_bounds_and_names) {
 
 TEST(catalog, entries_have_content_type_and_description) {
     tiles::catalog c;
-    c.add(std::make_shared<fixed_source>("p", nlohmann::json{{"name", "p"}, {"description", "public.p.geom"}}));
+    c.add(
+        std::make_shared<fixed_source>("p", nlohmann::json{{"name", "p"}, {"description", "public.p.geom"}}));
     c.add(std::make_shared<fixed_source>("q", nlohmann::json{{"name", "Other name"}}));
     auto const doc = c.to_json();
-    EXPECT_EQ(doc["tiles"]["p"], (nlohmann::json{{"content_type", "application/x-protobuf"},
-                                                 {"description", "public.p.geom"}}));
+    EXPECT_EQ(doc["tiles"]["p"],
+              (nlohmann::json{{"content_type", "application/x-protobuf"}, {"description", "public.p.geom"}}));
     EXPECT_EQ(doc["tiles"]["q"]["name"], "Other name");
     EXPECT_THROW(c.add(std::make_shared<fixed_source>("p", nlohmann::json::object())), kachel::source_error);
 }
