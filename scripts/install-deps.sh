@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates openssl curl clang-format
   postgresql-15 postgresql-client-15 postgresql-15-postgis-3 libpq-dev
-  libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
   libprotozero-dev libgtest-dev nodejs npm
 )
 

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "http/server.hpp"
+#include "postgres/check_connection.hpp"
 #include "postgres/publisher.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <thread>
 
@@ -34,24 +36,39 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
                             std::unique_ptr<kachel::http::server>& server) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
-    std::size_t n = 0;
-    for (auto const& conninfo : settings.connections) {
-        kachel::pg::connect_params params{conninfo, settings.ca_root_file, "kachel"};
-        kachel::pg::pool_options options{settings.pool_size, std::chrono::milliseconds{5000},
-                                         settings.connections.size() == 1 ? "kachel"
-                                                                          : fmt::format("kachel/db{}", ++n)};
-        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params),
-                                                          std::move(options), ids, *catalog);
+    for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
+        auto params = settings.connect_params_for(i);
+        kachel::pg::pool_options options{settings.pool_size_for(i), std::chrono::milliseconds{5000},
+                                         params.application_name};
+        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params), std::move(options),
+                                                          settings.retry_timeout_for(i), ids, *catalog);
     }
     if (catalog->size() == 0) {
         throw kachel::config_error{
-            "No tile sources found: give a PostgreSQL connection (postgresql://... argument or DATABASE_URL) "
-            "to a database with PostGIS tables the user can read"};
+            "No tile sources found: give a PostgreSQL connection (postgresql://... argument, DATABASE_URL or "
+            "the config file's postgres.connection_string) to a database with PostGIS tables the user can read"};
     }
     server = std::make_unique<kachel::http::server>(ioc, catalog, kachel::http::server_options{});
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}/catalog to see available services",
                  format_endpoint(endpoints.front()));
+}
+
+/// `--check-connection`: one report per connection on stdout; true when all succeeded.
+asio::awaitable<bool> check_connections(asio::io_context& ioc, kachel::config::settings const& settings) {
+    if (settings.postgres.empty()) {
+        throw kachel::config_error{"--check-connection needs a connection: a postgresql://... argument, "
+                                   "DATABASE_URL or the config file's postgres section"};
+    }
+    bool all_ok = true;
+    for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
+        auto const report =
+            co_await kachel::postgres::async_check_connection(ioc.get_executor(), settings.connect_params_for(i));
+        fmt::print("{}", report.text);
+        std::fflush(stdout);
+        all_ok = all_ok && report.ok;
+    }
+    co_return all_ok;
 }
 
 } // namespace
@@ -87,12 +104,21 @@ int main(int argc, char** argv) {
         }
     });
 
-    asio::co_spawn(ioc, start(ioc, settings, server), [&](std::exception_ptr e) {
-        if (e) {
+    bool check_ok = false;
+    if (settings.check_connection) {
+        asio::co_spawn(ioc, check_connections(ioc, settings), [&](std::exception_ptr e, bool ok) {
             failure = e;
+            check_ok = ok;
             ioc.stop();
-        }
-    });
+        });
+    } else {
+        asio::co_spawn(ioc, start(ioc, settings, server), [&](std::exception_ptr e) {
+            if (e) {
+                failure = e;
+                ioc.stop();
+            }
+        });
+    }
 
     std::vector<std::jthread> threads;
     for (unsigned i = 1; i < workers; ++i) {
@@ -108,6 +134,9 @@ int main(int argc, char** argv) {
             spdlog::error("{}", e.what());
         }
         return 1;
+    }
+    if (settings.check_connection) {
+        return check_ok ? 0 : 1;
     }
     return 0;
 }

@@ -1,5 +1,5 @@
+#include "config/config_file.hpp"
 #include "config/settings.hpp"
-
 #include "core/error.hpp"
 
 #include <CLI/CLI.hpp>
@@ -22,15 +22,39 @@ bool is_connection_string(std::string_view arg) noexcept {
 std::string mask_password(std::string_view text) {
     std::string out{text};
     auto const scheme = out.find("://");
-    auto const at = out.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+    auto const from = scheme == std::string::npos ? 0 : scheme + 3;
+    auto const at = out.find('@', from);
     if (at == std::string::npos) {
         return out;
     }
-    auto const colon = out.find(':', scheme == std::string::npos ? 0 : scheme + 3);
+    auto const colon = out.find(':', from);
     if (colon != std::string::npos && colon < at) {
         out.replace(colon + 1, at - colon - 1, "****");
     }
     return out;
+}
+
+pg::connect_params settings::connect_params_for(std::size_t i) const {
+    auto const& entry = postgres.at(i);
+    pg::tls_overrides overrides;
+    if (ca_root_file) {
+        overrides.root_cert = pg::sourced_value{*ca_root_file, "--ca-root-file"};
+    } else {
+        overrides.root_cert = entry.ssl_root_cert;
+    }
+    overrides.cert = entry.ssl_cert;
+    overrides.key = entry.ssl_key;
+    auto params = pg::make_connect_params(entry.connection_string, overrides, entry.origin);
+    params.application_name = postgres.size() == 1 ? "kachel" : fmt::format("kachel/db{}", i + 1);
+    return params;
+}
+
+std::size_t settings::pool_size_for(std::size_t i) const {
+    return pool_size.value_or(postgres.at(i).pool_size.value_or(default_pool_size));
+}
+
+std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
+    return retry_timeout.value_or(postgres.at(i).retry_timeout.value_or(default_retry_timeout));
 }
 
 command_line parse_command_line(int argc, char const* const* argv) {
@@ -39,16 +63,27 @@ command_line parse_command_line(int argc, char const* const* argv) {
     CLI::App app{"kachel: a vector tile server for PostGIS, compatible with Martin", "kachel"};
     app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
     std::vector<std::string> positional;
+    std::optional<std::string> config_file;
+    std::optional<std::string> listen;
+    std::optional<unsigned> workers;
+    std::optional<std::size_t> pool_size;
+    std::optional<unsigned> retry_timeout;
     app.add_option("connection", positional,
                    "PostgreSQL connection strings (postgresql://... or key=value). Without any, DATABASE_URL "
                    "is used. libpq reads every other setting (sslmode, PGSSLROOTCERT, ...) as psql does");
-    app.add_option("-l,--listen-addresses", s.listen_addresses, "Address to listen on, HOST:PORT")
-        ->capture_default_str();
-    app.add_option("-p,--pool-size", s.pool_size, "Connections per database")->capture_default_str();
-    app.add_option("-W,--workers", s.workers, "Worker threads (default: number of cores)");
+    app.add_option("-c,--config", config_file, "YAML config file (Martin's format)");
+    app.add_option("-l,--listen-addresses", listen, "Address to listen on, HOST:PORT [default: 0.0.0.0:3000]");
+    app.add_option("-p,--pool-size", pool_size, "Connections per database [default: 20]");
+    app.add_option("-W,--workers", workers, "Worker threads [default: number of cores]");
     app.add_option("--ca-root-file", s.ca_root_file,
                    "Trusted CA certificate(s) for the server certificate, for every connection that does not "
-                   "set sslrootcert itself (takes precedence over PGSSLROOTCERT)");
+                   "set sslrootcert itself (overrides ssl_root_cert and PGSSLROOTCERT); 'system' trusts the "
+                   "system CAs and requires verify-full");
+    app.add_option("--retry-timeout", retry_timeout,
+                   "Seconds to keep retrying a database that is not reachable yet at startup [default: 30]");
+    app.add_flag("--check-connection", s.check_connection,
+                 "Connect once to every configured database, print versions, TLS and certificates, and exit "
+                 "(0 when all connect)");
     try {
         app.parse(argc, argv);
     } catch (CLI::ParseError const& e) {
@@ -57,30 +92,55 @@ command_line parse_command_line(int argc, char const* const* argv) {
     }
 
     std::vector<std::string> unrecognized;
-    for (auto& arg : positional) {
-        if (is_connection_string(arg)) {
-            s.connections.push_back(std::move(arg));
+    for (std::size_t i = 0; i < positional.size(); ++i) {
+        if (is_connection_string(positional[i])) {
+            s.postgres.push_back(postgres_settings{positional[i], {}, {}, {}, {}, {},
+                                                   fmt::format("command line argument {}", i + 1)});
         } else {
-            unrecognized.push_back(mask_password(arg));
+            unrecognized.push_back(mask_password(positional[i]));
         }
     }
     if (!unrecognized.empty()) {
-        throw config_error{
-            fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
-                      "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
-                      fmt::join(unrecognized, ", "))};
+        throw config_error{fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
+                                     "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
+                                     fmt::join(unrecognized, ", "))};
     }
-    if (s.connections.empty()) {
+    if (config_file) {
+        if (!s.postgres.empty()) {
+            throw config_error{"The --config file and connection arguments cannot be used together: put the "
+                               "connections in the config file's 'postgres' section, or drop --config"};
+        }
+        auto file = load_config_file(*config_file);
+        s.postgres = std::move(file.postgres);
+        if (file.listen_addresses) {
+            s.listen_addresses = *file.listen_addresses;
+        }
+        if (file.workers) {
+            s.workers = *file.workers;
+        }
+    } else if (s.postgres.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {
             if (is_connection_string(url)) {
-                s.connections.emplace_back(url);
+                s.postgres.push_back(postgres_settings{url, {}, {}, {}, {}, {}, "DATABASE_URL"});
             } else {
                 spdlog::warn("DATABASE_URL is not a PostgreSQL connection string, ignored");
             }
         }
     }
-    if (s.pool_size == 0) {
-        throw config_error{"--pool-size must be at least 1"};
+    if (listen) {
+        s.listen_addresses = *listen;
+    }
+    if (workers) {
+        s.workers = *workers;
+    }
+    if (pool_size) {
+        if (*pool_size == 0) {
+            throw config_error{"--pool-size must be at least 1"};
+        }
+        s.pool_size = pool_size;
+    }
+    if (retry_timeout) {
+        s.retry_timeout = std::chrono::seconds{*retry_timeout};
     }
     return result;
 }

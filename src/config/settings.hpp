@@ -1,5 +1,8 @@
 #pragma once
 
+#include "pg/connect_params.hpp"
+
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -7,18 +10,46 @@
 
 namespace kachel::config {
 
-/// Everything kachel needs to start, after command line and environment are merged.
+/// One PostgreSQL connection to publish, from the command line, DATABASE_URL or a `postgres:`
+/// entry of the config file.
+struct postgres_settings {
+    /// URL or key=value form. May contain a password: never log it.
+    std::string connection_string;
+    /// Config keys `ssl_root_cert`, `ssl_cert`, `ssl_key`, with their origin.
+    std::optional<pg::sourced_value> ssl_root_cert;
+    std::optional<pg::sourced_value> ssl_cert;
+    std::optional<pg::sourced_value> ssl_key;
+    std::optional<std::size_t> pool_size;
+    std::optional<std::chrono::seconds> retry_timeout;
+    /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
+    std::string origin;
+};
+
+/// Everything kachel needs to start, after command line, config file and environment are merged.
 struct settings {
-    /// PostgreSQL connection strings (URL or key=value form). May contain passwords: never log.
-    std::vector<std::string> connections;
-    /// `-l/--listen-addresses`.
+    std::vector<postgres_settings> postgres;
+    /// `-l/--listen-addresses`, config `listen_addresses`.
     std::string listen_addresses = "0.0.0.0:3000";
-    /// `-p/--pool-size`, connections per database.
-    std::size_t pool_size = 20;
-    /// `-W/--workers`: threads running the event loop (0 = number of cores).
+    /// `-W/--workers`, config `worker_processes` (0 = number of cores).
     unsigned workers = 0;
-    /// `--ca-root-file`: trusted CA(s) for every connection without its own sslrootcert.
+    /// `--ca-root-file`: overrides `ssl_root_cert` of every connection (a keyword inside the
+    /// connection string still wins).
     std::optional<std::string> ca_root_file;
+    /// `-p/--pool-size`: overrides `pool_size` of every connection.
+    std::optional<std::size_t> pool_size;
+    /// `--retry-timeout`: overrides `retry_timeout` of every connection.
+    std::optional<std::chrono::seconds> retry_timeout;
+    /// `--check-connection`: connect once per connection, report, exit.
+    bool check_connection = false;
+
+    static constexpr std::size_t default_pool_size = 20;
+    static constexpr std::chrono::seconds default_retry_timeout{30};
+
+    /// The connection parameters of entry `i` with every channel applied (see pg::make_connect_params).
+    /// \throws config_error as make_connect_params
+    [[nodiscard]] pg::connect_params connect_params_for(std::size_t i) const;
+    [[nodiscard]] std::size_t pool_size_for(std::size_t i) const;
+    [[nodiscard]] std::chrono::seconds retry_timeout_for(std::size_t i) const;
 };
 
 /// The result of reading the command line: settings to run with, or an exit code (help,
@@ -34,8 +65,9 @@ struct command_line {
 /// Masks a `user:password@` part so a rejected argument can be printed safely.
 [[nodiscard]] std::string mask_password(std::string_view text);
 
-/// Parses `kachel [OPTIONS] [CONNECTION]...`; reads DATABASE_URL when no connection is given.
-/// \throws config_error for values that parse but make no sense (pool size 0, unknown argument).
+/// Parses `kachel [OPTIONS] [CONNECTION]...`, reads the `-c/--config` file if given, and
+/// DATABASE_URL when no connection is given anywhere else.
+/// \throws config_error for values that make no sense, naming the flag or config key.
 [[nodiscard]] command_line parse_command_line(int argc, char const* const* argv);
 
 } // namespace kachel::config

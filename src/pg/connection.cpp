@@ -29,36 +29,7 @@ void log_notice(void* /*arg*/, char const* message) {
     spdlog::debug("PostgreSQL notice: {}", trimmed_message(message));
 }
 
-struct conninfo_options_deleter {
-    void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
-};
-
 } // namespace
-
-std::string redacted_conninfo(std::string_view conninfo) {
-    std::string const copy{conninfo};
-    char* err = nullptr;
-    std::unique_ptr<PQconninfoOption, conninfo_options_deleter> opts{PQconninfoParse(copy.c_str(), &err)};
-    if (err != nullptr) {
-        PQfreemem(err);
-    }
-    if (!opts) {
-        // The parser's message may quote parts of the string (and so the password): say less.
-        return "<connection string that libpq cannot parse>";
-    }
-    std::string out;
-    for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
-        if (o->val == nullptr || std::string_view{o->keyword} == "password" ||
-            std::string_view{o->keyword} == "sslpassword") {
-            continue;
-        }
-        if (!out.empty()) {
-            out += ' ';
-        }
-        out += fmt::format("{}={}", o->keyword, o->val);
-    }
-    return out;
-}
 
 connection::connection(asio::any_io_executor executor, PGconn* conn)
     : m_conn(conn), m_socket(std::move(executor)) {}
@@ -86,20 +57,16 @@ asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any
                                                                        connect_params const& params) {
     std::vector<char const*> keys;
     std::vector<char const*> values;
-    // Keywords are applied in order and the expanded connection string comes last, so anything
-    // it names (application_name, sslrootcert) wins over kachel's defaults.
     keys.push_back("fallback_application_name");
     values.push_back(params.application_name.c_str());
-    if (params.ca_root_file) {
-        keys.push_back("sslrootcert");
-        values.push_back(params.ca_root_file->c_str());
+    for (auto const& [k, v] : params.keywords) {
+        keys.push_back(k.c_str());
+        values.push_back(v.c_str());
     }
-    keys.push_back("dbname");
-    values.push_back(params.conninfo.c_str());
     keys.push_back(nullptr);
     values.push_back(nullptr);
 
-    PGconn* raw = PQconnectStartParams(keys.data(), values.data(), 1);
+    PGconn* raw = PQconnectStartParams(keys.data(), values.data(), 0);
     if (raw == nullptr) {
         throw database_error{"libpq could not allocate a connection"};
     }

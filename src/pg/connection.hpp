@@ -1,5 +1,6 @@
 #pragma once
 
+#include "pg/connect_params.hpp"
 #include "pg/result.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -17,24 +18,10 @@
 
 namespace kachel::pg {
 
-/// How to reach one database. libpq parses `conninfo` (URL or key=value form) and reads its own
-/// environment variables (PGSSLMODE, PGSSLROOTCERT, ...) for anything the string leaves out.
-struct connect_params {
-    /// The connection string as the user gave it. May contain a password: never log it.
-    std::string conninfo;
-    /// `--ca-root-file`: used unless the connection string names its own `sslrootcert`.
-    std::optional<std::string> ca_root_file;
-    /// Sent as libpq's `fallback_application_name`, so a user-given application_name wins.
-    std::string application_name = "kachel";
-};
-
 /// Frees a PGconn; stateless so unique_ptr stays pointer-sized.
 struct conn_deleter {
     void operator()(PGconn* c) const noexcept { PQfinish(c); }
 };
-
-/// Text description of a connection string with the password removed, for logs and errors.
-[[nodiscard]] std::string redacted_conninfo(std::string_view conninfo);
 
 /// One PostgreSQL connection driven without blocking: libpq in non-blocking mode, its socket
 /// watched by Asio. Not thread-safe: one coroutine uses it at a time (the pool guarantees this).

@@ -7,18 +7,18 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+
 namespace kachel::postgres {
 
-/// Connects to one database, checks its versions, discovers every table with a geometry or
+/// Connects to one database (retrying transient failures for `retry_timeout`), logs its TLS
+/// and certificates, checks its versions, discovers every table with a geometry or
 /// geography column the role can read, computes bounds, and adds one table source per column.
 /// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
 /// \returns the number of sources added.
 boost::asio::awaitable<std::size_t> async_publish_database(boost::asio::any_io_executor executor,
-                                                           pg::connect_params params,
-                                                           pg::pool_options options, tiles::id_resolver& ids,
-                                                           tiles::catalog& catalog);
-
-/// One line of advice for a failed connection, keyed on libpq's message (empty if none applies).
-[[nodiscard]] std::string connection_hint(std::string_view libpq_message, pg::connect_params const& params);
+                                                           pg::connect_params params, pg::pool_options options,
+                                                           std::chrono::milliseconds retry_timeout,
+                                                           tiles::id_resolver& ids, tiles::catalog& catalog);
 
 } // namespace kachel::postgres

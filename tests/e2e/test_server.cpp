@@ -253,7 +253,7 @@ TEST(startup, untrusted_server_certificate_refuses_to_start) {
     EXPECT_EQ(*code, 1);
     auto const out = kachel.output();
     EXPECT_NE(out.find("SSL error: certificate verify failed"), std::string::npos) << out;
-    EXPECT_NE(out.find("(PGSSLROOTCERT)"), std::string::npos) << out;
+    EXPECT_NE(out.find("(from PGSSLROOTCERT)"), std::string::npos) << out;
     EXPECT_EQ(out.find(ready_line), std::string::npos) << out;
     EXPECT_EQ(out.find(test::cluster_env("KACHEL_PG_PASSWORD")), std::string::npos) << out;
 }

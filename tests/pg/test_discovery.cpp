@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "pg/connection.hpp"
+#include "pg/diagnosis.hpp"
 #include "postgres/discovery.hpp"
 #include "postgres/publisher.hpp"
 #include "postgres/table_source.hpp"
@@ -24,7 +25,7 @@ class discovery : public ::testing::Test {
     static void TearDownTestSuite() { s_db.reset(); }
 
     std::unique_ptr<pg::connection> connect() {
-        pg::connect_params params{test::tls_conninfo(s_db->name()), std::nullopt, "kachel-test"};
+        auto const params = test::params_for(test::tls_conninfo(s_db->name()));
         return run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
     }
 
@@ -32,9 +33,10 @@ class discovery : public ::testing::Test {
     tiles::catalog publish() {
         tiles::catalog catalog;
         tiles::id_resolver ids;
-        pg::connect_params params{test::tls_conninfo(s_db->name()), std::nullopt, "kachel-test"};
+        auto const params = test::params_for(test::tls_conninfo(s_db->name()));
         run(m_ioc,
-            postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{}, ids, catalog));
+            postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
+                                                     std::chrono::milliseconds{0}, ids, catalog));
         return catalog;
     }
 
@@ -192,21 +194,21 @@ TEST_F(discovery, tiles_hold_the_features_of_every_column_kind) {
 
 TEST_F(discovery, untrusted_server_certificate_fails_with_libpq_text_and_a_hint) {
     auto const other_ca = test::cluster_env("KACHEL_PG_DIR") + "/ssl/other-ca.crt";
-    pg::connect_params params{test::tls_url(s_db->name()), other_ca, "kachel-test"};
+    auto const params = test::params_for(test::tls_url(s_db->name()), other_ca);
     try {
         (void)run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
         FAIL() << "connection with an unrelated CA succeeded";
     } catch (database_error const& e) {
         std::string const msg = e.what();
         EXPECT_NE(msg.find("SSL error: certificate verify failed"), std::string::npos) << msg;
-        auto const hint = postgres::connection_hint(msg, params);
+        auto const hint = pg::connection_hint(msg, params);
         EXPECT_NE(hint.find(other_ca), std::string::npos) << hint;
         EXPECT_NE(hint.find("--ca-root-file"), std::string::npos) << hint;
     }
 }
 
 TEST_F(discovery, verify_full_checks_the_host_name) {
-    pg::connect_params params{test::tls_conninfo(s_db->name(), "127.0.0.1"), std::nullopt, "kachel-test"};
+    auto const params = test::params_for(test::tls_conninfo(s_db->name(), "127.0.0.1"));
     try {
         (void)run(m_ioc, pg::connection::async_connect(m_ioc.get_executor(), params));
         FAIL() << "verify-full accepted a certificate for another host name";

@@ -20,7 +20,7 @@ namespace {
 std::shared_ptr<pg::pool> make_pool(asio::io_context& ioc, std::size_t size,
                                     std::chrono::milliseconds timeout) {
     return pg::pool::create(ioc.get_executor(),
-                            pg::connect_params{test::tls_conninfo("postgres"), std::nullopt, "x"},
+                            test::params_for(test::tls_conninfo("postgres")),
                             pg::pool_options{size, timeout, "kachel-pool-test"});
 }
 

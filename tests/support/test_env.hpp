@@ -1,5 +1,7 @@
 #pragma once
 
+#include "pg/connect_params.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -32,6 +34,18 @@ inline std::string tls_conninfo(std::string const& dbname, std::string const& ho
 inline std::string tls_url(std::string const& dbname, std::string const& sslmode = "verify-full") {
     return "postgresql://kachel:" + cluster_env("KACHEL_PG_PASSWORD") +
            "@localhost:" + cluster_env("KACHEL_PG_PORT") + "/" + dbname + "?sslmode=" + sslmode;
+}
+
+/// Connection parameters for `conninfo`, optionally with a root CA given like --ca-root-file.
+inline pg::connect_params params_for(std::string const& conninfo, std::optional<std::string> ca_root_file = {},
+                                     std::string application_name = "kachel-test") {
+    pg::tls_overrides overrides;
+    if (ca_root_file) {
+        overrides.root_cert = pg::sourced_value{*ca_root_file, "--ca-root-file"};
+    }
+    auto params = pg::make_connect_params(conninfo, overrides, "test");
+    params.application_name = std::move(application_name);
+    return params;
 }
 
 } // namespace kachel::test

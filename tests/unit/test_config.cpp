@@ -1,11 +1,11 @@
 #include "config/settings.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "pg/connection.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 using namespace kachel;
 
@@ -16,6 +16,14 @@ config::command_line parse(std::vector<char const*> args) {
     return config::parse_command_line(static_cast<int>(args.size()), args.data());
 }
 
+std::vector<std::string> connection_strings(config::settings const& s) {
+    std::vector<std::string> out;
+    for (auto const& p : s.postgres) {
+        out.push_back(p.connection_string);
+    }
+    return out;
+}
+
 } // namespace
 
 TEST(command_line, defaults_match_martin) {
@@ -23,24 +31,30 @@ TEST(command_line, defaults_match_martin) {
     auto const cli = parse({});
     EXPECT_FALSE(cli.exit_code);
     EXPECT_EQ(cli.values.listen_addresses, "0.0.0.0:3000");
-    EXPECT_EQ(cli.values.pool_size, 20U);
-    EXPECT_TRUE(cli.values.connections.empty());
+    EXPECT_FALSE(cli.values.pool_size);
+    EXPECT_TRUE(cli.values.postgres.empty());
+    EXPECT_FALSE(cli.values.check_connection);
 }
 
 TEST(command_line, flags_and_positional_connections) {
-    auto const cli = parse({"-l", "127.0.0.1:0", "-p", "3", "-W", "2", "--ca-root-file", "/ca.pem",
-                            "postgresql://u@h/db", "host=h dbname=d"});
-    EXPECT_EQ(cli.values.listen_addresses, "127.0.0.1:0");
-    EXPECT_EQ(cli.values.pool_size, 3U);
-    EXPECT_EQ(cli.values.workers, 2U);
-    EXPECT_EQ(cli.values.ca_root_file, "/ca.pem");
-    EXPECT_EQ(cli.values.connections, (std::vector<std::string>{"postgresql://u@h/db", "host=h dbname=d"}));
+    auto const cli = parse({"-l", "127.0.0.1:0", "-p", "3", "-W", "2", "--ca-root-file", "/ca.pem", "--retry-timeout",
+                            "7", "--check-connection", "postgresql://u@h/db", "host=h dbname=d"});
+    auto const& s = cli.values;
+    EXPECT_EQ(s.listen_addresses, "127.0.0.1:0");
+    EXPECT_EQ(s.workers, 2U);
+    EXPECT_EQ(s.ca_root_file, "/ca.pem");
+    EXPECT_TRUE(s.check_connection);
+    EXPECT_EQ(connection_strings(s), (std::vector<std::string>{"postgresql://u@h/db", "host=h dbname=d"}));
+    EXPECT_EQ(s.pool_size_for(1), 3U);
+    EXPECT_EQ(s.retry_timeout_for(0), std::chrono::seconds{7});
+    EXPECT_EQ(s.postgres[1].origin, "command line argument 2");
 }
 
 TEST(command_line, database_url_only_without_positional) {
     ::setenv("DATABASE_URL", "postgres://env@h/db", 1);
-    EXPECT_EQ(parse({}).values.connections, std::vector<std::string>{"postgres://env@h/db"});
-    EXPECT_EQ(parse({"postgresql://arg@h/db"}).values.connections,
+    EXPECT_EQ(connection_strings(parse({}).values), std::vector<std::string>{"postgres://env@h/db"});
+    EXPECT_EQ(parse({}).values.postgres[0].origin, "DATABASE_URL");
+    EXPECT_EQ(connection_strings(parse({"postgresql://arg@h/db"}).values),
               std::vector<std::string>{"postgresql://arg@h/db"});
     ::unsetenv("DATABASE_URL");
 }
@@ -56,26 +70,39 @@ TEST(command_line, unrecognised_argument_is_an_error_without_the_password) {
     }
 }
 
-TEST(command_line, pool_size_zero_is_rejected) {
-    EXPECT_THROW((void)parse({"-p", "0"}), config_error);
-}
+TEST(command_line, pool_size_zero_is_rejected) { EXPECT_THROW((void)parse({"-p", "0"}), config_error); }
 
 TEST(command_line, help_and_version_exit_zero) {
     EXPECT_EQ(parse({"--version"}).exit_code, 0);
     EXPECT_EQ(parse({"-V"}).exit_code, 0);
 }
 
-TEST(redacted_conninfo, drops_the_password_in_both_forms) {
-    auto const url =
-        pg::redacted_conninfo("postgresql://bob:hunter2@db.example:5433/tiles?sslmode=verify-full");
-    EXPECT_EQ(url.find("hunter2"), std::string::npos) << url;
-    EXPECT_NE(url.find("user=bob"), std::string::npos) << url;
-    EXPECT_NE(url.find("sslmode=verify-full"), std::string::npos) << url;
-    auto const kv = pg::redacted_conninfo("host=h user=bob password='hunter2' sslpassword=k3y dbname=t");
-    EXPECT_EQ(kv.find("hunter2"), std::string::npos) << kv;
-    EXPECT_EQ(kv.find("k3y"), std::string::npos) << kv;
-    auto const broken = pg::redacted_conninfo("host=h password='hunter2");
-    EXPECT_EQ(broken.find("hunter2"), std::string::npos) << broken;
+TEST(command_line, config_file_with_flags_on_top) {
+    auto const path = std::string{::testing::TempDir()} + "kachel-test-config.yaml";
+    {
+        std::ofstream out{path};
+        out << "listen_addresses: 127.0.0.1:4000\nworker_processes: 3\n"
+               "postgres:\n  - connection_string: postgresql://a@h/one\n    pool_size: 5\n"
+               "    ssl_root_cert: /etc/ca-one.pem\n"
+               "  - connection_string: postgresql://b@h/two\n";
+    }
+    auto const plain = parse({"-c", path.c_str()}).values;
+    EXPECT_EQ(plain.listen_addresses, "127.0.0.1:4000");
+    EXPECT_EQ(plain.workers, 3U);
+    ASSERT_EQ(plain.postgres.size(), 2U);
+    EXPECT_EQ(plain.pool_size_for(0), 5U);
+    EXPECT_EQ(plain.pool_size_for(1), 20U);
+    EXPECT_EQ(plain.connect_params_for(0).root_cert.value, "/etc/ca-one.pem");
+    EXPECT_EQ(plain.connect_params_for(0).root_cert.source, "postgres[0].ssl_root_cert in " + path);
+
+    auto const flagged = parse({"-c", path.c_str(), "-p", "9", "-l", "0.0.0.0:1", "--ca-root-file", "/ca.pem"}).values;
+    EXPECT_EQ(flagged.pool_size_for(0), 9U);
+    EXPECT_EQ(flagged.listen_addresses, "0.0.0.0:1");
+    EXPECT_EQ(flagged.connect_params_for(0).root_cert.value, "/ca.pem");
+    EXPECT_EQ(flagged.connect_params_for(1).keyword("sslrootcert"), "/ca.pem");
+
+    EXPECT_THROW((void)parse({"-c", path.c_str(), "postgresql://x@h/db"}), config_error);
+    EXPECT_THROW((void)parse({"-c", "/nonexistent/kachel.yaml"}), config_error);
 }
 
 TEST(log_filter, directive_syntax) {

@@ -1,0 +1,181 @@
+#include "config/config_file.hpp"
+
+#include "core/error.hpp"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace kachel::config {
+
+namespace {
+
+/// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
+/// config file starts.
+constexpr std::array<std::string_view, 20> martin_top_level_keys{
+    "keep_alive", "base_path", "route_prefix", "cache_size_mb", "cache", "preferred_encoding", "web_ui",
+    "cors", "observability", "pmtiles", "mbtiles", "sprites", "fonts", "styles", "on_invalid",
+    "tilejson_url_version_param", "cache_control", "srv", "tile_cache_size_mb", "cog"};
+constexpr std::array<std::string_view, 10> martin_postgres_keys{
+    "default_srid", "auto_bounds", "max_feature_count", "auto_publish", "tables", "functions",
+    "prepared_statements", "on_invalid", "reload_interval", "convert_to_mlt"};
+
+template <std::size_t N>
+bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+struct context {
+    std::string const& file;
+    env_lookup const& lookup;
+};
+
+/// A scalar's text, `${VAR}`-expanded when plain (unquoted); nullopt for null or empty.
+std::optional<std::string> scalar(YAML::Node const& node, std::string const& key, context const& ctx) {
+    if (!node || node.IsNull()) {
+        return std::nullopt;
+    }
+    if (!node.IsScalar()) {
+        throw config_error{fmt_error("{}: '{}' must be a single value, not a list or a map", ctx.file, key)};
+    }
+    std::string text = node.Scalar();
+    if (node.Tag() == "?") {
+        text = substitute_env(text, ctx.lookup);
+    }
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    return text;
+}
+
+std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::string const& key, context const& ctx) {
+    auto const text = scalar(node, key, ctx);
+    if (!text) {
+        return std::nullopt;
+    }
+    std::uint64_t value = 0;
+    auto const [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || value == 0) {
+        throw config_error{fmt_error("{}: '{}' must be a positive integer, got '{}'", ctx.file, key, *text)};
+    }
+    return value;
+}
+
+/// Seconds, optionally written with a unit: 30, 30s, 2m, 1h.
+std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key, context const& ctx) {
+    auto text = scalar(node, key, ctx);
+    if (!text) {
+        return std::nullopt;
+    }
+    std::int64_t factor = 1;
+    std::string_view digits = *text;
+    if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
+        factor = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
+        digits.remove_suffix(1);
+    }
+    std::int64_t value = 0;
+    auto const [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || value < 0) {
+        throw config_error{
+            fmt_error("{}: '{}' must be a duration such as 30, 30s or 2m, got '{}'", ctx.file, key, *text)};
+    }
+    return std::chrono::seconds{value * factor};
+}
+
+postgres_settings parse_postgres(YAML::Node const& node, std::string const& path, context const& ctx) {
+    if (!node.IsMap()) {
+        throw config_error{fmt_error("{}: '{}' must be a map with connection_string (and optionally ssl_root_cert, "
+                                     "ssl_cert, ssl_key, pool_size, retry_timeout)",
+                                     ctx.file, path)};
+    }
+    postgres_settings out;
+    out.origin = fmt::format("{} {}", ctx.file, path);
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        auto const& value = entry.second;
+        if (key == "connection_string") {
+            out.connection_string = scalar(value, dotted, ctx).value_or("");
+        } else if (key == "ssl_root_cert" || key == "ssl_cert" || key == "ssl_key") {
+            auto text = scalar(value, dotted, ctx);
+            if (text) {
+                pg::sourced_value v{std::move(*text), fmt::format("{} in {}", dotted, ctx.file)};
+                (key == "ssl_root_cert" ? out.ssl_root_cert : key == "ssl_cert" ? out.ssl_cert : out.ssl_key) =
+                    std::move(v);
+            }
+        } else if (key == "pool_size") {
+            if (auto v = positive_integer(value, dotted, ctx)) {
+                out.pool_size = static_cast<std::size_t>(*v);
+            }
+        } else if (key == "retry_timeout") {
+            out.retry_timeout = duration(value, dotted, ctx);
+        } else if (contains(martin_postgres_keys, key)) {
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file, dotted);
+        } else {
+            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
+        }
+    }
+    if (out.connection_string.empty()) {
+        throw config_error{fmt_error("{}: '{}.connection_string' is required", ctx.file, path)};
+    }
+    return out;
+}
+
+} // namespace
+
+file_settings parse_config(std::string const& yaml, std::string const& name, env_lookup const& lookup) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(yaml);
+    } catch (YAML::Exception const& e) {
+        throw config_error{fmt_error("{}: not valid YAML: {}", name, e.what())};
+    }
+    file_settings out;
+    if (!root || root.IsNull()) {
+        return out;
+    }
+    if (!root.IsMap()) {
+        throw config_error{fmt_error("{}: the config file must be a map of settings", name)};
+    }
+    context const ctx{name, lookup};
+    for (auto const& entry : root) {
+        auto const key = entry.first.as<std::string>();
+        auto const& value = entry.second;
+        if (key == "listen_addresses") {
+            out.listen_addresses = scalar(value, key, ctx);
+        } else if (key == "worker_processes") {
+            if (auto v = positive_integer(value, key, ctx)) {
+                out.workers = static_cast<unsigned>(*v);
+            }
+        } else if (key == "postgres") {
+            if (value.IsSequence()) {
+                for (std::size_t i = 0; i < value.size(); ++i) {
+                    out.postgres.push_back(parse_postgres(value[i], fmt::format("postgres[{}]", i), ctx));
+                }
+            } else if (!value.IsNull()) {
+                out.postgres.push_back(parse_postgres(value, "postgres", ctx));
+            }
+        } else if (contains(martin_top_level_keys, key)) {
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", name, key);
+        } else {
+            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", name, key);
+        }
+    }
+    return out;
+}
+
+file_settings load_config_file(std::string const& path, env_lookup const& lookup) {
+    std::ifstream in{path};
+    if (!in) {
+        throw config_error{fmt_error("Cannot read the config file '{}': check the path given with -c/--config", path)};
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), path, lookup);
+}
+
+} // namespace kachel::config

@@ -1,0 +1,18 @@
+#pragma once
+
+#include "pg/connect_params.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace kachel::pg {
+
+/// True for failures that go away by waiting: nothing listening yet, a timeout, a server that
+/// is starting or shutting down. Authentication and TLS failures are not transient.
+[[nodiscard]] bool is_transient_failure(std::string_view libpq_message) noexcept;
+
+/// One line of advice for a failed connection, keyed on libpq's message and naming the file and
+/// the channel it came from; empty when no advice applies.
+[[nodiscard]] std::string connection_hint(std::string_view libpq_message, connect_params const& params);
+
+} // namespace kachel::pg
