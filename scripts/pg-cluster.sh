@@ -9,7 +9,8 @@
 # DIR gets: ssl/ (CA, server, client and an unrelated CA), data/ (PGDATA), run/ (unix socket),
 # port, server.log. The server listens on a free loopback port, TLS on, and pg_hba only admits
 # TCP clients over TLS ("hostssl"); the unix socket trusts local users for administration.
-# Role "kachel" (password in ssl/../password) owns the databases the demo and tests create.
+# Role "kachel" (password in DIR/password) owns the databases the demo and tests create;
+# database kachel_cert admits TLS clients by certificate only (ssl/client.crt, CN=kachel).
 #
 # Knobs for tests: KACHEL_PG_SSL=on|off, KACHEL_PG_HBA=hostssl|host (default on, hostssl).
 set -euo pipefail
@@ -65,6 +66,9 @@ write_hba() {
   cat > "$dir/data/pg_hba.conf" <<HBA
 # written by scripts/pg-cluster.sh (mode: $kind)
 local   all  all                 trust
+# database kachel_cert: client-certificate authentication (CN = user name)
+hostssl kachel_cert  all  127.0.0.1/32   cert
+hostssl kachel_cert  all  ::1/128        cert
 $kind   all  all  127.0.0.1/32   scram-sha-256
 $kind   all  all  ::1/128        scram-sha-256
 HBA
@@ -120,7 +124,9 @@ CONF
   write_hba
   start_server
   as_pg "$pgbin/psql" -h "$dir/run" -p "$(cat "$dir/port")" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
-    -c "CREATE ROLE kachel LOGIN PASSWORD '$pw'" >/dev/null
+    -c "CREATE ROLE kachel LOGIN PASSWORD '$pw'" -c "CREATE DATABASE kachel_cert OWNER kachel" >/dev/null
+  as_pg "$pgbin/psql" -h "$dir/run" -p "$(cat "$dir/port")" -U postgres -d kachel_cert -v ON_ERROR_STOP=1 -q \
+    -c "CREATE EXTENSION postgis" >/dev/null
   touch "$dir/initialised"
 }
 

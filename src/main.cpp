@@ -40,13 +40,15 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
         auto params = settings.connect_params_for(i);
         kachel::pg::pool_options options{settings.pool_size_for(i), std::chrono::milliseconds{5000},
                                          params.application_name};
-        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params), std::move(options),
-                                                          settings.retry_timeout_for(i), ids, *catalog);
+        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params),
+                                                          std::move(options), settings.retry_timeout_for(i),
+                                                          ids, *catalog);
     }
     if (catalog->size() == 0) {
         throw kachel::config_error{
             "No tile sources found: give a PostgreSQL connection (postgresql://... argument, DATABASE_URL or "
-            "the config file's postgres.connection_string) to a database with PostGIS tables the user can read"};
+            "the config file's postgres.connection_string) to a database with PostGIS tables the user can "
+            "read"};
     }
     server = std::make_unique<kachel::http::server>(ioc, catalog, kachel::http::server_options{});
     auto const endpoints = server->listen(settings.listen_addresses);
@@ -62,8 +64,8 @@ asio::awaitable<bool> check_connections(asio::io_context& ioc, kachel::config::s
     }
     bool all_ok = true;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
-        auto const report =
-            co_await kachel::postgres::async_check_connection(ioc.get_executor(), settings.connect_params_for(i));
+        auto const report = co_await kachel::postgres::async_check_connection(ioc.get_executor(),
+                                                                              settings.connect_params_for(i));
         fmt::print("{}", report.text);
         std::fflush(stdout);
         all_ok = all_ok && report.ok;

@@ -72,7 +72,8 @@ command_line parse_command_line(int argc, char const* const* argv) {
                    "PostgreSQL connection strings (postgresql://... or key=value). Without any, DATABASE_URL "
                    "is used. libpq reads every other setting (sslmode, PGSSLROOTCERT, ...) as psql does");
     app.add_option("-c,--config", config_file, "YAML config file (Martin's format)");
-    app.add_option("-l,--listen-addresses", listen, "Address to listen on, HOST:PORT [default: 0.0.0.0:3000]");
+    app.add_option("-l,--listen-addresses", listen,
+                   "Address to listen on, HOST:PORT [default: 0.0.0.0:3000]");
     app.add_option("-p,--pool-size", pool_size, "Connections per database [default: 20]");
     app.add_option("-W,--workers", workers, "Worker threads [default: number of cores]");
     app.add_option("--ca-root-file", s.ca_root_file,
@@ -94,16 +95,17 @@ command_line parse_command_line(int argc, char const* const* argv) {
     std::vector<std::string> unrecognized;
     for (std::size_t i = 0; i < positional.size(); ++i) {
         if (is_connection_string(positional[i])) {
-            s.postgres.push_back(postgres_settings{positional[i], {}, {}, {}, {}, {},
-                                                   fmt::format("command line argument {}", i + 1)});
+            s.postgres.push_back(postgres_settings{
+                positional[i], {}, {}, {}, {}, {}, fmt::format("command line argument {}", i + 1)});
         } else {
             unrecognized.push_back(mask_password(positional[i]));
         }
     }
     if (!unrecognized.empty()) {
-        throw config_error{fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
-                                     "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
-                                     fmt::join(unrecognized, ", "))};
+        throw config_error{
+            fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
+                      "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
+                      fmt::join(unrecognized, ", "))};
     }
     if (config_file) {
         if (!s.postgres.empty()) {

@@ -16,13 +16,29 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 20> martin_top_level_keys{
-    "keep_alive", "base_path", "route_prefix", "cache_size_mb", "cache", "preferred_encoding", "web_ui",
-    "cors", "observability", "pmtiles", "mbtiles", "sprites", "fonts", "styles", "on_invalid",
-    "tilejson_url_version_param", "cache_control", "srv", "tile_cache_size_mb", "cog"};
+constexpr std::array<std::string_view, 20> martin_top_level_keys{"keep_alive",
+                                                                 "base_path",
+                                                                 "route_prefix",
+                                                                 "cache_size_mb",
+                                                                 "cache",
+                                                                 "preferred_encoding",
+                                                                 "web_ui",
+                                                                 "cors",
+                                                                 "observability",
+                                                                 "pmtiles",
+                                                                 "mbtiles",
+                                                                 "sprites",
+                                                                 "fonts",
+                                                                 "styles",
+                                                                 "on_invalid",
+                                                                 "tilejson_url_version_param",
+                                                                 "cache_control",
+                                                                 "srv",
+                                                                 "tile_cache_size_mb",
+                                                                 "cog"};
 constexpr std::array<std::string_view, 10> martin_postgres_keys{
-    "default_srid", "auto_bounds", "max_feature_count", "auto_publish", "tables", "functions",
-    "prepared_statements", "on_invalid", "reload_interval", "convert_to_mlt"};
+    "default_srid", "auto_bounds",         "max_feature_count", "auto_publish",    "tables",
+    "functions",    "prepared_statements", "on_invalid",        "reload_interval", "convert_to_mlt"};
 
 template <std::size_t N>
 bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
@@ -52,7 +68,8 @@ std::optional<std::string> scalar(YAML::Node const& node, std::string const& key
     return text;
 }
 
-std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::string const& key, context const& ctx) {
+std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::string const& key,
+                                              context const& ctx) {
     auto const text = scalar(node, key, ctx);
     if (!text) {
         return std::nullopt;
@@ -66,7 +83,8 @@ std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::strin
 }
 
 /// Seconds, optionally written with a unit: 30, 30s, 2m, 1h.
-std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key, context const& ctx) {
+std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key,
+                                             context const& ctx) {
     auto text = scalar(node, key, ctx);
     if (!text) {
         return std::nullopt;
@@ -88,9 +106,10 @@ std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string
 
 postgres_settings parse_postgres(YAML::Node const& node, std::string const& path, context const& ctx) {
     if (!node.IsMap()) {
-        throw config_error{fmt_error("{}: '{}' must be a map with connection_string (and optionally ssl_root_cert, "
-                                     "ssl_cert, ssl_key, pool_size, retry_timeout)",
-                                     ctx.file, path)};
+        throw config_error{
+            fmt_error("{}: '{}' must be a map with connection_string (and optionally ssl_root_cert, "
+                      "ssl_cert, ssl_key, pool_size, retry_timeout)",
+                      ctx.file, path)};
     }
     postgres_settings out;
     out.origin = fmt::format("{} {}", ctx.file, path);
@@ -104,8 +123,9 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
             auto text = scalar(value, dotted, ctx);
             if (text) {
                 pg::sourced_value v{std::move(*text), fmt::format("{} in {}", dotted, ctx.file)};
-                (key == "ssl_root_cert" ? out.ssl_root_cert : key == "ssl_cert" ? out.ssl_cert : out.ssl_key) =
-                    std::move(v);
+                (key == "ssl_root_cert" ? out.ssl_root_cert
+                 : key == "ssl_cert"    ? out.ssl_cert
+                                        : out.ssl_key) = std::move(v);
             }
         } else if (key == "pool_size") {
             if (auto v = positive_integer(value, dotted, ctx)) {
@@ -114,7 +134,8 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
         } else if (key == "retry_timeout") {
             out.retry_timeout = duration(value, dotted, ctx);
         } else if (contains(martin_postgres_keys, key)) {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file, dotted);
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file,
+                         dotted);
         } else {
             spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
         }
@@ -160,7 +181,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
                 out.postgres.push_back(parse_postgres(value, "postgres", ctx));
             }
         } else if (contains(martin_top_level_keys, key)) {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", name, key);
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", name,
+                         key);
         } else {
             spdlog::warn("{}: ignoring unrecognized configuration key '{}'", name, key);
         }
@@ -171,7 +193,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
 file_settings load_config_file(std::string const& path, env_lookup const& lookup) {
     std::ifstream in{path};
     if (!in) {
-        throw config_error{fmt_error("Cannot read the config file '{}': check the path given with -c/--config", path)};
+        throw config_error{
+            fmt_error("Cannot read the config file '{}': check the path given with -c/--config", path)};
     }
     std::stringstream text;
     text << in.rdbuf();

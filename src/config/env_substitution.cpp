@@ -26,9 +26,10 @@ std::string expand_braced(std::string_view body, env_lookup const& lookup) {
     auto const rest = body.substr(n);
     if (rest.empty()) {
         if (!value) {
-            throw config_error{fmt_error("missing property '{}': the config file uses ${{{}}} but the environment "
-                                         "variable is not set (give a default with ${{{}:-value}})",
-                                         name, name, name)};
+            throw config_error{
+                fmt_error("missing property '{}': the config file uses ${{{}}} but the environment "
+                          "variable is not set (give a default with ${{{}:-value}})",
+                          name, name, name)};
         }
         return *value;
     }
@@ -49,7 +50,8 @@ std::string expand_braced(std::string_view body, env_lookup const& lookup) {
         return missing ? std::string{} : substitute_env(argument, lookup);
     case '?':
         if (missing) {
-            throw config_error{fmt_error("{}: {}", name, argument.empty() ? std::string{"not set"} : std::string{argument})};
+            throw config_error{
+                fmt_error("{}: {}", name, argument.empty() ? std::string{"not set"} : std::string{argument})};
         }
         return *value;
     default:

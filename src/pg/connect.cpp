@@ -22,7 +22,8 @@ std::string describe_success(connection const& conn, connect_params const& param
         return fmt::format("TLS {}", PQsslAttribute(c, "protocol"));
     }
     if (params.sslmode.value == "prefer") {
-        return "no TLS: sslmode=prefer fell back to plaintext (the server refused TLS or the TLS attempt failed)";
+        return "no TLS: sslmode=prefer fell back to plaintext (the server refused TLS or the TLS attempt "
+               "failed)";
     }
     if (params.sslmode.value == "allow") {
         return "no TLS: sslmode=allow tries plaintext first and the server accepted it";
@@ -41,9 +42,9 @@ std::string short_reason(std::string_view failure) {
 
 } // namespace
 
-asio::awaitable<std::unique_ptr<connection>> async_connect_with_retry(asio::any_io_executor executor,
-                                                                      connect_params const& params,
-                                                                      std::chrono::milliseconds retry_timeout) {
+asio::awaitable<std::unique_ptr<connection>>
+async_connect_with_retry(asio::any_io_executor executor, connect_params const& params,
+                         std::chrono::milliseconds retry_timeout) {
     auto const start = std::chrono::steady_clock::now();
     auto const deadline = start + retry_timeout;
     auto delay = std::chrono::milliseconds{250};
@@ -51,8 +52,8 @@ asio::awaitable<std::unique_ptr<connection>> async_connect_with_retry(asio::any_
         std::string failure;
         try {
             auto conn = co_await connection::async_connect(executor, params);
-            spdlog::debug("connection attempt {} to {} (sslmode {}): connected, {}", attempt, conn->server_address(),
-                          params.sslmode.value, describe_success(*conn, params));
+            spdlog::debug("connection attempt {} to {} (sslmode {}): connected, {}", attempt,
+                          conn->server_address(), params.sslmode.value, describe_success(*conn, params));
             if (attempt > 1) {
                 spdlog::info("Connected to PostgreSQL after {} attempts", attempt);
             }
@@ -78,7 +79,8 @@ asio::awaitable<std::unique_ptr<connection>> async_connect_with_retry(asio::any_
             throw database_error{message};
         }
         if (attempt == 1) {
-            spdlog::warn("PostgreSQL is not reachable yet ({}), retrying for up to {} s", short_reason(failure),
+            spdlog::warn("PostgreSQL is not reachable yet ({}), retrying for up to {} s",
+                         short_reason(failure),
                          std::chrono::duration_cast<std::chrono::seconds>(retry_timeout).count());
         }
         asio::steady_timer timer{executor, delay};

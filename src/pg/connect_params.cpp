@@ -19,7 +19,9 @@ struct conninfo_options_deleter {
     void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
 };
 
-bool is_secret(std::string_view keyword) noexcept { return keyword == "password" || keyword == "sslpassword"; }
+bool is_secret(std::string_view keyword) noexcept {
+    return keyword == "password" || keyword == "sslpassword";
+}
 
 /// libpq's parse errors quote pieces of the string, which may include a password: keep only
 /// quoted fragments that look like keywords.
@@ -34,7 +36,8 @@ std::string safe_parse_error(std::string message) {
     for (auto it = begin; it != std::sregex_iterator(); ++it) {
         auto const& m = *it;
         out += message.substr(last, static_cast<std::size_t>(m.position(0)) - last);
-        bool const keyword_like = m[1].length() <= 32 && std::regex_match(m[1].str(), std::regex{"[A-Za-z_]*"});
+        bool const keyword_like =
+            m[1].length() <= 32 && std::regex_match(m[1].str(), std::regex{"[A-Za-z_]*"});
         out += keyword_like ? m[0].str() : std::string{"\"...\""};
         last = static_cast<std::size_t>(m.position(0) + m.length(0));
     }
@@ -107,7 +110,8 @@ std::string system_ca_bundle() {
     return X509_get_default_cert_file();
 }
 
-connect_params make_connect_params(std::string const& conninfo, tls_overrides const& overrides, std::string origin) {
+connect_params make_connect_params(std::string const& conninfo, tls_overrides const& overrides,
+                                   std::string origin) {
     connect_params params;
     params.origin = std::move(origin);
     char* err = nullptr;
@@ -117,7 +121,8 @@ connect_params make_connect_params(std::string const& conninfo, tls_overrides co
         if (err != nullptr) {
             PQfreemem(err);
         }
-        throw config_error{fmt_error("Unable to parse the connection string from {}: {}", params.origin, message)};
+        throw config_error{
+            fmt_error("Unable to parse the connection string from {}: {}", params.origin, message)};
     }
     for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
         if (o->val != nullptr) {
@@ -125,7 +130,8 @@ connect_params make_connect_params(std::string const& conninfo, tls_overrides co
         }
     }
 
-    params.root_cert = effective_file(params, "sslrootcert", overrides.root_cert, "PGSSLROOTCERT", "root.crt");
+    params.root_cert =
+        effective_file(params, "sslrootcert", overrides.root_cert, "PGSSLROOTCERT", "root.crt");
     params.cert = effective_file(params, "sslcert", overrides.cert, "PGSSLCERT", "postgresql.crt");
     params.key = effective_file(params, "sslkey", overrides.key, "PGSSLKEY", "postgresql.key");
     if (auto v = params.keyword("sslmode")) {
@@ -141,7 +147,8 @@ connect_params make_connect_params(std::string const& conninfo, tls_overrides co
         if (params.sslmode.source != "libpq's default" && params.sslmode.value != "verify-full") {
             throw config_error{fmt_error("weak sslmode \"{}\" may not be used with sslrootcert=system (use "
                                          "\"verify-full\"); sslmode came from {}, sslrootcert=system from {}",
-                                         params.sslmode.value, params.sslmode.source, params.root_cert.source)};
+                                         params.sslmode.value, params.sslmode.source,
+                                         params.root_cert.source)};
         }
         params.root_cert = {system_ca_bundle(), params.root_cert.source + ", sslrootcert=system"};
         params.sslmode = {"verify-full", "implied by sslrootcert=system"};

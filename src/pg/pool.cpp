@@ -87,7 +87,10 @@ asio::awaitable<pooled_connection> pool::async_acquire() {
                 }
                 throw unavailable_error{e.what()};
             }
-            spdlog::debug("pool {}: opened connection C{}", m_options.name, number);
+            spdlog::debug("pool {}: opened connection C{} ({})", m_options.name, number,
+                          PQsslInUse(conn->native_handle()) != 0
+                              ? PQsslAttribute(conn->native_handle(), "protocol")
+                              : "no TLS");
             co_return pooled_connection{shared_from_this(), std::move(conn)};
         }
         // Woken by expiry or by release() cancelling the timer; both end the wait.

@@ -136,7 +136,8 @@ tls_report inspect_tls(connection const& conn) {
     }
     // libpq asks OpenSSL to verify the peer only when it has a root file (verify-ca/full, or
     // require/prefer with the file present); the handshake fails if that check fails.
-    report.chain_verified = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && SSL_get_verify_result(ssl) == X509_V_OK;
+    report.chain_verified =
+        (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && SSL_get_verify_result(ssl) == X509_V_OK;
     report.hostname_verified = report.chain_verified && report.sslmode == "verify-full";
     return report;
 }
@@ -158,8 +159,8 @@ std::vector<certificate_info> read_certificates(std::string const& path) {
 }
 
 bool is_local_host(std::string_view host) noexcept {
-    return host.empty() || host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/') ||
-           host.starts_with('@');
+    return host.empty() || host == "localhost" || host.starts_with("127.") || host == "::1" ||
+           host.starts_with('/') || host.starts_with('@');
 }
 
 void log_tls(tls_report const& report, connection const& conn, connect_params const& params,
@@ -169,8 +170,8 @@ void log_tls(tls_report const& report, connection const& conn, connect_params co
     if (!report.in_use) {
         spdlog::info("{}: no TLS (sslmode {})", pool_name, report.sslmode);
     } else {
-        spdlog::info("{}: TLS {} {} (sslmode {}; chain {}, hostname {})", pool_name, report.protocol, report.cipher,
-                     report.sslmode, report.chain_verified ? "verified" : "not verified",
+        spdlog::info("{}: TLS {} {} (sslmode {}; chain {}, hostname {})", pool_name, report.protocol,
+                     report.cipher, report.sslmode, report.chain_verified ? "verified" : "not verified",
                      report.hostname_verified ? "verified" : "not verified");
         if (!report.server_chain.empty()) {
             log_certificate("server certificate", report.server_chain.front(), pool_name);
@@ -189,10 +190,12 @@ void log_tls(tls_report const& report, connection const& conn, connect_params co
     }
     bool const readable = !report.in_use;
     bool const interceptable = report.in_use && !report.chain_verified;
-    if (!is_local_host(host) && (readable || interceptable || report.sslmode == "allow" || report.sslmode == "prefer")) {
-        spdlog::warn("{}: the connection to {} uses sslmode {}{}: traffic can be read or intercepted; use "
-                     "sslmode=verify-full with the server's CA (--ca-root-file, PGSSLROOTCERT or sslrootcert)",
-                     pool_name, host, report.sslmode, report.in_use ? " without certificate verification" : "");
+    if (!is_local_host(host) &&
+        (readable || interceptable || report.sslmode == "allow" || report.sslmode == "prefer")) {
+        spdlog::warn(
+            "{}: the connection to {} uses sslmode {}{}: traffic can be read or intercepted; use "
+            "sslmode=verify-full with the server's CA (--ca-root-file, PGSSLROOTCERT or sslrootcert)",
+            pool_name, host, report.sslmode, report.in_use ? " without certificate verification" : "");
     }
 }
 

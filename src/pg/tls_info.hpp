@@ -28,7 +28,7 @@ struct tls_report {
     bool in_use = false;
     std::string protocol;
     std::string cipher;
-    std::string sslmode;                       ///< effective, as libpq applied it
+    std::string sslmode;                        ///< effective, as libpq applied it
     std::vector<certificate_info> server_chain; ///< leaf first, as the server sent it
     std::optional<certificate_info> client;     ///< the certificate kachel presented
     bool chain_verified = false;                ///< against the root certificate file

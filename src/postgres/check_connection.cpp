@@ -42,6 +42,8 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
         out += fmt::format("  versions: {}\n  result: FAILED\n", e.what());
         co_return report;
     }
+    auto const app = co_await conn->async_exec("SELECT current_setting('application_name')");
+    out += fmt::format("  application_name: {}\n", app.get(0, 0));
     auto const tls = pg::inspect_tls(*conn);
     if (!tls.in_use) {
         out += "  TLS: none (plaintext connection)\n";
@@ -51,13 +53,31 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
             out += fmt::format("  server certificate: {}\n", tls.server_chain.front().describe());
         }
         out += fmt::format("  verified: chain {}, hostname {}\n",
-                           tls.chain_verified ? fmt::format("yes (against {} from {})", params.root_cert.value,
-                                                            params.root_cert.source)
+                           tls.chain_verified ? fmt::format("yes (against {} from {})",
+                                                            params.root_cert.value, params.root_cert.source)
                                               : std::string{"no"},
                            tls.hostname_verified ? "yes" : "no");
-        out += fmt::format("  client certificate: {}\n",
-                           tls.client ? fmt::format("{} (from {})", tls.client->describe(), params.cert.source)
-                                      : std::string{"none"});
+        out +=
+            fmt::format("  client certificate: {}\n",
+                        tls.client ? fmt::format("{} (from {})", tls.client->describe(), params.cert.source)
+                                   : std::string{"none"});
+    }
+    auto warn_expiry = [&out](std::string_view role, pg::certificate_info const& cert) {
+        if (cert.days_left() <= pg::certificate_warning_days) {
+            out += fmt::format("  warning: the {} {} expires in {} days\n", role, cert.subject,
+                               cert.days_left());
+        }
+    };
+    if (!tls.server_chain.empty()) {
+        warn_expiry("server certificate", tls.server_chain.front());
+    }
+    if (tls.client) {
+        warn_expiry("client certificate", *tls.client);
+    }
+    if (tls.chain_verified) {
+        for (auto const& ca : pg::read_certificates(params.root_cert.value)) {
+            warn_expiry("trusted CA", ca);
+        }
     }
     out += "  result: OK\n";
     report.ok = true;

@@ -1,13 +1,12 @@
 #include "postgres/publisher.hpp"
 
 #include "core/error.hpp"
-#include "postgres/discovery.hpp"
 #include "pg/connect.hpp"
 #include "pg/tls_info.hpp"
+#include "postgres/discovery.hpp"
 #include "postgres/table_source.hpp"
 
 #include <spdlog/spdlog.h>
-
 
 namespace kachel::postgres {
 
@@ -41,7 +40,8 @@ char const* relation_kind(char relkind) noexcept {
 } // namespace
 
 asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor executor, pg::connect_params params,
-                                                    pg::pool_options options, std::chrono::milliseconds retry_timeout,
+                                                    pg::pool_options options,
+                                                    std::chrono::milliseconds retry_timeout,
                                                     tiles::id_resolver& ids, tiles::catalog& catalog) {
     spdlog::info("Connecting to PostgreSQL ({}; sslmode {} from {})", params.redacted(), params.sslmode.value,
                  params.sslmode.source);

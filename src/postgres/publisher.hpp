@@ -17,7 +17,8 @@ namespace kachel::postgres {
 /// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
 /// \returns the number of sources added.
 boost::asio::awaitable<std::size_t> async_publish_database(boost::asio::any_io_executor executor,
-                                                           pg::connect_params params, pg::pool_options options,
+                                                           pg::connect_params params,
+                                                           pg::pool_options options,
                                                            std::chrono::milliseconds retry_timeout,
                                                            tiles::id_resolver& ids, tiles::catalog& catalog);
 

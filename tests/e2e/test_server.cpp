@@ -238,8 +238,11 @@ TEST_F(server, database_connections_use_tls_and_name_kachel) {
     EXPECT_LE(rows.size(), 4U); // -p 4
 }
 
-TEST_F(server, no_password_in_the_log) {
-    EXPECT_EQ(s_kachel->output().find(test::cluster_env("KACHEL_PG_PASSWORD")), std::string::npos);
+TEST_F(server, no_password_in_the_log_or_the_catalog) {
+    auto const password = test::cluster_env("KACHEL_PG_PASSWORD");
+    EXPECT_EQ(s_kachel->output().find(password), std::string::npos);
+    EXPECT_EQ(test::http_get(s_port, "/catalog").body.find(password), std::string::npos);
+    EXPECT_EQ(test::http_get(s_port, "/points").body.find(password), std::string::npos);
 }
 
 TEST(startup, untrusted_server_certificate_refuses_to_start) {

@@ -34,9 +34,8 @@ class discovery : public ::testing::Test {
         tiles::catalog catalog;
         tiles::id_resolver ids;
         auto const params = test::params_for(test::tls_conninfo(s_db->name()));
-        run(m_ioc,
-            postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                     std::chrono::milliseconds{0}, ids, catalog));
+        run(m_ioc, postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
+                                                    std::chrono::milliseconds{0}, ids, catalog));
         return catalog;
     }
 

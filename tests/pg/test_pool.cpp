@@ -19,8 +19,7 @@ namespace {
 
 std::shared_ptr<pg::pool> make_pool(asio::io_context& ioc, std::size_t size,
                                     std::chrono::milliseconds timeout) {
-    return pg::pool::create(ioc.get_executor(),
-                            test::params_for(test::tls_conninfo("postgres")),
+    return pg::pool::create(ioc.get_executor(), test::params_for(test::tls_conninfo("postgres")),
                             pg::pool_options{size, timeout, "kachel-pool-test"});
 }
 

@@ -21,12 +21,14 @@ namespace kachel::test {
 /// Synchronous libpq helper for test setup and checks (the code under test is asynchronous).
 class admin_connection {
   public:
-    /// Connects over the cluster's unix socket (trusted) as `user` to `dbname`.
-    admin_connection(std::string const& dbname, std::string const& user = "postgres")
-        : m_conn(PQconnectdb(("host=" + cluster_env("KACHEL_PG_SOCKET") + " port=" +
-                              cluster_env("KACHEL_PG_PORT") + " user=" + user + " dbname='" + dbname + "'")
+    /// Connects over the cluster's unix socket (trusted) as `user` to `dbname`; socket and port
+    /// default to the suite's cluster (KACHEL_PG_SOCKET, KACHEL_PG_PORT).
+    admin_connection(std::string const& dbname, std::string const& user = "postgres", std::string socket = {},
+                     std::string port = {})
+        : m_conn(PQconnectdb(("host=" + (socket.empty() ? cluster_env("KACHEL_PG_SOCKET") : socket) +
+                              " port=" + (port.empty() ? cluster_env("KACHEL_PG_PORT") : port) +
+                              " user=" + user + " dbname='" + dbname + "'")
                                  .c_str())) {
-        // Synchronous on purpose: this is test setup, the code under test is asynchronous.
         if (PQstatus(m_conn.get()) != CONNECTION_OK) {
             throw std::runtime_error{std::string{"admin connection failed: "} + PQerrorMessage(m_conn.get())};
         }

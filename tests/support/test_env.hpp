@@ -37,7 +37,8 @@ inline std::string tls_url(std::string const& dbname, std::string const& sslmode
 }
 
 /// Connection parameters for `conninfo`, optionally with a root CA given like --ca-root-file.
-inline pg::connect_params params_for(std::string const& conninfo, std::optional<std::string> ca_root_file = {},
+inline pg::connect_params params_for(std::string const& conninfo,
+                                     std::optional<std::string> ca_root_file = {},
                                      std::string application_name = "kachel-test") {
     pg::tls_overrides overrides;
     if (ca_root_file) {

@@ -37,8 +37,9 @@ TEST(command_line, defaults_match_martin) {
 }
 
 TEST(command_line, flags_and_positional_connections) {
-    auto const cli = parse({"-l", "127.0.0.1:0", "-p", "3", "-W", "2", "--ca-root-file", "/ca.pem", "--retry-timeout",
-                            "7", "--check-connection", "postgresql://u@h/db", "host=h dbname=d"});
+    auto const cli =
+        parse({"-l", "127.0.0.1:0", "-p", "3", "-W", "2", "--ca-root-file", "/ca.pem", "--retry-timeout", "7",
+               "--check-connection", "postgresql://u@h/db", "host=h dbname=d"});
     auto const& s = cli.values;
     EXPECT_EQ(s.listen_addresses, "127.0.0.1:0");
     EXPECT_EQ(s.workers, 2U);
@@ -70,7 +71,9 @@ TEST(command_line, unrecognised_argument_is_an_error_without_the_password) {
     }
 }
 
-TEST(command_line, pool_size_zero_is_rejected) { EXPECT_THROW((void)parse({"-p", "0"}), config_error); }
+TEST(command_line, pool_size_zero_is_rejected) {
+    EXPECT_THROW((void)parse({"-p", "0"}), config_error);
+}
 
 TEST(command_line, help_and_version_exit_zero) {
     EXPECT_EQ(parse({"--version"}).exit_code, 0);
@@ -95,7 +98,8 @@ TEST(command_line, config_file_with_flags_on_top) {
     EXPECT_EQ(plain.connect_params_for(0).root_cert.value, "/etc/ca-one.pem");
     EXPECT_EQ(plain.connect_params_for(0).root_cert.source, "postgres[0].ssl_root_cert in " + path);
 
-    auto const flagged = parse({"-c", path.c_str(), "-p", "9", "-l", "0.0.0.0:1", "--ca-root-file", "/ca.pem"}).values;
+    auto const flagged =
+        parse({"-c", path.c_str(), "-p", "9", "-l", "0.0.0.0:1", "--ca-root-file", "/ca.pem"}).values;
     EXPECT_EQ(flagged.pool_size_for(0), 9U);
     EXPECT_EQ(flagged.listen_addresses, "0.0.0.0:1");
     EXPECT_EQ(flagged.connect_params_for(0).root_cert.value, "/ca.pem");

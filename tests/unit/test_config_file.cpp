@@ -87,7 +87,8 @@ TEST(config_file, errors_name_the_key_and_value) {
             EXPECT_NE(std::string{e.what()}.find(needle), std::string::npos) << e.what();
         }
     };
-    expect_error("postgres:\n  connection_string: host=h\n  pool_size: 0\n", "'postgres.pool_size' must be a positive");
+    expect_error("postgres:\n  connection_string: host=h\n  pool_size: 0\n",
+                 "'postgres.pool_size' must be a positive");
     expect_error("postgres:\n  connection_string: host=h\n  pool_size: many\n", "got 'many'");
     expect_error("postgres:\n  pool_size: 3\n", "'postgres.connection_string' is required");
     expect_error("postgres: [1, 2\n", "not valid YAML");

@@ -42,15 +42,16 @@ class scoped_env {
 };
 
 scoped_env clean_env() {
-    return scoped_env{{"PGSSLROOTCERT", nullptr}, {"PGSSLCERT", nullptr}, {"PGSSLKEY", nullptr},
-                      {"PGSSLMODE", nullptr}};
+    return scoped_env{
+        {"PGSSLROOTCERT", nullptr}, {"PGSSLCERT", nullptr}, {"PGSSLKEY", nullptr}, {"PGSSLMODE", nullptr}};
 }
 
 } // namespace
 
 TEST(connect_params, url_and_key_value_forms_give_the_same_keywords) {
     auto const env = clean_env();
-    auto const url = make_connect_params("postgresql://bob:pw@db.example:5433/tiles?sslmode=verify-full", {}, "t");
+    auto const url =
+        make_connect_params("postgresql://bob:pw@db.example:5433/tiles?sslmode=verify-full", {}, "t");
     auto const kv = make_connect_params("host=db.example port=5433 user=bob password=pw dbname=tiles "
                                         "sslmode=verify-full",
                                         {}, "t");
@@ -62,10 +63,12 @@ TEST(connect_params, url_and_key_value_forms_give_the_same_keywords) {
 
 TEST(connect_params, redaction_drops_passwords_in_both_forms) {
     auto const env = clean_env();
-    auto const url = make_connect_params("postgresql://bob:hunter2@db.example:5433/tiles?sslmode=verify-full", {}, "t");
+    auto const url =
+        make_connect_params("postgresql://bob:hunter2@db.example:5433/tiles?sslmode=verify-full", {}, "t");
     EXPECT_EQ(url.redacted().find("hunter2"), std::string::npos) << url.redacted();
     EXPECT_NE(url.redacted().find("user=bob"), std::string::npos) << url.redacted();
-    auto const kv = make_connect_params("host=h user=bob password='hunter2' sslpassword=k3y dbname=t", {}, "t");
+    auto const kv =
+        make_connect_params("host=h user=bob password='hunter2' sslpassword=k3y dbname=t", {}, "t");
     EXPECT_EQ(kv.redacted().find("hunter2"), std::string::npos) << kv.redacted();
     EXPECT_EQ(kv.redacted().find("k3y"), std::string::npos) << kv.redacted();
 }
@@ -138,8 +141,9 @@ TEST(connect_params, sslrootcert_system_refuses_weaker_modes_with_libpq16_text) 
             (void)make_connect_params(std::string{"host=h sslrootcert=system sslmode="} + mode, {}, "t");
             ADD_FAILURE() << mode;
         } catch (config_error const& e) {
-            EXPECT_NE(std::string{e.what()}.find(std::string{"weak sslmode \""} + mode +
-                                                 "\" may not be used with sslrootcert=system (use \"verify-full\")"),
+            EXPECT_NE(std::string{e.what()}.find(
+                          std::string{"weak sslmode \""} + mode +
+                          "\" may not be used with sslrootcert=system (use \"verify-full\")"),
                       std::string::npos)
                 << e.what();
         }
@@ -154,7 +158,8 @@ TEST(diagnosis, transient_failures_are_retried_others_not) {
     EXPECT_TRUE(pg::is_transient_failure("...failed: FATAL:  the database system is starting up"));
     EXPECT_TRUE(pg::is_transient_failure("...failed: timeout expired"));
     EXPECT_FALSE(pg::is_transient_failure("...failed: SSL error: certificate verify failed"));
-    EXPECT_FALSE(pg::is_transient_failure("...failed: FATAL:  password authentication failed for user \"x\""));
+    EXPECT_FALSE(
+        pg::is_transient_failure("...failed: FATAL:  password authentication failed for user \"x\""));
     EXPECT_FALSE(pg::is_transient_failure("...failed: server does not support SSL, but SSL was required"));
 }
 
@@ -172,17 +177,21 @@ TEST(diagnosis, hints_name_the_file_and_its_channel) {
     auto const perms = pg::connection_hint("private key file \"/c.key\" has group or world access; ...", p);
     EXPECT_NE(perms.find("chmod 600"), std::string::npos) << perms;
     EXPECT_NE(perms.find("sslkey in the connection string"), std::string::npos) << perms;
-    EXPECT_NE(pg::connection_hint("certificate present, but not private key file \"/c.key\"", p).find("ssl_key"),
-              std::string::npos);
-    EXPECT_NE(pg::connection_hint("FATAL:  connection requires a valid client certificate", p).find("ssl_cert"),
-              std::string::npos);
+    EXPECT_NE(
+        pg::connection_hint("certificate present, but not private key file \"/c.key\"", p).find("ssl_key"),
+        std::string::npos);
+    EXPECT_NE(
+        pg::connection_hint("FATAL:  connection requires a valid client certificate", p).find("ssl_cert"),
+        std::string::npos);
     EXPECT_NE(pg::connection_hint("SSL error: tlsv1 alert unknown ca", p).find("issuer"), std::string::npos);
     EXPECT_NE(pg::connection_hint("FATAL:  certificate authentication failed for user \"x\"", p).find("(CN)"),
               std::string::npos);
     EXPECT_NE(pg::connection_hint("server does not support SSL, but SSL was required", p).find("ssl=off"),
               std::string::npos);
-    EXPECT_NE(pg::connection_hint("FATAL:  no pg_hba.conf entry for host", p).find("pg_hba.conf"), std::string::npos);
-    EXPECT_NE(pg::connection_hint("FATAL:  password authentication failed for user \"x\"", p).find("not shown"),
+    EXPECT_NE(pg::connection_hint("FATAL:  no pg_hba.conf entry for host", p).find("pg_hba.conf"),
               std::string::npos);
+    EXPECT_NE(
+        pg::connection_hint("FATAL:  password authentication failed for user \"x\"", p).find("not shown"),
+        std::string::npos);
     EXPECT_TRUE(pg::connection_hint("something else entirely", p).empty());
 }

@@ -1,0 +1,458 @@
+// The connection behaviour of postgres-tls.md, proven against a real server: the sslmode matrix
+// in all four server configurations, certificate failures, client certificates, the three
+// configuration channels, and startup retries. This suite runs its own cluster (it restarts it),
+// created with scripts/pg-cluster.sh, and drives the kachel binary.
+
+#include "support/process.hpp"
+#include "support/tempdb.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+
+using namespace std::chrono_literals;
+using kachel::test::child_process;
+
+namespace {
+
+/// The suite's own throwaway cluster.
+struct cluster {
+    std::string dir;
+    std::string port;
+    std::string password;
+
+    [[nodiscard]] std::string ssl(std::string const& file) const { return dir + "/ssl/" + file; }
+
+    void run(std::string const& command, std::string const& env = {}) const {
+        auto const cmd =
+            env + " " + KACHEL_SCRIPTS_DIR "/pg-cluster.sh " + command + " '" + dir + "' >/dev/null";
+        if (std::system(cmd.c_str()) != 0) {
+            throw std::runtime_error{"pg-cluster.sh " + command + " failed"};
+        }
+    }
+    /// Restarts with ssl on/off and hostssl-only or host pg_hba lines.
+    void configure(bool ssl_on, bool hostssl_only) const {
+        run("restart", std::string{"KACHEL_PG_SSL="} + (ssl_on ? "on" : "off") +
+                           " KACHEL_PG_HBA=" + (hostssl_only ? "hostssl" : "host"));
+    }
+    [[nodiscard]] kachel::test::admin_connection admin(std::string const& db) const {
+        return kachel::test::admin_connection{db, "postgres", dir + "/run", port};
+    }
+};
+
+struct outcome {
+    std::optional<int> code;
+    std::string output;
+};
+
+std::map<std::string, std::optional<std::string>>
+clean_env(std::map<std::string, std::optional<std::string>> extra) {
+    std::map<std::string, std::optional<std::string>> env{
+        {"DATABASE_URL", std::nullopt}, {"PGSSLROOTCERT", std::nullopt}, {"PGSSLCERT", std::nullopt},
+        {"PGSSLKEY", std::nullopt},     {"PGSSLMODE", std::nullopt},     {"PGPASSWORD", std::nullopt},
+        {"PGHOST", std::nullopt},       {"PGPORT", std::nullopt},        {"PGAPPNAME", std::nullopt},
+        {"KACHEL_LOG", std::nullopt}};
+    for (auto& [k, v] : extra) {
+        env[k] = v;
+    }
+    return env;
+}
+
+outcome run_kachel(std::vector<std::string> args,
+                   std::map<std::string, std::optional<std::string>> env = {}) {
+    args.insert(args.begin(), KACHEL_BINARY);
+    child_process proc{args, clean_env(std::move(env))};
+    auto const code = proc.wait_exit(60s);
+    return {code, proc.output()};
+}
+
+bool has(std::string const& text, std::string const& part) {
+    return text.find(part) != std::string::npos;
+}
+
+class tls_matrix : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        s_cluster.dir =
+            (std::filesystem::temp_directory_path() / ("kachel-tls-" + std::to_string(::getpid()))).string();
+        s_cluster.run("start");
+        s_cluster.port = read_file(s_cluster.dir + "/port");
+        s_cluster.password = read_file(s_cluster.dir + "/password");
+        auto admin = s_cluster.admin("postgres");
+        admin.query("CREATE DATABASE kachel_matrix OWNER kachel");
+        s_cluster.admin("kachel_matrix").query("CREATE EXTENSION postgis");
+        kachel::test::admin_connection{"kachel_matrix", "kachel", s_cluster.dir + "/run", s_cluster.port}
+            .query("CREATE TABLE pts (id int PRIMARY KEY, geom geometry(Point, 4326));"
+                   "INSERT INTO pts VALUES (1, 'SRID=4326;POINT(1 2)')");
+        make_client_certificates();
+    }
+    static void TearDownTestSuite() {
+        try {
+            s_cluster.run("stop");
+        } catch (...) { // NOLINT(bugprone-empty-catch): best effort
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(s_cluster.dir, ignored);
+    }
+    void SetUp() override { s_cluster.configure(true, true); }
+
+    static std::string read_file(std::string const& path) {
+        std::ifstream in{path};
+        std::string s;
+        std::getline(in, s);
+        return s;
+    }
+
+    /// Extra client keys and certificates: other formats, another CA, short-lived, bad permissions.
+    static void make_client_certificates() {
+        auto const d = s_cluster.dir + "/ssl";
+        std::string const sign = " | openssl x509 -req -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 "
+                                 "-extfile client.ext";
+        std::string const script =
+            "set -e; cd '" + d +
+            "';"
+            "openssl ecparam -name prime256v1 -genkey -noout -out client-ec.key 2>/dev/null;"
+            "openssl req -new -key client-ec.key -subj /CN=kachel" +
+            sign +
+            " -days 365 -out client-ec.crt 2>/dev/null;"
+            "openssl pkey -in client.key -traditional -out client-pkcs1.key;"
+            "openssl pkey -in client.key -out client-pkcs8.key;"
+            "openssl pkey -in client.key -aes256 -passout pass:key-passphrase -out client-enc.key;"
+            "openssl req -new -key client.key -subj /CN=kachel | openssl x509 -req -CA other-ca.crt -CAkey "
+            "other-ca.key "
+            "-CAcreateserial -sha256 -extfile client.ext -days 365 -out client-other-ca.crt 2>/dev/null;"
+            "openssl req -new -key client.key -subj /CN=kachel" +
+            sign +
+            " -days 10 -out client-short.crt 2>/dev/null;"
+            "cp client.key client-0644.key; chmod 600 *.key; chmod 644 client-0644.key";
+        if (std::system(
+                ("bash -c \"" + std::regex_replace(script, std::regex{"\""}, "\\\"") + "\"").c_str()) != 0) {
+            throw std::runtime_error{"making client certificates failed"};
+        }
+    }
+
+    static std::string conninfo(std::string const& sslmode, std::string const& host = "localhost",
+                                std::string const& db = "kachel_matrix") {
+        return "host=" + host + " port=" + s_cluster.port + " dbname=" + db +
+               " user=kachel password=" + s_cluster.password + " sslmode=" + sslmode;
+    }
+    static std::string url(std::string const& sslmode) {
+        return "postgresql://kachel:" + s_cluster.password + "@localhost:" + s_cluster.port +
+               "/kachel_matrix?sslmode=" + sslmode;
+    }
+    /// `--check-connection` with the CA from PGSSLROOTCERT; the password must never show.
+    static outcome check(std::string const& conn,
+                         std::map<std::string, std::optional<std::string>> env = {}) {
+        if (!env.contains("PGSSLROOTCERT")) {
+            env["PGSSLROOTCERT"] = s_cluster.ssl("ca.crt");
+        }
+        auto out = run_kachel({"--check-connection", conn}, std::move(env));
+        EXPECT_FALSE(has(out.output, s_cluster.password)) << out.output;
+        return out;
+    }
+
+    static cluster s_cluster;
+};
+
+cluster tls_matrix::s_cluster;
+
+/// "OK TLS", "OK plain" or "FAIL <libpq's reason>".
+std::string cell(outcome const& o) {
+    if (o.code == 0) {
+        return has(o.output, "  TLS: TLSv1") ? "OK TLS" : has(o.output, "  TLS: none") ? "OK plain" : "OK ?";
+    }
+    if (has(o.output, "no pg_hba.conf entry")) {
+        return "FAIL no pg_hba entry";
+    }
+    if (has(o.output, "server does not support SSL, but SSL was required")) {
+        return "FAIL server does not support SSL";
+    }
+    return "FAIL other: " + o.output;
+}
+
+} // namespace
+
+TEST_F(tls_matrix, every_sslmode_in_every_server_configuration_behaves_as_libpq) {
+    std::vector<std::string> const modes{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    struct config {
+        char const* name;
+        bool ssl_on;
+        bool hostssl_only;
+        std::vector<std::string> expected;
+    };
+    std::string const hba = "FAIL no pg_hba entry";
+    std::string const nossl = "FAIL server does not support SSL";
+    std::vector<config> const configs{
+        {"A ssl=on hostssl", true, true, {hba, "OK TLS", "OK TLS", "OK TLS", "OK TLS", "OK TLS"}},
+        {"B ssl=on host", true, false, {"OK plain", "OK plain", "OK TLS", "OK TLS", "OK TLS", "OK TLS"}},
+        {"C ssl=off host", false, false, {"OK plain", "OK plain", "OK plain", nossl, nossl, nossl}},
+        {"D ssl=off hostssl", false, true, {hba, hba, hba, nossl, nossl, nossl}},
+    };
+    std::map<std::string, std::vector<std::string>> seen;
+    for (auto const& c : configs) {
+        s_cluster.configure(c.ssl_on, c.hostssl_only);
+        for (std::size_t i = 0; i < modes.size(); ++i) {
+            auto const got = cell(check(conninfo(modes[i])));
+            seen[c.name].push_back(got);
+            EXPECT_EQ(got, c.expected[i]) << c.name << ", sslmode=" << modes[i];
+        }
+    }
+    std::cout << "\nsslmode matrix as kachel --check-connection reported it:\n";
+    std::cout << fmt::format("| {:<11} | {:<20} | {:<20} | {:<32} | {:<32} |\n", "sslmode", configs[0].name,
+                             configs[1].name, configs[2].name, configs[3].name);
+    for (std::size_t i = 0; i < modes.size(); ++i) {
+        std::cout << fmt::format("| {:<11} | {:<20} | {:<20} | {:<32} | {:<32} |\n", modes[i],
+                                 seen[configs[0].name][i], seen[configs[1].name][i], seen[configs[2].name][i],
+                                 seen[configs[3].name][i]);
+    }
+}
+
+TEST_F(tls_matrix, wrong_ca_fails_verification_in_verify_modes_and_in_require_with_a_root_file) {
+    for (char const* mode : {"verify-ca", "verify-full", "require"}) {
+        auto const o = check(conninfo(mode), {{"PGSSLROOTCERT", s_cluster.ssl("other-ca.crt")}});
+        EXPECT_EQ(o.code, 1) << mode;
+        EXPECT_TRUE(has(o.output, "failed: SSL error: certificate verify failed")) << o.output;
+        EXPECT_TRUE(has(o.output, "hint: certificate verification failed")) << o.output;
+        EXPECT_TRUE(has(o.output, "\"" + s_cluster.ssl("other-ca.crt") + "\" (from PGSSLROOTCERT)"))
+            << o.output;
+    }
+}
+
+TEST_F(tls_matrix, verify_ca_accepts_a_hostname_mismatch_that_verify_full_refuses) {
+    auto const full = check(conninfo("verify-full", "127.0.0.1"));
+    EXPECT_EQ(full.code, 1);
+    EXPECT_TRUE(has(full.output,
+                    "server certificate for \"localhost\" (and 1 other name) does not match host name "
+                    "\"127.0.0.1\""))
+        << full.output;
+    EXPECT_TRUE(has(full.output, "hint: hostname verification failed")) << full.output;
+    auto const ca = check(conninfo("verify-ca", "127.0.0.1"));
+    EXPECT_EQ(ca.code, 0) << ca.output;
+    EXPECT_TRUE(has(ca.output, "verified: chain yes")) << ca.output;
+    EXPECT_TRUE(has(ca.output, "hostname no")) << ca.output;
+    auto const hostaddr = check(conninfo("verify-full") + " hostaddr=127.0.0.1");
+    EXPECT_EQ(hostaddr.code, 0) << hostaddr.output;
+}
+
+TEST_F(tls_matrix, missing_root_file_names_the_file_and_its_channel) {
+    auto const o = check(conninfo("verify-ca") + " sslrootcert=/nonexistent/ca.pem");
+    EXPECT_EQ(o.code, 1);
+    EXPECT_TRUE(has(o.output, "root certificate file \"/nonexistent/ca.pem\" does not exist")) << o.output;
+    EXPECT_TRUE(has(o.output,
+                    "Either provide the file or change sslmode to disable server certificate verification."))
+        << o.output;
+    EXPECT_TRUE(has(o.output, "(from sslrootcert in the connection string")) << o.output;
+}
+
+TEST_F(tls_matrix, require_without_a_root_file_does_not_verify) {
+    auto const o = check(conninfo("require"), {{"PGSSLROOTCERT", "/nonexistent/ca.pem"}});
+    EXPECT_EQ(o.code, 0) << o.output;
+    EXPECT_TRUE(has(o.output, "verified: chain no, hostname no")) << o.output;
+}
+
+TEST_F(tls_matrix, client_certificate_authentication) {
+    auto const cert_db = [](std::string const& user = "kachel") {
+        return "host=localhost port=" + s_cluster.port + " dbname=kachel_cert user=" + user +
+               " sslmode=verify-full";
+    };
+    auto const with = [](std::string const& crt, std::string const& key) {
+        return std::map<std::string, std::optional<std::string>>{{"PGSSLCERT", s_cluster.ssl(crt)},
+                                                                 {"PGSSLKEY", s_cluster.ssl(key)}};
+    };
+    auto const valid = check(cert_db(), with("client.crt", "client.key"));
+    EXPECT_EQ(valid.code, 0) << valid.output;
+    EXPECT_TRUE(has(valid.output, "client certificate: subject CN=kachel")) << valid.output;
+
+    auto const none = check(cert_db(), {{"PGSSLCERT", "/nonexistent.crt"}, {"PGSSLKEY", "/nonexistent.key"}});
+    EXPECT_EQ(none.code, 1);
+    EXPECT_TRUE(has(none.output, "FATAL:  connection requires a valid client certificate")) << none.output;
+    EXPECT_TRUE(has(none.output, "give postgres.ssl_cert and postgres.ssl_key")) << none.output;
+
+    auto const other_ca = check(cert_db(), with("client-other-ca.crt", "client.key"));
+    EXPECT_EQ(other_ca.code, 1);
+    EXPECT_TRUE(has(other_ca.output, "SSL error: tlsv1 alert unknown ca")) << other_ca.output;
+    EXPECT_TRUE(has(other_ca.output, "does not trust the issuer")) << other_ca.output;
+
+    auto const wrong_user = check(cert_db("postgres"), with("client.crt", "client.key"));
+    EXPECT_EQ(wrong_user.code, 1);
+    EXPECT_TRUE(has(wrong_user.output, "FATAL:  certificate authentication failed for user \"postgres\""))
+        << wrong_user.output;
+    EXPECT_TRUE(has(wrong_user.output, "must equal the database user")) << wrong_user.output;
+
+    auto const loose_key = check(cert_db(), with("client.crt", "client-0644.key"));
+    EXPECT_EQ(loose_key.code, 1);
+    EXPECT_TRUE(has(loose_key.output, "private key file \"" + s_cluster.ssl("client-0644.key") +
+                                          "\" has group or world access"))
+        << loose_key.output;
+    EXPECT_TRUE(has(loose_key.output, "chmod 600")) << loose_key.output;
+    EXPECT_TRUE(has(loose_key.output, "(from PGSSLKEY)")) << loose_key.output;
+
+    auto const no_key =
+        check(cert_db() + " sslcert=" + s_cluster.ssl("client.crt") + " sslkey=/nonexistent.key");
+    EXPECT_EQ(no_key.code, 1);
+    EXPECT_TRUE(has(no_key.output, "certificate present, but not private key file \"/nonexistent.key\""))
+        << no_key.output;
+    EXPECT_TRUE(has(no_key.output, "give the key with postgres.ssl_key")) << no_key.output;
+}
+
+TEST_F(tls_matrix, client_keys_in_every_format_libpq_accepts) {
+    auto const base =
+        "host=localhost port=" + s_cluster.port + " dbname=kachel_cert user=kachel sslmode=verify-full";
+    for (auto const& [crt, key] :
+         std::vector<std::pair<std::string, std::string>>{{"client.crt", "client-pkcs1.key"},
+                                                          {"client.crt", "client-pkcs8.key"},
+                                                          {"client-ec.crt", "client-ec.key"}}) {
+        auto const o = check(base + " sslcert=" + s_cluster.ssl(crt) + " sslkey=" + s_cluster.ssl(key));
+        EXPECT_EQ(o.code, 0) << key << "\n" << o.output;
+    }
+    auto const encrypted = check(base + " sslcert=" + s_cluster.ssl("client.crt") + " sslkey=" +
+                                 s_cluster.ssl("client-enc.key") + " sslpassword=key-passphrase");
+    EXPECT_EQ(encrypted.code, 0) << encrypted.output;
+    EXPECT_FALSE(has(encrypted.output, "key-passphrase")) << encrypted.output;
+}
+
+TEST_F(tls_matrix, sslrootcert_system_uses_the_system_bundle_and_forces_verify_full) {
+    // Our test CA is not a system CA, so verification against the system bundle must fail.
+    auto const o =
+        check("host=localhost port=" + s_cluster.port +
+              " dbname=kachel_matrix user=kachel password=" + s_cluster.password + " sslrootcert=system");
+    EXPECT_EQ(o.code, 1);
+    EXPECT_TRUE(has(o.output, "sslmode: verify-full (from implied by sslrootcert=system)")) << o.output;
+    EXPECT_TRUE(has(o.output, "certificate verify failed")) << o.output;
+    auto const weak = check(conninfo("require") + " sslrootcert=system");
+    EXPECT_EQ(weak.code, 1);
+    EXPECT_TRUE(has(weak.output, "weak sslmode \"require\" may not be used with sslrootcert=system (use "
+                                 "\"verify-full\")"))
+        << weak.output;
+}
+
+TEST_F(tls_matrix, libpq_keywords_pass_through) {
+    auto const named = check(conninfo("verify-full") + " application_name=my-app connect_timeout=5 "
+                                                       "target_session_attrs=read-write");
+    EXPECT_EQ(named.code, 0) << named.output;
+    EXPECT_TRUE(has(named.output, "application_name: my-app")) << named.output;
+    auto const own = check(conninfo("verify-full"));
+    EXPECT_TRUE(has(own.output, "application_name: kachel")) << own.output;
+}
+
+TEST_F(tls_matrix, three_channels_one_result) {
+    auto const config_path = s_cluster.dir + "/kachel.yaml";
+    auto write_config = [&](std::string const& ca) {
+        std::ofstream out{config_path};
+        out << "postgres:\n  connection_string: ${MATRIX_URL}\n  ssl_root_cert: " << ca << "\n";
+    };
+    auto const ca = s_cluster.ssl("ca.crt");
+    auto const bad = s_cluster.ssl("other-ca.crt");
+
+    auto const cli = run_kachel({"--check-connection", url("verify-full"), "--ca-root-file", ca});
+    auto const env =
+        run_kachel({"--check-connection"}, {{"DATABASE_URL", url("verify-full")}, {"PGSSLROOTCERT", ca}});
+    write_config(ca);
+    auto const file =
+        run_kachel({"--check-connection", "-c", config_path}, {{"MATRIX_URL", url("verify-full")}});
+    for (auto const* o : {&cli, &env, &file}) {
+        EXPECT_EQ(o->code, 0) << o->output;
+        EXPECT_TRUE(has(o->output, "  TLS: TLSv1")) << o->output;
+        EXPECT_TRUE(has(o->output, "verified: chain yes (against " + ca)) << o->output;
+        EXPECT_TRUE(has(o->output, "hostname yes")) << o->output;
+        EXPECT_FALSE(has(o->output, s_cluster.password)) << o->output;
+    }
+
+    auto const cli_bad = run_kachel({"--check-connection", url("verify-full"), "--ca-root-file", bad});
+    auto const env_bad =
+        run_kachel({"--check-connection"}, {{"DATABASE_URL", url("verify-full")}, {"PGSSLROOTCERT", bad}});
+    write_config(bad);
+    auto const file_bad =
+        run_kachel({"--check-connection", "-c", config_path}, {{"MATRIX_URL", url("verify-full")}});
+    std::vector<std::pair<outcome const*, std::string>> const failures{
+        {&cli_bad, "(from --ca-root-file)"},
+        {&env_bad, "(from PGSSLROOTCERT)"},
+        {&file_bad, "(from postgres.ssl_root_cert in " + config_path + ")"}};
+    for (auto const& [o, channel] : failures) {
+        EXPECT_EQ(o->code, 1) << o->output;
+        EXPECT_TRUE(has(o->output, "certificate verify failed")) << o->output;
+        EXPECT_TRUE(has(o->output, "\"" + bad + "\" " + channel)) << o->output;
+    }
+
+    // --ca-root-file beats the config key; a keyword in the connection string beats both.
+    auto const flag_wins = run_kachel({"--check-connection", "-c", config_path, "--ca-root-file", ca},
+                                      {{"MATRIX_URL", url("verify-full")}});
+    EXPECT_EQ(flag_wins.code, 0) << flag_wins.output;
+    auto const string_wins =
+        run_kachel({"--check-connection", url("verify-full") + "&sslrootcert=" + ca, "--ca-root-file", bad});
+    EXPECT_EQ(string_wins.code, 0) << string_wins.output;
+}
+
+TEST_F(tls_matrix, startup_waits_for_a_database_that_is_not_there_yet) {
+    s_cluster.run("stop");
+    child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "--retry-timeout", "40", url("verify-full")},
+                         clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}, {"KACHEL_LOG", "debug"}})};
+    EXPECT_TRUE(kachel.wait_for_output(
+        "PostgreSQL is not reachable yet (Connection refused), retrying for up to 40 s", 20s))
+        << kachel.output();
+    std::this_thread::sleep_for(1500ms);
+    s_cluster.run("start");
+    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
+    auto const out = kachel.output();
+    EXPECT_TRUE(std::regex_search(out, std::regex{"connection attempt [0-9]+ .*sslmode verify-full.* failed: "
+                                                  "connection to server at .*Connection refused"}))
+        << out;
+    EXPECT_TRUE(has(out, "Connected to PostgreSQL after")) << out;
+    EXPECT_TRUE(has(out, "TLS TLSv1.3")) << out;
+    EXPECT_TRUE(has(out, "server certificate subject CN=localhost")) << out;
+    EXPECT_TRUE(has(out, "trusted CA (from PGSSLROOTCERT) subject CN=kachel test CA")) << out;
+    EXPECT_FALSE(has(out, s_cluster.password)) << out;
+}
+
+TEST_F(tls_matrix, startup_gives_up_after_the_retry_timeout) {
+    s_cluster.run("stop");
+    auto const start = std::chrono::steady_clock::now();
+    auto const o = run_kachel({"-l", "127.0.0.1:0", "--retry-timeout", "2", url("verify-full")},
+                              {{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}});
+    auto const took = std::chrono::steady_clock::now() - start;
+    s_cluster.run("start");
+    EXPECT_EQ(o.code, 1) << o.output;
+    EXPECT_LT(took, 15s);
+    EXPECT_TRUE(has(o.output, "Connection refused")) << o.output;
+    EXPECT_TRUE(has(o.output, "gave up after")) << o.output;
+}
+
+TEST_F(tls_matrix, authentication_and_tls_failures_do_not_wait) {
+    auto const start = std::chrono::steady_clock::now();
+    auto const wrong_password =
+        run_kachel({"-l", "127.0.0.1:0", "--retry-timeout", "60",
+                    "postgresql://kachel:not-the-password@localhost:" + s_cluster.port +
+                        "/kachel_matrix?sslmode=verify-full"},
+                   {{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}});
+    auto const wrong_ca = run_kachel({"-l", "127.0.0.1:0", "--retry-timeout", "60", url("verify-full")},
+                                     {{"PGSSLROOTCERT", s_cluster.ssl("other-ca.crt")}});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+    EXPECT_EQ(wrong_password.code, 1);
+    EXPECT_TRUE(has(wrong_password.output, "FATAL:  password authentication failed for user \"kachel\""))
+        << wrong_password.output;
+    EXPECT_FALSE(has(wrong_password.output, "not-the-password")) << wrong_password.output;
+    EXPECT_EQ(wrong_ca.code, 1);
+    EXPECT_TRUE(has(wrong_ca.output, "certificate verify failed")) << wrong_ca.output;
+}
+
+TEST_F(tls_matrix, a_certificate_about_to_expire_is_warned_about) {
+    auto const o = run_kachel(
+        {"-l", "127.0.0.1:0",
+         "host=localhost port=" + s_cluster.port + " dbname=kachel_cert user=kachel sslmode=verify-full"},
+        {{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")},
+         {"PGSSLCERT", s_cluster.ssl("client-short.crt")},
+         {"PGSSLKEY", s_cluster.ssl("client.key")}});
+    EXPECT_TRUE(std::regex_search(
+        o.output, std::regex{"warning .*the client certificate CN=kachel expires in [0-9]+ days"}))
+        << o.output;
+    auto const report =
+        check("host=localhost port=" + s_cluster.port +
+                  " dbname=kachel_cert user=kachel "
+                  "sslmode=verify-full",
+              {{"PGSSLCERT", s_cluster.ssl("client-short.crt")}, {"PGSSLKEY", s_cluster.ssl("client.key")}});
+    EXPECT_TRUE(has(report.output, "warning: the client certificate CN=kachel expires in")) << report.output;
+}
