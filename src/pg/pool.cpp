@@ -22,14 +22,13 @@ pooled_connection::~pooled_connection() {
     }
 }
 
-std::shared_ptr<pool> pool::create(asio::any_io_executor executor, connect_params params,
-                                   pool_options options) {
+std::shared_ptr<pool> pool::create(connect_params params, pool_options options) {
     assert(options.max_size >= 1);
-    return std::shared_ptr<pool>{new pool(std::move(executor), std::move(params), std::move(options))};
+    return std::shared_ptr<pool>{new pool(std::move(params), std::move(options))};
 }
 
-pool::pool(asio::any_io_executor executor, connect_params params, pool_options options)
-    : m_executor(std::move(executor)), m_params(std::move(params)), m_options(std::move(options)) {}
+pool::pool(connect_params params, pool_options options)
+    : m_params(std::move(params)), m_options(std::move(options)) {}
 
 std::size_t pool::size() const {
     std::lock_guard const lock{m_mutex};

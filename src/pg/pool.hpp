@@ -53,8 +53,8 @@ struct pool_options {
 class pool : public std::enable_shared_from_this<pool> {
   public:
     /// \pre options.max_size >= 1
-    static std::shared_ptr<pool> create(boost::asio::any_io_executor executor, connect_params params,
-                                        pool_options options);
+    /// Connections are bound to the executor of the coroutine that first needs them.
+    static std::shared_ptr<pool> create(connect_params params, pool_options options);
 
     /// Borrows a connection: an idle one, a new one while below max_size, or the next one given
     /// back within acquire_timeout.
@@ -78,11 +78,10 @@ class pool : public std::enable_shared_from_this<pool> {
         bool notified = false; // guarded by m_mutex
     };
 
-    pool(boost::asio::any_io_executor executor, connect_params params, pool_options options);
+    pool(connect_params params, pool_options options);
     void release(std::unique_ptr<connection> conn) noexcept;
     void wake_one_locked() noexcept;
 
-    boost::asio::any_io_executor m_executor;
     connect_params m_params;
     pool_options m_options;
     mutable std::mutex m_mutex;

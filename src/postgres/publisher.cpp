@@ -57,7 +57,7 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     auto const versions = co_await async_check_versions(*conn);
     log_connection(*conn, versions);
     auto const identity = pool_identity(*conn);
-    auto pool = pg::pool::create(executor, std::move(params), std::move(options));
+    auto pool = pg::pool::create(std::move(params), std::move(options));
 
     auto tables = co_await async_discover_tables(*conn);
     co_await conn->async_exec("SET statement_timeout = 5000");

@@ -17,9 +17,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<pg::pool> make_pool(asio::io_context& ioc, std::size_t size,
-                                    std::chrono::milliseconds timeout) {
-    return pg::pool::create(ioc.get_executor(), test::params_for(test::tls_conninfo("postgres")),
+std::shared_ptr<pg::pool> make_pool(std::size_t size, std::chrono::milliseconds timeout) {
+    return pg::pool::create(test::params_for(test::tls_conninfo("postgres")),
                             pg::pool_options{size, timeout, "kachel-pool-test"});
 }
 
@@ -33,7 +32,7 @@ asio::awaitable<std::string> backend_pid(pg::pool& pool) {
 
 TEST(pool, reuses_an_idle_connection) {
     asio::io_context ioc;
-    auto pool = make_pool(ioc, 2, std::chrono::milliseconds{1000});
+    auto pool = make_pool(2, std::chrono::milliseconds{1000});
     auto const first = run(ioc, backend_pid(*pool));
     auto const second = run(ioc, backend_pid(*pool));
     EXPECT_EQ(first, second);
@@ -42,7 +41,7 @@ TEST(pool, reuses_an_idle_connection) {
 
 TEST(pool, connections_are_named_and_use_tls) {
     asio::io_context ioc;
-    auto pool = make_pool(ioc, 1, std::chrono::milliseconds{1000});
+    auto pool = make_pool(1, std::chrono::milliseconds{1000});
     auto const row = run(ioc, [&]() -> asio::awaitable<std::string> {
         auto conn = co_await pool->async_acquire();
         auto const r = co_await conn->async_exec(
@@ -55,7 +54,7 @@ TEST(pool, connections_are_named_and_use_tls) {
 
 TEST(pool, times_out_when_every_connection_is_busy) {
     asio::io_context ioc;
-    auto pool = make_pool(ioc, 1, std::chrono::milliseconds{200});
+    auto pool = make_pool(1, std::chrono::milliseconds{200});
     auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
         auto held = co_await pool->async_acquire();
         auto const start = std::chrono::steady_clock::now();
@@ -74,7 +73,7 @@ TEST(pool, times_out_when_every_connection_is_busy) {
 
 TEST(pool, a_waiter_gets_the_connection_given_back) {
     asio::io_context ioc;
-    auto pool = make_pool(ioc, 1, std::chrono::milliseconds{3000});
+    auto pool = make_pool(1, std::chrono::milliseconds{3000});
     auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
         auto executor = co_await asio::this_coro::executor;
         auto held = std::make_unique<pg::pooled_connection>(co_await pool->async_acquire());
@@ -98,7 +97,7 @@ TEST(pool, a_waiter_gets_the_connection_given_back) {
 
 TEST(pool, a_broken_connection_is_replaced) {
     asio::io_context ioc;
-    auto pool = make_pool(ioc, 1, std::chrono::milliseconds{1000});
+    auto pool = make_pool(1, std::chrono::milliseconds{1000});
     auto const first = run(ioc, backend_pid(*pool));
     test::admin_connection{"postgres"}.query("SELECT pg_terminate_backend(" + first + ")");
     // The next query on the killed connection fails; the one after runs on a new connection.
