@@ -268,3 +268,23 @@ TEST(startup, no_connection_is_a_clear_error) {
     EXPECT_EQ(*code, 1);
     EXPECT_NE(kachel.output().find("No tile sources found"), std::string::npos) << kachel.output();
 }
+
+TEST(startup, two_databases_are_published_with_unique_ids) {
+    test::tempdb first;
+    test::tempdb second;
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", "2", test::tls_url(first.name()),
+         test::tls_url(second.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    auto const doc = nlohmann::json::parse(test::http_get(port, "/catalog").body);
+    EXPECT_TRUE(doc["tiles"].contains("points"));
+    EXPECT_TRUE(doc["tiles"].contains("points.1")) << doc.dump();
+    // Each answers from its own database.
+    auto const one = test::http_get(port, "/points/0/0/0");
+    auto const two = test::http_get(port, "/points.1/0/0/0");
+    EXPECT_EQ(one.status, 200U);
+    EXPECT_EQ(two.status, 200U);
+    EXPECT_EQ(tiles::decode_mvt(two.body).at(0).name, "points.1");
+}
