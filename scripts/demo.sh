@@ -44,6 +44,7 @@ base="http://localhost:$port"
 cat <<TXT
 
 kachel demo: PostGIS cluster on localhost:$KACHEL_PG_PORT (TLS, hostssl only), kachel on $base
+  map        $base/                      (the web UI: pick a source, or $base/?source=countries,cities)
   catalog    $base/catalog
   TileJSON   $base/countries
   tile       $base/countries/0/0/0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kachel needs to build, test and run its demo.
 # Idempotent: packages already present are not downloaded again.
+#   --with-browser   also Debian's chromium, for the web UI's browser test
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,9 @@ packages=(
   libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
   libprotozero-dev libgtest-dev nodejs npm
 )
+if [ "${1:-}" = "--with-browser" ]; then
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

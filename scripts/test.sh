@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${KACHEL_BUILD_DIR:-$root/build/test}
 sanitize=${KACHEL_SANITIZE-address,undefined}
 
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" --with-browser
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DSANITIZE="$sanitize" >/dev/null
 cmake --build "$build" -j2
@@ -34,3 +34,4 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 ctest --test-dir "$build" --output-on-failure -j2 "$@"
+# The browser test leaves a screenshot of the web UI in "$build/artifacts".

@@ -50,7 +50,9 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
             "the config file's postgres.connection_string) to a database with PostGIS tables the user can "
             "read"};
     }
-    server = std::make_unique<kachel::http::server>(ioc, catalog, kachel::http::server_options{});
+    kachel::http::server_options options;
+    options.webui = settings.webui;
+    server = std::make_unique<kachel::http::server>(ioc, catalog, options);
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}/catalog to see available services",
                  format_endpoint(endpoints.front()));

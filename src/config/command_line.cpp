@@ -82,6 +82,11 @@ command_line parse_command_line(int argc, char const* const* argv) {
                    "system CAs and requires verify-full");
     app.add_option("--retry-timeout", retry_timeout,
                    "Seconds to keep retrying a database that is not reachable yet at startup [default: 30]");
+    std::optional<std::string> webui;
+    app.add_option("-u,--webui", webui,
+                   "Who gets the web UI at /: disable, loopback-only (default: clients on this machine) or "
+                   "enable-for-all")
+        ->check(CLI::IsMember({"disable", "loopback-only", "enable-for-all"}));
     app.add_flag("--check-connection", s.check_connection,
                  "Connect once to every configured database, print versions, TLS and certificates, and exit "
                  "(0 when all connect)");
@@ -120,6 +125,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
         if (file.workers) {
             s.workers = *file.workers;
         }
+        if (file.webui) {
+            s.webui = *file.webui;
+        }
     } else if (s.postgres.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {
             if (is_connection_string(url)) {
@@ -131,6 +139,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
     }
     if (listen) {
         s.listen_addresses = *listen;
+    }
+    if (webui) {
+        s.webui = *http::parse_webui_mode(*webui);
     }
     if (workers) {
         s.workers = *workers;

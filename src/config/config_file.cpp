@@ -16,13 +16,12 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 20> martin_top_level_keys{"keep_alive",
+constexpr std::array<std::string_view, 19> martin_top_level_keys{"keep_alive",
                                                                  "base_path",
                                                                  "route_prefix",
                                                                  "cache_size_mb",
                                                                  "cache",
                                                                  "preferred_encoding",
-                                                                 "web_ui",
                                                                  "cors",
                                                                  "observability",
                                                                  "pmtiles",
@@ -171,6 +170,16 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
         } else if (key == "worker_processes") {
             if (auto v = positive_integer(value, key, ctx)) {
                 out.workers = static_cast<unsigned>(*v);
+            }
+        } else if (key == "web_ui") {
+            if (auto text = scalar(value, key, ctx)) {
+                out.webui = http::parse_webui_mode(*text);
+                if (!out.webui) {
+                    throw config_error{
+                        fmt_error("{}: 'web_ui' must be disable, loopback-only or enable-for-all, "
+                                  "got '{}'",
+                                  name, *text)};
+                }
             }
         } else if (key == "postgres") {
             if (value.IsSequence()) {

@@ -14,6 +14,7 @@ struct file_settings {
     std::vector<postgres_settings> postgres;
     std::optional<std::string> listen_addresses;
     std::optional<unsigned> workers;
+    std::optional<http::webui_mode> webui;
 };
 
 /// Reads a Martin-style YAML config file. `${VAR}` references in plain (unquoted) scalars are

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/webui.hpp"
 #include "pg/connect_params.hpp"
 
 #include <chrono>
@@ -39,6 +40,8 @@ struct settings {
     std::optional<std::size_t> pool_size;
     /// `--retry-timeout`: overrides `retry_timeout` of every connection.
     std::optional<std::chrono::seconds> retry_timeout;
+    /// `-u/--webui`, config `web_ui`: who sees the web UI at `/`.
+    http::webui_mode webui = http::webui_mode::loopback_only;
     /// `--check-connection`: connect once per connection, report, exit.
     bool check_connection = false;
 

@@ -92,7 +92,8 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
     return bhttp::status::internal_server_error;
 }
 
-asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog) {
+asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
+                                               request_context const& context) {
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
         auto res = text_response(req, bhttp::status::method_not_allowed, "Only GET and HEAD are supported");
         res.set(bhttp::field::allow, "GET, HEAD");
@@ -101,8 +102,25 @@ asio::awaitable<response> async_handle_request(request const& req, tiles::catalo
     auto const route = parse_route(req.target());
     switch (route.type) {
     case route::kind::root:
+        if (webui_enabled_for(context.webui, context.remote)) {
+            if (auto const* page = find_webui_asset("index.html")) {
+                auto res = make_response(req, bhttp::status::ok, std::string{page->data}, page->content_type);
+                res.set(bhttp::field::cache_control, "no-cache");
+                co_return res;
+            }
+        }
         co_return text_response(req, bhttp::status::ok,
                                 "kachel server is running. See /catalog for the available sources.\n");
+    case route::kind::ui_asset: {
+        auto const* asset =
+            webui_enabled_for(context.webui, context.remote) ? find_webui_asset(route.message) : nullptr;
+        if (asset == nullptr) {
+            co_return text_response(req, bhttp::status::not_found, "Not found");
+        }
+        auto res = make_response(req, bhttp::status::ok, std::string{asset->data}, asset->content_type);
+        res.set(bhttp::field::cache_control, "no-cache");
+        co_return res;
+    }
     case route::kind::health: {
         auto res = text_response(req, bhttp::status::ok, "OK");
         res.set(bhttp::field::cache_control, "no-cache");

@@ -1,9 +1,11 @@
 #pragma once
 
+#include "http/webui.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
@@ -18,8 +20,15 @@ using response = boost::beast::http::response<boost::beast::http::string_body>;
 /// not_found 404, bad_request 400, unavailable 503, internal 500.
 [[nodiscard]] boost::beast::http::status status_for(tiles::tile_errc error) noexcept;
 
+/// Per-request facts the handler needs besides the request itself.
+struct request_context {
+    boost::asio::ip::address remote; ///< the client's address
+    webui_mode webui = webui_mode::loopback_only;
+};
+
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a
 /// response with a plain-text reason (details of internal errors go to the log only).
-boost::asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog);
+boost::asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
+                                                      request_context const& context);
 
 } // namespace kachel::http

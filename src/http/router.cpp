@@ -122,6 +122,12 @@ route parse_route(std::string_view target) {
         return r;
     }
 
+    if (segments.size() == 3 && segments[0] == "_" && segments[1] == "ui" && !segments[2].empty()) {
+        r.type = route::kind::ui_asset;
+        r.message = std::string{segments[2]};
+        return r;
+    }
+
     std::string query_suffix;
     if (!query.empty()) {
         query_suffix.reserve(query.size() + 1);

@@ -19,6 +19,7 @@ struct route {
         catalog,     ///< `/catalog`
         tilejson,    ///< `/{ids}`
         tile,        ///< `/{ids}/{z}/{x}/{y}`
+        ui_asset,    ///< `/_/ui/{name}`: a file of the web UI (`message` holds the name)
         redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`
         not_found,   ///< no route matches
         bad_request, ///< a route matches but its values are invalid; `message` says why

@@ -35,6 +35,9 @@ constexpr std::chrono::seconds write_timeout{30};
 asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
                                   server_options options) {
     beast::flat_buffer buffer;
+    beast::error_code endpoint_ec;
+    auto const remote = stream.socket().remote_endpoint(endpoint_ec);
+    request_context const context{remote.address(), options.webui};
     for (;;) {
         bhttp::request_parser<bhttp::empty_body> parser;
         parser.header_limit(options.header_limit);
@@ -48,7 +51,7 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             break;
         }
         auto const req = parser.release();
-        auto res = co_await async_handle_request(req, *catalog);
+        auto res = co_await async_handle_request(req, *catalog, context);
         if (req.method() == bhttp::verb::head) {
             // Same headers as GET, no body.
             auto const length = res.body().size();

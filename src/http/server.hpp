@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/webui.hpp"
 #include "tiles/catalog.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -19,6 +20,8 @@ struct server_options {
     std::chrono::seconds keep_alive{75};
     /// Longest request header accepted.
     std::uint32_t header_limit = 16 * 1024;
+    /// Who sees the web UI at `/`.
+    webui_mode webui = webui_mode::loopback_only;
 };
 
 /// Splits `host:port` (`[v6]:port` for IPv6) into its parts.

@@ -288,3 +288,28 @@ TEST(startup, two_databases_are_published_with_unique_ids) {
     EXPECT_EQ(two.status, 200U);
     EXPECT_EQ(tiles::decode_mvt(two.body).at(0).name, "points.1");
 }
+
+TEST_F(server, web_ui_at_the_root_for_local_clients) {
+    auto const page = test::http_get(s_port, "/");
+    EXPECT_EQ(page.status, 200U);
+    EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+    EXPECT_NE(page.body.find("<script type=\"module\" src=\"/_/ui/app.js\">"), std::string::npos);
+    auto const script = test::http_get(s_port, "/_/ui/maplibre-gl.mjs");
+    EXPECT_EQ(script.status, 200U);
+    EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");
+    EXPECT_EQ(test::http_get(s_port, "/_/ui/missing.js").status, 404U);
+}
+
+TEST(startup, web_ui_can_be_disabled) {
+    test::tempdb db;
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-u", "disable", test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    auto const root = test::http_get(port, "/");
+    EXPECT_EQ(root.status, 200U);
+    EXPECT_EQ(root.header("content-type"), "text/plain; charset=utf-8");
+    EXPECT_NE(root.body.find("kachel server is running"), std::string::npos);
+    EXPECT_EQ(test::http_get(port, "/_/ui/app.js").status, 404U);
+}

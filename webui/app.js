@@ -1,0 +1,183 @@
+// kachel's catalog and map preview. Talks only to this kachel: /catalog and the TileJSON routes.
+import * as maplibregl from '/_/ui/maplibre-gl.mjs';
+import { filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from '/_/ui/style.js';
+
+const ui = {
+  filter: document.getElementById('filter'),
+  list: document.getElementById('sources'),
+  details: document.getElementById('details'),
+  url: document.getElementById('tilejson-url'),
+  copy: document.getElementById('copy-url'),
+  maplibreSnippet: document.getElementById('snippet-maplibre'),
+  openlayersSnippet: document.getElementById('snippet-openlayers'),
+  status: document.getElementById('status'),
+};
+
+const state = { entries: [], selected: [], pointer: null, tilejson: null };
+
+const map = new maplibregl.Map({
+  container: 'map',
+  style: {
+    version: 8,
+    sources: { graticule: { type: 'geojson', data: graticule(30) } },
+    layers: [
+      { id: 'background', type: 'background', paint: { 'background-color': '#f2efe9' } },
+      { id: 'graticule', type: 'line', source: 'graticule', paint: { 'line-color': '#c8c2b6', 'line-width': 0.7 } },
+    ],
+  },
+  center: [0, 20],
+  zoom: 1,
+  attributionControl: { compact: true },
+});
+map.addControl(new maplibregl.NavigationControl(), 'top-right');
+window.kachelMap = map; // for the browser test and for curious users in the console
+
+function showStatus() {
+  const z = map.getZoom();
+  let text = `zoom ${z.toFixed(2)}`;
+  if (state.pointer) {
+    const { lng, lat } = state.pointer;
+    const t = tileAt(lng, lat, z);
+    text += ` | ${lng.toFixed(4)}, ${lat.toFixed(4)} | tile ${t.z}/${t.x}/${t.y}`;
+  }
+  if (state.selected.length === 0) text += ' | no source selected';
+  ui.status.textContent = text;
+}
+
+function renderList() {
+  ui.list.replaceChildren();
+  for (const [id, info] of filterCatalog(state.entries, ui.filter.value)) {
+    const li = document.createElement('li');
+    li.dataset.id = id;
+    li.classList.toggle('selected', state.selected.includes(id));
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.checked = state.selected.includes(id);
+    box.setAttribute('aria-label', `Add ${id} to the map`);
+    box.addEventListener('click', (e) => {
+      e.stopPropagation();
+      const next = box.checked ? [...state.selected, id] : state.selected.filter((s) => s !== id);
+      select(next);
+    });
+    const text = document.createElement('div');
+    const name = document.createElement('div');
+    name.className = 'id';
+    name.textContent = id;
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    meta.textContent = [info.description, info.content_type].filter(Boolean).join(' · ');
+    text.append(name, meta);
+    li.append(box, text);
+    li.addEventListener('click', () => select([id]));
+    ui.list.append(li);
+  }
+}
+
+function clearSources() {
+  for (const layer of map.getStyle().layers) {
+    if (layer.metadata && layer.metadata['kachel:owned']) map.removeLayer(layer.id);
+  }
+  if (map.getSource('kachel')) map.removeSource('kachel');
+}
+
+async function select(ids) {
+  state.selected = ids;
+  renderList();
+  clearSources();
+  showStatus();
+  if (ids.length === 0) {
+    ui.details.hidden = true;
+    return;
+  }
+  const path = `/${ids.map(encodeURIComponent).join(',')}`;
+  const response = await fetch(path);
+  if (!response.ok) {
+    ui.status.textContent = `${path}: ${response.status} ${await response.text()}`;
+    return;
+  }
+  const tilejson = await response.json();
+  if (state.selected !== ids) return; // another selection arrived meanwhile
+  state.tilejson = tilejson;
+  const contentType = (state.entries.find(([id]) => id === ids[0]) || [null, {}])[1].content_type
+    || 'application/x-protobuf';
+  map.addSource('kachel', sourceFor(tilejson, contentType));
+  for (const layer of layersFor(tilejson, 'kachel', contentType)) {
+    map.addLayer({ ...layer, metadata: { ...(layer.metadata || {}), 'kachel:owned': true } });
+  }
+  if (Array.isArray(tilejson.bounds) && tilejson.bounds.length === 4) {
+    const [w, s, e, n] = tilejson.bounds;
+    map.fitBounds([[Math.max(w, -180), Math.max(s, -85)], [Math.min(e, 180), Math.min(n, 85)]],
+      { padding: 40, animate: false, maxZoom: 14 });
+  }
+  const url = new URL(path, window.location.href).href;
+  ui.url.value = url;
+  const snippets = styleSnippets(url, tilejson, contentType);
+  ui.maplibreSnippet.textContent = snippets.maplibre;
+  ui.openlayersSnippet.textContent = snippets.openlayers;
+  ui.details.hidden = false;
+  document.body.dataset.selected = ids.join(',');
+}
+
+function popupFor(features) {
+  const root = document.createElement('div');
+  for (const f of features.slice(0, 3)) {
+    const title = document.createElement('div');
+    title.className = 'popup-layer';
+    title.textContent = f.sourceLayer || f.layer.id;
+    const table = document.createElement('table');
+    table.className = 'popup-table';
+    for (const [k, v] of Object.entries(f.properties)) {
+      const row = table.insertRow();
+      const th = document.createElement('th');
+      th.textContent = k;
+      row.append(th);
+      row.insertCell().textContent = String(v);
+    }
+    root.append(title, table);
+  }
+  return root;
+}
+
+function ownedLayers() {
+  return map.getStyle().layers.filter((l) => l.metadata && l.metadata['kachel:owned']).map((l) => l.id);
+}
+
+map.on('mousemove', (e) => {
+  state.pointer = e.lngLat;
+  showStatus();
+  const hit = ownedLayers().length > 0 && map.queryRenderedFeatures(e.point, { layers: ownedLayers() }).length > 0;
+  map.getCanvas().style.cursor = hit ? 'pointer' : '';
+});
+map.on('zoom', showStatus);
+map.on('click', (e) => {
+  const layers = ownedLayers();
+  if (layers.length === 0) return;
+  const features = map.queryRenderedFeatures(e.point, { layers });
+  if (features.length === 0) return;
+  new maplibregl.Popup({ maxWidth: '360px' }).setLngLat(e.lngLat).setDOMContent(popupFor(features)).addTo(map);
+});
+
+ui.filter.addEventListener('input', renderList);
+ui.copy.addEventListener('click', async () => {
+  ui.url.select();
+  try {
+    await navigator.clipboard.writeText(ui.url.value);
+    ui.copy.textContent = 'Copied';
+  } catch {
+    document.execCommand('copy');
+  }
+});
+
+async function start() {
+  const response = await fetch('/catalog');
+  const catalog = await response.json();
+  state.entries = Object.entries(catalog.tiles || {}).sort(([a], [b]) => a.localeCompare(b));
+  renderList();
+  showStatus();
+  const wanted = new URLSearchParams(window.location.search).get('source');
+  if (wanted) {
+    await select(wanted.split(',').filter((id) => catalog.tiles[id]));
+  }
+}
+
+map.on('load', start);

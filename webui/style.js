@@ -1,0 +1,104 @@
+// Pure functions behind kachel's map preview: no DOM, no MapLibre, so node --test covers them.
+
+/** Distinct, readable colours for successive layers (cycled). */
+export const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6',
+  '#9a6324', '#469990', '#800000', '#808000', '#000075'];
+
+/** Colour of the i-th layer. */
+export function colorFor(index) {
+  return PALETTE[((index % PALETTE.length) + PALETTE.length) % PALETTE.length];
+}
+
+const POLYGONS = ['match', ['geometry-type'], ['Polygon', 'MultiPolygon'], true, false];
+const LINES = ['match', ['geometry-type'], ['LineString', 'MultiLineString'], true, false];
+const POINTS = ['match', ['geometry-type'], ['Point', 'MultiPoint'], true, false];
+
+/**
+ * MapLibre layers for one tile source. Vector tiles get, per vector layer, a fill and an outline
+ * for polygons, a line for lines and a circle for points (TileJSON does not say which geometry a
+ * layer holds, so each kind is filtered by geometry type). Raster tiles get one raster layer.
+ */
+export function layersFor(tilejson, sourceName, contentType = 'application/x-protobuf') {
+  if (contentType.startsWith('image/')) {
+    return [{ id: `${sourceName}-raster`, type: 'raster', source: sourceName }];
+  }
+  const vectorLayers = Array.isArray(tilejson.vector_layers) ? tilejson.vector_layers : [];
+  const layers = [];
+  vectorLayers.forEach((vl, i) => {
+    const color = colorFor(i);
+    const common = { source: sourceName, 'source-layer': vl.id, metadata: { 'kachel:layer': vl.id } };
+    layers.push({ ...common, id: `${vl.id}-fill`, type: 'fill', filter: POLYGONS,
+      paint: { 'fill-color': color, 'fill-opacity': 0.25 } });
+    layers.push({ ...common, id: `${vl.id}-outline`, type: 'line', filter: POLYGONS,
+      paint: { 'line-color': color, 'line-width': 1 } });
+    layers.push({ ...common, id: `${vl.id}-line`, type: 'line', filter: LINES,
+      paint: { 'line-color': color, 'line-width': 2 } });
+    layers.push({ ...common, id: `${vl.id}-circle`, type: 'circle', filter: POINTS,
+      paint: { 'circle-color': color, 'circle-radius': 4, 'circle-stroke-color': '#ffffff',
+        'circle-stroke-width': 1 } });
+  });
+  return layers;
+}
+
+/** The MapLibre source for a TileJSON document. */
+export function sourceFor(tilejson, contentType = 'application/x-protobuf') {
+  const source = { type: contentType.startsWith('image/') ? 'raster' : 'vector', tiles: tilejson.tiles };
+  for (const key of ['minzoom', 'maxzoom', 'bounds', 'attribution']) {
+    if (tilejson[key] !== undefined) source[key] = tilejson[key];
+  }
+  if (source.type === 'raster') source.tileSize = 256;
+  return source;
+}
+
+/** Meridians and parallels every `step` degrees, as GeoJSON, for orientation without a base map. */
+export function graticule(step = 30) {
+  const features = [];
+  for (let lng = -180; lng <= 180; lng += step) {
+    const coordinates = [];
+    for (let lat = -85; lat <= 85; lat += 5) coordinates.push([lng, lat]);
+    features.push({ type: 'Feature', properties: { kind: 'meridian', value: lng },
+      geometry: { type: 'LineString', coordinates } });
+  }
+  for (let lat = -90 + step; lat < 90; lat += step) {
+    const coordinates = [];
+    for (let lng = -180; lng <= 180; lng += 5) coordinates.push([lng, lat]);
+    features.push({ type: 'Feature', properties: { kind: 'parallel', value: lat },
+      geometry: { type: 'LineString', coordinates } });
+  }
+  return { type: 'FeatureCollection', features };
+}
+
+/** The XYZ tile containing a point at an integer zoom (Web Mercator, y down). */
+export function tileAt(lng, lat, zoom) {
+  const z = Math.max(0, Math.floor(zoom));
+  const n = 2 ** z;
+  const clampedLat = Math.max(-85.0511287798, Math.min(85.0511287798, lat));
+  const rad = (clampedLat * Math.PI) / 180;
+  const x = Math.min(n - 1, Math.max(0, Math.floor(((lng + 180) / 360) * n)));
+  const y = Math.min(n - 1, Math.max(0,
+    Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n)));
+  return { z, x, y };
+}
+
+/** Copy-ready snippets that use a TileJSON URL in MapLibre GL JS and in OpenLayers. */
+export function styleSnippets(tilejsonUrl, tilejson, contentType = 'application/x-protobuf') {
+  const layers = layersFor(tilejson, 'kachel', contentType).map(({ metadata, ...rest }) => rest);
+  const maplibre = JSON.stringify({
+    version: 8,
+    sources: { kachel: { type: contentType.startsWith('image/') ? 'raster' : 'vector', url: tilejsonUrl } },
+    layers,
+  }, null, 2);
+  const openlayers = contentType.startsWith('image/')
+    ? `new ol.layer.Tile({ source: new ol.source.TileJSON({ url: '${tilejsonUrl}' }) })`
+    : `new ol.layer.VectorTile({\n  source: new ol.source.VectorTile({\n    format: new ol.format.MVT(),\n` +
+      `    url: '${(tilejson.tiles || [''])[0]}',\n  }),\n})`;
+  return { maplibre, openlayers };
+}
+
+/** Keeps catalog entries whose id, name or description contains `text` (case-insensitive). */
+export function filterCatalog(entries, text) {
+  const needle = (text || '').trim().toLowerCase();
+  if (!needle) return entries;
+  return entries.filter(([id, info]) =>
+    [id, info.name, info.description].some((v) => typeof v === 'string' && v.toLowerCase().includes(needle)));
+}

@@ -1,0 +1,63 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { colorFor, layersFor, sourceFor, graticule, tileAt, styleSnippets, filterCatalog, PALETTE } from './style.js';
+
+test('colours are distinct for the first palette-size layers and cycle after', () => {
+  const first = PALETTE.map((_, i) => colorFor(i));
+  assert.equal(new Set(first).size, PALETTE.length);
+  assert.equal(colorFor(PALETTE.length), colorFor(0));
+});
+
+test('each vector layer gets fill, outline, line and circle filtered by geometry type', () => {
+  const layers = layersFor({ vector_layers: [{ id: 'countries' }, { id: 'cities' }] }, 'src');
+  assert.deepEqual(layers.map((l) => l.id), ['countries-fill', 'countries-outline', 'countries-line',
+    'countries-circle', 'cities-fill', 'cities-outline', 'cities-line', 'cities-circle']);
+  assert.ok(layers.every((l) => l.source === 'src'));
+  assert.equal(layers[0]['source-layer'], 'countries');
+  assert.deepEqual(layers[3].filter, ['match', ['geometry-type'], ['Point', 'MultiPoint'], true, false]);
+  assert.notEqual(layers[0].paint['fill-color'], layers[4].paint['fill-color']);
+});
+
+test('raster sources get one raster layer', () => {
+  const layers = layersFor({ tiles: ['t'] }, 'r', 'image/png');
+  assert.deepEqual(layers, [{ id: 'r-raster', type: 'raster', source: 'r' }]);
+  assert.equal(sourceFor({ tiles: ['t'] }, 'image/png').type, 'raster');
+});
+
+test('source keeps tiles, zooms and bounds', () => {
+  const s = sourceFor({ tiles: ['http://h/a/{z}/{x}/{y}'], bounds: [-1, -2, 3, 4], minzoom: 2, name: 'a' });
+  assert.deepEqual(s, { type: 'vector', tiles: ['http://h/a/{z}/{x}/{y}'], bounds: [-1, -2, 3, 4], minzoom: 2 });
+});
+
+test('graticule has meridians and parallels', () => {
+  const g = graticule(30);
+  const meridians = g.features.filter((f) => f.properties.kind === 'meridian');
+  const parallels = g.features.filter((f) => f.properties.kind === 'parallel');
+  assert.equal(meridians.length, 13);
+  assert.equal(parallels.length, 5);
+});
+
+test('tileAt matches the XYZ scheme', () => {
+  assert.deepEqual(tileAt(0, 0, 0), { z: 0, x: 0, y: 0 });
+  assert.deepEqual(tileAt(8.54, 47.37, 6), { z: 6, x: 33, y: 22 });
+  assert.deepEqual(tileAt(-77.04, -12.05, 2), { z: 2, x: 1, y: 2 });
+  assert.deepEqual(tileAt(180, 90, 3.7), { z: 3, x: 7, y: 0 });
+});
+
+test('snippets reference the TileJSON URL', () => {
+  const { maplibre, openlayers } = styleSnippets('http://h/points', { tiles: ['http://h/points/{z}/{x}/{y}'],
+    vector_layers: [{ id: 'points' }] });
+  const style = JSON.parse(maplibre);
+  assert.equal(style.sources.kachel.url, 'http://h/points');
+  assert.equal(style.layers.length, 4);
+  assert.ok(!('metadata' in style.layers[0]));
+  assert.match(openlayers, /ol\.format\.MVT/);
+  assert.match(openlayers, /http:\/\/h\/points\/\{z\}/);
+});
+
+test('catalog filter matches id and description', () => {
+  const entries = [['countries', { description: 'World countries' }], ['cities', { description: 'Places' }]];
+  assert.deepEqual(filterCatalog(entries, 'WORLD').map(([id]) => id), ['countries']);
+  assert.deepEqual(filterCatalog(entries, 'cit').map(([id]) => id), ['cities']);
+  assert.equal(filterCatalog(entries, '  ').length, 2);
+});
