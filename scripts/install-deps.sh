@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kachel needs to build, test and run its demo.
 # Idempotent: packages already present are not downloaded again.
-#   --with-browser   also Debian's chromium, for the web UI's browser test
+#   --with-test-tools   also what the test suite uses besides the build: Debian's chromium (the web
+#                       UI's browser test) and prometheus (promtool checks /_/metrics)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates openssl curl clang-format
   postgresql-15 postgresql-client-15 postgresql-15-postgis-3 libpq-dev
   libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
+  zlib1g-dev libbrotli-dev libzstd-dev libxxhash-dev
   libprotozero-dev libgtest-dev nodejs npm
 )
-if [ "${1:-}" = "--with-browser" ]; then
-  packages+=(chromium)
+if [ "${1:-}" = "--with-test-tools" ]; then
+  packages+=(chromium prometheus)
 fi
 
 missing=()

@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${KACHEL_BUILD_DIR:-$root/build/test}
 sanitize=${KACHEL_SANITIZE-address,undefined}
 
-"$root/scripts/install-deps.sh" --with-browser
+"$root/scripts/install-deps.sh" --with-test-tools
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DSANITIZE="$sanitize" >/dev/null
 cmake --build "$build" -j2

@@ -3,9 +3,11 @@
 #include "config/settings.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "http/server.hpp"
 #include "postgres/check_connection.hpp"
 #include "postgres/publisher.hpp"
+#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -31,8 +33,27 @@ std::string format_endpoint(asio::ip::tcp::endpoint const& ep) {
     return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+/// Pool gauges per connection, computed at scrape time.
+std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgres::readiness const& ready) {
+    std::vector<kachel::metrics::gauge_sample> out;
+    for (auto const& pool : ready.pools()) {
+        auto const s = pool->stats();
+        kachel::metrics::labels const l{{"connection", pool->params().label()}};
+        out.push_back(
+            {"kachel_postgres_pool_size", "Maximum connections of the pool.", l, double(s.max_size)});
+        out.push_back(
+            {"kachel_postgres_pool_connections", "Open connections of the pool.", l, double(s.open)});
+        out.push_back({"kachel_postgres_pool_idle", "Idle connections of the pool.", l, double(s.idle)});
+        out.push_back({"kachel_postgres_pool_in_use", "Connections in use.", l, double(s.open - s.idle)});
+        out.push_back(
+            {"kachel_postgres_pool_waiters", "Requests waiting for a connection.", l, double(s.waiters)});
+    }
+    return out;
+}
+
 /// Publishes every database, then starts the HTTP server and logs the readiness line.
 asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings const& settings,
+                            kachel::postgres::readiness& ready,
                             std::unique_ptr<kachel::http::server>& server) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
@@ -42,7 +63,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
                                          params.application_name};
         co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params),
                                                           std::move(options), settings.retry_timeout_for(i),
-                                                          ids, *catalog);
+                                                          ids, *catalog, &ready);
     }
     if (catalog->size() == 0) {
         throw kachel::config_error{
@@ -51,7 +72,8 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
             "read"};
     }
     kachel::http::server_options options;
-    options.webui = settings.webui;
+    options.http = settings.http;
+    options.ready = &ready;
     server = std::make_unique<kachel::http::server>(ioc, catalog, options);
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}/catalog to see available services",
@@ -96,6 +118,9 @@ int main(int argc, char** argv) {
     asio::io_context ioc{static_cast<int>(workers)};
     std::unique_ptr<kachel::http::server> server;
     std::exception_ptr failure;
+    kachel::postgres::readiness ready;
+    kachel::global_metrics().set_constant_labels(settings.metric_labels);
+    kachel::global_metrics().add_gauges([&ready] { return pool_gauges(ready); });
 
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     signals.async_wait([&](boost::system::error_code const& ec, int signo) {
@@ -116,7 +141,7 @@ int main(int argc, char** argv) {
             ioc.stop();
         });
     } else {
-        asio::co_spawn(ioc, start(ioc, settings, server), [&](std::exception_ptr e) {
+        asio::co_spawn(ioc, start(ioc, settings, ready, server), [&](std::exception_ptr e) {
             if (e) {
                 failure = e;
                 ioc.stop();

@@ -87,6 +87,12 @@ command_line parse_command_line(int argc, char const* const* argv) {
                    "Who gets the web UI at /: disable, loopback-only (default: clients on this machine) or "
                    "enable-for-all")
         ->check(CLI::IsMember({"disable", "loopback-only", "enable-for-all"}));
+    std::optional<std::string> preferred_encoding;
+    app.add_option("--preferred-encoding", preferred_encoding,
+                   "Encoding used when the client accepts several equally: gzip (default), brotli or br")
+        ->check(CLI::IsMember({"gzip", "brotli", "br"}));
+    bool no_access_log = false;
+    app.add_flag("--no-access-log", no_access_log, "Do not log one line per request");
     app.add_flag("--check-connection", s.check_connection,
                  "Connect once to every configured database, print versions, TLS and certificates, and exit "
                  "(0 when all connect)");
@@ -126,8 +132,21 @@ command_line parse_command_line(int argc, char const* const* argv) {
             s.workers = *file.workers;
         }
         if (file.webui) {
-            s.webui = *file.webui;
+            s.http.webui = *file.webui;
         }
+        if (file.cors) {
+            s.http.cors = *file.cors;
+        }
+        if (file.cache_control) {
+            s.http.cache_control = file.cache_control;
+        }
+        if (file.preferred_encoding) {
+            s.http.preferred_encoding = *file.preferred_encoding;
+        }
+        if (file.access_log) {
+            s.http.access_log = *file.access_log;
+        }
+        s.metric_labels = std::move(file.metric_labels);
     } else if (s.postgres.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {
             if (is_connection_string(url)) {
@@ -141,7 +160,13 @@ command_line parse_command_line(int argc, char const* const* argv) {
         s.listen_addresses = *listen;
     }
     if (webui) {
-        s.webui = *http::parse_webui_mode(*webui);
+        s.http.webui = *http::parse_webui_mode(*webui);
+    }
+    if (preferred_encoding) {
+        s.http.preferred_encoding = *http::parse_encoding(*preferred_encoding);
+    }
+    if (no_access_log) {
+        s.http.access_log = false;
     }
     if (workers) {
         s.workers = *workers;

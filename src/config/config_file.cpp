@@ -16,25 +16,9 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 19> martin_top_level_keys{"keep_alive",
-                                                                 "base_path",
-                                                                 "route_prefix",
-                                                                 "cache_size_mb",
-                                                                 "cache",
-                                                                 "preferred_encoding",
-                                                                 "cors",
-                                                                 "observability",
-                                                                 "pmtiles",
-                                                                 "mbtiles",
-                                                                 "sprites",
-                                                                 "fonts",
-                                                                 "styles",
-                                                                 "on_invalid",
-                                                                 "tilejson_url_version_param",
-                                                                 "cache_control",
-                                                                 "srv",
-                                                                 "tile_cache_size_mb",
-                                                                 "cog"};
+constexpr std::array<std::string_view, 15> martin_top_level_keys{
+    "keep_alive", "base_path", "route_prefix", "cache_size_mb", "cache", "pmtiles", "mbtiles", "sprites",
+    "fonts", "styles", "on_invalid", "tilejson_url_version_param", "srv", "tile_cache_size_mb", "cog"};
 constexpr std::array<std::string_view, 10> martin_postgres_keys{
     "default_srid", "auto_bounds",         "max_feature_count", "auto_publish",    "tables",
     "functions",    "prepared_statements", "on_invalid",        "reload_interval", "convert_to_mlt"};
@@ -101,6 +85,88 @@ std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string
             fmt_error("{}: '{}' must be a duration such as 30, 30s or 2m, got '{}'", ctx.file, key, *text)};
     }
     return std::chrono::seconds{value * factor};
+}
+
+std::optional<bool> boolean(YAML::Node const& node, std::string const& key, context const& ctx) {
+    auto const text = scalar(node, key, ctx);
+    if (!text) {
+        return std::nullopt;
+    }
+    if (*text == "true" || *text == "yes" || *text == "on") {
+        return true;
+    }
+    if (*text == "false" || *text == "no" || *text == "off") {
+        return false;
+    }
+    throw config_error{fmt_error("{}: '{}' must be true or false, got '{}'", ctx.file, key, *text)};
+}
+
+/// `cors: true | false | {origin: [..], max_age: N}`.
+http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
+    http::cors_options cors;
+    if (node.IsScalar()) {
+        cors.enabled = boolean(node, "cors", ctx).value_or(true);
+        return cors;
+    }
+    if (!node.IsMap()) {
+        throw config_error{fmt_error("{}: 'cors' must be true, false or a map with origin and max_age", ctx.file)};
+    }
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        if (key == "origin") {
+            if (entry.second.IsSequence()) {
+                for (auto const& item : entry.second) {
+                    if (auto v = scalar(item, "cors.origin", ctx)) {
+                        cors.origins.push_back(*v);
+                    }
+                }
+            } else if (auto v = scalar(entry.second, "cors.origin", ctx)) {
+                cors.origins.push_back(*v);
+            }
+        } else if (key == "max_age") {
+            if (auto v = positive_integer(entry.second, "cors.max_age", ctx)) {
+                cors.max_age = static_cast<unsigned>(*v);
+            }
+        } else {
+            spdlog::warn("{}: ignoring unrecognized configuration key 'cors.{}'", ctx.file, key);
+        }
+    }
+    if (cors.origins.empty()) {
+        throw config_error{
+            fmt_error("{}: At least one 'origin' must be specified in the 'cors' configuration", ctx.file)};
+    }
+    return cors;
+}
+
+/// `observability.metrics.add_labels: {name: value}`.
+void parse_observability(YAML::Node const& node, context const& ctx, file_settings& out) {
+    if (!node.IsMap()) {
+        throw config_error{fmt_error("{}: 'observability' must be a map", ctx.file)};
+    }
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        if (key != "metrics" || !entry.second.IsMap()) {
+            spdlog::warn("{}: ignoring unrecognized configuration key 'observability.{}'", ctx.file, key);
+            continue;
+        }
+        for (auto const& m : entry.second) {
+            auto const mkey = m.first.as<std::string>();
+            if (mkey != "add_labels" || !m.second.IsMap()) {
+                spdlog::warn("{}: ignoring unrecognized configuration key 'observability.metrics.{}'", ctx.file, mkey);
+                continue;
+            }
+            for (auto const& label : m.second) {
+                auto const name = label.first.as<std::string>();
+                auto const dotted = "observability.metrics.add_labels." + name;
+                if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') ||
+                    name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                        std::string::npos) {
+                    throw config_error{fmt_error("{}: '{}' is not a valid Prometheus label name", ctx.file, dotted)};
+                }
+                out.metric_labels.emplace_back(name, scalar(label.second, dotted, ctx).value_or(""));
+            }
+        }
+    }
 }
 
 postgres_settings parse_postgres(YAML::Node const& node, std::string const& path, context const& ctx) {
@@ -181,6 +247,28 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
                                   name, *text)};
                 }
             }
+        } else if (key == "cors") {
+            out.cors = parse_cors(value, ctx);
+        } else if (key == "cache_control") {
+            out.cache_control = scalar(value, key, ctx);
+            if (out.cache_control && !http::is_valid_cache_control(*out.cache_control)) {
+                throw config_error{fmt_error("{}: 'cache_control' must be a comma-separated list of Cache-Control "
+                                             "directives such as 'public, max-age=3600', got '{}'",
+                                             name, *out.cache_control)};
+            }
+        } else if (key == "preferred_encoding") {
+            if (auto text = scalar(value, key, ctx)) {
+                auto e = http::parse_encoding(*text);
+                if (!e || *e == http::encoding::identity || *e == http::encoding::zstd) {
+                    throw config_error{
+                        fmt_error("{}: 'preferred_encoding' must be gzip, brotli or br, got '{}'", name, *text)};
+                }
+                out.preferred_encoding = e;
+            }
+        } else if (key == "access_log") {
+            out.access_log = boolean(value, key, ctx);
+        } else if (key == "observability") {
+            parse_observability(value, ctx, out);
         } else if (key == "postgres") {
             if (value.IsSequence()) {
                 for (std::size_t i = 0; i < value.size(); ++i) {

@@ -15,6 +15,11 @@ struct file_settings {
     std::optional<std::string> listen_addresses;
     std::optional<unsigned> workers;
     std::optional<http::webui_mode> webui;
+    std::optional<http::cors_options> cors;
+    std::optional<std::string> cache_control;
+    std::optional<http::encoding> preferred_encoding;
+    std::optional<bool> access_log;
+    std::vector<std::pair<std::string, std::string>> metric_labels;
 };
 
 /// Reads a Martin-style YAML config file. `${VAR}` references in plain (unquoted) scalars are

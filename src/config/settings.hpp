@@ -1,6 +1,6 @@
 #pragma once
 
-#include "http/webui.hpp"
+#include "http/http_options.hpp"
 #include "pg/connect_params.hpp"
 
 #include <chrono>
@@ -40,8 +40,11 @@ struct settings {
     std::optional<std::size_t> pool_size;
     /// `--retry-timeout`: overrides `retry_timeout` of every connection.
     std::optional<std::chrono::seconds> retry_timeout;
-    /// `-u/--webui`, config `web_ui`: who sees the web UI at `/`.
-    http::webui_mode webui = http::webui_mode::loopback_only;
+    /// HTTP behaviour: `-u/--webui` + `web_ui`, `cors`, `cache_control`, `--preferred-encoding` +
+    /// `preferred_encoding`, `--no-access-log` + `access_log`.
+    http::http_options http;
+    /// `observability.metrics.add_labels`: constant labels on every metric.
+    std::vector<std::pair<std::string, std::string>> metric_labels;
     /// `--check-connection`: connect once per connection, report, exit.
     bool check_connection = false;
 

@@ -33,6 +33,12 @@ class unavailable_error : public database_error {
     using database_error::database_error;
 };
 
+/// A database connection broke while in use (server gone, network lost): retry later.
+class connection_lost_error : public unavailable_error {
+  public:
+    using unavailable_error::unavailable_error;
+};
+
 /// A tile source could not be set up.
 class source_error : public error {
   public:

@@ -1,10 +1,12 @@
 #include "http/handler.hpp"
 
+#include "core/metrics.hpp"
 #include "http/router.hpp"
+#include "tiles/etag.hpp"
 #include "tiles/tilejson.hpp"
 
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/version.hpp>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -16,8 +18,7 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-response make_response(request const& req, bhttp::status status, std::string body,
-                       std::string_view content_type) {
+response make_response(request const& req, bhttp::status status, std::string body, std::string_view content_type) {
     response res{status, req.version()};
     res.set(bhttp::field::server, "kachel");
     if (!content_type.empty()) {
@@ -38,21 +39,94 @@ std::string next_request_id() {
     return fmt::format("{:08x}", ++counter);
 }
 
+/// Appends tokens to a Vary header, keeping what is there.
+void add_vary(response& res, std::string_view tokens) {
+    auto const it = res.find(bhttp::field::vary);
+    if (it == res.end() || it->value().empty()) {
+        res.set(bhttp::field::vary, tokens);
+    } else {
+        res.set(bhttp::field::vary, std::string{it->value()} + ", " + std::string{tokens});
+    }
+}
+
+std::optional<std::string_view> header(request const& req, bhttp::field f) {
+    auto const it = req.find(f);
+    if (it == req.end()) {
+        return std::nullopt;
+    }
+    return std::string_view{it->value().data(), it->value().size()};
+}
+
+/// Strong comparison against an If-None-Match list (`*` matches anything).
+bool matches_if_none_match(std::optional<std::string_view> header_value, std::string_view quoted_etag) {
+    if (!header_value) {
+        return false;
+    }
+    std::string_view rest = *header_value;
+    while (!rest.empty()) {
+        auto const comma = rest.find(',');
+        auto item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && item.back() == ' ') {
+            item.remove_suffix(1);
+        }
+        if (item == "*" || item == quoted_etag) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// A 200 with an ETag: 304 when If-None-Match matches, 406 when no encoding is acceptable,
+/// otherwise the body encoded as negotiated (Vary: Accept-Encoding when compressible).
+response content_response(request const& req, std::string body, std::string_view content_type,
+                          std::string const& etag, bool compressible, encoding preferred) {
+    auto const quoted = "\"" + etag + "\"";
+    if (matches_if_none_match(header(req, bhttp::field::if_none_match), quoted)) {
+        auto res = make_response(req, bhttp::status::not_modified, {}, {});
+        res.set(bhttp::field::etag, quoted);
+        if (compressible) {
+            add_vary(res, "Accept-Encoding");
+        }
+        return res;
+    }
+    auto const chosen =
+        negotiate_encoding(header(req, bhttp::field::accept_encoding), encoding::identity, compressible, preferred);
+    if (!chosen) {
+        return text_response(req, bhttp::status::not_acceptable, "No supported encoding found");
+    }
+    auto const encoded = *chosen == encoding::identity ? std::move(body) : compress(body, *chosen);
+    auto res = make_response(req, bhttp::status::ok, encoded, content_type);
+    res.set(bhttp::field::etag, quoted);
+    if (*chosen != encoding::identity) {
+        res.set(bhttp::field::content_encoding, encoding_token(*chosen));
+    }
+    if (compressible) {
+        add_vary(res, "Accept-Encoding");
+    }
+    return res;
+}
+
+bool is_compressible(std::string_view content_type) noexcept {
+    return content_type == "application/x-protobuf" || content_type.starts_with("application/json");
+}
+
 /// Logs the details of a failed tile and answers with the status, never with the details.
 response tile_error_response(request const& req, tiles::tile_result const& result, std::string_view ids,
                              tile_coord coord) {
     auto const status = status_for(result.error);
     auto const rid = next_request_id();
     if (result.error == tiles::tile_errc::unavailable) {
-        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x,
-                     coord.y, result.detail);
-        auto res =
-            text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
+        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x, coord.y,
+                     result.detail);
+        auto res = text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
         res.set(bhttp::field::retry_after, "5");
         return res;
     }
-    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y,
-                  result.detail);
+    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
     return text_response(req, status, fmt::format("Could not produce the tile (request {})", rid));
 }
 
@@ -64,14 +138,196 @@ struct scheme_and_host {
 scheme_and_host request_authority(request const& req) {
     scheme_and_host out;
     if (auto const it = req.find("X-Forwarded-Proto"); it != req.end() && !it->value().empty()) {
-        out.scheme = it->value();
+        out.scheme = std::string_view{it->value().data(), it->value().size()};
     }
     if (auto const it = req.find("X-Forwarded-Host"); it != req.end() && !it->value().empty()) {
-        out.host = it->value();
-    } else if (auto const host = req.find(bhttp::field::host); host != req.end()) {
-        out.host = host->value();
+        out.host = std::string_view{it->value().data(), it->value().size()};
+    } else if (auto const host = header(req, bhttp::field::host)) {
+        out.host = *host;
     }
     return out;
+}
+
+/// CORS preflight (OPTIONS with Origin and Access-Control-Request-Method), or nullopt if the
+/// request is not one.
+std::optional<response> preflight(request const& req, cors_options const& cors) {
+    auto const origin = header(req, bhttp::field::origin);
+    auto const method = header(req, bhttp::field::access_control_request_method);
+    if (req.method() != bhttp::verb::options || !cors.enabled || !origin || !method) {
+        return std::nullopt;
+    }
+    if (!cors.allows(*origin) || (*method != "GET" && *method != "HEAD")) {
+        return text_response(req, bhttp::status::bad_request, "CORS preflight refused: origin or method not allowed");
+    }
+    auto res = make_response(req, bhttp::status::ok, {}, {});
+    res.set(bhttp::field::access_control_allow_methods, "GET, HEAD");
+    if (auto const requested = header(req, bhttp::field::access_control_request_headers)) {
+        res.set(bhttp::field::access_control_allow_headers, *requested);
+    }
+    if (cors.max_age) {
+        res.set(bhttp::field::access_control_max_age, std::to_string(*cors.max_age));
+    }
+    return res;
+}
+
+/// Headers every response gets: CORS, the default Cache-Control.
+void finalize(request const& req, response& res, http_options const& options) {
+    if (options.cors.enabled) {
+        add_vary(res, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+        if (auto const origin = header(req, bhttp::field::origin); origin && options.cors.allows(*origin)) {
+            res.set(bhttp::field::access_control_allow_origin, *origin);
+        }
+    }
+    if (options.cache_control && res.find(bhttp::field::cache_control) == res.end()) {
+        res.set(bhttp::field::cache_control, *options.cache_control);
+    }
+}
+
+asio::awaitable<response> route_request(request const& req, tiles::catalog const& catalog, request_context& ctx) {
+    auto const& options = *ctx.options;
+    auto const route = parse_route(req.target());
+    if (auto res = preflight(req, options.cors)) {
+        co_return std::move(*res);
+    }
+    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+        auto res = text_response(req, bhttp::status::method_not_allowed, "Only GET and HEAD are supported");
+        res.set(bhttp::field::allow, "GET, HEAD");
+        co_return res;
+    }
+    switch (route.type) {
+    case route::kind::root:
+        ctx.endpoint = "/";
+        if (webui_enabled_for(options.webui, ctx.remote)) {
+            if (auto const* page = find_webui_asset("index.html")) {
+                auto res = make_response(req, bhttp::status::ok, std::string{page->data}, page->content_type);
+                res.set(bhttp::field::cache_control, "no-cache");
+                co_return res;
+            }
+        }
+        co_return text_response(req, bhttp::status::ok,
+                                "kachel server is running. See /catalog for the available sources.\n");
+    case route::kind::ui_asset: {
+        ctx.endpoint = "/_/ui/{file}";
+        auto const* asset = webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.message) : nullptr;
+        if (asset == nullptr) {
+            co_return text_response(req, bhttp::status::not_found, "Not found");
+        }
+        auto res = make_response(req, bhttp::status::ok, std::string{asset->data}, asset->content_type);
+        res.set(bhttp::field::cache_control, "no-cache");
+        co_return res;
+    }
+    case route::kind::health: {
+        ctx.endpoint = "/health";
+        auto res = text_response(req, bhttp::status::ok, "OK");
+        res.set(bhttp::field::cache_control, "no-cache");
+        co_return res;
+    }
+    case route::kind::ready: {
+        ctx.endpoint = "/_/ready";
+        std::vector<std::string> problems;
+        if (ctx.ready != nullptr) {
+            problems = co_await ctx.ready->async_problems();
+        }
+        auto res = problems.empty()
+                       ? text_response(req, bhttp::status::ok, "OK")
+                       : text_response(req, bhttp::status::service_unavailable, fmt::format("{}", fmt::join(problems, "\n")));
+        res.set(bhttp::field::cache_control, "no-cache");
+        if (!problems.empty()) {
+            res.set(bhttp::field::retry_after, "5");
+        }
+        co_return res;
+    }
+    case route::kind::metrics: {
+        ctx.endpoint = "/_/metrics";
+        auto res =
+            make_response(req, bhttp::status::ok, global_metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+        res.set(bhttp::field::cache_control, "no-cache");
+        co_return res;
+    }
+    case route::kind::catalog: {
+        ctx.endpoint = "/catalog";
+        auto body = catalog.to_json().dump();
+        auto const etag = tiles::etag_value(body);
+        co_return content_response(req, std::move(body), "application/json", etag, true, options.preferred_encoding);
+    }
+    case route::kind::redirect: {
+        auto res = make_response(req, bhttp::status::moved_permanently, {}, {});
+        res.set(bhttp::field::location, route.location);
+        co_return res;
+    }
+    case route::kind::not_found:
+        co_return text_response(req, bhttp::status::not_found, route.message);
+    case route::kind::bad_request:
+        co_return text_response(req, bhttp::status::bad_request, route.message);
+    case route::kind::tilejson:
+        ctx.endpoint = "/{source_ids}";
+        break;
+    case route::kind::tile:
+        ctx.endpoint = "/{source_ids}/{z}/{x}/{y}";
+        break;
+    }
+
+    accepted_formats accepted;
+    if (route.type == route::kind::tile) {
+        accepted = parse_accept(header(req, bhttp::field::accept));
+        if (!accepted.any && accepted.types.empty()) {
+            co_return text_response(req, bhttp::status::not_acceptable,
+                                    "Accept header does not contain any supported tile format");
+        }
+    }
+    std::vector<tiles::tile_source const*> sources;
+    sources.reserve(route.source_ids.size());
+    for (auto const& id : route.source_ids) {
+        auto const* source = catalog.find(id);
+        if (source == nullptr) {
+            co_return text_response(req, bhttp::status::not_found, fmt::format("Source {} does not exist", id));
+        }
+        if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
+            co_return text_response(req, bhttp::status::not_found,
+                                    fmt::format("Cannot merge sources with {} with {}",
+                                                sources.front()->content_type(), source->content_type()));
+        }
+        sources.push_back(source);
+    }
+    auto const content_type = sources.front()->content_type();
+
+    if (route.type == route::kind::tilejson) {
+        auto const authority = request_authority(req);
+        tiles::request_origin const origin{authority.scheme, authority.host, route.path, route.query};
+        auto body = tiles::make_tilejson(sources, origin).dump();
+        auto const etag = tiles::etag_value(body);
+        co_return content_response(req, std::move(body), "application/json", etag, true, options.preferred_encoding);
+    }
+    if (!accepted.allows(content_type)) {
+        co_return text_response(req, bhttp::status::not_acceptable,
+                                fmt::format("Source produces {}, which does not match the Accept header", content_type));
+    }
+
+    // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
+    // ETag is the one non-empty constituent's, or all constituents' ETags joined (Martin's rule).
+    std::string body;
+    std::string joined_etags;
+    std::string single_etag;
+    std::size_t non_empty = 0;
+    for (auto const* source : sources) {
+        auto result = co_await source->async_get_tile(route.coord);
+        if (result.error != tiles::tile_errc::none) {
+            co_return tile_error_response(req, result, route.source_ids.size() == 1 ? source->id() : route.path,
+                                          route.coord);
+        }
+        auto etag = tiles::etag_value(result.data);
+        joined_etags += etag;
+        if (!result.data.empty()) {
+            ++non_empty;
+            single_etag = std::move(etag);
+            body += result.data;
+        }
+    }
+    if (non_empty == 0) {
+        co_return make_response(req, bhttp::status::no_content, {}, {});
+    }
+    co_return content_response(req, std::move(body), content_type, non_empty == 1 ? single_etag : joined_etags,
+                               is_compressible(content_type), options.preferred_encoding);
 }
 
 } // namespace
@@ -93,96 +349,21 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
 }
 
 asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
-                                               request_context const& context) {
-    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
-        auto res = text_response(req, bhttp::status::method_not_allowed, "Only GET and HEAD are supported");
-        res.set(bhttp::field::allow, "GET, HEAD");
-        co_return res;
+                                               request_context& context) {
+    response res;
+    std::string failure;
+    try {
+        res = co_await route_request(req, catalog, context);
+    } catch (std::exception const& e) {
+        failure = e.what();
     }
-    auto const route = parse_route(req.target());
-    switch (route.type) {
-    case route::kind::root:
-        if (webui_enabled_for(context.webui, context.remote)) {
-            if (auto const* page = find_webui_asset("index.html")) {
-                auto res = make_response(req, bhttp::status::ok, std::string{page->data}, page->content_type);
-                res.set(bhttp::field::cache_control, "no-cache");
-                co_return res;
-            }
-        }
-        co_return text_response(req, bhttp::status::ok,
-                                "kachel server is running. See /catalog for the available sources.\n");
-    case route::kind::ui_asset: {
-        auto const* asset =
-            webui_enabled_for(context.webui, context.remote) ? find_webui_asset(route.message) : nullptr;
-        if (asset == nullptr) {
-            co_return text_response(req, bhttp::status::not_found, "Not found");
-        }
-        auto res = make_response(req, bhttp::status::ok, std::string{asset->data}, asset->content_type);
-        res.set(bhttp::field::cache_control, "no-cache");
-        co_return res;
+    if (!failure.empty()) {
+        auto const rid = next_request_id();
+        spdlog::error("request {}: {} {} failed: {}", rid, req.method_string(), req.target(), failure);
+        res = text_response(req, bhttp::status::internal_server_error, fmt::format("Internal error (request {})", rid));
     }
-    case route::kind::health: {
-        auto res = text_response(req, bhttp::status::ok, "OK");
-        res.set(bhttp::field::cache_control, "no-cache");
-        co_return res;
-    }
-    case route::kind::catalog:
-        co_return make_response(req, bhttp::status::ok, catalog.to_json().dump(), "application/json");
-    case route::kind::redirect: {
-        auto res = make_response(req, bhttp::status::moved_permanently, {}, {});
-        res.set(bhttp::field::location, route.location);
-        co_return res;
-    }
-    case route::kind::not_found:
-        co_return text_response(req, bhttp::status::not_found, route.message);
-    case route::kind::bad_request:
-        co_return text_response(req, bhttp::status::bad_request, route.message);
-    case route::kind::tilejson:
-    case route::kind::tile:
-        break;
-    }
-
-    std::vector<tiles::tile_source const*> sources;
-    sources.reserve(route.source_ids.size());
-    for (auto const& id : route.source_ids) {
-        auto const* source = catalog.find(id);
-        if (source == nullptr) {
-            co_return text_response(req, bhttp::status::not_found,
-                                    fmt::format("Source {} does not exist", id));
-        }
-        if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
-            co_return text_response(req, bhttp::status::not_found,
-                                    fmt::format("Cannot merge sources with {} with {}",
-                                                sources.front()->content_type(), source->content_type()));
-        }
-        sources.push_back(source);
-    }
-
-    if (route.type == route::kind::tilejson) {
-        auto const authority = request_authority(req);
-        tiles::request_origin const origin{authority.scheme, authority.host, route.path, route.query};
-        co_return make_response(req, bhttp::status::ok, tiles::make_tilejson(sources, origin).dump(),
-                                "application/json");
-    }
-
-    // Composite tiles are the concatenation of the constituents' MVT layers, in URL order.
-    std::string body;
-    for (auto const* source : sources) {
-        auto result = co_await source->async_get_tile(route.coord);
-        if (result.error != tiles::tile_errc::none) {
-            co_return tile_error_response(
-                req, result, route.source_ids.size() == 1 ? source->id() : route.path, route.coord);
-        }
-        if (body.empty()) {
-            body = std::move(result.data);
-        } else {
-            body += result.data;
-        }
-    }
-    if (body.empty()) {
-        co_return make_response(req, bhttp::status::no_content, {}, {});
-    }
-    co_return make_response(req, bhttp::status::ok, std::move(body), sources.front()->content_type());
+    finalize(req, res, *context.options);
+    co_return res;
 }
 
 } // namespace kachel::http

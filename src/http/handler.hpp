@@ -1,6 +1,7 @@
 #pragma once
 
-#include "http/webui.hpp"
+#include "http/http_options.hpp"
+#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -22,13 +23,15 @@ using response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// Per-request facts the handler needs besides the request itself.
 struct request_context {
-    boost::asio::ip::address remote; ///< the client's address
-    webui_mode webui = webui_mode::loopback_only;
+    boost::asio::ip::address remote;             ///< the client's address
+    http_options const* options = nullptr;       ///< \pre not null
+    postgres::readiness const* ready = nullptr;  ///< databases for `/_/ready` (none: always ready)
+    std::string_view endpoint = "UNKNOWN";       ///< set by the handler: the route pattern, for metrics
 };
 
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a
 /// response with a plain-text reason (details of internal errors go to the log only).
 boost::asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
-                                                      request_context const& context);
+                                                      request_context& context);
 
 } // namespace kachel::http

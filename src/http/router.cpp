@@ -122,6 +122,14 @@ route parse_route(std::string_view target) {
         return r;
     }
 
+    if (segments.size() == 2 && segments[0] == "_" && segments[1] == "ready") {
+        r.type = route::kind::ready;
+        return r;
+    }
+    if (segments.size() == 2 && segments[0] == "_" && segments[1] == "metrics") {
+        r.type = route::kind::metrics;
+        return r;
+    }
     if (segments.size() == 3 && segments[0] == "_" && segments[1] == "ui" && !segments[2].empty()) {
         r.type = route::kind::ui_asset;
         r.message = std::string{segments[2]};

@@ -19,6 +19,8 @@ struct route {
         catalog,     ///< `/catalog`
         tilejson,    ///< `/{ids}`
         tile,        ///< `/{ids}/{z}/{x}/{y}`
+        ready,       ///< `/_/ready`: readiness
+        metrics,     ///< `/_/metrics`: Prometheus text
         ui_asset,    ///< `/_/ui/{name}`: a file of the web UI (`message` holds the name)
         redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`
         not_found,   ///< no route matches

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 #include "http/handler.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <tuple>
 
 namespace kachel::http {
 
@@ -32,12 +34,30 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds write_timeout{30};
 
+/// Metrics and the access log for one answered request.
+void record(request const& req, unsigned status, std::size_t bytes, std::chrono::steady_clock::duration took,
+            request_context const& context, server_options const& options, tcp::endpoint const& remote) {
+    auto const seconds = std::chrono::duration<double>(took).count();
+    auto const method = std::string_view{req.method_string().data(), req.method_string().size()};
+    if (context.endpoint != "/_/metrics") {
+        global_metrics().count_request(context.endpoint, method, status, seconds);
+    }
+    if (options.http.access_log) {
+        std::string_view const target{req.target().data(), req.target().size()};
+        auto const q = target.find('?');
+        auto const path = q == std::string_view::npos
+                              ? std::string{target}
+                              : std::string{target.substr(0, q + 1)} + redact_query(target.substr(q + 1));
+        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache=-", remote.address().to_string(), method, path, status, bytes,
+                     seconds * 1000);
+    }
+}
+
 asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
                                   server_options options) {
     beast::flat_buffer buffer;
     beast::error_code endpoint_ec;
     auto const remote = stream.socket().remote_endpoint(endpoint_ec);
-    request_context const context{remote.address(), options.webui};
     for (;;) {
         bhttp::request_parser<bhttp::empty_body> parser;
         parser.header_limit(options.header_limit);
@@ -51,6 +71,8 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             break;
         }
         auto const req = parser.release();
+        auto const started = std::chrono::steady_clock::now();
+        request_context context{remote.address(), &options.http, options.ready};
         auto res = co_await async_handle_request(req, *catalog, context);
         if (req.method() == bhttp::verb::head) {
             // Same headers as GET, no body.
@@ -62,7 +84,11 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         }
         bool const keep_alive = res.keep_alive();
         stream.expires_after(write_timeout);
+        auto const body_bytes = res.body().size();
         auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
+        std::ignore = written;
+        record(req, res.result_int(), body_bytes, std::chrono::steady_clock::now() - started, context, options,
+               remote);
         if (write_ec) {
             spdlog::debug("closing HTTP connection: client went away ({})", write_ec.message());
             break;

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "http/webui.hpp"
+#include "http/http_options.hpp"
+#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -20,8 +21,10 @@ struct server_options {
     std::chrono::seconds keep_alive{75};
     /// Longest request header accepted.
     std::uint32_t header_limit = 16 * 1024;
-    /// Who sees the web UI at `/`.
-    webui_mode webui = webui_mode::loopback_only;
+    /// CORS, Cache-Control, encodings, web UI, access log.
+    http_options http;
+    /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.
+    postgres::readiness const* ready = nullptr;
 };
 
 /// Splits `host:port` (`[v6]:port` for IPv6) into its parts.

@@ -1,6 +1,7 @@
 #include "pg/connect.hpp"
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 #include "pg/diagnosis.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -52,6 +53,7 @@ async_connect_with_retry(asio::any_io_executor executor, connect_params const& p
         std::string failure;
         try {
             auto conn = co_await connection::async_connect(executor, params);
+            global_metrics().count_connection_attempt(params.label(), {});
             spdlog::debug("connection attempt {} to {} (sslmode {}): connected, {}", attempt,
                           conn->server_address(), params.sslmode.value, describe_success(*conn, params));
             if (attempt > 1) {
@@ -61,6 +63,7 @@ async_connect_with_retry(asio::any_io_executor executor, connect_params const& p
         } catch (database_error const& e) {
             failure = e.what();
         }
+        global_metrics().count_connection_attempt(params.label(), failure_reason(failure));
         spdlog::debug("connection attempt {} ({}, sslmode {}) failed: {}", attempt, params.redacted(),
                       params.sslmode.value, failure);
         auto const now = std::chrono::steady_clock::now();

@@ -87,6 +87,11 @@ std::optional<std::string> connect_params::keyword(std::string_view name) const 
     return std::nullopt;
 }
 
+std::string connect_params::label() const {
+    return fmt::format("{}:{}/{}", keyword("host").value_or("default"), keyword("port").value_or("default"),
+                       keyword("dbname").value_or("default"));
+}
+
 std::string connect_params::redacted() const {
     std::string out;
     for (auto const& [k, v] : keywords) {

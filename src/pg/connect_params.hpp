@@ -41,6 +41,10 @@ struct connect_params {
     /// The value of an explicit keyword, if present.
     [[nodiscard]] std::optional<std::string> keyword(std::string_view name) const;
 
+    /// "host:port/dbname" from the explicit keywords (libpq defaults shown as "default"), for
+    /// metric labels and logs; never secret.
+    [[nodiscard]] std::string label() const;
+
     /// `key=value` text of the explicit keywords without password/sslpassword.
     [[nodiscard]] std::string redacted() const;
 };

@@ -115,7 +115,7 @@ asio::awaitable<void> connection::async_flush() {
         }
         if (r < 0) {
             m_broken = true;
-            throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
         }
         // Output is pending: wait until the socket accepts more (our statements are small, so the
         // server never blocks on us and reading in between is not needed).
@@ -131,7 +131,7 @@ asio::awaitable<result> connection::async_collect() {
             co_await m_socket.async_wait(stream_descriptor::wait_read, asio::use_awaitable);
             if (PQconsumeInput(m_conn.get()) == 0) {
                 m_broken = true;
-                throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+                throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
             }
         }
         result r{PQgetResult(m_conn.get())};
@@ -150,6 +150,7 @@ asio::awaitable<result> connection::async_collect() {
     if (!error.empty()) {
         if (PQstatus(m_conn.get()) != CONNECTION_OK) {
             m_broken = true;
+            throw connection_lost_error{error};
         }
         throw database_error{error};
     }
@@ -167,7 +168,7 @@ asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<s
     if (PQsendQueryParams(m_conn.get(), query.c_str(), static_cast<int>(values.size()), nullptr,
                           values.data(), nullptr, nullptr, binary ? 1 : 0) == 0) {
         m_broken = true;
-        throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
     }
     co_await async_flush();
     co_return co_await async_collect();
@@ -180,7 +181,7 @@ asio::awaitable<result> connection::async_exec_prepared(std::string const& name,
         if (PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(), static_cast<int>(param_types.size()),
                           param_types.data()) == 0) {
             m_broken = true;
-            throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
         }
         co_await async_flush();
         co_await async_collect();
@@ -194,7 +195,7 @@ asio::awaitable<result> connection::async_exec_prepared(std::string const& name,
     if (PQsendQueryPrepared(m_conn.get(), name.c_str(), static_cast<int>(values.size()), values.data(),
                             nullptr, nullptr, binary ? 1 : 0) == 0) {
         m_broken = true;
-        throw database_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
     }
     co_await async_flush();
     co_return co_await async_collect();

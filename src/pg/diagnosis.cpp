@@ -48,6 +48,25 @@ bool is_transient_failure(std::string_view msg) noexcept {
     return false;
 }
 
+std::string_view failure_reason(std::string_view msg) noexcept {
+    if (contains(msg, "Connection refused") || contains(msg, "accepting connections on that socket")) {
+        return "refused";
+    }
+    if (contains(msg, "timeout expired")) {
+        return "timeout";
+    }
+    if (contains(msg, "starting up") || contains(msg, "shutting down") || contains(msg, "recovery mode")) {
+        return "starting_up";
+    }
+    if (contains(msg, "SSL") || contains(msg, "certificate") || contains(msg, "private key")) {
+        return contains(msg, "certificate authentication failed") ? "authentication" : "tls";
+    }
+    if (contains(msg, "authentication failed") || contains(msg, "pg_hba.conf") || contains(msg, "password")) {
+        return "authentication";
+    }
+    return "other";
+}
+
 std::string connection_hint(std::string_view msg, connect_params const& params) {
     if (contains(msg, "certificate verify failed")) {
         return fmt::format(

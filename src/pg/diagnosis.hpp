@@ -11,6 +11,9 @@ namespace kachel::pg {
 /// is starting or shutting down. Authentication and TLS failures are not transient.
 [[nodiscard]] bool is_transient_failure(std::string_view libpq_message) noexcept;
 
+/// A short reason for metrics: refused, timeout, starting_up, tls, authentication, other.
+[[nodiscard]] std::string_view failure_reason(std::string_view libpq_message) noexcept;
+
 /// One line of advice for a failed connection, keyed on libpq's message and naming the file and
 /// the channel it came from; empty when no advice applies.
 [[nodiscard]] std::string connection_hint(std::string_view libpq_message, connect_params const& params);

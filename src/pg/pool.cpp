@@ -1,6 +1,8 @@
 #include "pg/pool.hpp"
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
+#include "pg/diagnosis.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -42,9 +44,16 @@ void pool::adopt(std::unique_ptr<connection> conn) {
     m_idle.push_back(std::move(conn));
 }
 
-asio::awaitable<pooled_connection> pool::async_acquire() {
+asio::awaitable<pooled_connection> pool::async_acquire() { return async_acquire(m_options.acquire_timeout); }
+
+pool::statistics pool::stats() const {
+    std::lock_guard const lock{m_mutex};
+    return statistics{m_options.max_size, m_open, m_idle.size(), m_waiters.size()};
+}
+
+asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds timeout) {
     auto const executor = co_await asio::this_coro::executor;
-    auto const deadline = std::chrono::steady_clock::now() + m_options.acquire_timeout;
+    auto const deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         std::unique_ptr<connection> conn;
         std::shared_ptr<waiter> wait;
@@ -78,7 +87,9 @@ asio::awaitable<pooled_connection> pool::async_acquire() {
             params.application_name = fmt::format("{}/C{}", m_options.name, number);
             try {
                 conn = co_await connection::async_connect(executor, params);
+                global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
+                global_metrics().count_connection_attempt(m_params.label(), failure_reason(e.what()));
                 {
                     std::lock_guard const lock{m_mutex};
                     --m_open;
@@ -100,7 +111,7 @@ asio::awaitable<pooled_connection> pool::async_acquire() {
             if (std::chrono::steady_clock::now() >= deadline) {
                 throw unavailable_error{
                     fmt_error("no database connection became free within {} ms (pool size {})",
-                              m_options.acquire_timeout.count(), m_options.max_size)};
+                              timeout.count(), m_options.max_size)};
             }
         }
     }

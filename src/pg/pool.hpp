@@ -60,6 +60,17 @@ class pool : public std::enable_shared_from_this<pool> {
     /// back within acquire_timeout.
     /// \throws unavailable_error when the wait times out or a new connection cannot be made.
     boost::asio::awaitable<pooled_connection> async_acquire();
+    /// The same with another wait limit (readiness checks wait less than tile requests).
+    boost::asio::awaitable<pooled_connection> async_acquire(std::chrono::milliseconds timeout);
+
+    /// A snapshot for metrics.
+    struct statistics {
+        std::size_t max_size = 0;
+        std::size_t open = 0;
+        std::size_t idle = 0;
+        std::size_t waiters = 0;
+    };
+    [[nodiscard]] statistics stats() const;
 
     /// Adds an already connected connection (the one used for startup checks) as idle.
     void adopt(std::unique_ptr<connection> conn);

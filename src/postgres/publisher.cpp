@@ -1,6 +1,7 @@
 #include "postgres/publisher.hpp"
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 #include "pg/connect.hpp"
 #include "pg/tls_info.hpp"
 #include "postgres/discovery.hpp"
@@ -26,6 +27,27 @@ void log_connection(pg::connection const& conn, server_versions const& versions)
                  versions.postgis_text, conn.server_address(), PQuser(c), PQdb(c));
 }
 
+/// Certificate expiry dates as metrics (kachel_postgres_certificate_expiry_seconds).
+void record_certificates(pg::tls_report const& tls, pg::connect_params const& params) {
+    auto const unix_time = [](pg::certificate_info const& c) {
+        return static_cast<double>(
+            std::chrono::duration_cast<std::chrono::seconds>(c.not_after.time_since_epoch()).count());
+    };
+    auto& m = global_metrics();
+    if (!tls.server_chain.empty()) {
+        m.set_certificate_expiry(params.label(), "server", tls.server_chain.front().subject,
+                                 unix_time(tls.server_chain.front()));
+    }
+    if (tls.client) {
+        m.set_certificate_expiry(params.label(), "client", tls.client->subject, unix_time(*tls.client));
+    }
+    if (tls.chain_verified) {
+        for (auto const& ca : pg::read_certificates(params.root_cert.value)) {
+            m.set_certificate_expiry(params.label(), "ca", ca.subject, unix_time(ca));
+        }
+    }
+}
+
 char const* relation_kind(char relkind) noexcept {
     switch (relkind) {
     case 'v':
@@ -42,7 +64,8 @@ char const* relation_kind(char relkind) noexcept {
 asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor executor, pg::connect_params params,
                                                     pg::pool_options options,
                                                     std::chrono::milliseconds retry_timeout,
-                                                    tiles::id_resolver& ids, tiles::catalog& catalog) {
+                                                    tiles::id_resolver& ids, tiles::catalog& catalog,
+                                                    readiness* ready) {
     spdlog::info("Connecting to PostgreSQL ({}; sslmode {} from {})", params.redacted(), params.sslmode.value,
                  params.sslmode.source);
     pg::connect_params first = params;
@@ -53,7 +76,9 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     } catch (database_error const& e) {
         throw database_error{fmt_error("Connecting to PostgreSQL ({}) failed: {}", params.origin, e.what())};
     }
-    pg::log_tls(pg::inspect_tls(*conn), *conn, params, options.name);
+    auto const tls = pg::inspect_tls(*conn);
+    pg::log_tls(tls, *conn, params, options.name);
+    record_certificates(tls, params);
     auto const versions = co_await async_check_versions(*conn);
     log_connection(*conn, versions);
     auto const identity = pool_identity(*conn);
@@ -81,6 +106,9 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     }
     co_await conn->async_exec("RESET statement_timeout");
     pool->adopt(std::move(conn));
+    if (ready != nullptr) {
+        ready->add(pool);
+    }
     co_return added;
 }
 

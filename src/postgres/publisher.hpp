@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -15,11 +16,13 @@ namespace kachel::postgres {
 /// and certificates, checks its versions, discovers every table with a geometry or
 /// geography column the role can read, computes bounds, and adds one table source per column.
 /// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
+/// The pool is added to `ready` (if given), for `/_/ready` and the pool metrics.
 /// \returns the number of sources added.
 boost::asio::awaitable<std::size_t> async_publish_database(boost::asio::any_io_executor executor,
                                                            pg::connect_params params,
                                                            pg::pool_options options,
                                                            std::chrono::milliseconds retry_timeout,
-                                                           tiles::id_resolver& ids, tiles::catalog& catalog);
+                                                           tiles::id_resolver& ids, tiles::catalog& catalog,
+                                                           readiness* ready = nullptr);
 
 } // namespace kachel::postgres

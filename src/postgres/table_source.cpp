@@ -1,6 +1,7 @@
 #include "postgres/table_source.hpp"
 
 #include "core/error.hpp"
+#include "core/metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -60,8 +61,11 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
                                             std::to_string(coord.y)};
     try {
         auto conn = co_await m_pool->async_acquire();
+        auto const start = std::chrono::steady_clock::now();
         auto const r =
             co_await conn->async_exec_prepared(m_statement_name, m_sql, tile_param_types, params, true);
+        global_metrics().observe_query(
+            m_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         if (r.num_rows() == 0 || r.is_null(0, 0)) {
             co_return tiles::tile_result{};
         }

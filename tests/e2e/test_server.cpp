@@ -2,14 +2,18 @@
 // a map client sees.
 
 #include "core/tile_coord.hpp"
+#include "http/compression.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
+#include "tiles/etag.hpp"
 #include "tiles/mvt_decoder.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 
@@ -312,4 +316,222 @@ TEST(startup, web_ui_can_be_disabled) {
     EXPECT_EQ(root.header("content-type"), "text/plain; charset=utf-8");
     EXPECT_NE(root.body.find("kachel server is running"), std::string::npos);
     EXPECT_EQ(test::http_get(port, "/_/ui/app.js").status, 404U);
+}
+
+// ---- HTTP behaviour: encodings, ETags, CORS, Accept, metrics, readiness, access log ----
+
+namespace {
+
+std::string decoded(test::http_reply const& r) {
+    auto const ce = r.header("content-encoding");
+    if (ce.empty()) {
+        return r.body;
+    }
+    return http::decompress(r.body, *http::parse_encoding(ce == "br" ? "br" : ce));
+}
+
+} // namespace
+
+TEST_F(server, every_negotiated_encoding_decodes_to_the_identity_tile) {
+    auto const plain = test::http_get(s_port, "/polygons/0/0/0");
+    ASSERT_EQ(plain.status, 200U);
+    EXPECT_EQ(plain.header("content-encoding"), "");
+    struct probe {
+        char const* accept_encoding;
+        char const* expected;
+    };
+    for (auto const& p : std::vector<probe>{{"gzip", "gzip"},
+                                            {"br", "br"},
+                                            {"zstd", "zstd"},
+                                            {"br, gzip", "gzip"},
+                                            {"gzip;q=0.5, br;q=0.9", "br"},
+                                            {"zstd, gzip;q=0.5", "zstd"},
+                                            {"identity", ""},
+                                            {"deflate", ""}}) {
+        auto const r = test::http_request(s_port, "/polygons/0/0/0", bhttp::verb::get,
+                                          {{"Accept-Encoding", p.accept_encoding}});
+        ASSERT_EQ(r.status, 200U) << p.accept_encoding;
+        EXPECT_EQ(r.header("content-encoding"), p.expected) << p.accept_encoding;
+        EXPECT_NE(r.header("vary").find("Accept-Encoding"), std::string::npos) << p.accept_encoding;
+        EXPECT_EQ(r.header("etag"), plain.header("etag")) << p.accept_encoding;
+        EXPECT_EQ(decoded(r), plain.body) << p.accept_encoding;
+    }
+    auto const refused = test::http_request(s_port, "/polygons/0/0/0", bhttp::verb::get,
+                                            {{"Accept-Encoding", "identity;q=0, gzip;q=0"}});
+    EXPECT_EQ(refused.status, 406U);
+    EXPECT_EQ(refused.body, "No supported encoding found");
+}
+
+TEST_F(server, catalog_and_tilejson_are_compressed_and_tagged_too) {
+    for (char const* target : {"/catalog", "/points"}) {
+        auto const plain = test::http_get(s_port, target);
+        auto const gz = test::http_request(s_port, target, bhttp::verb::get, {{"Accept-Encoding", "gzip"}});
+        EXPECT_EQ(gz.header("content-encoding"), "gzip") << target;
+        EXPECT_EQ(decoded(gz), plain.body) << target;
+        ASSERT_FALSE(plain.header("etag").empty()) << target;
+        auto const again =
+            test::http_request(s_port, target, bhttp::verb::get, {{"If-None-Match", plain.header("etag")}});
+        EXPECT_EQ(again.status, 304U) << target;
+        EXPECT_TRUE(again.body.empty());
+    }
+}
+
+TEST_F(server, etag_and_if_none_match) {
+    auto const r = test::http_get(s_port, "/points/0/0/0");
+    auto const etag = r.header("etag");
+    ASSERT_EQ(etag.size(), 24U) << etag; // "22 characters"
+    EXPECT_EQ(etag, "\"" + tiles::etag_value(r.body) + "\"");
+    auto const not_modified =
+        test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"If-None-Match", etag}});
+    EXPECT_EQ(not_modified.status, 304U);
+    EXPECT_TRUE(not_modified.body.empty());
+    EXPECT_EQ(not_modified.header("etag"), etag);
+    EXPECT_EQ(test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"If-None-Match", "*"}}).status,
+              304U);
+    EXPECT_EQ(test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"If-None-Match", "\"other\""}})
+                  .status,
+              200U);
+    EXPECT_EQ(test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"If-None-Match", "W/" + etag}})
+                  .status,
+              200U); // weak tags never match strongly
+}
+
+TEST_F(server, composite_etags_follow_martin) {
+    auto const points = test::http_get(s_port, "/points/0/0/0");
+    auto const polygons = test::http_get(s_port, "/polygons/0/0/0");
+    auto strip = [](std::string s) { return s.substr(1, s.size() - 2); };
+    auto const both = test::http_get(s_port, "/points,polygons/0/0/0");
+    EXPECT_EQ(both.header("etag"),
+              "\"" + strip(points.header("etag")) + strip(polygons.header("etag")) + "\"");
+    // One non-empty constituent: its own ETag, unchanged.
+    auto const one = test::http_get(s_port, "/points,empty_table/0/0/0");
+    EXPECT_EQ(one.header("etag"), points.header("etag"));
+}
+
+TEST_F(server, accept_header_selects_formats) {
+    auto const mvt = test::http_request(s_port, "/points/0/0/0", bhttp::verb::get,
+                                        {{"Accept", "application/vnd.mapbox-vector-tile"}});
+    EXPECT_EQ(mvt.status, 200U);
+    auto const html =
+        test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"Accept", "text/html"}});
+    EXPECT_EQ(html.status, 406U);
+    EXPECT_EQ(html.body, "Accept header does not contain any supported tile format");
+    auto const png = test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"Accept", "image/png"}});
+    EXPECT_EQ(png.status, 406U);
+    EXPECT_EQ(png.body, "Source produces application/x-protobuf, which does not match the Accept header");
+    EXPECT_EQ(test::http_request(s_port, "/nosuch/0/0/0", bhttp::verb::get, {{"Accept", "text/html"}}).status,
+              406U);
+}
+
+TEST_F(server, cors_by_default_for_any_origin) {
+    auto const r =
+        test::http_request(s_port, "/points/0/0/0", bhttp::verb::get, {{"Origin", "https://maps.example"}});
+    EXPECT_EQ(r.header("access-control-allow-origin"), "https://maps.example");
+    EXPECT_NE(r.header("vary").find("Origin"), std::string::npos);
+    auto const plain = test::http_get(s_port, "/points/0/0/0");
+    EXPECT_EQ(plain.header("access-control-allow-origin"), "");
+    auto const pre =
+        test::http_request(s_port, "/points/0/0/0", bhttp::verb::options,
+                           {{"Origin", "https://maps.example"}, {"Access-Control-Request-Method", "GET"}});
+    EXPECT_EQ(pre.status, 200U);
+    EXPECT_EQ(pre.header("access-control-allow-origin"), "https://maps.example");
+    EXPECT_EQ(pre.header("access-control-allow-methods"), "GET, HEAD");
+}
+
+TEST_F(server, readiness_and_liveness) {
+    auto const ready = test::http_get(s_port, "/_/ready");
+    EXPECT_EQ(ready.status, 200U);
+    EXPECT_EQ(ready.body, "OK");
+    EXPECT_EQ(ready.header("cache-control"), "no-cache");
+}
+
+/// The value of one series in a Prometheus text exposition, 0 when absent.
+double series_value(std::string const& text, std::string const& series) {
+    auto const pos = text.find(series + " ");
+    if (pos == std::string::npos || (pos > 0 && text[pos - 1] != '\n')) {
+        return 0;
+    }
+    return std::stod(text.substr(pos + series.size() + 1));
+}
+
+TEST_F(server, metrics_count_a_known_sequence_and_pass_promtool) {
+    std::string const tiles_ok =
+        R"(kachel_http_requests_total{endpoint="/{source_ids}/{z}/{x}/{y}",method="GET",status="200"})";
+    std::string const tiles_404 =
+        R"(kachel_http_requests_total{endpoint="/{source_ids}/{z}/{x}/{y}",method="GET",status="404"})";
+    std::string const catalog =
+        R"(kachel_http_requests_total{endpoint="/catalog",method="GET",status="200"})";
+    std::string const queries = R"(kachel_postgres_query_duration_seconds_count{source="points"})";
+    auto const before = test::http_get(s_port, "/_/metrics").body;
+    ASSERT_EQ(test::http_get(s_port, "/points/0/0/0").status, 200U);
+    ASSERT_EQ(test::http_get(s_port, "/points/1/0/0").status, 200U);
+    ASSERT_EQ(test::http_get(s_port, "/nosuch/0/0/0").status, 404U);
+    ASSERT_EQ(test::http_get(s_port, "/catalog").status, 200U);
+    auto const r = test::http_get(s_port, "/_/metrics");
+    ASSERT_EQ(r.status, 200U);
+    EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    auto const& m = r.body;
+    EXPECT_EQ(series_value(m, tiles_ok) - series_value(before, tiles_ok), 2) << m;
+    EXPECT_EQ(series_value(m, tiles_404) - series_value(before, tiles_404), 1) << m;
+    EXPECT_EQ(series_value(m, catalog) - series_value(before, catalog), 1) << m;
+    EXPECT_EQ(series_value(m, queries) - series_value(before, queries), 2) << m;
+    EXPECT_NE(m.find("kachel_postgres_pool_size{connection=\"localhost:"), std::string::npos) << m;
+    EXPECT_NE(m.find("kachel_postgres_pool_in_use{connection=\"localhost:"), std::string::npos) << m;
+    EXPECT_NE(m.find("kachel_postgres_connection_attempts_total{connection=\"localhost:"), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("kachel_postgres_certificate_expiry_seconds{connection=\"localhost:"), std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("endpoint=\"/_/metrics\""), std::string::npos) << m;
+    // promtool (Debian's prometheus package) validates the exposition format.
+    auto const path =
+        std::filesystem::temp_directory_path() / ("kachel-metrics-" + std::to_string(::getpid()));
+    std::ofstream{path} << m;
+    auto const rc = std::system(
+        ("promtool check metrics < " + path.string() + " > " + path.string() + ".out 2>&1").c_str());
+    std::ifstream out{path.string() + ".out"};
+    std::string const report{std::istreambuf_iterator<char>{out}, std::istreambuf_iterator<char>{}};
+    EXPECT_EQ(rc, 0) << report;
+    std::filesystem::remove(path);
+    std::filesystem::remove(path.string() + ".out");
+}
+
+TEST_F(server, access_log_redacts_sensitive_query_values) {
+    ASSERT_EQ(test::http_get(s_port, "/points?token=very-secret-1&x=2").status, 200U);
+    ASSERT_TRUE(s_kachel->wait_for_output("\"GET /points?token=***&x=2\" 200", 5s)) << s_kachel->output();
+    EXPECT_EQ(s_kachel->output().find("very-secret-1"), std::string::npos);
+}
+
+TEST(startup, http_settings_from_the_config_file) {
+    test::tempdb db;
+    auto const config =
+        std::filesystem::temp_directory_path() / ("kachel-http-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream{config} << "postgres:\n  connection_string: " << test::tls_url(db.name()) << "\n"
+                          << "cors:\n  origin: [https://allowed.example]\n  max_age: 600\n"
+                          << "cache_control: public, max-age=60\n"
+                          << "preferred_encoding: br\n"
+                          << "access_log: false\n"
+                          << "observability:\n  metrics:\n    add_labels:\n      env: e2e\n";
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    std::filesystem::remove(config);
+    ASSERT_NE(port, 0) << kachel.output();
+    auto const tie =
+        test::http_request(port, "/points/0/0/0", bhttp::verb::get,
+                           {{"Accept-Encoding", "gzip, br"}, {"Origin", "https://allowed.example"}});
+    EXPECT_EQ(tie.header("content-encoding"), "br");
+    EXPECT_EQ(tie.header("cache-control"), "public, max-age=60");
+    EXPECT_EQ(tie.header("access-control-allow-origin"), "https://allowed.example");
+    auto const other =
+        test::http_request(port, "/points/0/0/0", bhttp::verb::get, {{"Origin", "https://evil.example"}});
+    EXPECT_EQ(other.header("access-control-allow-origin"), "");
+    auto const pre =
+        test::http_request(port, "/points/0/0/0", bhttp::verb::options,
+                           {{"Origin", "https://allowed.example"}, {"Access-Control-Request-Method", "GET"}});
+    EXPECT_EQ(pre.header("access-control-max-age"), "600");
+    EXPECT_EQ(test::http_get(port, "/health").header("cache-control"),
+              "no-cache"); // a route's own value wins
+    EXPECT_NE(test::http_get(port, "/_/metrics").body.find("env=\"e2e\""), std::string::npos);
+    EXPECT_EQ(kachel.output().find("\"GET /points/0/0/0\""), std::string::npos); // access log off
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <tuple>
 
 using namespace std::chrono_literals;
 using kachel::test::child_process;
@@ -455,4 +456,53 @@ TEST_F(tls_matrix, a_certificate_about_to_expire_is_warned_about) {
                   "sslmode=verify-full",
               {{"PGSSLCERT", s_cluster.ssl("client-short.crt")}, {"PGSSLKEY", s_cluster.ssl("client.key")}});
     EXPECT_TRUE(has(report.output, "warning: the client certificate CN=kachel expires in")) << report.output;
+}
+
+namespace {
+
+/// A one-shot HTTP GET to 127.0.0.1:port with curl; returns "<status>\n<headers and body>".
+std::string curl(unsigned short port, std::string const& target) {
+    auto const out = std::filesystem::temp_directory_path() / ("kachel-curl-" + std::to_string(::getpid()));
+    auto const cmd = "curl -s -m 20 -D - -o " + out.string() +
+                     ".body http://127.0.0.1:" + std::to_string(port) + target + " > " + out.string() +
+                     " 2>&1";
+    std::ignore = std::system(cmd.c_str());
+    std::ifstream head{out};
+    std::ifstream body{out.string() + ".body"};
+    std::string text{std::istreambuf_iterator<char>{head}, std::istreambuf_iterator<char>{}};
+    text.append(std::istreambuf_iterator<char>{body}, std::istreambuf_iterator<char>{});
+    return text;
+}
+
+} // namespace
+
+TEST_F(tls_matrix, database_outage_gives_503_and_recovers) {
+    child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", "2", url("verify-full")},
+                         clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}})};
+    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
+    std::smatch m;
+    auto const out = kachel.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    EXPECT_TRUE(has(curl(port, "/pts/0/0/0"), "HTTP/1.1 200"));
+    EXPECT_TRUE(has(curl(port, "/_/ready"), "HTTP/1.1 200"));
+
+    s_cluster.run("stop");
+    auto const start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) { // the idle connection breaks first, then new ones are refused
+        auto const tile = curl(port, "/pts/0/0/0");
+        EXPECT_TRUE(has(tile, "HTTP/1.1 503")) << tile;
+        EXPECT_TRUE(has(tile, "Retry-After: 5")) << tile;
+        EXPECT_FALSE(has(tile, "Connection refused")) << tile; // details stay in the log
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    auto const unready = curl(port, "/_/ready");
+    EXPECT_TRUE(has(unready, "HTTP/1.1 503")) << unready;
+    EXPECT_TRUE(has(unready, "is not answering")) << unready;
+    EXPECT_TRUE(has(curl(port, "/health"), "HTTP/1.1 200")); // liveness is not readiness
+
+    s_cluster.run("start");
+    EXPECT_TRUE(has(curl(port, "/pts/0/0/0"), "HTTP/1.1 200"));
+    EXPECT_TRUE(has(curl(port, "/_/ready"), "HTTP/1.1 200"));
+    EXPECT_TRUE(has(kachel.output(), "database unavailable")) << kachel.output();
 }

@@ -1,0 +1,156 @@
+#include "core/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace kachel {
+
+namespace {
+
+std::string escape(std::string_view v) {
+    std::string out;
+    for (char const c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+metrics::labels join(metrics::labels const& constant, metrics::labels own) {
+    own.insert(own.end(), constant.begin(), constant.end());
+    return own;
+}
+
+std::string number(double v) { return fmt::format("{}", v); }
+
+} // namespace
+
+std::string format_labels(metrics::labels const& labels) {
+    if (labels.empty()) {
+        return {};
+    }
+    std::string out = "{";
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        if (i > 0) {
+            out += ',';
+        }
+        out += fmt::format("{}=\"{}\"", labels[i].first, escape(labels[i].second));
+    }
+    out += '}';
+    return out;
+}
+
+void metrics::histogram::observe(double v) {
+    for (std::size_t i = 0; i < std::size(buckets); ++i) {
+        if (v <= buckets[i]) {
+            ++counts[i];
+        }
+    }
+    ++count;
+    sum += v;
+}
+
+void metrics::count_request(std::string_view endpoint, std::string_view method, unsigned status, double seconds) {
+    labels const l{{"endpoint", std::string{endpoint}}, {"method", std::string{method}},
+                   {"status", std::to_string(status)}};
+    std::lock_guard const lock{m_mutex};
+    ++m_requests[l];
+    m_request_durations[l].observe(seconds);
+}
+
+void metrics::observe_query(std::string_view source, double seconds) {
+    std::lock_guard const lock{m_mutex};
+    m_query_durations[labels{{"source", std::string{source}}}].observe(seconds);
+}
+
+void metrics::count_connection_attempt(std::string_view connection, std::string_view failure_reason) {
+    std::lock_guard const lock{m_mutex};
+    ++m_attempts[labels{{"connection", std::string{connection}}}];
+    if (!failure_reason.empty()) {
+        ++m_failures[labels{{"connection", std::string{connection}}, {"reason", std::string{failure_reason}}}];
+    }
+}
+
+void metrics::set_certificate_expiry(std::string_view connection, std::string_view certificate,
+                                     std::string_view subject, double unix_seconds) {
+    std::lock_guard const lock{m_mutex};
+    m_cert_expiry[labels{{"connection", std::string{connection}},
+                         {"certificate", std::string{certificate}},
+                         {"subject", std::string{subject}}}] = unix_seconds;
+}
+
+void metrics::add_gauges(std::function<std::vector<gauge_sample>()> collector) {
+    std::lock_guard const lock{m_mutex};
+    m_collectors.push_back(std::move(collector));
+}
+
+void metrics::set_constant_labels(labels constant) {
+    std::lock_guard const lock{m_mutex};
+    m_constant = std::move(constant);
+}
+
+std::string metrics::render() const {
+    std::lock_guard const lock{m_mutex};
+    std::string out;
+    auto counter_family = [&](std::string_view name, std::string_view help,
+                              std::map<labels, std::uint64_t> const& series) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+        for (auto const& [l, v] : series) {
+            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, l)), v);
+        }
+    };
+    auto histogram_family = [&](std::string_view name, std::string_view help,
+                                std::map<labels, histogram> const& series) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+        for (auto const& [l, h] : series) {
+            for (std::size_t i = 0; i < std::size(buckets); ++i) {
+                auto with_le = l;
+                with_le.emplace_back("le", number(buckets[i]));
+                out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, with_le)), h.counts[i]);
+            }
+            auto inf = l;
+            inf.emplace_back("le", "+Inf");
+            out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, inf)), h.count);
+            out += fmt::format("{}_sum{} {}\n", name, format_labels(join(m_constant, l)), number(h.sum));
+            out += fmt::format("{}_count{} {}\n", name, format_labels(join(m_constant, l)), h.count);
+        }
+    };
+    counter_family("kachel_http_requests_total", "HTTP requests by route pattern, method and status.", m_requests);
+    histogram_family("kachel_http_requests_duration_seconds", "HTTP request latency.", m_request_durations);
+    histogram_family("kachel_postgres_query_duration_seconds", "Database time of tile queries, by source.",
+                     m_query_durations);
+    counter_family("kachel_postgres_connection_attempts_total", "Connection attempts to PostgreSQL.", m_attempts);
+    counter_family("kachel_postgres_connection_failures_total", "Failed connection attempts, by reason.",
+                   m_failures);
+    out += "# HELP kachel_postgres_certificate_expiry_seconds Expiry of certificates in use (Unix time).\n"
+           "# TYPE kachel_postgres_certificate_expiry_seconds gauge\n";
+    for (auto const& [l, v] : m_cert_expiry) {
+        out += fmt::format("kachel_postgres_certificate_expiry_seconds{} {}\n", format_labels(join(m_constant, l)),
+                           number(v));
+    }
+    std::map<std::string, std::vector<gauge_sample>> gauges;
+    for (auto const& collect : m_collectors) {
+        for (auto& sample : collect()) {
+            gauges[sample.name].push_back(std::move(sample));
+        }
+    }
+    for (auto const& [name, samples] : gauges) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, samples.front().help, name);
+        for (auto const& sample : samples) {
+            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, sample.label_set)), number(sample.value));
+        }
+    }
+    return out;
+}
+
+metrics& global_metrics() {
+    static metrics instance;
+    return instance;
+}
+
+} // namespace kachel

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel {
+
+/// Process-wide Prometheus metrics (text exposition format 0.0.4). Thread-safe.
+class metrics {
+  public:
+    using labels = std::vector<std::pair<std::string, std::string>>;
+
+    /// Counts one HTTP request (not `/_/metrics` itself) and its duration.
+    void count_request(std::string_view endpoint, std::string_view method, unsigned status, double seconds);
+    /// One tile query's database time.
+    void observe_query(std::string_view source, double seconds);
+    /// A connection attempt to a database, and its failure reason if it failed.
+    void count_connection_attempt(std::string_view connection, std::string_view failure_reason);
+    /// Expiry (Unix time) of a certificate involved in a connection.
+    void set_certificate_expiry(std::string_view connection, std::string_view certificate, std::string_view subject,
+                                double unix_seconds);
+    /// One gauge value computed at scrape time.
+    struct gauge_sample {
+        std::string name;
+        std::string help;
+        labels label_set;
+        double value = 0;
+    };
+    /// Gauges computed at scrape time (pool sizes, ...).
+    void add_gauges(std::function<std::vector<gauge_sample>()> collector);
+    /// Constant labels added to every series (`observability.metrics.add_labels`).
+    void set_constant_labels(labels constant);
+
+    /// The exposition text.
+    [[nodiscard]] std::string render() const;
+
+    /// Upper bounds of the latency histograms, in seconds.
+    static constexpr double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+  private:
+    struct histogram {
+        std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(std::size(buckets), 0);
+        std::uint64_t count = 0;
+        double sum = 0;
+        void observe(double v);
+    };
+    mutable std::mutex m_mutex;
+    labels m_constant;
+    std::map<labels, std::uint64_t> m_requests;
+    std::map<labels, histogram> m_request_durations;
+    std::map<labels, histogram> m_query_durations;
+    std::map<labels, std::uint64_t> m_attempts;
+    std::map<labels, std::uint64_t> m_failures;
+    std::map<labels, double> m_cert_expiry;
+    std::vector<std::function<std::vector<gauge_sample>()>> m_collectors;
+};
+
+/// The process's metrics.
+metrics& global_metrics();
+
+/// Formats `{a="x",b="y"}` with Prometheus escaping (empty string for no labels).
+[[nodiscard]] std::string format_labels(metrics::labels const& labels);
+
+} // namespace kachel

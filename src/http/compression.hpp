@@ -1,0 +1,40 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kachel::http {
+
+/// HTTP content encodings kachel produces or passes through.
+enum class encoding { identity, gzip, brotli, zstd };
+
+/// `gzip`, `br`, `zstd`; empty for identity.
+[[nodiscard]] std::string_view encoding_token(encoding e) noexcept;
+
+/// `gzip` -> gzip; `brotli` and `br` -> brotli; `zstd` -> zstd; `identity`; nullopt otherwise.
+[[nodiscard]] std::optional<encoding> parse_encoding(std::string_view name) noexcept;
+
+/// Chooses the response encoding for an `Accept-Encoding` header (nullopt = header absent),
+/// after martin-compat 1.6:
+/// - no header: identity;
+/// - bytes already encoded with an encoding the client lists explicitly: sent as they are;
+/// - not compressible (raster): identity;
+/// - gzip and br both acceptable: the highest q among gzip, br, zstd (0 = identity); a tie goes
+///   to `preferred` when it is among the best, else to br, then zstd (Martin gives such ties to
+///   `preferred` even when it scored lower; kachel honours the client);
+/// - otherwise ordinary q-value negotiation over gzip, br, zstd and identity, ties preferring
+///   compression.
+/// \returns nullopt when nothing acceptable remains (HTTP 406).
+[[nodiscard]] std::optional<encoding> negotiate_encoding(std::optional<std::string_view> accept_encoding,
+                                                         encoding stored, bool compressible,
+                                                         encoding preferred) noexcept;
+
+/// Compresses with the library defaults (brotli quality 6, as Martin).
+/// \throws std::runtime_error if the library fails.
+[[nodiscard]] std::string compress(std::string_view data, encoding e);
+
+/// Decompresses; refuses output larger than 256 MiB. \throws std::runtime_error on bad data.
+[[nodiscard]] std::string decompress(std::string_view data, encoding e);
+
+} // namespace kachel::http

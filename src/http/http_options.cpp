@@ -1,0 +1,151 @@
+#include "http/http_options.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace kachel::http {
+
+namespace {
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+std::string lower(std::string_view s) {
+    std::string out{s};
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+constexpr std::array<std::string_view, 5> image_types{"image/gif", "image/jpeg", "image/png", "image/webp",
+                                                      "image/avif"};
+
+/// Canonical tile MIME type for an Accept entry, or empty when kachel knows no such tile format.
+std::string canonical(std::string_view type) {
+    if (type == "application/x-protobuf" || type == "application/vnd.mapbox-vector-tile") {
+        return "application/x-protobuf";
+    }
+    if (type == "application/vnd.maplibre-tile" || type == "application/vnd.maplibre-vector-tile") {
+        return "application/vnd.maplibre-tile";
+    }
+    if (type == "image/jpg") {
+        return "image/jpeg";
+    }
+    if (type == "application/json" ||
+        std::find(image_types.begin(), image_types.end(), type) != image_types.end()) {
+        return std::string{type};
+    }
+    return {};
+}
+
+} // namespace
+
+bool cors_options::allows(std::string_view origin) const noexcept {
+    return origins.empty() || std::find(origins.begin(), origins.end(), "*") != origins.end() ||
+           std::find(origins.begin(), origins.end(), origin) != origins.end();
+}
+
+bool is_valid_cache_control(std::string_view value) noexcept {
+    if (trim(value).empty()) {
+        return false;
+    }
+    while (!value.empty()) {
+        auto const comma = value.find(',');
+        auto const item = trim(value.substr(0, comma));
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+        auto const eq = item.find('=');
+        auto const name = item.substr(0, eq);
+        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+            })) {
+            return false;
+        }
+        if (eq != std::string_view::npos) {
+            auto const v = item.substr(eq + 1);
+            if (v.empty() || v.find_first_of(" \t;") != std::string_view::npos) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool accepted_formats::allows(std::string_view content_type) const noexcept {
+    return any || std::find(types.begin(), types.end(), content_type) != types.end();
+}
+
+accepted_formats parse_accept(std::optional<std::string_view> header) {
+    accepted_formats out;
+    if (!header || trim(*header).empty()) {
+        return out;
+    }
+    out.any = false;
+    std::string_view rest = *header;
+    while (!rest.empty()) {
+        auto const comma = rest.find(',');
+        auto item = trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        auto const semi = item.find(';');
+        auto const type = lower(trim(item.substr(0, semi)));
+        if (semi != std::string_view::npos) {
+            auto params = trim(item.substr(semi + 1));
+            if (params.size() > 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
+                double q = 1;
+                auto const v = params.substr(2);
+                std::from_chars(v.data(), v.data() + v.size(), q);
+                if (q <= 0) {
+                    continue;
+                }
+            }
+        }
+        if (type == "*/*") {
+            out.any = true;
+            out.types.clear();
+            return out;
+        }
+        if (type == "image/*") {
+            out.types.insert(out.types.end(), image_types.begin(), image_types.end());
+        } else if (auto c = canonical(type); !c.empty()) {
+            out.types.push_back(std::move(c));
+        }
+    }
+    return out;
+}
+
+std::string redact_query(std::string_view query) {
+    constexpr std::array<std::string_view, 11> sensitive{"token", "key", "api_key", "apikey", "access_token",
+                                                         "password", "secret", "signature", "sig", "auth",
+                                                         "jwt"};
+    std::string out;
+    while (!query.empty()) {
+        auto const amp = query.find('&');
+        auto const pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (!out.empty()) {
+            out += '&';
+        }
+        auto const eq = pair.find('=');
+        auto const name = lower(pair.substr(0, eq));
+        if (eq != std::string_view::npos &&
+            std::find(sensitive.begin(), sensitive.end(), name) != sensitive.end()) {
+            out += pair.substr(0, eq + 1);
+            out += "***";
+        } else {
+            out += pair;
+        }
+        if (amp != std::string_view::npos && query.empty()) {
+            out += '&';
+        }
+    }
+    return out;
+}
+
+} // namespace kachel::http

@@ -1,0 +1,53 @@
+#pragma once
+
+#include "http/compression.hpp"
+#include "http/webui.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel::http {
+
+/// CORS as in Martin (`cors: true|false|{origin: [...], max_age: N}`); on by default for any origin.
+struct cors_options {
+    bool enabled = true;
+    std::vector<std::string> origins; ///< empty or containing "*" = any origin
+    std::optional<unsigned> max_age;
+
+    [[nodiscard]] bool allows(std::string_view origin) const noexcept;
+};
+
+/// HTTP behaviour settings shared by every request.
+struct http_options {
+    webui_mode webui = webui_mode::loopback_only;
+    cors_options cors;
+    /// `cache_control`: added to responses that set no Cache-Control of their own.
+    std::optional<std::string> cache_control;
+    /// Breaks ties in Accept-Encoding negotiation (`preferred_encoding`, `--preferred-encoding`).
+    encoding preferred_encoding = encoding::gzip;
+    /// One info line per request.
+    bool access_log = true;
+};
+
+/// True for a comma-separated list of Cache-Control directives (`name` or `name=value`).
+[[nodiscard]] bool is_valid_cache_control(std::string_view value) noexcept;
+
+/// What an `Accept` header allows for tiles: any format, or a set of canonical MIME types.
+struct accepted_formats {
+    bool any = true;
+    std::vector<std::string> types;
+
+    [[nodiscard]] bool allows(std::string_view content_type) const noexcept;
+};
+
+/// Parses `Accept` as martin-compat 1.4: absent, empty or `*/*` = any; `image/*` = every image
+/// type; aliases (`application/vnd.mapbox-vector-tile`, `image/jpg`) are canonicalised; entries
+/// with q=0 are ignored; unknown types are dropped (so the result may be empty: 406).
+[[nodiscard]] accepted_formats parse_accept(std::optional<std::string_view> header);
+
+/// The query string with the values of sensitive keys (token, key, password, ...) replaced by ***.
+[[nodiscard]] std::string redact_query(std::string_view query);
+
+} // namespace kachel::http

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "pg/pool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kachel::postgres {
+
+/// Readiness of the configured databases for `/_/ready`: each must hand out a connection within
+/// a second and answer `SELECT 1`.
+class readiness {
+  public:
+    void add(std::shared_ptr<pg::pool> pool);
+
+    /// Why kachel is not ready (one line per failing database), empty when ready.
+    boost::asio::awaitable<std::vector<std::string>> async_problems() const;
+
+    /// The pools, for metrics.
+    [[nodiscard]] std::vector<std::shared_ptr<pg::pool>> const& pools() const noexcept { return m_pools; }
+
+  private:
+    std::vector<std::shared_ptr<pg::pool>> m_pools;
+};
+
+} // namespace kachel::postgres
