@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/text.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <cstdlib>
@@ -31,16 +33,6 @@ std::optional<spdlog::level::level_enum> level_from_name(std::string_view name) 
         return level_enum::off;
     }
     return std::nullopt;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 } // namespace

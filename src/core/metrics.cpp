@@ -26,7 +26,9 @@ metrics::labels join(metrics::labels const& constant, metrics::labels own) {
     return own;
 }
 
-std::string number(double v) { return fmt::format("{}", v); }
+std::string number(double v) {
+    return fmt::format("{}", v);
+}
 
 } // namespace
 
@@ -55,8 +57,10 @@ void metrics::histogram::observe(double v) {
     sum += v;
 }
 
-void metrics::count_request(std::string_view endpoint, std::string_view method, unsigned status, double seconds) {
-    labels const l{{"endpoint", std::string{endpoint}}, {"method", std::string{method}},
+void metrics::count_request(std::string_view endpoint, std::string_view method, unsigned status,
+                            double seconds) {
+    labels const l{{"endpoint", std::string{endpoint}},
+                   {"method", std::string{method}},
                    {"status", std::to_string(status)}};
     std::lock_guard const lock{m_mutex};
     ++m_requests[l];
@@ -72,7 +76,8 @@ void metrics::count_connection_attempt(std::string_view connection, std::string_
     std::lock_guard const lock{m_mutex};
     ++m_attempts[labels{{"connection", std::string{connection}}}];
     if (!failure_reason.empty()) {
-        ++m_failures[labels{{"connection", std::string{connection}}, {"reason", std::string{failure_reason}}}];
+        ++m_failures[labels{{"connection", std::string{connection}},
+                            {"reason", std::string{failure_reason}}}];
     }
 }
 
@@ -111,7 +116,8 @@ std::string metrics::render() const {
             for (std::size_t i = 0; i < std::size(buckets); ++i) {
                 auto with_le = l;
                 with_le.emplace_back("le", number(buckets[i]));
-                out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, with_le)), h.counts[i]);
+                out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, with_le)),
+                                   h.counts[i]);
             }
             auto inf = l;
             inf.emplace_back("le", "+Inf");
@@ -120,18 +126,20 @@ std::string metrics::render() const {
             out += fmt::format("{}_count{} {}\n", name, format_labels(join(m_constant, l)), h.count);
         }
     };
-    counter_family("kachel_http_requests_total", "HTTP requests by route pattern, method and status.", m_requests);
+    counter_family("kachel_http_requests_total", "HTTP requests by route pattern, method and status.",
+                   m_requests);
     histogram_family("kachel_http_requests_duration_seconds", "HTTP request latency.", m_request_durations);
     histogram_family("kachel_postgres_query_duration_seconds", "Database time of tile queries, by source.",
                      m_query_durations);
-    counter_family("kachel_postgres_connection_attempts_total", "Connection attempts to PostgreSQL.", m_attempts);
+    counter_family("kachel_postgres_connection_attempts_total", "Connection attempts to PostgreSQL.",
+                   m_attempts);
     counter_family("kachel_postgres_connection_failures_total", "Failed connection attempts, by reason.",
                    m_failures);
     out += "# HELP kachel_postgres_certificate_expiry_seconds Expiry of certificates in use (Unix time).\n"
            "# TYPE kachel_postgres_certificate_expiry_seconds gauge\n";
     for (auto const& [l, v] : m_cert_expiry) {
-        out += fmt::format("kachel_postgres_certificate_expiry_seconds{} {}\n", format_labels(join(m_constant, l)),
-                           number(v));
+        out += fmt::format("kachel_postgres_certificate_expiry_seconds{} {}\n",
+                           format_labels(join(m_constant, l)), number(v));
     }
     std::map<std::string, std::vector<gauge_sample>> gauges;
     for (auto const& collect : m_collectors) {
@@ -142,7 +150,8 @@ std::string metrics::render() const {
     for (auto const& [name, samples] : gauges) {
         out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, samples.front().help, name);
         for (auto const& sample : samples) {
-            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, sample.label_set)), number(sample.value));
+            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, sample.label_set)),
+                               number(sample.value));
         }
     }
     return out;

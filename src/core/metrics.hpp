@@ -21,8 +21,8 @@ class metrics {
     /// A connection attempt to a database, and its failure reason if it failed.
     void count_connection_attempt(std::string_view connection, std::string_view failure_reason);
     /// Expiry (Unix time) of a certificate involved in a connection.
-    void set_certificate_expiry(std::string_view connection, std::string_view certificate, std::string_view subject,
-                                double unix_seconds);
+    void set_certificate_expiry(std::string_view connection, std::string_view certificate,
+                                std::string_view subject, double unix_seconds);
     /// One gauge value computed at scrape time.
     struct gauge_sample {
         std::string name;

@@ -1,5 +1,7 @@
 #include "http/compression.hpp"
 
+#include "core/text.hpp"
+
 #include <brotli/decode.h>
 #include <brotli/encode.h>
 #include <zlib.h>
@@ -40,16 +42,6 @@ struct z_stream_guard {
 
 constexpr std::size_t max_decoded_size = std::size_t{256} << 20;
 constexpr int brotli_quality = 6;
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) {
@@ -244,7 +236,8 @@ std::string compress(std::string_view data, encoding e) {
     }
     case encoding::zstd: {
         std::string out(ZSTD_compressBound(data.size()), '\0');
-        auto const size = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), ZSTD_CLEVEL_DEFAULT);
+        auto const size =
+            ZSTD_compress(out.data(), out.size(), data.data(), data.size(), ZSTD_CLEVEL_DEFAULT);
         if (ZSTD_isError(size) != 0U) {
             throw std::runtime_error{std::string{"zstd: "} + ZSTD_getErrorName(size)};
         }
@@ -299,8 +292,8 @@ std::string decompress(std::string_view data, encoding e) {
         for (;;) {
             auto* next_out = reinterpret_cast<uint8_t*>(buffer.data());
             std::size_t avail_out = buffer.size();
-            auto const rc =
-                BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in, &avail_out, &next_out, nullptr);
+            auto const rc = BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in, &avail_out,
+                                                          &next_out, nullptr);
             append(buffer.size() - avail_out);
             if (rc == BROTLI_DECODER_RESULT_SUCCESS) {
                 return out;

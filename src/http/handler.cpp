@@ -1,6 +1,7 @@
 #include "http/handler.hpp"
 
 #include "core/metrics.hpp"
+#include "core/text.hpp"
 #include "http/router.hpp"
 #include "tiles/etag.hpp"
 #include "tiles/tilejson.hpp"
@@ -18,7 +19,8 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-response make_response(request const& req, bhttp::status status, std::string body, std::string_view content_type) {
+response make_response(request const& req, bhttp::status status, std::string body,
+                       std::string_view content_type) {
     response res{status, req.version()};
     res.set(bhttp::field::server, "kachel");
     if (!content_type.empty()) {
@@ -65,14 +67,8 @@ bool matches_if_none_match(std::optional<std::string_view> header_value, std::st
     std::string_view rest = *header_value;
     while (!rest.empty()) {
         auto const comma = rest.find(',');
-        auto item = rest.substr(0, comma);
+        auto const item = trim(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!item.empty() && item.front() == ' ') {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && item.back() == ' ') {
-            item.remove_suffix(1);
-        }
         if (item == "*" || item == quoted_etag) {
             return true;
         }
@@ -93,13 +89,15 @@ response content_response(request const& req, std::string body, std::string_view
         }
         return res;
     }
-    auto const chosen =
-        negotiate_encoding(header(req, bhttp::field::accept_encoding), encoding::identity, compressible, preferred);
+    auto const chosen = negotiate_encoding(header(req, bhttp::field::accept_encoding), encoding::identity,
+                                           compressible, preferred);
     if (!chosen) {
         return text_response(req, bhttp::status::not_acceptable, "No supported encoding found");
     }
-    auto const encoded = *chosen == encoding::identity ? std::move(body) : compress(body, *chosen);
-    auto res = make_response(req, bhttp::status::ok, encoded, content_type);
+    if (*chosen != encoding::identity) {
+        body = compress(body, *chosen);
+    }
+    auto res = make_response(req, bhttp::status::ok, std::move(body), content_type);
     res.set(bhttp::field::etag, quoted);
     if (*chosen != encoding::identity) {
         res.set(bhttp::field::content_encoding, encoding_token(*chosen));
@@ -120,13 +118,15 @@ response tile_error_response(request const& req, tiles::tile_result const& resul
     auto const status = status_for(result.error);
     auto const rid = next_request_id();
     if (result.error == tiles::tile_errc::unavailable) {
-        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x, coord.y,
-                     result.detail);
-        auto res = text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
+        spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x,
+                     coord.y, result.detail);
+        auto res =
+            text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
         res.set(bhttp::field::retry_after, "5");
         return res;
     }
-    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
+    spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y,
+                  result.detail);
     return text_response(req, status, fmt::format("Could not produce the tile (request {})", rid));
 }
 
@@ -157,7 +157,8 @@ std::optional<response> preflight(request const& req, cors_options const& cors) 
         return std::nullopt;
     }
     if (!cors.allows(*origin) || (*method != "GET" && *method != "HEAD")) {
-        return text_response(req, bhttp::status::bad_request, "CORS preflight refused: origin or method not allowed");
+        return text_response(req, bhttp::status::bad_request,
+                             "CORS preflight refused: origin or method not allowed");
     }
     auto res = make_response(req, bhttp::status::ok, {}, {});
     res.set(bhttp::field::access_control_allow_methods, "GET, HEAD");
@@ -183,7 +184,8 @@ void finalize(request const& req, response& res, http_options const& options) {
     }
 }
 
-asio::awaitable<response> route_request(request const& req, tiles::catalog const& catalog, request_context& ctx) {
+asio::awaitable<response> route_request(request const& req, tiles::catalog const& catalog,
+                                        request_context& ctx) {
     auto const& options = *ctx.options;
     auto const route = parse_route(req.target());
     if (auto res = preflight(req, options.cors)) {
@@ -208,7 +210,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
                                 "kachel server is running. See /catalog for the available sources.\n");
     case route::kind::ui_asset: {
         ctx.endpoint = "/_/ui/{file}";
-        auto const* asset = webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.message) : nullptr;
+        auto const* asset =
+            webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.message) : nullptr;
         if (asset == nullptr) {
             co_return text_response(req, bhttp::status::not_found, "Not found");
         }
@@ -228,9 +231,9 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         if (ctx.ready != nullptr) {
             problems = co_await ctx.ready->async_problems();
         }
-        auto res = problems.empty()
-                       ? text_response(req, bhttp::status::ok, "OK")
-                       : text_response(req, bhttp::status::service_unavailable, fmt::format("{}", fmt::join(problems, "\n")));
+        auto res = problems.empty() ? text_response(req, bhttp::status::ok, "OK")
+                                    : text_response(req, bhttp::status::service_unavailable,
+                                                    fmt::format("{}", fmt::join(problems, "\n")));
         res.set(bhttp::field::cache_control, "no-cache");
         if (!problems.empty()) {
             res.set(bhttp::field::retry_after, "5");
@@ -239,8 +242,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     }
     case route::kind::metrics: {
         ctx.endpoint = "/_/metrics";
-        auto res =
-            make_response(req, bhttp::status::ok, global_metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+        auto res = make_response(req, bhttp::status::ok, global_metrics().render(),
+                                 "text/plain; version=0.0.4; charset=utf-8");
         res.set(bhttp::field::cache_control, "no-cache");
         co_return res;
     }
@@ -248,7 +251,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         ctx.endpoint = "/catalog";
         auto body = catalog.to_json().dump();
         auto const etag = tiles::etag_value(body);
-        co_return content_response(req, std::move(body), "application/json", etag, true, options.preferred_encoding);
+        co_return content_response(req, std::move(body), "application/json", etag, true,
+                                   options.preferred_encoding);
     }
     case route::kind::redirect: {
         auto res = make_response(req, bhttp::status::moved_permanently, {}, {});
@@ -280,7 +284,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     for (auto const& id : route.source_ids) {
         auto const* source = catalog.find(id);
         if (source == nullptr) {
-            co_return text_response(req, bhttp::status::not_found, fmt::format("Source {} does not exist", id));
+            co_return text_response(req, bhttp::status::not_found,
+                                    fmt::format("Source {} does not exist", id));
         }
         if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
             co_return text_response(req, bhttp::status::not_found,
@@ -296,11 +301,13 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         tiles::request_origin const origin{authority.scheme, authority.host, route.path, route.query};
         auto body = tiles::make_tilejson(sources, origin).dump();
         auto const etag = tiles::etag_value(body);
-        co_return content_response(req, std::move(body), "application/json", etag, true, options.preferred_encoding);
+        co_return content_response(req, std::move(body), "application/json", etag, true,
+                                   options.preferred_encoding);
     }
     if (!accepted.allows(content_type)) {
-        co_return text_response(req, bhttp::status::not_acceptable,
-                                fmt::format("Source produces {}, which does not match the Accept header", content_type));
+        co_return text_response(
+            req, bhttp::status::not_acceptable,
+            fmt::format("Source produces {}, which does not match the Accept header", content_type));
     }
 
     // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
@@ -312,22 +319,27 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     for (auto const* source : sources) {
         auto result = co_await source->async_get_tile(route.coord);
         if (result.error != tiles::tile_errc::none) {
-            co_return tile_error_response(req, result, route.source_ids.size() == 1 ? source->id() : route.path,
-                                          route.coord);
+            co_return tile_error_response(
+                req, result, route.source_ids.size() == 1 ? source->id() : route.path, route.coord);
         }
         auto etag = tiles::etag_value(result.data);
         joined_etags += etag;
         if (!result.data.empty()) {
             ++non_empty;
             single_etag = std::move(etag);
-            body += result.data;
+            if (body.empty()) {
+                body = std::move(result.data); // the common single-source case: no copy
+            } else {
+                body += result.data;
+            }
         }
     }
     if (non_empty == 0) {
         co_return make_response(req, bhttp::status::no_content, {}, {});
     }
-    co_return content_response(req, std::move(body), content_type, non_empty == 1 ? single_etag : joined_etags,
-                               is_compressible(content_type), options.preferred_encoding);
+    co_return content_response(req, std::move(body), content_type,
+                               non_empty == 1 ? single_etag : joined_etags, is_compressible(content_type),
+                               options.preferred_encoding);
 }
 
 } // namespace
@@ -360,7 +372,8 @@ asio::awaitable<response> async_handle_request(request const& req, tiles::catalo
     if (!failure.empty()) {
         auto const rid = next_request_id();
         spdlog::error("request {}: {} {} failed: {}", rid, req.method_string(), req.target(), failure);
-        res = text_response(req, bhttp::status::internal_server_error, fmt::format("Internal error (request {})", rid));
+        res = text_response(req, bhttp::status::internal_server_error,
+                            fmt::format("Internal error (request {})", rid));
     }
     finalize(req, res, *context.options);
     co_return res;

@@ -23,10 +23,10 @@ using response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// Per-request facts the handler needs besides the request itself.
 struct request_context {
-    boost::asio::ip::address remote;             ///< the client's address
-    http_options const* options = nullptr;       ///< \pre not null
-    postgres::readiness const* ready = nullptr;  ///< databases for `/_/ready` (none: always ready)
-    std::string_view endpoint = "UNKNOWN";       ///< set by the handler: the route pattern, for metrics
+    boost::asio::ip::address remote;            ///< the client's address
+    http_options const* options = nullptr;      ///< \pre not null
+    postgres::readiness const* ready = nullptr; ///< databases for `/_/ready` (none: always ready)
+    std::string_view endpoint = "UNKNOWN";      ///< set by the handler: the route pattern, for metrics
 };
 
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a

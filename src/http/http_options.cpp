@@ -1,5 +1,7 @@
 #include "http/http_options.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -7,16 +9,6 @@
 namespace kachel::http {
 
 namespace {
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 std::string lower(std::string_view s) {
     std::string out{s};
@@ -121,9 +113,9 @@ accepted_formats parse_accept(std::optional<std::string_view> header) {
 }
 
 std::string redact_query(std::string_view query) {
-    constexpr std::array<std::string_view, 11> sensitive{"token", "key", "api_key", "apikey", "access_token",
-                                                         "password", "secret", "signature", "sig", "auth",
-                                                         "jwt"};
+    constexpr std::array<std::string_view, 11> sensitive{"token",        "key",      "api_key", "apikey",
+                                                         "access_token", "password", "secret",  "signature",
+                                                         "sig",          "auth",     "jwt"};
     std::string out;
     while (!query.empty()) {
         auto const amp = query.find('&');

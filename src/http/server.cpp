@@ -48,8 +48,8 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
         auto const path = q == std::string_view::npos
                               ? std::string{target}
                               : std::string{target.substr(0, q + 1)} + redact_query(target.substr(q + 1));
-        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache=-", remote.address().to_string(), method, path, status, bytes,
-                     seconds * 1000);
+        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache=-", remote.address().to_string(), method, path,
+                     status, bytes, seconds * 1000);
     }
 }
 
@@ -87,8 +87,8 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         auto const body_bytes = res.body().size();
         auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
         std::ignore = written;
-        record(req, res.result_int(), body_bytes, std::chrono::steady_clock::now() - started, context, options,
-               remote);
+        record(req, res.result_int(), body_bytes, std::chrono::steady_clock::now() - started, context,
+               options, remote);
         if (write_ec) {
             spdlog::debug("closing HTTP connection: client went away ({})", write_ec.message());
             break;
