@@ -84,11 +84,11 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         }
         bool const keep_alive = res.keep_alive();
         stream.expires_after(write_timeout);
-        auto const body_bytes = res.body().size();
+        // Recorded before the write, so a scrape right after this response already counts it.
+        record(req, res.result_int(), res.body().size(), std::chrono::steady_clock::now() - started, context,
+               options, remote);
         auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
         std::ignore = written;
-        record(req, res.result_int(), body_bytes, std::chrono::steady_clock::now() - started, context,
-               options, remote);
         if (write_ec) {
             spdlog::debug("closing HTTP connection: client went away ({})", write_ec.message());
             break;

@@ -18,6 +18,13 @@ namespace kachel::pg {
 
 namespace asio = boost::asio;
 
+asio::awaitable<void> prepare_session(connection& conn) {
+    // Custom plans for every execution: a generic plan can read rows in another order, which
+    // changes the MVT bytes (and so the ETag) of an unchanged tile; tile boxes also vary so much
+    // by zoom that one generic plan rarely suits them all.
+    co_await conn.async_exec("SET plan_cache_mode = force_custom_plan");
+}
+
 pooled_connection::~pooled_connection() {
     if (m_pool && m_conn) {
         m_pool->release(std::move(m_conn));
@@ -44,7 +51,9 @@ void pool::adopt(std::unique_ptr<connection> conn) {
     m_idle.push_back(std::move(conn));
 }
 
-asio::awaitable<pooled_connection> pool::async_acquire() { return async_acquire(m_options.acquire_timeout); }
+asio::awaitable<pooled_connection> pool::async_acquire() {
+    return async_acquire(m_options.acquire_timeout);
+}
 
 pool::statistics pool::stats() const {
     std::lock_guard const lock{m_mutex};
@@ -87,6 +96,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             params.application_name = fmt::format("{}/C{}", m_options.name, number);
             try {
                 conn = co_await connection::async_connect(executor, params);
+                co_await prepare_session(*conn);
                 global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
                 global_metrics().count_connection_attempt(m_params.label(), failure_reason(e.what()));

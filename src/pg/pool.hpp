@@ -18,6 +18,10 @@ namespace kachel::pg {
 
 class pool;
 
+/// Session settings every pooled connection gets before its first use
+/// (`plan_cache_mode = force_custom_plan`). \throws database_error
+boost::asio::awaitable<void> prepare_session(connection& conn);
+
 /// A connection borrowed from a pool; gives it back (or discards it if broken) when destroyed.
 class pooled_connection {
   public:
@@ -73,6 +77,7 @@ class pool : public std::enable_shared_from_this<pool> {
     [[nodiscard]] statistics stats() const;
 
     /// Adds an already connected connection (the one used for startup checks) as idle.
+    /// \pre prepare_session() ran on it.
     void adopt(std::unique_ptr<connection> conn);
 
     [[nodiscard]] connect_params const& params() const noexcept { return m_params; }

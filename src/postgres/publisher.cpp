@@ -105,6 +105,7 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
         ++added;
     }
     co_await conn->async_exec("RESET statement_timeout");
+    co_await pg::prepare_session(*conn);
     pool->adopt(std::move(conn));
     if (ready != nullptr) {
         ready->add(pool);
