@@ -16,9 +16,14 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 15> martin_top_level_keys{
-    "keep_alive", "base_path", "route_prefix", "cache_size_mb", "cache", "pmtiles", "mbtiles", "sprites",
-    "fonts", "styles", "on_invalid", "tilejson_url_version_param", "srv", "tile_cache_size_mb", "cog"};
+constexpr std::array<std::string_view, 15> martin_top_level_keys{"keep_alive",   "base_path",
+                                                                 "route_prefix", "cache_size_mb",
+                                                                 "cache",        "pmtiles",
+                                                                 "mbtiles",      "sprites",
+                                                                 "fonts",        "styles",
+                                                                 "on_invalid",   "tilejson_url_version_param",
+                                                                 "srv",          "tile_cache_size_mb",
+                                                                 "cog"};
 constexpr std::array<std::string_view, 10> martin_postgres_keys{
     "default_srid", "auto_bounds",         "max_feature_count", "auto_publish",    "tables",
     "functions",    "prepared_statements", "on_invalid",        "reload_interval", "convert_to_mlt"};
@@ -109,7 +114,8 @@ http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
         return cors;
     }
     if (!node.IsMap()) {
-        throw config_error{fmt_error("{}: 'cors' must be true, false or a map with origin and max_age", ctx.file)};
+        throw config_error{
+            fmt_error("{}: 'cors' must be true, false or a map with origin and max_age", ctx.file)};
     }
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
@@ -152,16 +158,19 @@ void parse_observability(YAML::Node const& node, context const& ctx, file_settin
         for (auto const& m : entry.second) {
             auto const mkey = m.first.as<std::string>();
             if (mkey != "add_labels" || !m.second.IsMap()) {
-                spdlog::warn("{}: ignoring unrecognized configuration key 'observability.metrics.{}'", ctx.file, mkey);
+                spdlog::warn("{}: ignoring unrecognized configuration key 'observability.metrics.{}'",
+                             ctx.file, mkey);
                 continue;
             }
             for (auto const& label : m.second) {
                 auto const name = label.first.as<std::string>();
                 auto const dotted = "observability.metrics.add_labels." + name;
                 if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') ||
-                    name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                    name.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
                         std::string::npos) {
-                    throw config_error{fmt_error("{}: '{}' is not a valid Prometheus label name", ctx.file, dotted)};
+                    throw config_error{
+                        fmt_error("{}: '{}' is not a valid Prometheus label name", ctx.file, dotted)};
                 }
                 out.metric_labels.emplace_back(name, scalar(label.second, dotted, ctx).value_or(""));
             }
@@ -252,16 +261,17 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
         } else if (key == "cache_control") {
             out.cache_control = scalar(value, key, ctx);
             if (out.cache_control && !http::is_valid_cache_control(*out.cache_control)) {
-                throw config_error{fmt_error("{}: 'cache_control' must be a comma-separated list of Cache-Control "
-                                             "directives such as 'public, max-age=3600', got '{}'",
-                                             name, *out.cache_control)};
+                throw config_error{
+                    fmt_error("{}: 'cache_control' must be a comma-separated list of Cache-Control "
+                              "directives such as 'public, max-age=3600', got '{}'",
+                              name, *out.cache_control)};
             }
         } else if (key == "preferred_encoding") {
             if (auto text = scalar(value, key, ctx)) {
                 auto e = http::parse_encoding(*text);
                 if (!e || *e == http::encoding::identity || *e == http::encoding::zstd) {
-                    throw config_error{
-                        fmt_error("{}: 'preferred_encoding' must be gzip, brotli or br, got '{}'", name, *text)};
+                    throw config_error{fmt_error(
+                        "{}: 'preferred_encoding' must be gzip, brotli or br, got '{}'", name, *text)};
                 }
                 out.preferred_encoding = e;
             }

@@ -18,11 +18,9 @@ namespace kachel::postgres {
 /// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
 /// The pool is added to `ready` (if given), for `/_/ready` and the pool metrics.
 /// \returns the number of sources added.
-boost::asio::awaitable<std::size_t> async_publish_database(boost::asio::any_io_executor executor,
-                                                           pg::connect_params params,
-                                                           pg::pool_options options,
-                                                           std::chrono::milliseconds retry_timeout,
-                                                           tiles::id_resolver& ids, tiles::catalog& catalog,
-                                                           readiness* ready = nullptr);
+boost::asio::awaitable<std::size_t>
+async_publish_database(boost::asio::any_io_executor executor, pg::connect_params params,
+                       pg::pool_options options, std::chrono::milliseconds retry_timeout,
+                       tiles::id_resolver& ids, tiles::catalog& catalog, readiness* ready = nullptr);
 
 } // namespace kachel::postgres

@@ -8,7 +8,9 @@ namespace kachel::postgres {
 
 namespace asio = boost::asio;
 
-void readiness::add(std::shared_ptr<pg::pool> pool) { m_pools.push_back(std::move(pool)); }
+void readiness::add(std::shared_ptr<pg::pool> pool) {
+    m_pools.push_back(std::move(pool));
+}
 
 asio::awaitable<std::vector<std::string>> readiness::async_problems() const {
     std::vector<std::string> problems;
