@@ -73,6 +73,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     }
     kachel::http::server_options options;
     options.http = settings.http;
+    options.max_connections = settings.max_connections;
     options.ready = &ready;
     server = std::make_unique<kachel::http::server>(ioc, catalog, options);
     auto const endpoints = server->listen(settings.listen_addresses);

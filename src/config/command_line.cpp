@@ -91,6 +91,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.add_option("--preferred-encoding", preferred_encoding,
                    "Encoding used when the client accepts several equally: gzip (default), brotli or br")
         ->check(CLI::IsMember({"gzip", "brotli", "br"}));
+    std::optional<std::size_t> max_connections;
+    app.add_option("--max-connections", max_connections,
+                   "HTTP connections served at once; more get 503 [default: 8192]");
     bool no_access_log = false;
     app.add_flag("--no-access-log", no_access_log, "Do not log one line per request");
     app.add_flag("--check-connection", s.check_connection,
@@ -147,6 +150,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
             s.http.access_log = *file.access_log;
         }
         s.metric_labels = std::move(file.metric_labels);
+        if (file.max_connections) {
+            s.max_connections = *file.max_connections;
+        }
     } else if (s.postgres.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {
             if (is_connection_string(url)) {
@@ -167,6 +173,12 @@ command_line parse_command_line(int argc, char const* const* argv) {
     }
     if (no_access_log) {
         s.http.access_log = false;
+    }
+    if (max_connections) {
+        if (*max_connections == 0) {
+            throw config_error{"--max-connections must be at least 1"};
+        }
+        s.max_connections = *max_connections;
     }
     if (workers) {
         s.workers = *workers;

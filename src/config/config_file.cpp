@@ -275,6 +275,10 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
                 }
                 out.preferred_encoding = e;
             }
+        } else if (key == "max_connections") {
+            if (auto v = positive_integer(value, key, ctx)) {
+                out.max_connections = static_cast<std::size_t>(*v);
+            }
         } else if (key == "access_log") {
             out.access_log = boolean(value, key, ctx);
         } else if (key == "observability") {

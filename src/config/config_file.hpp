@@ -19,6 +19,7 @@ struct file_settings {
     std::optional<std::string> cache_control;
     std::optional<http::encoding> preferred_encoding;
     std::optional<bool> access_log;
+    std::optional<std::size_t> max_connections;
     std::vector<std::pair<std::string, std::string>> metric_labels;
 };
 

@@ -43,6 +43,8 @@ struct settings {
     /// HTTP behaviour: `-u/--webui` + `web_ui`, `cors`, `cache_control`, `--preferred-encoding` +
     /// `preferred_encoding`, `--no-access-log` + `access_log`.
     http::http_options http;
+    /// `--max-connections`, config `max_connections`: HTTP connections served at once.
+    std::size_t max_connections = 8192;
     /// `observability.metrics.add_labels`: constant labels on every metric.
     std::vector<std::pair<std::string, std::string>> metric_labels;
     /// `--check-connection`: connect once per connection, report, exit.

@@ -53,24 +53,107 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
     }
 }
 
+/// Answers a request that cannot be served and closes the connection; logs why.
+asio::awaitable<void> reject(beast::tcp_stream& stream, bhttp::status status, std::string_view message,
+                             std::string_view reason) {
+    bhttp::response<bhttp::string_body> res{status, 11};
+    res.set(bhttp::field::server, "kachel");
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.keep_alive(false);
+    res.body() = std::string{message};
+    res.prepare_payload();
+    stream.expires_after(write_timeout);
+    std::ignore = co_await bhttp::async_write(stream, res, use_tuple);
+    spdlog::debug("closing HTTP connection: {}", reason);
+}
+
+/// True once `buffer` holds the end of the request line.
+bool has_request_line(beast::flat_buffer const& buffer) {
+    std::string_view const data{static_cast<char const*>(buffer.data().data()), buffer.size()};
+    return data.find("\r\n") != std::string_view::npos;
+}
+
+/// Keeps the count of open connections for the connection cap.
+struct session_count {
+    explicit session_count(std::shared_ptr<std::atomic<std::size_t>> active) : m_active(std::move(active)) {}
+    session_count(session_count const&) = delete;
+    session_count& operator=(session_count const&) = delete;
+    ~session_count() { --*m_active; }
+    std::shared_ptr<std::atomic<std::size_t>> m_active;
+};
+
 asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
-                                  server_options options) {
+                                  server_options options, std::shared_ptr<std::atomic<std::size_t>> active) {
+    session_count const count{active};
+    if (active->load() > options.max_connections) {
+        co_await reject(stream, bhttp::status::service_unavailable, "Too many connections, retry later\n",
+                        "connection limit reached");
+        co_return;
+    }
     beast::flat_buffer buffer;
     beast::error_code endpoint_ec;
     auto const remote = stream.socket().remote_endpoint(endpoint_ec);
     for (;;) {
+        // Idle between requests for up to keep_alive; once a request starts, its header must
+        // arrive within header_timeout.
+        if (buffer.size() == 0) {
+            stream.expires_after(options.keep_alive);
+            auto [idle_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            if (idle_ec) {
+                if (idle_ec == beast::error::timeout) {
+                    spdlog::debug("closing HTTP connection: idle timeout");
+                }
+                break;
+            }
+            buffer.commit(n);
+        }
+        stream.expires_after(options.header_timeout);
+        // The request line first, so an overlong target is told apart from overlong headers.
+        bool line_failed = false;
+        while (!has_request_line(buffer) && buffer.size() <= options.target_limit + 64) {
+            auto [line_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            if (line_ec) {
+                spdlog::debug("closing HTTP connection: {}", line_ec == beast::error::timeout
+                                                                 ? "request header too slow"
+                                                                 : line_ec.message());
+                line_failed = true;
+                break;
+            }
+            buffer.commit(n);
+        }
+        if (line_failed) {
+            break;
+        }
+        if (!has_request_line(buffer)) {
+            co_await reject(stream, bhttp::status::uri_too_long, "URI Too Long\n", "request line too long");
+            break;
+        }
         bhttp::request_parser<bhttp::empty_body> parser;
         parser.header_limit(options.header_limit);
-        stream.expires_after(options.keep_alive);
         auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        if (read_ec == bhttp::error::header_limit) {
+            co_await reject(stream, bhttp::status::request_header_fields_too_large,
+                            "Request Header Fields Too Large\n", "request header too large");
+            break;
+        }
+        if (read_ec == bhttp::error::unexpected_body) {
+            co_await reject(stream, bhttp::status::bad_request,
+                            "GET and HEAD requests must not have a body\n", "request with a body");
+            break;
+        }
         if (read_ec) {
-            if (read_ec != bhttp::error::end_of_stream && read_ec != beast::error::timeout &&
-                read_ec != asio::error::operation_aborted) {
-                spdlog::debug("closing HTTP connection: {}", read_ec.message());
+            if (read_ec == beast::error::timeout) {
+                spdlog::debug("closing HTTP connection: request header too slow");
+            } else if (read_ec != bhttp::error::end_of_stream && read_ec != asio::error::operation_aborted) {
+                co_await reject(stream, bhttp::status::bad_request, "Bad Request\n", read_ec.message());
             }
             break;
         }
         auto const req = parser.release();
+        if (req.target().size() > options.target_limit) {
+            co_await reject(stream, bhttp::status::uri_too_long, "URI Too Long\n", "request target too long");
+            break;
+        }
         auto const started = std::chrono::steady_clock::now();
         request_context context{remote.address(), &options.http, options.ready};
         auto res = co_await async_handle_request(req, *catalog, context);
@@ -102,7 +185,8 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
 }
 
 asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
-                                   std::shared_ptr<tiles::catalog const> catalog, server_options options) {
+                                   std::shared_ptr<tiles::catalog const> catalog, server_options options,
+                                   std::shared_ptr<std::atomic<std::size_t>> active) {
     auto& ioc = static_cast<asio::io_context&>(acceptor->get_executor().context());
     for (;;) {
         tcp::socket socket{asio::make_strand(ioc)};
@@ -116,7 +200,8 @@ asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
         }
         socket.set_option(tcp::no_delay{true}, ec);
         auto executor = socket.get_executor();
-        asio::co_spawn(executor, run_session(beast::tcp_stream{std::move(socket)}, catalog, options),
+        ++*active;
+        asio::co_spawn(executor, run_session(beast::tcp_stream{std::move(socket)}, catalog, options, active),
                        asio::detached);
     }
 }
@@ -183,7 +268,7 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
         }
         bound.push_back(acceptor->local_endpoint());
         m_acceptors.push_back(acceptor);
-        asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options), asio::detached);
+        asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options, m_active), asio::detached);
     }
     if (bound.empty()) {
         throw config_error{fmt_error("Unable to bind to {}: {}", address, fmt::join(failures, "; "))};

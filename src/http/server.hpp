@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -19,8 +20,15 @@ namespace kachel::http {
 struct server_options {
     /// Idle time allowed between requests on a kept-alive connection.
     std::chrono::seconds keep_alive{75};
-    /// Longest request header accepted.
+    /// Longest request header accepted (431 beyond it).
     std::uint32_t header_limit = 16 * 1024;
+    /// Longest request target accepted (414 beyond it).
+    std::size_t target_limit = 8 * 1024;
+    /// Once a request has started, its whole header must arrive within this time (slow clients
+    /// that trickle bytes are disconnected).
+    std::chrono::seconds header_timeout{10};
+    /// Connections served at once; further ones get 503 and are closed (`--max-connections`).
+    std::size_t max_connections = 8192;
     /// CORS, Cache-Control, encodings, web UI, access log.
     http_options http;
     /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.
@@ -51,6 +59,7 @@ class server {
     std::shared_ptr<tiles::catalog const> m_catalog;
     server_options m_options;
     std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+    std::shared_ptr<std::atomic<std::size_t>> m_active = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 } // namespace kachel::http

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <thread>
 
 using namespace kachel;
 using namespace std::chrono_literals;
@@ -534,4 +535,74 @@ TEST(startup, http_settings_from_the_config_file) {
               "no-cache"); // a route's own value wins
     EXPECT_NE(test::http_get(port, "/_/metrics").body.find("env=\"e2e\""), std::string::npos);
     EXPECT_EQ(kachel.output().find("\"GET /points/0/0/0\""), std::string::npos); // access log off
+}
+
+// ---- hostile input ----
+
+TEST_F(server, oversized_headers_and_targets_are_refused) {
+    auto const big_header = test::raw_exchange(
+        s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(big_header.rfind("HTTP/1.1 431 Request Header Fields Too Large", 0), 0U)
+        << big_header.substr(0, 200);
+    auto const long_target =
+        test::raw_exchange(s_port, "GET /" + std::string(20000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(long_target.rfind("HTTP/1.1 414 URI Too Long", 0), 0U) << long_target.substr(0, 200);
+    auto const medium_target =
+        test::raw_exchange(s_port, "GET /" + std::string(9000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(medium_target.rfind("HTTP/1.1 414 URI Too Long", 0), 0U) << medium_target.substr(0, 200);
+}
+
+TEST_F(server, a_get_with_a_body_is_refused) {
+    auto const r =
+        test::raw_exchange(s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    EXPECT_EQ(r.rfind("HTTP/1.1 400 Bad Request", 0), 0U) << r.substr(0, 200);
+    EXPECT_NE(r.find("must not have a body"), std::string::npos);
+}
+
+TEST_F(server, slow_clients_do_not_block_others_and_are_cut_off) {
+    namespace asio = boost::asio;
+    asio::io_context ioc;
+    std::vector<asio::ip::tcp::socket> slow;
+    for (int i = 0; i < 200; ++i) {
+        asio::ip::tcp::socket s{ioc};
+        s.connect({asio::ip::make_address("127.0.0.1"), s_port});
+        asio::write(s, asio::buffer(std::string_view{"GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\n"}));
+        slow.push_back(std::move(s));
+    }
+    auto const start = std::chrono::steady_clock::now();
+    EXPECT_EQ(test::http_get(s_port, "/points/0/0/0").status, 200U);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    // The trickling clients never finish their header: after the header timeout (10 s) the
+    // server closes them.
+    std::this_thread::sleep_for(11s);
+    std::size_t closed = 0;
+    for (auto& s : slow) {
+        std::array<char, 256> buf{};
+        boost::system::error_code ec;
+        s.non_blocking(true);
+        s.read_some(asio::buffer(buf), ec);
+        closed += ec == asio::error::eof || ec == asio::error::connection_reset ? 1 : 0;
+    }
+    EXPECT_EQ(closed, slow.size());
+}
+
+TEST(startup, connections_beyond_the_cap_get_503) {
+    test::tempdb db;
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "--max-connections", "3", test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    namespace asio = boost::asio;
+    asio::io_context ioc;
+    std::vector<asio::ip::tcp::socket> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.emplace_back(ioc).connect({asio::ip::make_address("127.0.0.1"), port});
+    }
+    std::this_thread::sleep_for(200ms);
+    auto const refused = test::raw_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(refused.rfind("HTTP/1.1 503 Service Unavailable", 0), 0U) << refused;
+    idle.clear();
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(test::http_get(port, "/health").status, 200U);
 }

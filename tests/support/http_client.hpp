@@ -7,6 +7,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <map>
 #include <string>
 #include <utility>
@@ -61,6 +62,28 @@ inline http_reply http_request(unsigned short port, std::string const& target,
 
 inline http_reply http_get(unsigned short port, std::string const& target) {
     return http_request(port, target);
+}
+
+/// Sends raw bytes to 127.0.0.1:port and returns everything read until the server closes the
+/// connection (or `timeout` passes).
+inline std::string raw_exchange(unsigned short port, std::string const& bytes,
+                                std::chrono::seconds timeout = std::chrono::seconds{15}) {
+    boost::asio::io_context ioc;
+    boost::beast::tcp_stream stream{ioc};
+    stream.connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port});
+    stream.expires_after(timeout);
+    boost::beast::error_code ec;
+    boost::asio::write(stream.socket(), boost::asio::buffer(bytes), ec);
+    std::string out;
+    std::array<char, 4096> buf{};
+    for (;;) {
+        auto const n = stream.read_some(boost::asio::buffer(buf), ec);
+        out.append(buf.data(), n);
+        if (ec) {
+            break;
+        }
+    }
+    return out;
 }
 
 } // namespace kachel::test
