@@ -10,8 +10,13 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-15-postgis-3 libpq-dev
   libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
   zlib1g-dev libbrotli-dev libzstd-dev libxxhash-dev
-  libprotozero-dev libgtest-dev nodejs npm
+  libprotozero-dev libgtest-dev
 )
+# Node.js for the web UI build and its tests: Debian's, unless a Node.js (which brings its own
+# npm, as the nodesource package does) is already installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 if [ "${1:-}" = "--with-test-tools" ]; then
   packages+=(chromium prometheus)
 fi
@@ -22,17 +27,7 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-# nodejs from nodesource ships npm itself; don't ask apt for Debian's npm then.
-if command -v npm >/dev/null 2>&1; then
-  missing=("${missing[@]/npm/}")
-fi
-cleaned=()
-for p in "${missing[@]}"; do [ -n "$p" ] && cleaned+=("$p"); done
-if command -v node >/dev/null 2>&1; then
-  tmp=(); for p in "${cleaned[@]}"; do [ "$p" != nodejs ] && tmp+=("$p"); done; cleaned=("${tmp[@]+"${tmp[@]}"}")
-fi
-
-if [ "${#cleaned[@]}" -eq 0 ]; then
+if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all packages present"
   exit 0
 fi
@@ -40,12 +35,12 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
-    echo "install-deps: missing packages (${cleaned[*]}) and not root; install them or run as root" >&2
+    echo "install-deps: missing packages (${missing[*]}) and not root; install them or run as root" >&2
     exit 1
   fi
 fi
-echo "install-deps: installing ${cleaned[*]}"
+echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${cleaned[@]}" >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"

@@ -34,29 +34,6 @@ std::string mask_password(std::string_view text) {
     return out;
 }
 
-pg::connect_params settings::connect_params_for(std::size_t i) const {
-    auto const& entry = postgres.at(i);
-    pg::tls_overrides overrides;
-    if (ca_root_file) {
-        overrides.root_cert = pg::sourced_value{*ca_root_file, "--ca-root-file"};
-    } else {
-        overrides.root_cert = entry.ssl_root_cert;
-    }
-    overrides.cert = entry.ssl_cert;
-    overrides.key = entry.ssl_key;
-    auto params = pg::make_connect_params(entry.connection_string, overrides, entry.origin);
-    params.application_name = postgres.size() == 1 ? "kachel" : fmt::format("kachel/db{}", i + 1);
-    return params;
-}
-
-std::size_t settings::pool_size_for(std::size_t i) const {
-    return pool_size.value_or(postgres.at(i).pool_size.value_or(default_pool_size));
-}
-
-std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
-    return retry_timeout.value_or(postgres.at(i).retry_timeout.value_or(default_retry_timeout));
-}
-
 command_line parse_command_line(int argc, char const* const* argv) {
     command_line result;
     auto& s = result.values;

@@ -211,7 +211,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     case route::kind::ui_asset: {
         ctx.endpoint = "/_/ui/{file}";
         auto const* asset =
-            webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.message) : nullptr;
+            webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.asset) : nullptr;
         if (asset == nullptr) {
             co_return text_response(req, bhttp::status::not_found, "Not found");
         }

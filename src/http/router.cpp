@@ -132,7 +132,7 @@ route parse_route(std::string_view target) {
     }
     if (segments.size() == 3 && segments[0] == "_" && segments[1] == "ui" && !segments[2].empty()) {
         r.type = route::kind::ui_asset;
-        r.message = std::string{segments[2]};
+        r.asset = std::string{segments[2]};
         return r;
     }
 

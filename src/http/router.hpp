@@ -21,7 +21,7 @@ struct route {
         tile,        ///< `/{ids}/{z}/{x}/{y}`
         ready,       ///< `/_/ready`: readiness
         metrics,     ///< `/_/metrics`: Prometheus text
-        ui_asset,    ///< `/_/ui/{name}`: a file of the web UI (`message` holds the name)
+        ui_asset,    ///< `/_/ui/{name}`: a file of the web UI
         redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`
         not_found,   ///< no route matches
         bad_request, ///< a route matches but its values are invalid; `message` says why
@@ -32,6 +32,7 @@ struct route {
     std::string path;     ///< the normalised path, still percent-encoded (for TileJSON URLs)
     std::string query;    ///< the raw query string, without `?`
     std::string location; ///< redirect target
+    std::string asset;    ///< web UI file name
     std::string message;  ///< why the request is bad or not found
 };
 

@@ -110,7 +110,7 @@ std::string certificate_info::describe() const {
     return out;
 }
 
-tls_report inspect_tls(connection const& conn) {
+tls_report inspect_tls(connection const& conn, connect_params const& params) {
     tls_report report;
     PGconn* c = conn.native_handle();
     report.sslmode = conninfo_value(c, "sslmode");
@@ -139,6 +139,9 @@ tls_report inspect_tls(connection const& conn) {
     report.chain_verified =
         (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && SSL_get_verify_result(ssl) == X509_V_OK;
     report.hostname_verified = report.chain_verified && report.sslmode == "verify-full";
+    if (report.chain_verified) {
+        report.trusted_cas = read_certificates(params.root_cert.value);
+    }
     return report;
 }
 
@@ -183,7 +186,7 @@ void log_tls(tls_report const& report, connection const& conn, connect_params co
             log_certificate("client certificate", *report.client, pool_name);
         }
         if (report.chain_verified) {
-            for (auto const& ca : read_certificates(params.root_cert.value)) {
+            for (auto const& ca : report.trusted_cas) {
                 log_certificate(fmt::format("trusted CA (from {})", params.root_cert.source), ca, pool_name);
             }
         }

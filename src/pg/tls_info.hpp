@@ -33,10 +33,12 @@ struct tls_report {
     std::optional<certificate_info> client;     ///< the certificate kachel presented
     bool chain_verified = false;                ///< against the root certificate file
     bool hostname_verified = false;             ///< verify-full only
+    std::vector<certificate_info> trusted_cas;  ///< the root file's CAs, when the chain was verified
 };
 
-/// Inspects an established connection. Valid for connections that reached CONNECTION_OK.
-[[nodiscard]] tls_report inspect_tls(connection const& conn);
+/// Inspects an established connection (reading the root certificate file of `params` once
+/// when the chain was verified). Valid for connections that reached CONNECTION_OK.
+[[nodiscard]] tls_report inspect_tls(connection const& conn, connect_params const& params);
 
 /// Every certificate in a PEM file; empty if the file cannot be read.
 [[nodiscard]] std::vector<certificate_info> read_certificates(std::string const& path);

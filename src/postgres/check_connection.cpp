@@ -44,7 +44,7 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
     }
     auto const app = co_await conn->async_exec("SELECT current_setting('application_name')");
     out += fmt::format("  application_name: {}\n", app.get(0, 0));
-    auto const tls = pg::inspect_tls(*conn);
+    auto const tls = pg::inspect_tls(*conn, params);
     if (!tls.in_use) {
         out += "  TLS: none (plaintext connection)\n";
     } else {
@@ -75,7 +75,7 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
         warn_expiry("client certificate", *tls.client);
     }
     if (tls.chain_verified) {
-        for (auto const& ca : pg::read_certificates(params.root_cert.value)) {
+        for (auto const& ca : tls.trusted_cas) {
             warn_expiry("trusted CA", ca);
         }
     }

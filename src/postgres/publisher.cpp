@@ -42,7 +42,7 @@ void record_certificates(pg::tls_report const& tls, pg::connect_params const& pa
         m.set_certificate_expiry(params.label(), "client", tls.client->subject, unix_time(*tls.client));
     }
     if (tls.chain_verified) {
-        for (auto const& ca : pg::read_certificates(params.root_cert.value)) {
+        for (auto const& ca : tls.trusted_cas) {
             m.set_certificate_expiry(params.label(), "ca", ca.subject, unix_time(ca));
         }
     }
@@ -76,7 +76,7 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     } catch (database_error const& e) {
         throw database_error{fmt_error("Connecting to PostgreSQL ({}) failed: {}", params.origin, e.what())};
     }
-    auto const tls = pg::inspect_tls(*conn);
+    auto const tls = pg::inspect_tls(*conn, params);
     pg::log_tls(tls, *conn, params, options.name);
     record_certificates(tls, params);
     auto const versions = co_await async_check_versions(*conn);

@@ -40,6 +40,6 @@ TEST(webui, assets_are_embedded_with_their_types) {
 TEST(webui, asset_route) {
     auto const r = parse_route("/_/ui/app.js");
     ASSERT_EQ(r.type, route::kind::ui_asset);
-    EXPECT_EQ(r.message, "app.js");
+    EXPECT_EQ(r.asset, "app.js");
     EXPECT_EQ(parse_route("/_/ui/").type, route::kind::not_found);
 }
