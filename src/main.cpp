@@ -1,5 +1,6 @@
 // kachel: reads the settings, publishes the databases' tables, serves them over HTTP.
 
+#include "config/save_config.hpp"
 #include "config/settings.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -57,13 +58,18 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
                             std::unique_ptr<kachel::http::server>& server) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
+    std::vector<kachel::postgres::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
         kachel::pg::pool_options options{settings.pool_size_for(i), std::chrono::milliseconds{5000},
                                          params.application_name};
-        co_await kachel::postgres::async_publish_database(ioc.get_executor(), std::move(params),
-                                                          std::move(options), settings.retry_timeout_for(i),
-                                                          ids, *catalog, &ready);
+        auto const publish = settings.publish_config_for(i);
+        published.push_back(co_await kachel::postgres::async_publish_database(
+            ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish, ids,
+            *catalog, &ready));
+    }
+    if (settings.save_config) {
+        kachel::config::save_config(*settings.save_config, settings, published);
     }
     if (catalog->size() == 0) {
         throw kachel::config_error{
@@ -77,8 +83,8 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     options.ready = &ready;
     server = std::make_unique<kachel::http::server>(ioc, catalog, options);
     auto const endpoints = server->listen(settings.listen_addresses);
-    spdlog::info("kachel is now active. See http://{}/catalog to see available services",
-                 format_endpoint(endpoints.front()));
+    spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
+                 format_endpoint(endpoints.front()), settings.http.route_prefix);
 }
 
 /// `--check-connection`: one report per connection on stdout; true when all succeeded.

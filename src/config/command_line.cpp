@@ -1,12 +1,15 @@
 #include "config/config_file.hpp"
+#include "config/postgres_section.hpp"
 #include "config/settings.hpp"
 #include "core/error.hpp"
+#include "http/router.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #ifndef KACHEL_VERSION
 #define KACHEL_VERSION "0.0.0"
@@ -76,6 +79,33 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.add_flag("--check-connection", s.check_connection,
                  "Connect once to every configured database, print versions, TLS and certificates, and exit "
                  "(0 when all connect)");
+    std::optional<int> default_srid;
+    app.add_option("-d,--default-srid", default_srid,
+                   "SRID for geometry columns whose SRID is 0 (otherwise they are skipped)");
+    std::optional<std::string> auto_bounds;
+    app.add_option(
+           "-b,--auto-bounds", auto_bounds,
+           "How table bounds are found: quick (estimate, then exact; 5 s limit), calc (exact) or skip "
+           "[default: quick]")
+        ->check(CLI::IsMember({"quick", "calc", "skip"}));
+    std::optional<std::uint64_t> max_feature_count;
+    app.add_option("-m,--max-feature-count", max_feature_count,
+                   "Most features per table tile (a LIMIT on the tile query) [default: unlimited]");
+    std::optional<std::string> on_invalid;
+    app.add_option(
+           "--on-invalid", on_invalid,
+           "What to do with configured sources that cannot be published: abort (default) or warn (skip "
+           "them)")
+        ->check(CLI::IsMember({"abort", "warn", "warning", "warnings", "continue", "ignore"}));
+    app.add_option(
+        "--save-config", s.save_config,
+        "After publishing, write the resolved configuration (every source spelled out, no passwords) "
+        "to FILE, or to stdout with -");
+    std::optional<std::string> route_prefix;
+    app.add_option("--route-prefix", route_prefix, "Serve every route under this path, e.g. /tiles");
+    std::optional<std::string> base_path;
+    app.add_option("--base-path", base_path,
+                   "Path written into TileJSON tile URLs instead of the route prefix");
     try {
         app.parse(argc, argv);
     } catch (CLI::ParseError const& e) {
@@ -86,8 +116,10 @@ command_line parse_command_line(int argc, char const* const* argv) {
     std::vector<std::string> unrecognized;
     for (std::size_t i = 0; i < positional.size(); ++i) {
         if (is_connection_string(positional[i])) {
-            s.postgres.push_back(postgres_settings{
-                positional[i], {}, {}, {}, {}, {}, fmt::format("command line argument {}", i + 1)});
+            postgres_settings entry;
+            entry.connection_string = positional[i];
+            entry.origin = fmt::format("command line argument {}", i + 1);
+            s.postgres.push_back(std::move(entry));
         } else {
             unrecognized.push_back(mask_password(positional[i]));
         }
@@ -127,17 +159,75 @@ command_line parse_command_line(int argc, char const* const* argv) {
             s.http.access_log = *file.access_log;
         }
         s.metric_labels = std::move(file.metric_labels);
+        if (file.route_prefix) {
+            s.http.route_prefix = *file.route_prefix;
+        }
+        s.http.base_path = file.base_path;
+        if (file.on_invalid) {
+            s.on_invalid = *file.on_invalid;
+        }
         if (file.max_connections) {
             s.max_connections = *file.max_connections;
         }
     } else if (s.postgres.empty()) {
         if (char const* url = std::getenv("DATABASE_URL"); url != nullptr && *url != '\0') {
             if (is_connection_string(url)) {
-                s.postgres.push_back(postgres_settings{url, {}, {}, {}, {}, {}, "DATABASE_URL"});
+                postgres_settings entry;
+                entry.connection_string = url;
+                entry.origin = "DATABASE_URL";
+                s.postgres.push_back(std::move(entry));
             } else {
                 spdlog::warn("DATABASE_URL is not a PostgreSQL connection string, ignored");
             }
         }
+    }
+    if (!config_file && !default_srid) {
+        if (char const* env = std::getenv("DEFAULT_SRID"); env != nullptr && *env != '\0') {
+            try {
+                std::size_t used = 0;
+                int const value = std::stoi(env, &used);
+                if (used != std::strlen(env) || value <= 0) {
+                    throw std::invalid_argument{env};
+                }
+                default_srid = value;
+            } catch (std::exception const&) {
+                spdlog::warn("DEFAULT_SRID is not a positive integer ('{}'), ignored", env);
+            }
+        }
+    }
+    if (default_srid) {
+        if (*default_srid <= 0) {
+            throw config_error{"--default-srid must be a positive SRID such as 4326"};
+        }
+        s.default_srid = default_srid;
+    }
+    if (auto_bounds) {
+        s.auto_bounds = parse_bounds_mode(*auto_bounds);
+    }
+    if (max_feature_count) {
+        if (*max_feature_count == 0) {
+            throw config_error{"--max-feature-count must be at least 1"};
+        }
+        s.max_feature_count = max_feature_count;
+    }
+    if (on_invalid) {
+        s.on_invalid = *parse_invalid_policy(*on_invalid);
+    }
+    auto const path_flag = [](char const* flag, std::string const& value) {
+        auto normalized = http::normalize_prefix(value);
+        if (!normalized) {
+            throw config_error{
+                fmt_error("{}: Base path must be a valid URL path, and must begin with a '/' symbol, "
+                          "but is '{}'",
+                          flag, value)};
+        }
+        return *normalized;
+    };
+    if (route_prefix) {
+        s.http.route_prefix = path_flag("--route-prefix", *route_prefix);
+    }
+    if (base_path) {
+        s.http.base_path = path_flag("--base-path", *base_path);
     }
     if (listen) {
         s.listen_addresses = *listen;

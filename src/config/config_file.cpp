@@ -1,6 +1,8 @@
 #include "config/config_file.hpp"
 
+#include "config/postgres_section.hpp"
 #include "core/error.hpp"
+#include "http/router.hpp"
 
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -16,94 +18,31 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 15> martin_top_level_keys{"keep_alive",   "base_path",
-                                                                 "route_prefix", "cache_size_mb",
-                                                                 "cache",        "pmtiles",
-                                                                 "mbtiles",      "sprites",
-                                                                 "fonts",        "styles",
-                                                                 "on_invalid",   "tilejson_url_version_param",
-                                                                 "srv",          "tile_cache_size_mb",
-                                                                 "cog"};
-constexpr std::array<std::string_view, 10> martin_postgres_keys{
-    "default_srid", "auto_bounds",         "max_feature_count", "auto_publish",    "tables",
-    "functions",    "prepared_statements", "on_invalid",        "reload_interval", "convert_to_mlt"};
+constexpr std::array<std::string_view, 12> martin_top_level_keys{"keep_alive", "cache_size_mb",
+                                                                 "cache",      "pmtiles",
+                                                                 "mbtiles",    "sprites",
+                                                                 "fonts",      "styles",
+                                                                 "srv",        "tile_cache_size_mb",
+                                                                 "cog",        "tilejson_url_version_param"};
 
 template <std::size_t N>
 bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
     return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
-struct context {
-    std::string const& file;
-    env_lookup const& lookup;
-};
+using context = yaml_context;
 
-/// A scalar's text, `${VAR}`-expanded when plain (unquoted); nullopt for null or empty.
-std::optional<std::string> scalar(YAML::Node const& node, std::string const& key, context const& ctx) {
-    if (!node || node.IsNull()) {
-        return std::nullopt;
-    }
-    if (!node.IsScalar()) {
-        throw config_error{fmt_error("{}: '{}' must be a single value, not a list or a map", ctx.file, key)};
-    }
-    std::string text = node.Scalar();
-    if (node.Tag() == "?") {
-        text = substitute_env(text, ctx.lookup);
-    }
-    if (text.empty()) {
-        return std::nullopt;
-    }
-    return text;
-}
-
-std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::string const& key,
-                                              context const& ctx) {
-    auto const text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    std::uint64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || value == 0) {
-        throw config_error{fmt_error("{}: '{}' must be a positive integer, got '{}'", ctx.file, key, *text)};
-    }
-    return value;
-}
-
-/// Seconds, optionally written with a unit: 30, 30s, 2m, 1h.
-std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key,
-                                             context const& ctx) {
-    auto text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    std::int64_t factor = 1;
-    std::string_view digits = *text;
-    if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
-        factor = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
-        digits.remove_suffix(1);
-    }
-    std::int64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || value < 0) {
+/// `route_prefix` / `base_path`: a path starting with `/`.
+std::string prefix(YAML::Node const& node, std::string const& key, context const& ctx) {
+    auto const text = scalar(node, key, ctx).value_or("/");
+    auto normalized = http::normalize_prefix(text);
+    if (!normalized) {
         throw config_error{
-            fmt_error("{}: '{}' must be a duration such as 30, 30s or 2m, got '{}'", ctx.file, key, *text)};
+            fmt_error("{}: Base path must be a valid URL path, and must begin with a '/' symbol, but "
+                      "'{}' is '{}'",
+                      ctx.file, key, text)};
     }
-    return std::chrono::seconds{value * factor};
-}
-
-std::optional<bool> boolean(YAML::Node const& node, std::string const& key, context const& ctx) {
-    auto const text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    if (*text == "true" || *text == "yes" || *text == "on") {
-        return true;
-    }
-    if (*text == "false" || *text == "no" || *text == "off") {
-        return false;
-    }
-    throw config_error{fmt_error("{}: '{}' must be true or false, got '{}'", ctx.file, key, *text)};
+    return *normalized;
 }
 
 /// `cors: true | false | {origin: [..], max_age: N}`.
@@ -178,48 +117,6 @@ void parse_observability(YAML::Node const& node, context const& ctx, file_settin
     }
 }
 
-postgres_settings parse_postgres(YAML::Node const& node, std::string const& path, context const& ctx) {
-    if (!node.IsMap()) {
-        throw config_error{
-            fmt_error("{}: '{}' must be a map with connection_string (and optionally ssl_root_cert, "
-                      "ssl_cert, ssl_key, pool_size, retry_timeout)",
-                      ctx.file, path)};
-    }
-    postgres_settings out;
-    out.origin = fmt::format("{} {}", ctx.file, path);
-    for (auto const& entry : node) {
-        auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
-        auto const& value = entry.second;
-        if (key == "connection_string") {
-            out.connection_string = scalar(value, dotted, ctx).value_or("");
-        } else if (key == "ssl_root_cert" || key == "ssl_cert" || key == "ssl_key") {
-            auto text = scalar(value, dotted, ctx);
-            if (text) {
-                pg::sourced_value v{std::move(*text), fmt::format("{} in {}", dotted, ctx.file)};
-                (key == "ssl_root_cert" ? out.ssl_root_cert
-                 : key == "ssl_cert"    ? out.ssl_cert
-                                        : out.ssl_key) = std::move(v);
-            }
-        } else if (key == "pool_size") {
-            if (auto v = positive_integer(value, dotted, ctx)) {
-                out.pool_size = static_cast<std::size_t>(*v);
-            }
-        } else if (key == "retry_timeout") {
-            out.retry_timeout = duration(value, dotted, ctx);
-        } else if (contains(martin_postgres_keys, key)) {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file,
-                         dotted);
-        } else {
-            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
-        }
-    }
-    if (out.connection_string.empty()) {
-        throw config_error{fmt_error("{}: '{}.connection_string' is required", ctx.file, path)};
-    }
-    return out;
-}
-
 } // namespace
 
 file_settings parse_config(std::string const& yaml, std::string const& name, env_lookup const& lookup) {
@@ -281,6 +178,18 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             }
         } else if (key == "access_log") {
             out.access_log = boolean(value, key, ctx);
+        } else if (key == "route_prefix") {
+            out.route_prefix = prefix(value, key, ctx);
+        } else if (key == "base_path") {
+            out.base_path = prefix(value, key, ctx);
+        } else if (key == "on_invalid") {
+            if (auto text = scalar(value, key, ctx)) {
+                out.on_invalid = parse_invalid_policy(*text);
+                if (!out.on_invalid) {
+                    throw config_error{
+                        fmt_error("{}: 'on_invalid' must be abort or warn, got '{}'", name, *text)};
+                }
+            }
         } else if (key == "observability") {
             parse_observability(value, ctx, out);
         } else if (key == "postgres") {

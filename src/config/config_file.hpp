@@ -21,6 +21,9 @@ struct file_settings {
     std::optional<bool> access_log;
     std::optional<std::size_t> max_connections;
     std::vector<std::pair<std::string, std::string>> metric_labels;
+    std::optional<std::string> route_prefix;
+    std::optional<std::string> base_path;
+    std::optional<postgres::invalid_policy> on_invalid;
 };
 
 /// Reads a Martin-style YAML config file. `${VAR}` references in plain (unquoted) scalars are

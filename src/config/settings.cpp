@@ -27,4 +27,19 @@ std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
     return retry_timeout.value_or(postgres.at(i).retry_timeout.value_or(default_retry_timeout));
 }
 
+postgres::publish_config settings::publish_config_for(std::size_t i) const {
+    auto out = postgres.at(i).publish;
+    if (default_srid) {
+        out.default_srid = default_srid;
+    }
+    if (auto_bounds) {
+        out.auto_bounds = *auto_bounds;
+    }
+    if (max_feature_count) {
+        out.max_feature_count = max_feature_count;
+    }
+    out.on_invalid = on_invalid;
+    return out;
+}
+
 } // namespace kachel::config

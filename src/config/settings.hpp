@@ -2,6 +2,7 @@
 
 #include "http/http_options.hpp"
 #include "pg/connect_params.hpp"
+#include "postgres/publish_config.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -24,6 +25,14 @@ struct postgres_settings {
     std::optional<std::chrono::seconds> retry_timeout;
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
+    /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).
+    postgres::publish_config publish;
+    /// The config text of connection_string when it used `${VAR}`: written back by --save-config.
+    std::optional<std::string> connection_string_reference;
+    /// `auto_publish` as written in the file (YAML), for --save-config.
+    std::optional<std::string> auto_publish_yaml;
+    /// The entry has a `tables` or `functions` key.
+    bool sources_listed = false;
 };
 
 /// Everything kachel needs to start, after command line, config file and environment are merged.
@@ -49,6 +58,16 @@ struct settings {
     std::vector<std::pair<std::string, std::string>> metric_labels;
     /// `--check-connection`: connect once per connection, report, exit.
     bool check_connection = false;
+    /// `-d/--default-srid` (or DEFAULT_SRID without a config file): overrides every connection's.
+    std::optional<int> default_srid;
+    /// `-b/--auto-bounds`: overrides every connection's `auto_bounds`.
+    std::optional<postgres::bounds_mode> auto_bounds;
+    /// `-m/--max-feature-count`: overrides every connection's `max_feature_count`.
+    std::optional<std::uint64_t> max_feature_count;
+    /// `on_invalid` / `--on-invalid`: what happens to configured sources that cannot be published.
+    postgres::invalid_policy on_invalid = postgres::invalid_policy::abort;
+    /// `--save-config FILE|-`: write the resolved configuration there after publishing.
+    std::optional<std::string> save_config;
 
     static constexpr std::size_t default_pool_size = 20;
     static constexpr std::chrono::seconds default_retry_timeout{30};
@@ -58,6 +77,8 @@ struct settings {
     [[nodiscard]] pg::connect_params connect_params_for(std::size_t i) const;
     [[nodiscard]] std::size_t pool_size_for(std::size_t i) const;
     [[nodiscard]] std::chrono::seconds retry_timeout_for(std::size_t i) const;
+    /// The publishing settings of entry `i` with the command-line overrides applied.
+    [[nodiscard]] postgres::publish_config publish_config_for(std::size_t i) const;
 };
 
 /// The result of reading the command line: settings to run with, or an exit code (help,

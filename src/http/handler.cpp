@@ -2,10 +2,16 @@
 
 #include "core/metrics.hpp"
 #include "core/text.hpp"
+#include "http/query_params.hpp"
 #include "http/router.hpp"
 #include "tiles/etag.hpp"
 #include "tiles/tilejson.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -131,21 +137,149 @@ response tile_error_response(request const& req, tiles::tile_result const& resul
 }
 
 struct scheme_and_host {
-    std::string_view scheme = "http";
-    std::string_view host;
+    std::string scheme = "http";
+    std::string host;
 };
 
+/// The value of `name` in a `Forwarded` header (RFC 7239), first element only, unquoted.
+std::optional<std::string> forwarded_param(std::string_view header_value, std::string_view name) {
+    auto const element = header_value.substr(0, header_value.find(','));
+    std::string_view rest = element;
+    while (!rest.empty()) {
+        auto const semi = rest.find(';');
+        auto const pair = trim(rest.substr(0, semi));
+        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+        auto const eq = pair.find('=');
+        if (eq == std::string_view::npos) {
+            continue;
+        }
+        auto key = std::string{trim(pair.substr(0, eq))};
+        for (char& c : key) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (key != name) {
+            continue;
+        }
+        auto value = trim(pair.substr(eq + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+            value = value.substr(1, value.size() - 2);
+        }
+        return std::string{value};
+    }
+    return std::nullopt;
+}
+
+/// Scheme and host of the URL the client used: `Forwarded`, then `X-Forwarded-Proto` /
+/// `X-Forwarded-Host`, then `Host`.
 scheme_and_host request_authority(request const& req) {
     scheme_and_host out;
-    if (auto const it = req.find("X-Forwarded-Proto"); it != req.end() && !it->value().empty()) {
-        out.scheme = std::string_view{it->value().data(), it->value().size()};
+    std::optional<std::string> proto;
+    std::optional<std::string> host;
+    if (auto const fwd = header(req, bhttp::field::forwarded)) {
+        proto = forwarded_param(*fwd, "proto");
+        host = forwarded_param(*fwd, "host");
     }
-    if (auto const it = req.find("X-Forwarded-Host"); it != req.end() && !it->value().empty()) {
-        out.host = std::string_view{it->value().data(), it->value().size()};
-    } else if (auto const host = header(req, bhttp::field::host)) {
-        out.host = *host;
+    if (auto const it = req.find("X-Forwarded-Proto"); !proto && it != req.end() && !it->value().empty()) {
+        proto = std::string{it->value()};
     }
+    if (auto const it = req.find("X-Forwarded-Host"); !host && it != req.end() && !it->value().empty()) {
+        host = std::string{it->value()};
+    }
+    if (!host) {
+        if (auto const h = header(req, bhttp::field::host)) {
+            host = std::string{*h};
+        }
+    }
+    if (proto) {
+        out.scheme = std::move(*proto);
+    }
+    out.host = host.value_or("");
     return out;
+}
+
+/// The path component of a URL or path (`http://h/a/b?q` -> `/a/b`).
+std::string_view url_path(std::string_view url) {
+    if (auto const scheme = url.find("://"); scheme != std::string_view::npos) {
+        auto const slash = url.find('/', scheme + 3);
+        url = slash == std::string_view::npos ? std::string_view{"/"} : url.substr(slash);
+    }
+    return url.substr(0, url.find_first_of("?#"));
+}
+
+/// The TileJSON path clients should use (martin-compat 1.2 with decision D10): base_path or
+/// route_prefix + ids; else the path of X-Rewrite-URL; else X-Forwarded-Prefix + the path;
+/// else the request's path.
+std::string tilejson_path(request const& req, http_options const& options, std::string const& path) {
+    if (options.base_path) {
+        return *options.base_path + path;
+    }
+    if (!options.route_prefix.empty()) {
+        return options.route_prefix + path;
+    }
+    if (auto const it = req.find("X-Rewrite-URL"); it != req.end() && !it->value().empty()) {
+        auto p = url_path(std::string_view{it->value().data(), it->value().size()});
+        if (!p.empty() && p.front() == '/') {
+            while (p.size() > 1 && p.back() == '/') {
+                p.remove_suffix(1);
+            }
+            return std::string{p};
+        }
+    }
+    if (auto const it = req.find("X-Forwarded-Prefix"); it != req.end() && !it->value().empty()) {
+        if (auto prefix =
+                normalize_prefix(url_path(std::string_view{it->value().data(), it->value().size()}))) {
+            return *prefix + path;
+        }
+    }
+    return path;
+}
+
+/// "a supports zoom 3-5" and its variants, for the 404 when no source serves a zoom.
+std::string zoom_support(tiles::tile_source const& source) {
+    auto const z = source.zooms();
+    if (z.min && z.max) {
+        return fmt::format("{} supports zoom {}-{}", source.id(), *z.min, *z.max);
+    }
+    if (z.min) {
+        return fmt::format("{} supports zoom {} and above", source.id(), *z.min);
+    }
+    if (z.max) {
+        return fmt::format("{} supports zoom up to {}", source.id(), *z.max);
+    }
+    return source.id();
+}
+
+bool is_vector_format(std::string_view content_type) noexcept {
+    return content_type == "application/x-protobuf" || content_type == "application/vnd.maplibre-tile";
+}
+
+/// Runs every constituent's tile query at once; results in the sources' order.
+asio::awaitable<std::vector<tiles::tile_result>>
+fetch_tiles(std::vector<tiles::tile_source const*> const& sources, tile_coord coord,
+            std::string const& query) {
+    std::vector<tiles::tile_result> results;
+    if (sources.size() == 1) {
+        results.push_back(co_await sources.front()->async_get_tile(coord, query));
+        co_return results;
+    }
+    auto const executor = co_await asio::this_coro::executor;
+    using operation =
+        decltype(asio::co_spawn(executor, sources.front()->async_get_tile(coord, query), asio::deferred));
+    std::vector<operation> operations;
+    operations.reserve(sources.size());
+    for (auto const* source : sources) {
+        operations.push_back(asio::co_spawn(executor, source->async_get_tile(coord, query), asio::deferred));
+    }
+    auto [order, exceptions, values] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (exceptions[i]) {
+            std::rethrow_exception(exceptions[i]); // async_get_tile does not throw; a bug if it did
+        }
+        results.push_back(std::move(values[i]));
+    }
+    co_return results;
 }
 
 /// CORS preflight (OPTIONS with Origin and Access-Control-Request-Method), or nullopt if the
@@ -187,7 +321,7 @@ void finalize(request const& req, response& res, http_options const& options) {
 asio::awaitable<response> route_request(request const& req, tiles::catalog const& catalog,
                                         request_context& ctx) {
     auto const& options = *ctx.options;
-    auto const route = parse_route(req.target());
+    auto const route = parse_route(req.target(), options.route_prefix);
     if (auto res = preflight(req, options.cors)) {
         co_return std::move(*res);
     }
@@ -298,7 +432,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
 
     if (route.type == route::kind::tilejson) {
         auto const authority = request_authority(req);
-        tiles::request_origin const origin{authority.scheme, authority.host, route.path, route.query};
+        auto const path = tilejson_path(req, options, route.path);
+        tiles::request_origin const origin{authority.scheme, authority.host, path, route.query};
         auto body = tiles::make_tilejson(sources, origin).dump();
         auto const etag = tiles::etag_value(body);
         co_return content_response(req, std::move(body), "application/json", etag, true,
@@ -310,19 +445,44 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
             fmt::format("Source produces {}, which does not match the Accept header", content_type));
     }
 
+    // Sources whose zoom range excludes z drop out of a composite; none left is a 404.
+    std::vector<tiles::tile_source const*> serving;
+    bool any_query = false;
+    for (auto const* source : sources) {
+        if (source->zooms().contains(route.coord.z)) {
+            serving.push_back(source);
+            any_query = any_query || source->accepts_query();
+        }
+    }
+    if (serving.empty()) {
+        std::vector<std::string> support;
+        for (auto const* source : sources) {
+            support.push_back(zoom_support(*source));
+        }
+        co_return text_response(req, bhttp::status::not_found,
+                                fmt::format("Zoom {} is outside the supported range: {}", route.coord.z,
+                                            fmt::join(support, ", ")));
+    }
+    std::string query_json;
+    if (any_query) {
+        query_json =
+            query_to_json(route.query).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    auto results = co_await fetch_tiles(serving, route.coord, query_json);
+
     // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
     // ETag is the one non-empty constituent's, or all constituents' ETags joined (Martin's rule).
     std::string body;
     std::string joined_etags;
     std::string single_etag;
     std::size_t non_empty = 0;
-    for (auto const* source : sources) {
-        auto result = co_await source->async_get_tile(route.coord);
+    for (std::size_t i = 0; i < serving.size(); ++i) {
+        auto& result = results[i];
         if (result.error != tiles::tile_errc::none) {
             co_return tile_error_response(
-                req, result, route.source_ids.size() == 1 ? source->id() : route.path, route.coord);
+                req, result, route.source_ids.size() == 1 ? serving[i]->id() : route.path, route.coord);
         }
-        auto etag = tiles::etag_value(result.data);
+        auto etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
         joined_etags += etag;
         if (!result.data.empty()) {
             ++non_empty;
@@ -336,6 +496,13 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     }
     if (non_empty == 0) {
         co_return make_response(req, bhttp::status::no_content, {}, {});
+    }
+    if (non_empty > 1 && !is_vector_format(content_type)) {
+        co_return text_response(
+            req, bhttp::status::bad_request,
+            fmt::format("Cannot merge non-vector-tile formats: {} tiles from several sources "
+                        "cannot be combined; request them one by one",
+                        content_type));
     }
     co_return content_response(req, std::move(body), content_type,
                                non_empty == 1 ? single_etag : joined_etags, is_compressible(content_type),

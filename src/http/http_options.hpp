@@ -29,6 +29,10 @@ struct http_options {
     encoding preferred_encoding = encoding::gzip;
     /// One info line per request.
     bool access_log = true;
+    /// `route_prefix`: every route is mounted under it (normalised, empty = none).
+    std::string route_prefix;
+    /// `base_path`: the path written into TileJSON `tiles` URLs instead of the route prefix.
+    std::optional<std::string> base_path;
 };
 
 /// True for a comma-separated list of Cache-Control directives (`name` or `name=value`).

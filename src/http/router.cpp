@@ -73,7 +73,27 @@ route make(route::kind type, std::string message = {}) {
 
 } // namespace
 
-route parse_route(std::string_view target) {
+std::optional<std::string> normalize_prefix(std::string_view path) {
+    if (path.empty() || path.front() != '/') {
+        return std::nullopt;
+    }
+    std::string out;
+    for (char const c : path) {
+        if (c == '?' || c == '#' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+            return std::nullopt;
+        }
+        if (c == '/' && !out.empty() && out.back() == '/') {
+            continue;
+        }
+        out += c;
+    }
+    while (!out.empty() && out.back() == '/') {
+        out.pop_back();
+    }
+    return out;
+}
+
+route parse_route(std::string_view target, std::string_view route_prefix) {
     std::string_view raw_path = target;
     std::string_view query;
     if (auto const q = target.find('?'); q != std::string_view::npos) {
@@ -91,6 +111,21 @@ route parse_route(std::string_view target) {
             continue;
         }
         path += c;
+    }
+    if (!route_prefix.empty()) {
+        if (path == "/health") {
+            route r;
+            r.type = route::kind::health;
+            return r;
+        }
+        if (!path.starts_with(route_prefix) ||
+            (path.size() > route_prefix.size() && path[route_prefix.size()] != '/')) {
+            return make(route::kind::not_found, "Not found");
+        }
+        path.erase(0, route_prefix.size());
+        if (path.empty()) {
+            path = "/";
+        }
     }
 
     // Segments after the leading slash; a trailing slash yields a last empty segment.
@@ -145,8 +180,8 @@ route parse_route(std::string_view target) {
     // Legacy forms first, before any source lookup, as Martin does.
     if (segments.size() == 5 && segments[0] == "tiles") {
         r.type = route::kind::redirect;
-        r.location =
-            fmt::format("/{}/{}/{}/{}{}", segments[1], segments[2], segments[3], segments[4], query_suffix);
+        r.location = fmt::format("{}/{}/{}/{}/{}{}", route_prefix, segments[1], segments[2], segments[3],
+                                 segments[4], query_suffix);
         return r;
     }
     if (segments.size() == 4) {
@@ -155,8 +190,8 @@ route parse_route(std::string_view target) {
             std::uint32_t ignored = 0;
             if (parse_number(segments[3].substr(0, dot), ignored) != number_status::not_a_number) {
                 r.type = route::kind::redirect;
-                r.location = fmt::format("/{}/{}/{}/{}{}", segments[0], segments[1], segments[2],
-                                         segments[3].substr(0, dot), query_suffix);
+                r.location = fmt::format("{}/{}/{}/{}/{}{}", route_prefix, segments[0], segments[1],
+                                         segments[2], segments[3].substr(0, dot), query_suffix);
                 return r;
             }
         }

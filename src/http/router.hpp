@@ -2,6 +2,7 @@
 
 #include "core/tile_coord.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,13 @@ struct route {
 /// Parses a request target (`/path?query`). Repeated slashes are merged; a trailing slash is kept
 /// (so `/catalog/` is not `/catalog`). Non-numeric z/x/y do not match (404); numbers out of range
 /// (z > 30, x or y >= 2^z) are a bad request (400), as are more than 128 ids or bad escapes.
-[[nodiscard]] route parse_route(std::string_view target);
+/// With a `route_prefix` (normalised, e.g. `/tiles`), every route lives under it and other paths
+/// are 404, except `/health`, which also answers at the root; `path` is then the part after the
+/// prefix and redirects point inside the prefix.
+[[nodiscard]] route parse_route(std::string_view target, std::string_view route_prefix = {});
+
+/// Normalises a `route_prefix` / `base_path` value: must start with `/`; repeated and trailing
+/// slashes are removed; `/` alone is the empty prefix. nullopt when invalid.
+[[nodiscard]] std::optional<std::string> normalize_prefix(std::string_view path);
 
 } // namespace kachel::http

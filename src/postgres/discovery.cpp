@@ -41,6 +41,86 @@ JOIN pg_class cls ON cls.relnamespace = n.oid AND cls.relname = c.table_name
 ORDER BY c.schema_name, c.table_name, c.column_name
 )sql";
 
+// Every function the role may execute outside the system schemas with 3 or 4 input
+// parameters; the signature rules are checked in C++ (see qualifies()).
+constexpr char const* function_discovery_sql = R"sql(
+SELECT n.nspname::text, p.proname::text,
+       COALESCE(array_to_json(p.proargnames), '[]'),
+       COALESCE(array_to_json(p.proargmodes::text[]), '[]'),
+       array_to_json(COALESCE(p.proallargtypes, p.proargtypes::oid[])::regtype[]::text[]),
+       p.prorettype::regtype::text, obj_description(p.oid, 'pg_proc')
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+  AND p.prokind = 'f' AND p.pronargs IN (3, 4) AND has_function_privilege(p.oid, 'EXECUTE')
+ORDER BY n.nspname, p.proname, p.oid
+)sql";
+
+std::string lower(std::string text) {
+    for (char& c : text) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return text;
+}
+
+/// Applies the tile-function signature rules (martin-compat 3.1) to one pg_proc row.
+std::optional<function_info> qualifies(std::string schema, std::string name, nlohmann::json const& arg_names,
+                                       nlohmann::json const& arg_modes, nlohmann::json const& arg_types,
+                                       std::string const& return_type) {
+    std::vector<std::string> in_names;
+    std::vector<std::string> in_types;
+    std::vector<std::string> out_types;
+    for (std::size_t i = 0; i < arg_types.size(); ++i) {
+        auto const mode = i < arg_modes.size() ? arg_modes[i].get<std::string>() : std::string{"i"};
+        auto const type = arg_types[i].get<std::string>();
+        auto const arg_name = i < arg_names.size() ? arg_names[i].get<std::string>() : std::string{};
+        if (mode == "i") {
+            in_names.push_back(lower(arg_name));
+            in_types.push_back(type);
+        } else if (mode == "o" || mode == "t") {
+            out_types.push_back(type);
+        } else {
+            return std::nullopt; // INOUT or VARIADIC
+        }
+    }
+    if (in_types.size() != 3 && in_types.size() != 4) {
+        return std::nullopt;
+    }
+    if ((in_names[0] != "z" && in_names[0] != "zoom") || in_names[1] != "x" || in_names[2] != "y") {
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (in_types[i] != "integer") {
+            return std::nullopt;
+        }
+    }
+    function_info f;
+    if (in_types.size() == 4) {
+        if (in_types[3] != "json" && in_types[3] != "jsonb") {
+            return std::nullopt;
+        }
+        f.query_type = in_types[3];
+    }
+    std::string result;
+    if (out_types.empty() && return_type == "bytea") {
+        result = "bytea";
+    } else if (out_types == std::vector<std::string>{"bytea"}) {
+        result = "bytea";
+    } else if (return_type == "record" && out_types == std::vector<std::string>{"bytea", "text"}) {
+        result = "(bytea, text)";
+        f.has_etag_column = true;
+    } else {
+        return std::nullopt;
+    }
+    std::string params;
+    for (auto const& t : in_types) {
+        params += params.empty() ? t : ", " + t;
+    }
+    f.signature = fmt::format("{}.{}({}) -> {}", schema, name, params, result);
+    f.schema = std::move(schema);
+    f.function = std::move(name);
+    return f;
+}
+
 int to_int(std::string_view text) {
     int value = 0;
     std::from_chars(text.data(), text.data() + text.size(), value);
@@ -120,18 +200,49 @@ asio::awaitable<std::vector<table_info>> async_discover_tables(pg::connection& c
     co_return tables;
 }
 
-asio::awaitable<std::optional<std::array<double, 4>>> async_table_bounds(pg::connection& conn,
-                                                                         table_info const& table) {
+asio::awaitable<std::vector<function_info>> async_discover_functions(pg::connection& conn) {
+    auto const r = co_await conn.async_exec(function_discovery_sql);
+    std::vector<function_info> functions;
+    for (int row = 0; row < r.num_rows(); ++row) {
+        auto f = qualifies(std::string{r.get(row, 0)}, std::string{r.get(row, 1)},
+                           nlohmann::json::parse(r.get(row, 2)), nlohmann::json::parse(r.get(row, 3)),
+                           nlohmann::json::parse(r.get(row, 4)), std::string{r.get(row, 5)});
+        if (!f) {
+            continue;
+        }
+        if (!r.is_null(row, 6)) {
+            f->comment = std::string{r.get(row, 6)};
+        }
+        if (!functions.empty() && functions.back().schema == f->schema &&
+            functions.back().function == f->function) {
+            spdlog::warn("Function {}.{} is overloaded: publishing {} only", f->schema, f->function,
+                         f->signature);
+            functions.back() = std::move(*f);
+            continue;
+        }
+        functions.push_back(std::move(*f));
+    }
+    co_return functions;
+}
+
+asio::awaitable<std::optional<std::array<double, 4>>>
+async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode) {
+    if (mode == bounds_mode::skip) {
+        co_return std::nullopt;
+    }
     std::array<std::string, 3> const names{table.schema, table.table, table.geometry_column};
     for (bool const quick : {true, false}) {
+        if (quick && mode == bounds_mode::calc) {
+            continue;
+        }
         std::string failure;
         try {
             // (GCC 12 miscompiles co_await inside ?:, hence the plain if.)
             pg::result r;
             if (quick) {
-                r = co_await conn.async_exec(table_bounds_sql(table, true), names);
+                r = co_await conn.async_exec(table_bounds_sql(table, srid, true), names);
             } else {
-                r = co_await conn.async_exec(table_bounds_sql(table, false));
+                r = co_await conn.async_exec(table_bounds_sql(table, srid, false));
             }
             if (r.num_rows() == 1 && !r.is_null(0, 0)) {
                 std::array<double, 4> b{};
@@ -151,8 +262,9 @@ asio::awaitable<std::optional<std::array<double, 4>>> async_table_bounds(pg::con
             spdlog::debug("Estimated bounds of {}.{}.{} unavailable ({}); computing them exactly",
                           table.schema, table.table, table.geometry_column, failure);
         } else {
-            spdlog::warn("Bounds of {}.{}.{} could not be computed: {}", table.schema, table.table,
-                         table.geometry_column, failure);
+            spdlog::warn("Bounds of {}.{}.{} could not be computed: {} (use auto_bounds: calc without a "
+                         "time limit, add a spatial index, or configure bounds)",
+                         table.schema, table.table, table.geometry_column, failure);
         }
     }
     co_return std::nullopt;

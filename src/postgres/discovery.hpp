@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pg/connection.hpp"
+#include "postgres/function_info.hpp"
 #include "postgres/table_info.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -34,9 +35,22 @@ boost::asio::awaitable<server_versions> async_check_versions(pg::connection& con
 /// \throws database_error
 boost::asio::awaitable<std::vector<table_info>> async_discover_tables(pg::connection& conn);
 
-/// The table's extent in EPSG:4326 as [west, south, east, north]: ST_EstimatedExtent first,
-/// ST_Extent when that fails; nullopt for an empty table or when both fail (logged).
-boost::asio::awaitable<std::optional<std::array<double, 4>>> async_table_bounds(pg::connection& conn,
-                                                                                table_info const& table);
+/// Every function the role may execute whose signature serves tiles (martin-compat 3.1), sorted
+/// by schema and name. Of overloads sharing a name, the last one wins (logged).
+/// \throws database_error
+boost::asio::awaitable<std::vector<function_info>> async_discover_functions(pg::connection& conn);
+
+/// `auto_bounds`: how a table's extent is found when no bounds are configured.
+enum class bounds_mode {
+    quick, ///< ST_EstimatedExtent, then ST_Extent when there are no statistics (5 s limit per query)
+    calc,  ///< ST_Extent, exact, no time limit
+    skip,  ///< none: TileJSON without bounds
+};
+
+/// The table's extent in EPSG:4326 as [west, south, east, north] with the column taken as
+/// `srid`; nullopt for an empty table, for `skip`, or when the queries fail (logged). The
+/// caller sets the statement timeout.
+boost::asio::awaitable<std::optional<std::array<double, 4>>>
+async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode);
 
 } // namespace kachel::postgres

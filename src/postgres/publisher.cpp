@@ -5,6 +5,7 @@
 #include "pg/connect.hpp"
 #include "pg/tls_info.hpp"
 #include "postgres/discovery.hpp"
+#include "postgres/function_source.hpp"
 #include "postgres/table_source.hpp"
 
 #include <spdlog/spdlog.h>
@@ -61,11 +62,10 @@ char const* relation_kind(char relkind) noexcept {
 
 } // namespace
 
-asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor executor, pg::connect_params params,
-                                                    pg::pool_options options,
-                                                    std::chrono::milliseconds retry_timeout,
-                                                    tiles::id_resolver& ids, tiles::catalog& catalog,
-                                                    readiness* ready) {
+asio::awaitable<published_database>
+async_publish_database(asio::any_io_executor executor, pg::connect_params params, pg::pool_options options,
+                       std::chrono::milliseconds retry_timeout, publish_config const& config,
+                       tiles::id_resolver& ids, tiles::catalog& catalog, readiness* ready) {
     spdlog::info("Connecting to PostgreSQL ({}; sslmode {} from {})", params.redacted(), params.sslmode.value,
                  params.sslmode.source);
     pg::connect_params first = params;
@@ -84,25 +84,65 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     auto const identity = pool_identity(*conn);
     auto pool = pg::pool::create(std::move(params), std::move(options));
 
-    auto tables = co_await async_discover_tables(*conn);
-    co_await conn->async_exec("SET statement_timeout = 5000");
-    std::size_t added = 0;
-    for (auto& table : tables) {
-        auto const qualified = fmt::format("{}.{}.{}", table.schema, table.table, table.geometry_column);
-        if (table.srid == 0) {
-            spdlog::warn("Table {} has SRID=0, skipping it (give the column an SRID)", qualified);
-            continue;
+    bool const want_tables = config.auto_publish.tables || !config.tables.empty();
+    bool const want_functions = config.auto_publish.functions || !config.functions.empty();
+    std::vector<table_info> tables;
+    std::vector<function_info> functions;
+    if (want_tables) {
+        tables = co_await async_discover_tables(*conn);
+    }
+    if (want_functions) {
+        functions = co_await async_discover_functions(*conn);
+    }
+    std::vector<std::string> schemas;
+    auto const schema_rows = co_await conn->async_exec("SELECT nspname::text FROM pg_namespace");
+    for (int i = 0; i < schema_rows.num_rows(); ++i) {
+        schemas.emplace_back(schema_rows.get(i, 0));
+    }
+
+    auto resolved = resolve_sources(config, tables, functions, schemas, identity, ids);
+    if (!resolved.problems.empty()) {
+        for (auto const& p : resolved.problems) {
+            if (config.on_invalid == invalid_policy::abort) {
+                spdlog::error("{}", p);
+            } else {
+                spdlog::warn("{}; the source is skipped", p);
+            }
         }
+        if (config.on_invalid == invalid_policy::abort) {
+            throw config_error{
+                fmt_error("{} configured source(s) cannot be published (see the errors above): fix "
+                          "the config, or set on_invalid: warn (--on-invalid warn) to start without "
+                          "them",
+                          resolved.problems.size())};
+        }
+    }
+
+    // quick: each bounds statement may take 5 s; calc: no limit.
+    co_await conn->async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
+                                                                       : "SET statement_timeout = 0");
+    bool const margin = versions.postgis >= postgis_margin_version;
+    published_database out;
+    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
+        auto& spec = resolved.tables[i];
+        auto const& table = spec.table;
         if (!table.has_spatial_index && table.relkind != 'v') {
             spdlog::warn("Table {}.{} has no spatial index on column {}", table.schema, table.table,
                          table.geometry_column);
         }
-        auto id = ids.resolve(table.table, identity + "." + qualified);
-        auto bounds = co_await async_table_bounds(*conn, table);
-        spdlog::info("Publishing {} {} as source '{}'", relation_kind(table.relkind), qualified, id);
-        catalog.add(std::make_shared<table_source>(std::move(id), std::move(table), bounds, pool,
-                                                   versions.postgis >= postgis_margin_version));
-        ++added;
+        if (resolved.needs_bounds[i]) {
+            spec.extras.bounds =
+                co_await async_table_bounds(*conn, table, spec.layout.srid, config.auto_bounds);
+        }
+        spdlog::info("Publishing {} {}.{}.{} as source '{}'", relation_kind(table.relkind), table.schema,
+                     table.table, table.geometry_column, spec.id);
+        out.tables.push_back(spec);
+        catalog.add(std::make_shared<table_source>(std::move(spec), pool, margin));
+    }
+    for (auto& spec : resolved.functions) {
+        spdlog::info("Publishing function {} as source '{}'", spec.function.signature, spec.id);
+        out.functions.push_back(spec);
+        catalog.add(std::make_shared<function_source>(std::move(spec), pool));
     }
     co_await conn->async_exec("RESET statement_timeout");
     co_await pg::prepare_session(*conn);
@@ -110,7 +150,7 @@ asio::awaitable<std::size_t> async_publish_database(asio::any_io_executor execut
     if (ready != nullptr) {
         ready->add(pool);
     }
-    co_return added;
+    co_return out;
 }
 
 } // namespace kachel::postgres

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "postgres/publish_config.hpp"
 #include "postgres/readiness.hpp"
+#include "postgres/resolver.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -12,15 +14,23 @@
 
 namespace kachel::postgres {
 
+/// What one database published, as resolved (for `--save-config`).
+struct published_database {
+    std::vector<table_spec> tables;
+    std::vector<function_spec> functions;
+};
+
 /// Connects to one database (retrying transient failures for `retry_timeout`), logs its TLS
-/// and certificates, checks its versions, discovers every table with a geometry or
-/// geography column the role can read, computes bounds, and adds one table source per column.
-/// \throws database_error when the connection or the checks fail (message: libpq's text + hint).
+/// and certificates, checks its versions, discovers the tables (geometry or geography columns)
+/// and tile functions the role can use, applies `config` (configured and auto-published
+/// sources, SRIDs, bounds), and adds one source per result to `catalog`.
+/// \throws database_error when the connection or the checks fail (message: libpq's text + hint);
+///         config_error when configured sources are invalid and `on_invalid` is abort.
 /// The pool is added to `ready` (if given), for `/_/ready` and the pool metrics.
-/// \returns the number of sources added.
-boost::asio::awaitable<std::size_t>
+boost::asio::awaitable<published_database>
 async_publish_database(boost::asio::any_io_executor executor, pg::connect_params params,
                        pg::pool_options options, std::chrono::milliseconds retry_timeout,
-                       tiles::id_resolver& ids, tiles::catalog& catalog, readiness* ready = nullptr);
+                       publish_config const& config, tiles::id_resolver& ids, tiles::catalog& catalog,
+                       readiness* ready = nullptr);
 
 } // namespace kachel::postgres

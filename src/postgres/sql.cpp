@@ -30,8 +30,9 @@ std::string quote_literal(std::string_view text) {
     return quote_with(text, '\'');
 }
 
-std::string table_tile_sql(table_info const& table, std::string_view layer, tile_params const& params,
-                           bool margin_supported) {
+std::string table_tile_sql(table_info const& table, table_layout const& layout, bool margin_supported) {
+    auto const& params = layout.geometry;
+    int const srid = layout.srid;
     auto const column = quote_ident(table.geometry_column);
     auto const relation = fmt::format("{}.{}", quote_ident(table.schema), quote_ident(table.table));
     constexpr std::string_view envelope = "ST_TileEnvelope($1::integer, $2::integer, $3::integer)";
@@ -41,17 +42,17 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
     // just outside the tile still draw their part inside it.
     std::string search_box;
     if (params.buffer == 0) {
-        search_box = fmt::format("ST_Transform({}, {})", envelope, table.srid);
-    } else if (table.srid == 3857 && margin_supported) {
+        search_box = fmt::format("ST_Transform({}, {})", envelope, srid);
+    } else if (srid == 3857 && margin_supported) {
         search_box =
             fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
-    } else if (table.srid == 4326) {
+    } else if (srid == 4326) {
         // Expanding in degrees: a margin-expanded 3857 envelope transformed to 4326 wraps at the
         // antimeridian and would cover none of the tile.
         search_box = fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))",
                                  envelope, margin);
     } else {
-        search_box = fmt::format("ST_Transform({}, {})", envelope, table.srid);
+        search_box = fmt::format("ST_Transform({}, {})", envelope, srid);
     }
     std::string filter = fmt::format("{} && {}", column, search_box);
     if (table.is_geography) {
@@ -64,30 +65,62 @@ std::string table_tile_sql(table_info const& table, std::string_view layer, tile
                              column, search_box);
     }
 
-    std::string properties;
-    for (auto const& [name, type] : table.properties) {
-        properties += ", ";
-        properties += quote_ident(name);
+    // A column whose SRID is 0 in the database but configured (or defaulted) gets it set here.
+    std::string geometry = fmt::format("{}::geometry", column);
+    if (table.srid == 0 && srid != 0) {
+        geometry = fmt::format("ST_SetSRID({}, {})", geometry, srid);
+        filter = fmt::format("ST_SetSRID({}::geometry, {}) && {}", column, srid, search_box);
     }
 
-    return fmt::format("SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom') FROM ("
-                       "SELECT ST_AsMVTGeom(ST_Transform(ST_CurveToLine({col}::geometry), 3857), {env}, "
-                       "{extent}, {buffer}, {clip}) AS geom{props} "
-                       "FROM {rel} WHERE {filter}) AS tile",
-                       fmt::arg("layer", quote_literal(layer)), fmt::arg("extent", params.extent),
-                       fmt::arg("col", column), fmt::arg("env", envelope), fmt::arg("buffer", params.buffer),
-                       fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("props", properties),
-                       fmt::arg("rel", relation), fmt::arg("filter", filter));
+    std::string columns;
+    auto const add_column = [&columns](published_column const& c) {
+        columns += ", ";
+        columns += quote_ident(c.column);
+        if (c.name != c.column) {
+            columns += " AS ";
+            columns += quote_ident(c.name);
+        }
+    };
+    std::string id_argument;
+    if (layout.id_column) {
+        add_column(*layout.id_column);
+        id_argument = ", " + quote_literal(layout.id_column->name);
+    }
+    for (auto const& p : layout.properties) {
+        add_column(p);
+    }
+    std::string limit;
+    if (layout.max_feature_count) {
+        limit = fmt::format(" LIMIT {}", *layout.max_feature_count);
+    }
+
+    return fmt::format("SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom'{id}) FROM ("
+                       "SELECT ST_AsMVTGeom(ST_Transform(ST_CurveToLine({geometry}), 3857), {env}, "
+                       "{extent}, {buffer}, {clip}) AS geom{columns} "
+                       "FROM {rel} WHERE {filter}{limit}) AS tile",
+                       fmt::arg("layer", quote_literal(layout.layer)), fmt::arg("extent", params.extent),
+                       fmt::arg("id", id_argument), fmt::arg("geometry", geometry), fmt::arg("env", envelope),
+                       fmt::arg("buffer", params.buffer),
+                       fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("columns", columns),
+                       fmt::arg("rel", relation), fmt::arg("filter", filter), fmt::arg("limit", limit));
 }
 
-std::string table_bounds_sql(table_info const& table, bool quick) {
+std::string function_tile_sql(function_info const& function) {
+    std::string query_argument;
+    if (function.query_type) {
+        query_argument = fmt::format(", $4::{}", *function.query_type);
+    }
+    return fmt::format("SELECT * FROM {}.{}($1::integer, $2::integer, $3::integer{})",
+                       quote_ident(function.schema), quote_ident(function.function), query_argument);
+}
+
+std::string table_bounds_sql(table_info const& table, int srid, bool quick) {
     // A single point or a horizontal/vertical line has a degenerate extent: widen it by one unit.
     std::string const extent =
-        quick
-            ? fmt::format("SELECT ST_SetSRID(ST_EstimatedExtent($1, $2, $3)::geometry, {}) AS e", table.srid)
-            : fmt::format("SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
-                          quote_ident(table.geometry_column), table.srid, quote_ident(table.schema),
-                          quote_ident(table.table));
+        quick ? fmt::format("SELECT ST_SetSRID(ST_EstimatedExtent($1, $2, $3)::geometry, {}) AS e", srid)
+              : fmt::format("SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
+                            quote_ident(table.geometry_column), srid, quote_ident(table.schema),
+                            quote_ident(table.table));
     return fmt::format(
         "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
         "SELECT ST_Transform(CASE WHEN GeometryType(e) IN ('POINT', 'LINESTRING') "

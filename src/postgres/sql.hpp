@@ -1,5 +1,6 @@
 #pragma once
 
+#include "postgres/function_info.hpp"
 #include "postgres/table_info.hpp"
 
 #include <string>
@@ -13,21 +14,18 @@ namespace kachel::postgres {
 /// `'text'` with embedded quotes doubled (standard_conforming_strings is on since PostgreSQL 9.1).
 [[nodiscard]] std::string quote_literal(std::string_view text);
 
-/// Tile geometry settings (martin-compat 2.4 defaults).
-struct tile_params {
-    int extent = 4096;
-    int buffer = 64;
-    bool clip_geom = true;
-};
-
 /// The tile query for a table source, taking `$1` z, `$2` x, `$3` y, returning one bytea
-/// (ST_AsMVT of every feature in the tile with all of `table.properties` as attributes).
+/// (ST_AsMVT of every feature in the tile with the layout's id column and attributes).
 /// `margin_supported`: PostGIS >= 3.1 accepts ST_TileEnvelope(..., margin => m).
-[[nodiscard]] std::string table_tile_sql(table_info const& table, std::string_view layer,
-                                         tile_params const& params, bool margin_supported);
+[[nodiscard]] std::string table_tile_sql(table_info const& table, table_layout const& layout,
+                                         bool margin_supported);
 
-/// The bounds query (EPSG:4326 xmin, ymin, xmax, ymax) for a table; `quick` uses
+/// The tile query for a function source: `$1` z, `$2` x, `$3` y (and `$4` the query object),
+/// returning the function's columns (tile bytes, then the ETag text when it has one).
+[[nodiscard]] std::string function_tile_sql(function_info const& function);
+
+/// The bounds query (EPSG:4326 xmin, ymin, xmax, ymax) for a table in `srid`; `quick` uses
 /// ST_EstimatedExtent with `$1` schema, `$2` table, `$3` column, the exact form ST_Extent.
-[[nodiscard]] std::string table_bounds_sql(table_info const& table, bool quick);
+[[nodiscard]] std::string table_bounds_sql(table_info const& table, int srid, bool quick);
 
 } // namespace kachel::postgres

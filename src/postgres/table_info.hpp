@@ -1,12 +1,15 @@
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kachel::postgres {
 
-/// One (relation, geometry column) pair found in geometry_columns / geography_columns.
+/// One (relation, geometry/geography column) pair found in geometry_columns / geography_columns.
 struct table_info {
     std::string schema;
     std::string table;
@@ -20,5 +23,39 @@ struct table_info {
     /// Every other column that is not geometry/geography: name -> pg_type name without leading `_`.
     std::map<std::string, std::string> properties;
 };
+
+/// A column as a tile shows it: the real column, the attribute name, the type shown in TileJSON.
+struct published_column {
+    std::string column;
+    std::string name;
+    std::string type;
+};
+
+/// Tile geometry settings (martin-compat 2.4 defaults).
+struct tile_params {
+    int extent = 4096;
+    int buffer = 64;
+    bool clip_geom = true;
+};
+
+/// How a table source builds its tiles, after the config (or auto-publish defaults) is applied.
+struct table_layout {
+    std::string layer;                              ///< MVT layer name: layer_id, else the source id
+    int srid = 0;                                   ///< effective SRID (the column's, or configured)
+    std::optional<published_column> id_column;      ///< the feature id (an integer column)
+    std::vector<published_column> properties;       ///< attributes, sorted by name
+    tile_params geometry;                           ///< extent, buffer, clip_geom
+    std::optional<std::uint64_t> max_feature_count; ///< LIMIT per tile
+};
+
+/// Every discovered column as an attribute under its own name (auto-publish without id column).
+[[nodiscard]] inline std::vector<published_column> all_properties(table_info const& table) {
+    std::vector<published_column> out;
+    out.reserve(table.properties.size());
+    for (auto const& [name, type] : table.properties) {
+        out.push_back({name, name, type});
+    }
+    return out;
+}
 
 } // namespace kachel::postgres

@@ -13,68 +13,109 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Parameter types of every tile statement: z int2, x int8, y int8.
+// Parameter types of every table tile statement: z int2, x int8, y int8.
 constexpr std::array<Oid, 3> tile_param_types{21, 20, 20};
+
+/// ETag text from a function is sent inside quotes: only visible ASCII other than `"` works.
+bool usable_etag(std::string_view text) noexcept {
+    if (text.empty() || text.size() > 256) {
+        return false;
+    }
+    for (char const c : text) {
+        if (c <= 0x20 || c >= 0x7f || c == '"') {
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace
 
 std::string next_statement_name() {
     static std::atomic<unsigned> counter{0};
     return "kachel_tile_" + std::to_string(++counter);
 }
 
-} // namespace
+void merge_comment(nlohmann::json& doc, std::optional<std::string> const& comment, std::string_view what) {
+    if (!comment) {
+        return;
+    }
+    auto patch = nlohmann::json::parse(*comment, nullptr, false);
+    if (patch.is_discarded() || !patch.is_object()) {
+        spdlog::warn("Comment on {} is not a JSON object, ignored for the TileJSON", what);
+        return;
+    }
+    doc.merge_patch(patch);
+}
 
-nlohmann::json table_tilejson(table_info const& table, std::string const& id,
-                              std::optional<std::array<double, 4>> const& bounds) {
+nlohmann::json table_tilejson(table_spec const& spec) {
+    auto const& table = spec.table;
     nlohmann::json fields = nlohmann::json::object();
-    for (auto const& [name, type] : table.properties) {
-        fields[name] = type;
+    for (auto const& p : spec.layout.properties) {
+        fields[p.name] = p.type;
     }
     nlohmann::json doc{
         {"tilejson", "3.0.0"},
-        {"name", id},
+        {"name", spec.id},
         {"description", table.schema + "." + table.table + "." + table.geometry_column},
-        {"vector_layers", nlohmann::json::array({nlohmann::json{{"id", id}, {"fields", std::move(fields)}}})},
+        {"vector_layers",
+         nlohmann::json::array({nlohmann::json{{"id", spec.layout.layer}, {"fields", std::move(fields)}}})},
     };
-    if (bounds) {
-        doc["bounds"] = *bounds;
+    if (spec.extras.bounds) {
+        doc["bounds"] = *spec.extras.bounds;
     }
-    if (table.comment) {
-        auto patch = nlohmann::json::parse(*table.comment, nullptr, false);
-        if (patch.is_discarded() || !patch.is_object()) {
-            spdlog::warn("Comment on {}.{} is not a JSON object, ignored for the TileJSON", table.schema,
-                         table.table);
-        } else {
-            doc.merge_patch(patch);
-        }
+    if (spec.extras.minzoom) {
+        doc["minzoom"] = *spec.extras.minzoom;
     }
+    if (spec.extras.maxzoom) {
+        doc["maxzoom"] = *spec.extras.maxzoom;
+    }
+    merge_comment(doc, table.comment, table.schema + "." + table.table);
     return doc;
 }
 
-table_source::table_source(std::string id, table_info table, std::optional<std::array<double, 4>> bounds,
-                           std::shared_ptr<pg::pool> pool, bool margin_supported)
-    : m_id(std::move(id)), m_table(std::move(table)), m_tilejson(table_tilejson(m_table, m_id, bounds)),
-      m_sql(table_tile_sql(m_table, m_id, tile_params{}, margin_supported)),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {}
-
-asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord) const {
-    std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
-                                            std::to_string(coord.y)};
+asio::awaitable<tiles::tile_result> async_run_tile_query(pg::pool& pool, std::string const& source_id,
+                                                         std::string const& statement_name,
+                                                         std::string const& sql,
+                                                         std::span<Oid const> param_types,
+                                                         std::span<std::string const> params) {
     try {
-        auto conn = co_await m_pool->async_acquire();
+        auto conn = co_await pool.async_acquire();
         auto const start = std::chrono::steady_clock::now();
-        auto const r =
-            co_await conn->async_exec_prepared(m_statement_name, m_sql, tile_param_types, params, true);
+        auto const r = co_await conn->async_exec_prepared(statement_name, sql, param_types, params, true);
         global_metrics().observe_query(
-            m_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            source_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (r.num_rows() > 1) {
+            co_return tiles::tile_result{{},
+                                         tiles::tile_errc::internal,
+                                         fmt::format("the query returned {} rows, not one", r.num_rows()),
+                                         {}};
+        }
         if (r.num_rows() == 0 || r.is_null(0, 0)) {
             co_return tiles::tile_result{};
         }
-        co_return tiles::tile_result{std::string{r.get(0, 0)}, tiles::tile_errc::none, {}};
+        tiles::tile_result out{std::string{r.get(0, 0)}, tiles::tile_errc::none, {}, {}};
+        if (r.num_fields() > 1 && !r.is_null(0, 1) && usable_etag(r.get(0, 1))) {
+            out.etag = std::string{r.get(0, 1)};
+        }
+        co_return out;
     } catch (unavailable_error const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what()};
+        co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what(), {}};
     } catch (std::exception const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what()};
+        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
     }
+}
+
+table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
+    : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)),
+      m_sql(table_tile_sql(m_spec.table, m_spec.layout, margin_supported)),
+      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {}
+
+asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord, std::string const&) const {
+    std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
+                                            std::to_string(coord.y)};
+    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, tile_param_types,
+                                            params);
 }
 
 } // namespace kachel::postgres

@@ -12,29 +12,58 @@
 
 namespace kachel::postgres {
 
+/// TileJSON keys a source has besides its own description: configured zooms, bounds (configured
+/// or computed).
+struct tilejson_extras {
+    std::optional<std::array<double, 4>> bounds;
+    std::optional<int> minzoom;
+    std::optional<int> maxzoom;
+};
+
+/// Everything a table source is built from.
+struct table_spec {
+    std::string id;
+    table_info table;
+    table_layout layout;
+    tilejson_extras extras;
+};
+
+/// Applies a JSON comment as an RFC 7386 merge patch onto `doc`; a comment that is not a JSON
+/// object is ignored with a warning naming `what`.
+void merge_comment(nlohmann::json& doc, std::optional<std::string> const& comment, std::string_view what);
+
 /// TileJSON of a table source (martin-compat 1.9): name, description `schema.table.column`,
-/// one vector layer with the columns and their PostgreSQL types, bounds when known, then the
-/// table's JSON comment applied as an RFC 7386 merge patch (a non-JSON comment is ignored).
-[[nodiscard]] nlohmann::json table_tilejson(table_info const& table, std::string const& id,
-                                            std::optional<std::array<double, 4>> const& bounds);
+/// one vector layer with the published columns and their types, bounds and zooms when known,
+/// then the table's JSON comment applied as a merge patch.
+[[nodiscard]] nlohmann::json table_tilejson(table_spec const& spec);
+
+/// Runs a prepared tile statement on a pooled connection and turns the outcome into a tile_result:
+/// zero rows or NULL = empty tile; column 2, when present and usable, = the ETag.
+boost::asio::awaitable<tiles::tile_result> async_run_tile_query(pg::pool& pool, std::string const& source_id,
+                                                                std::string const& statement_name,
+                                                                std::string const& sql,
+                                                                std::span<Oid const> param_types,
+                                                                std::span<std::string const> params);
+
+/// A unique name for a prepared statement of one source.
+[[nodiscard]] std::string next_statement_name();
 
 /// Tiles from one geometry column of a table, view or materialized view, via ST_AsMVT.
 class table_source final : public tiles::tile_source {
   public:
-    table_source(std::string id, table_info table, std::optional<std::array<double, 4>> bounds,
-                 std::shared_ptr<pg::pool> pool, bool margin_supported);
+    table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported);
 
-    [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
-    [[nodiscard]] table_info const& info() const noexcept { return m_table; }
+    [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
 
-    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord) const override;
+    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord,
+                                                              std::string const& query) const override;
 
   private:
-    std::string m_id;
-    table_info m_table;
+    table_spec m_spec;
     nlohmann::json m_tilejson;
     std::string m_sql;
     std::string m_statement_name;

@@ -35,3 +35,19 @@ nlohmann::json catalog::to_json() const {
 }
 
 } // namespace kachel::tiles
+
+namespace kachel::tiles {
+
+zoom_range tile_source::zooms() const noexcept {
+    zoom_range out;
+    auto const& tj = tilejson();
+    if (auto const it = tj.find("minzoom"); it != tj.end() && it->is_number()) {
+        out.min = it->get<int>();
+    }
+    if (auto const it = tj.find("maxzoom"); it != tj.end() && it->is_number()) {
+        out.max = it->get<int>();
+    }
+    return out;
+}
+
+} // namespace kachel::tiles

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,19 @@ struct tile_result {
     tile_errc error = tile_errc::none;
     /// What went wrong, for the log only (may contain SQL error text).
     std::string detail;
+    /// The tile's ETag when the source provides one (a function's `text` column, decision D9);
+    /// otherwise the HTTP layer hashes the bytes.
+    std::optional<std::string> etag;
+};
+
+/// Zoom levels a source serves, from its TileJSON `minzoom`/`maxzoom` (absent = unbounded).
+struct zoom_range {
+    std::optional<int> min;
+    std::optional<int> max;
+
+    [[nodiscard]] bool contains(unsigned z) const noexcept {
+        return (!min || static_cast<int>(z) >= *min) && (!max || static_cast<int>(z) <= *max);
+    }
 };
 
 /// A source of tiles: a PostGIS table or function, an MBTiles or PMTiles file.
@@ -45,9 +59,19 @@ class tile_source {
     /// MIME type of the tiles, e.g. `application/x-protobuf`.
     [[nodiscard]] virtual std::string_view content_type() const noexcept = 0;
 
-    /// Produces one tile. Never throws: failures come back as tile_result::error.
+    /// True when the source takes the URL query string (a PostgreSQL function with a 4th
+    /// json/jsonb parameter): then the query is part of its tiles' identity.
+    [[nodiscard]] virtual bool accepts_query() const noexcept { return false; }
+
+    /// The zoom levels this source serves (from its TileJSON).
+    [[nodiscard]] zoom_range zooms() const noexcept;
+
+    /// Produces one tile. `query` is the URL query string as a JSON object text (`{}` when
+    /// empty); sources that do not accept queries ignore it. Never throws: failures come back as
+    /// tile_result::error.
     /// \pre is_valid(coord)
-    virtual boost::asio::awaitable<tile_result> async_get_tile(tile_coord coord) const = 0;
+    virtual boost::asio::awaitable<tile_result> async_get_tile(tile_coord coord,
+                                                               std::string const& query) const = 0;
 };
 
 } // namespace kachel::tiles

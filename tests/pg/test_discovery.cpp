@@ -35,7 +35,8 @@ class discovery : public ::testing::Test {
         tiles::id_resolver ids;
         auto const params = test::params_for(test::tls_conninfo(s_db->name()));
         run(m_ioc, postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                    std::chrono::milliseconds{0}, ids, catalog));
+                                                    std::chrono::milliseconds{0}, postgres::publish_config{},
+                                                    ids, catalog));
         return catalog;
     }
 
@@ -155,7 +156,7 @@ TEST_F(discovery, bounds_are_computed_in_wgs84) {
 TEST_F(discovery, tiles_hold_the_features_of_every_column_kind) {
     auto const catalog = publish();
     auto tile = [&](std::string const& id, tile_coord c) {
-        auto r = run(m_ioc, catalog.find(id)->async_get_tile(c));
+        auto r = run(m_ioc, catalog.find(id)->async_get_tile(c, "{}"));
         EXPECT_EQ(r.error, tiles::tile_errc::none) << r.detail;
         return r.data;
     };

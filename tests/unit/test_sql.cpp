@@ -16,6 +16,20 @@ table_info make_table(int srid) {
     return t;
 }
 
+table_layout make_layout(table_info const& t, std::string layer = "l", tile_params geometry = {}) {
+    table_layout l;
+    l.layer = std::move(layer);
+    l.srid = t.srid;
+    l.properties = all_properties(t);
+    l.geometry = geometry;
+    return l;
+}
+
+std::string tile_sql(int srid, std::string layer = "l", tile_params geometry = {}, bool margin = true) {
+    auto const t = make_table(srid);
+    return table_tile_sql(t, make_layout(t, std::move(layer), geometry), margin);
+}
+
 } // namespace
 
 TEST(sql, quoting_doubles_embedded_quotes) {
@@ -24,7 +38,7 @@ TEST(sql, quoting_doubles_embedded_quotes) {
 }
 
 TEST(sql, tile_query_selects_properties_in_name_order_and_quotes_everything) {
-    auto const sql = table_tile_sql(make_table(3857), "lay'er", tile_params{}, true);
+    auto const sql = tile_sql(3857, "lay'er", tile_params{}, true);
     EXPECT_NE(sql.find("ST_AsMVT(tile, 'lay''er', 4096, 'geom')"), std::string::npos) << sql;
     EXPECT_NE(sql.find("AS geom, \"gid\", \"name\" FROM \"public\".\"my \"\"table\"\"\""), std::string::npos)
         << sql;
@@ -33,36 +47,36 @@ TEST(sql, tile_query_selects_properties_in_name_order_and_quotes_everything) {
 }
 
 TEST(sql, search_box_depends_on_srid) {
-    auto const web = table_tile_sql(make_table(3857), "l", tile_params{}, true);
+    auto const web = tile_sql(3857, "l", tile_params{}, true);
     EXPECT_NE(
         web.find("\"geom\" && ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => 0.015625)"),
         std::string::npos)
         << web;
-    auto const old_postgis = table_tile_sql(make_table(3857), "l", tile_params{}, false);
+    auto const old_postgis = tile_sql(3857, "l", tile_params{}, false);
     EXPECT_NE(
         old_postgis.find("&& ST_Transform(ST_TileEnvelope($1::integer, $2::integer, $3::integer), 3857)"),
         std::string::npos)
         << old_postgis;
-    auto const wgs84 = table_tile_sql(make_table(4326), "l", tile_params{}, true);
+    auto const wgs84 = tile_sql(4326, "l", tile_params{}, true);
     EXPECT_NE(
         wgs84.find("&& ST_Expand(ST_Transform(ST_TileEnvelope($1::integer, $2::integer, $3::integer), 4326), "
                    "(0.015625 * 360.0) / 2^($1::integer))"),
         std::string::npos)
         << wgs84;
-    auto const utm = table_tile_sql(make_table(32632), "l", tile_params{}, true);
+    auto const utm = tile_sql(32632, "l", tile_params{}, true);
     EXPECT_NE(utm.find("&& ST_Transform(ST_TileEnvelope($1::integer, $2::integer, $3::integer), 32632)"),
               std::string::npos)
         << utm;
-    auto const no_buffer = table_tile_sql(make_table(3857), "l", tile_params{4096, 0, true}, true);
+    auto const no_buffer = tile_sql(3857, "l", tile_params{4096, 0, true}, true);
     EXPECT_NE(no_buffer.find("&& ST_Transform(ST_TileEnvelope($1::integer, $2::integer, $3::integer), 3857)"),
               std::string::npos)
         << no_buffer;
 }
 
 TEST(sql, bounds_query_quick_uses_parameters_exact_quotes_names) {
-    auto const quick = table_bounds_sql(make_table(4326), true);
+    auto const quick = table_bounds_sql(make_table(4326), 4326, true);
     EXPECT_NE(quick.find("ST_EstimatedExtent($1, $2, $3)"), std::string::npos);
-    auto const exact = table_bounds_sql(make_table(4326), false);
+    auto const exact = table_bounds_sql(make_table(4326), 4326, false);
     EXPECT_NE(exact.find("FROM \"public\".\"my \"\"table\"\"\""), std::string::npos);
     EXPECT_NE(exact.find("ST_Expand(e, 1)"), std::string::npos);
 }
@@ -70,8 +84,40 @@ TEST(sql, bounds_query_quick_uses_parameters_exact_quotes_names) {
 TEST(sql, geography_filter_is_clipped_and_skipped_at_low_zoom) {
     auto table = make_table(4326);
     table.is_geography = true;
-    auto const sql = table_tile_sql(table, "l", tile_params{}, true);
+    auto const sql = table_tile_sql(table, make_layout(table), true);
     EXPECT_NE(sql.find("CASE WHEN $1::integer < 2 THEN true ELSE \"geom\" && ST_ClipByBox2D("),
               std::string::npos)
         << sql;
+}
+
+TEST(sql, configured_columns_are_aliased_and_the_id_column_is_passed_to_st_asmvt) {
+    auto const t = make_table(4326);
+    table_layout l = make_layout(t, "layer");
+    l.id_column = published_column{"gid", "Id", "int4"};
+    l.properties = {{"name", "Label", "text"}};
+    l.max_feature_count = 100;
+    auto const sql = table_tile_sql(t, l, true);
+    EXPECT_NE(sql.find("ST_AsMVT(tile, 'layer', 4096, 'geom', 'Id')"), std::string::npos) << sql;
+    EXPECT_NE(sql.find("AS geom, \"gid\" AS \"Id\", \"name\" AS \"Label\" FROM"), std::string::npos) << sql;
+    EXPECT_NE(sql.find(" LIMIT 100) AS tile"), std::string::npos) << sql;
+}
+
+TEST(sql, srid_zero_columns_get_the_configured_srid) {
+    auto t = make_table(0);
+    auto l = make_layout(t);
+    l.srid = 900913;
+    auto const sql = table_tile_sql(t, l, true);
+    EXPECT_NE(sql.find("ST_CurveToLine(ST_SetSRID(\"geom\"::geometry, 900913))"), std::string::npos) << sql;
+}
+
+TEST(sql, function_query_passes_the_query_object_with_its_declared_type) {
+    function_info f;
+    f.schema = "my schema";
+    f.function = "Tiles\"fn";
+    EXPECT_EQ(function_tile_sql(f),
+              "SELECT * FROM \"my schema\".\"Tiles\"\"fn\"($1::integer, $2::integer, $3::integer)");
+    f.query_type = "jsonb";
+    EXPECT_EQ(
+        function_tile_sql(f),
+        "SELECT * FROM \"my schema\".\"Tiles\"\"fn\"($1::integer, $2::integer, $3::integer, $4::jsonb)");
 }

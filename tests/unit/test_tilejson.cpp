@@ -17,7 +17,7 @@ class fixed_source final : public tiles::tile_source {
     [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
-    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord) const override {
+    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord, std::string const&) const override {
         co_return tiles::tile_result{};
     }
 
@@ -36,11 +36,20 @@ postgres::table_info points_table() {
     return t;
 }
 
+postgres::table_spec spec_of(postgres::table_info table, std::optional<std::array<double, 4>> bounds = {}) {
+    postgres::table_spec spec;
+    spec.id = "points";
+    spec.layout.layer = "points";
+    spec.layout.properties = postgres::all_properties(table);
+    spec.table = std::move(table);
+    spec.extras.bounds = bounds;
+    return spec;
+}
+
 } // namespace
 
 TEST(tilejson, table_source_document) {
-    auto const doc =
-        postgres::table_tilejson(points_table(), "points", std::array<double, 4>{-10, -5, 10, 5});
+    auto const doc = postgres::table_tilejson(spec_of(points_table(), std::array<double, 4>{-10, -5, 10, 5}));
     EXPECT_EQ(doc["tilejson"], "3.0.0");
     EXPECT_EQ(doc["name"], "points");
     EXPECT_EQ(doc["description"], "public.points.geom");
@@ -53,14 +62,14 @@ TEST(tilejson, table_source_document) {
 }
 
 TEST(tilejson, no_bounds_when_unknown) {
-    auto const doc = postgres::table_tilejson(points_table(), "points", std::nullopt);
+    auto const doc = postgres::table_tilejson(spec_of(points_table()));
     EXPECT_FALSE(doc.contains("bounds"));
 }
 
 TEST(tilejson, json_comment_is_a_merge_patch) {
     auto table = points_table();
     table.comment = R"({"description": null, "attribution": "me", "foo": {"bar": 1}})";
-    auto const doc = postgres::table_tilejson(table, "points", std::nullopt);
+    auto const doc = postgres::table_tilejson(spec_of(table));
     EXPECT_FALSE(doc.contains("description"));
     EXPECT_EQ(doc["attribution"], "me");
     EXPECT_EQ(doc["foo"]["bar"], 1);
@@ -70,7 +79,7 @@ TEST(tilejson, json_comment_is_a_merge_patch) {
 TEST(tilejson, plain_text_comment_is_ignored) {
     auto table = points_table();
     table.comment = "A table with points";
-    auto const doc = postgres::table_tilejson(table, "points", std::nullopt);
+    auto const doc = postgres::table_tilejson(spec_of(table));
     EXPECT_EQ(doc["description"], "public.points.geom");
 }
 

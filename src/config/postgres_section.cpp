@@ -1,0 +1,311 @@
+#include "config/postgres_section.hpp"
+
+#include "core/error.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace kachel::config {
+
+namespace {
+
+using postgres::function_config;
+using postgres::table_config;
+
+std::optional<int> zoom(YAML::Node const& node, std::string const& key, yaml_context const& ctx) {
+    auto v = integer_in(node, key, ctx, 0, 30);
+    return v ? std::optional<int>{static_cast<int>(*v)} : std::nullopt;
+}
+
+std::optional<int> int_in(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
+                          std::int64_t min, std::int64_t max) {
+    auto v = integer_in(node, key, ctx, min, max);
+    return v ? std::optional<int>{static_cast<int>(*v)} : std::nullopt;
+}
+
+void check_zooms(std::optional<int> minzoom, std::optional<int> maxzoom, std::string const& path,
+                 yaml_context const& ctx) {
+    if (minzoom && maxzoom && *minzoom > *maxzoom) {
+        throw config_error{
+            fmt_error("{}: '{}' has minzoom {} above maxzoom {}", ctx.file, path, *minzoom, *maxzoom)};
+    }
+}
+
+table_config parse_table(std::string id, YAML::Node const& node, std::string const& path,
+                         yaml_context const& ctx) {
+    require_map(node, path, ctx);
+    table_config t;
+    t.id = std::move(id);
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        auto const& value = entry.second;
+        if (key == "schema") {
+            t.schema = scalar(value, dotted, ctx).value_or("");
+        } else if (key == "table") {
+            t.table = scalar(value, dotted, ctx).value_or("");
+        } else if (key == "geometry_column") {
+            t.geometry_column = scalar(value, dotted, ctx);
+        } else if (key == "srid") {
+            t.srid = int_in(value, dotted, ctx, 0, 999999);
+        } else if (key == "geometry_type") {
+            t.geometry_type = scalar(value, dotted, ctx);
+        } else if (key == "layer_id") {
+            t.layer_id = scalar(value, dotted, ctx);
+        } else if (key == "id_column") {
+            t.id_column = scalar(value, dotted, ctx);
+        } else if (key == "minzoom") {
+            t.minzoom = zoom(value, dotted, ctx);
+        } else if (key == "maxzoom") {
+            t.maxzoom = zoom(value, dotted, ctx);
+        } else if (key == "bounds") {
+            t.bounds = bounds(value, dotted, ctx);
+        } else if (key == "extent") {
+            t.extent = int_in(value, dotted, ctx, 1, 1 << 20);
+        } else if (key == "buffer") {
+            t.buffer = int_in(value, dotted, ctx, 0, 1 << 20);
+        } else if (key == "clip_geom") {
+            t.clip_geom = boolean(value, dotted, ctx);
+        } else if (key == "properties") {
+            std::vector<std::pair<std::string, std::string>> props;
+            if (value && !value.IsNull()) {
+                require_map(value, dotted, ctx);
+                for (auto const& p : value) {
+                    auto const name = p.first.as<std::string>();
+                    props.emplace_back(name, scalar(p.second, dotted + "." + name, ctx).value_or(""));
+                }
+            }
+            t.properties = std::move(props);
+        } else {
+            warn_unknown_key(dotted, ctx);
+        }
+    }
+    if (t.schema.empty() || t.table.empty()) {
+        throw config_error{fmt_error("{}: '{}' needs 'schema' and 'table'", ctx.file, path)};
+    }
+    check_zooms(t.minzoom, t.maxzoom, path, ctx);
+    return t;
+}
+
+function_config parse_function(std::string id, YAML::Node const& node, std::string const& path,
+                               yaml_context const& ctx) {
+    require_map(node, path, ctx);
+    function_config f;
+    f.id = std::move(id);
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        auto const& value = entry.second;
+        if (key == "schema") {
+            f.schema = scalar(value, dotted, ctx).value_or("");
+        } else if (key == "function") {
+            f.function = scalar(value, dotted, ctx).value_or("");
+        } else if (key == "minzoom") {
+            f.minzoom = zoom(value, dotted, ctx);
+        } else if (key == "maxzoom") {
+            f.maxzoom = zoom(value, dotted, ctx);
+        } else if (key == "bounds") {
+            f.bounds = bounds(value, dotted, ctx);
+        } else {
+            warn_unknown_key(dotted, ctx);
+        }
+    }
+    if (f.schema.empty() || f.function.empty()) {
+        throw config_error{fmt_error("{}: '{}' needs 'schema' and 'function'", ctx.file, path)};
+    }
+    check_zooms(f.minzoom, f.maxzoom, path, ctx);
+    return f;
+}
+
+/// `auto_publish.tables` or `.functions`: true/false or an object. Returns whether it is on.
+bool parse_auto_part(YAML::Node const& node, std::string const& path, yaml_context const& ctx, bool is_tables,
+                     postgres::auto_publish_config& out) {
+    if (!node || node.IsNull()) {
+        return true;
+    }
+    if (node.IsScalar()) {
+        return boolean(node, path, ctx).value_or(true);
+    }
+    require_map(node, path, ctx);
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        auto const& value = entry.second;
+        if (key == "from_schemas" || key == "from_schema") {
+            auto list = string_list(value, dotted, ctx);
+            auto& target = is_tables ? out.table_schemas : out.function_schemas;
+            target.insert(target.end(), list.begin(), list.end());
+        } else if (key == "source_id_format" || key == "id_format") {
+            if (auto v = scalar(value, dotted, ctx)) {
+                (is_tables ? out.table_id_format : out.function_id_format) = *v;
+            }
+        } else if (is_tables && (key == "id_columns" || key == "id_column")) {
+            out.id_columns = string_list(value, dotted, ctx);
+        } else if (is_tables && key == "extent") {
+            out.extent = int_in(value, dotted, ctx, 1, 1 << 20);
+        } else if (is_tables && key == "buffer") {
+            out.buffer = int_in(value, dotted, ctx, 0, 1 << 20);
+        } else if (is_tables && key == "clip_geom") {
+            out.clip_geom = boolean(value, dotted, ctx);
+        } else {
+            warn_unknown_key(dotted, ctx);
+        }
+    }
+    return true;
+}
+
+/// `auto_publish` in all its forms (martin-compat 6.2).
+postgres::auto_publish_config parse_auto_publish(YAML::Node const& node, std::string const& path,
+                                                 yaml_context const& ctx) {
+    postgres::auto_publish_config out;
+    if (node.IsScalar()) {
+        bool const on = boolean(node, path, ctx).value_or(true);
+        out.tables = on;
+        out.functions = on;
+        return out;
+    }
+    require_map(node, path, ctx);
+    std::vector<std::string> common;
+    YAML::Node tables;
+    YAML::Node functions;
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        if (key == "from_schemas" || key == "from_schema") {
+            common = string_list(entry.second, dotted, ctx);
+        } else if (key == "tables") {
+            tables = entry.second;
+        } else if (key == "functions") {
+            functions = entry.second;
+        } else {
+            warn_unknown_key(dotted, ctx);
+        }
+    }
+    bool const tables_given = tables.IsDefined();
+    bool const functions_given = functions.IsDefined();
+    bool const tables_on = tables_given && parse_auto_part(tables, path + ".tables", ctx, true, out);
+    bool const functions_on =
+        functions_given && parse_auto_part(functions, path + ".functions", ctx, false, out);
+    // A half that is not mentioned is on unless the other half is (martin-compat 6.2).
+    out.tables = tables_given ? tables_on : !functions_on;
+    out.functions = functions_given ? functions_on : !tables_on;
+    if (!common.empty()) {
+        out.table_schemas.insert(out.table_schemas.begin(), common.begin(), common.end());
+        out.function_schemas.insert(out.function_schemas.begin(), common.begin(), common.end());
+    }
+    return out;
+}
+
+} // namespace
+
+std::optional<postgres::invalid_policy> parse_invalid_policy(std::string_view text) {
+    if (text == "abort") {
+        return postgres::invalid_policy::abort;
+    }
+    if (text == "warn" || text == "warning" || text == "warnings" || text == "continue" || text == "ignore") {
+        return postgres::invalid_policy::warn;
+    }
+    return std::nullopt;
+}
+
+std::optional<postgres::bounds_mode> parse_bounds_mode(std::string_view text) {
+    if (text == "quick") {
+        return postgres::bounds_mode::quick;
+    }
+    if (text == "calc") {
+        return postgres::bounds_mode::calc;
+    }
+    if (text == "skip") {
+        return postgres::bounds_mode::skip;
+    }
+    return std::nullopt;
+}
+
+postgres_settings parse_postgres(YAML::Node const& node, std::string const& path, yaml_context const& ctx) {
+    if (!node.IsMap()) {
+        throw config_error{
+            fmt_error("{}: '{}' must be a map with connection_string (and optionally ssl_root_cert, "
+                      "ssl_cert, ssl_key, pool_size, retry_timeout, tables, functions, auto_publish, ...)",
+                      ctx.file, path)};
+    }
+    postgres_settings out;
+    out.origin = fmt::format("{} {}", ctx.file, path);
+    YAML::Node auto_publish;
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = path + "." + key;
+        auto const& value = entry.second;
+        if (key == "connection_string") {
+            out.connection_string = scalar(value, dotted, ctx).value_or("");
+            out.connection_string_reference = unexpanded(value, ctx);
+        } else if (key == "ssl_root_cert" || key == "ssl_cert" || key == "ssl_key") {
+            auto text = scalar(value, dotted, ctx);
+            if (text) {
+                pg::sourced_value v{std::move(*text), fmt::format("{} in {}", dotted, ctx.file)};
+                (key == "ssl_root_cert" ? out.ssl_root_cert
+                 : key == "ssl_cert"    ? out.ssl_cert
+                                        : out.ssl_key) = std::move(v);
+            }
+        } else if (key == "pool_size") {
+            if (auto v = positive_integer(value, dotted, ctx)) {
+                out.pool_size = static_cast<std::size_t>(*v);
+            }
+        } else if (key == "retry_timeout") {
+            out.retry_timeout = duration(value, dotted, ctx);
+        } else if (key == "default_srid") {
+            if (auto v = integer_in(value, dotted, ctx, 1, 999999)) {
+                out.publish.default_srid = static_cast<int>(*v);
+            }
+        } else if (key == "auto_bounds") {
+            if (auto text = scalar(value, dotted, ctx)) {
+                auto mode = parse_bounds_mode(*text);
+                if (!mode) {
+                    throw config_error{
+                        fmt_error("{}: '{}' must be quick, calc or skip, got '{}'", ctx.file, dotted, *text)};
+                }
+                out.publish.auto_bounds = *mode;
+            }
+        } else if (key == "max_feature_count") {
+            out.publish.max_feature_count = positive_integer(value, dotted, ctx);
+        } else if (key == "auto_publish") {
+            auto_publish = value;
+        } else if (key == "tables") {
+            if (value && !value.IsNull()) {
+                require_map(value, dotted, ctx);
+                for (auto const& t : value) {
+                    auto const id = t.first.as<std::string>();
+                    out.publish.tables.push_back(parse_table(id, t.second, dotted + "." + id, ctx));
+                }
+            }
+            out.sources_listed = true;
+        } else if (key == "functions") {
+            if (value && !value.IsNull()) {
+                require_map(value, dotted, ctx);
+                for (auto const& f : value) {
+                    auto const id = f.first.as<std::string>();
+                    out.publish.functions.push_back(parse_function(id, f.second, dotted + "." + id, ctx));
+                }
+            }
+            out.sources_listed = true;
+        } else if (key == "reload_interval" || key == "prepared_statements" || key == "convert_to_mlt" ||
+                   key == "convert_to_mvt") {
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file,
+                         dotted);
+        } else {
+            warn_unknown_key(dotted, ctx);
+        }
+    }
+    if (out.connection_string.empty()) {
+        throw config_error{fmt_error("{}: '{}.connection_string' is required", ctx.file, path)};
+    }
+    if (auto_publish.IsDefined() && !auto_publish.IsNull()) {
+        out.publish.auto_publish = parse_auto_publish(auto_publish, path + ".auto_publish", ctx);
+        out.auto_publish_yaml = YAML::Dump(auto_publish);
+    } else if (out.sources_listed) {
+        // Listing tables or functions without auto_publish publishes only those.
+        out.publish.auto_publish.tables = false;
+        out.publish.auto_publish.functions = false;
+    }
+    return out;
+}
+
+} // namespace kachel::config

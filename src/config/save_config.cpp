@@ -1,0 +1,254 @@
+#include "config/save_config.hpp"
+
+#include "core/error.hpp"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace kachel::config {
+
+namespace {
+
+/// Removes `key=value` (value possibly single-quoted with \' escapes) from key=value text.
+std::string strip_keyword(std::string_view text, std::string_view key) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && text[i] == ' ') {
+            out += text[i++];
+        }
+        auto const start = i;
+        auto const eq = text.find('=', i);
+        if (eq == std::string_view::npos) {
+            out.append(text.substr(i));
+            break;
+        }
+        auto name = text.substr(i, eq - i);
+        while (!name.empty() && name.back() == ' ') {
+            name.remove_suffix(1);
+        }
+        i = eq + 1;
+        while (i < text.size() && text[i] == ' ') {
+            ++i;
+        }
+        if (i < text.size() && text[i] == '\'') {
+            ++i;
+            while (i < text.size() && text[i] != '\'') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+            ++i;
+        } else {
+            while (i < text.size() && text[i] != ' ') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+        }
+        i = std::min(i, text.size());
+        if (name != key) {
+            out.append(text.substr(start, i - start));
+        } else {
+            while (!out.empty() && out.back() == ' ') {
+                out.pop_back();
+            }
+        }
+    }
+    while (!out.empty() && out.front() == ' ') {
+        out.erase(0, 1);
+    }
+    return out;
+}
+
+void emit_bounds(YAML::Emitter& y, std::array<double, 4> const& b) {
+    y << YAML::Key << "bounds" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (double const v : b) {
+        y << v;
+    }
+    y << YAML::EndSeq;
+}
+
+void emit_zooms(YAML::Emitter& y, postgres::tilejson_extras const& e) {
+    if (e.minzoom) {
+        y << YAML::Key << "minzoom" << YAML::Value << *e.minzoom;
+    }
+    if (e.maxzoom) {
+        y << YAML::Key << "maxzoom" << YAML::Value << *e.maxzoom;
+    }
+    if (e.bounds) {
+        emit_bounds(y, *e.bounds);
+    }
+}
+
+void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
+    y << YAML::Key << t.id << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "schema" << YAML::Value << t.table.schema;
+    y << YAML::Key << "table" << YAML::Value << t.table.table;
+    y << YAML::Key << "srid" << YAML::Value << t.layout.srid;
+    y << YAML::Key << "geometry_column" << YAML::Value << t.table.geometry_column;
+    y << YAML::Key << "geometry_type" << YAML::Value << t.table.geometry_type;
+    if (t.layout.layer != t.id) {
+        y << YAML::Key << "layer_id" << YAML::Value << t.layout.layer;
+    }
+    if (t.layout.id_column) {
+        y << YAML::Key << "id_column" << YAML::Value << t.layout.id_column->name;
+    }
+    emit_zooms(y, t.extras);
+    y << YAML::Key << "extent" << YAML::Value << t.layout.geometry.extent;
+    y << YAML::Key << "buffer" << YAML::Value << t.layout.geometry.buffer;
+    y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
+    y << YAML::Key << "properties" << YAML::Value << YAML::BeginMap;
+    for (auto const& p : t.layout.properties) {
+        y << YAML::Key << p.name << YAML::Value << p.type;
+    }
+    y << YAML::EndMap << YAML::EndMap;
+}
+
+void emit_function(YAML::Emitter& y, postgres::function_spec const& f) {
+    y << YAML::Key << f.id << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "schema" << YAML::Value << f.function.schema;
+    y << YAML::Key << "function" << YAML::Value << f.function.function;
+    emit_zooms(y, f.extras);
+    y << YAML::EndMap;
+}
+
+char const* bounds_name(postgres::bounds_mode m) {
+    switch (m) {
+    case postgres::bounds_mode::calc:
+        return "calc";
+    case postgres::bounds_mode::skip:
+        return "skip";
+    case postgres::bounds_mode::quick:
+        break;
+    }
+    return "quick";
+}
+
+void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
+                   postgres::published_database const& db) {
+    auto const& entry = s.postgres[i];
+    auto const publish = s.publish_config_for(i);
+    y << YAML::BeginMap;
+    auto const conninfo = entry.connection_string_reference.value_or(strip_password(entry.connection_string));
+    y << YAML::Key << "connection_string" << YAML::Value << conninfo;
+    // --ca-root-file overrides ssl_root_cert of every connection.
+    auto const root = s.ca_root_file
+                          ? s.ca_root_file
+                          : (entry.ssl_root_cert ? std::optional{entry.ssl_root_cert->value} : std::nullopt);
+    if (root) {
+        y << YAML::Key << "ssl_root_cert" << YAML::Value << *root;
+    }
+    for (auto const& [key, value] :
+         {std::pair{"ssl_cert", &entry.ssl_cert}, std::pair{"ssl_key", &entry.ssl_key}}) {
+        if (*value) {
+            y << YAML::Key << key << YAML::Value << (*value)->value;
+        }
+    }
+    y << YAML::Key << "pool_size" << YAML::Value << s.pool_size_for(i);
+    if (publish.default_srid) {
+        y << YAML::Key << "default_srid" << YAML::Value << *publish.default_srid;
+    }
+    y << YAML::Key << "auto_bounds" << YAML::Value << bounds_name(publish.auto_bounds);
+    if (publish.max_feature_count) {
+        y << YAML::Key << "max_feature_count" << YAML::Value << *publish.max_feature_count;
+    }
+    y << YAML::Key << "auto_publish" << YAML::Value;
+    if (entry.auto_publish_yaml) {
+        y << YAML::Load(*entry.auto_publish_yaml);
+    } else {
+        y << !entry.sources_listed;
+    }
+    y << YAML::Key << "tables" << YAML::Value << YAML::BeginMap;
+    for (auto const& t : db.tables) {
+        emit_table(y, t);
+    }
+    y << YAML::EndMap;
+    y << YAML::Key << "functions" << YAML::Value << YAML::BeginMap;
+    for (auto const& f : db.functions) {
+        emit_function(y, f);
+    }
+    y << YAML::EndMap << YAML::EndMap;
+}
+
+} // namespace
+
+std::string strip_password(std::string_view conninfo) {
+    std::string text{conninfo};
+    if (text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+        auto const from = text.find("://") + 3;
+        auto const end = text.find_first_of("/?", from);
+        auto const at = text.rfind('@', end == std::string::npos ? text.size() : end);
+        if (at != std::string::npos && at >= from) {
+            auto const colon = text.find(':', from);
+            if (colon != std::string::npos && colon < at) {
+                text.erase(colon, at - colon);
+            }
+        }
+        // password=... among the URL parameters
+        if (auto const q = text.find('?'); q != std::string::npos) {
+            std::string query;
+            std::string_view rest = std::string_view{text}.substr(q + 1);
+            while (!rest.empty()) {
+                auto const amp = rest.find('&');
+                auto const item = rest.substr(0, amp);
+                rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+                if (!item.starts_with("password=") && !item.starts_with("sslpassword=") && !item.empty()) {
+                    query += query.empty() ? "" : "&";
+                    query += item;
+                }
+            }
+            text = text.substr(0, q) + (query.empty() ? "" : "?" + query);
+        }
+        return text;
+    }
+    return strip_keyword(strip_keyword(text, "password"), "sslpassword");
+}
+
+std::string render_saved_config(settings const& s,
+                                std::vector<postgres::published_database> const& published) {
+    YAML::Emitter y;
+    y << YAML::BeginMap;
+    y << YAML::Key << "listen_addresses" << YAML::Value << s.listen_addresses;
+    if (s.workers != 0) {
+        y << YAML::Key << "worker_processes" << YAML::Value << s.workers;
+    }
+    if (!s.http.route_prefix.empty()) {
+        y << YAML::Key << "route_prefix" << YAML::Value << s.http.route_prefix;
+    }
+    if (s.http.base_path) {
+        y << YAML::Key << "base_path" << YAML::Value << (s.http.base_path->empty() ? "/" : *s.http.base_path);
+    }
+    y << YAML::Key << "on_invalid" << YAML::Value
+      << (s.on_invalid == postgres::invalid_policy::abort ? "abort" : "warn");
+    if (s.http.cache_control) {
+        y << YAML::Key << "cache_control" << YAML::Value << *s.http.cache_control;
+    }
+    y << YAML::Key << "postgres" << YAML::Value << YAML::BeginSeq;
+    for (std::size_t i = 0; i < s.postgres.size(); ++i) {
+        emit_postgres(y, s, i, published.at(i));
+    }
+    y << YAML::EndSeq << YAML::EndMap;
+    return std::string{y.c_str()} + "\n";
+}
+
+void save_config(std::string const& path, settings const& s,
+                 std::vector<postgres::published_database> const& published) {
+    auto const text = render_saved_config(s, published);
+    if (path == "-") {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return;
+    }
+    std::ofstream out{path, std::ios::trunc};
+    out << text;
+    out.close();
+    if (!out) {
+        throw config_error{
+            fmt_error("Cannot write the configuration to '{}' (--save-config): check the directory "
+                      "exists and is writable",
+                      path)};
+    }
+    spdlog::info("Saved the resolved configuration to {}", path);
+}
+
+} // namespace kachel::config

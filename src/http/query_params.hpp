@@ -1,0 +1,15 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace kachel::http {
+
+/// The URL query string (`a=1&b=x`, without `?`) as a JSON object for function sources
+/// (martin-compat 3.3): keys and values are form-decoded (`+` is a space, `%XX` a byte); a value
+/// that parses as JSON keeps its JSON type (`42`, `true`, `[1,2]`, `{"x":1}`, `null`), any other
+/// is a string. A repeated key keeps its last value. Never throws; an empty query gives `{}`.
+[[nodiscard]] nlohmann::json query_to_json(std::string_view query);
+
+} // namespace kachel::http

@@ -1,0 +1,93 @@
+#include "postgres/function_source.hpp"
+
+#include "postgres/sql.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace kachel::postgres {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// z int2, x int8, y int8 (cast to integer in the SQL), then the query as json (114) or jsonb (3802).
+constexpr std::array<Oid, 4> json_param_types{21, 20, 20, 114};
+constexpr std::array<Oid, 4> jsonb_param_types{21, 20, 20, 3802};
+
+/// MIME types a function may declare, with aliases mapped to the canonical one.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 9> known_content_types{{
+    {"application/x-protobuf", "application/x-protobuf"},
+    {"application/vnd.mapbox-vector-tile", "application/x-protobuf"},
+    {"application/vnd.maplibre-tile", "application/vnd.maplibre-tile"},
+    {"image/png", "image/png"},
+    {"image/jpeg", "image/jpeg"},
+    {"image/jpg", "image/jpeg"},
+    {"image/gif", "image/gif"},
+    {"image/webp", "image/webp"},
+    {"image/avif", "image/avif"},
+}};
+
+} // namespace
+
+std::string function_content_type(nlohmann::json const& tilejson, std::string_view id) {
+    auto const it = tilejson.find("content_type");
+    if (it == tilejson.end()) {
+        return "application/x-protobuf";
+    }
+    if (it->is_string()) {
+        auto const& text = it->get_ref<std::string const&>();
+        for (auto const& [name, canonical] : known_content_types) {
+            if (text == name) {
+                return std::string{canonical};
+            }
+        }
+    }
+    spdlog::warn("Function source '{}': content_type {} in its comment is not a known tile format, serving "
+                 "it as application/x-protobuf",
+                 id, it->dump());
+    return "application/x-protobuf";
+}
+
+nlohmann::json function_tilejson(function_spec const& spec) {
+    auto const& f = spec.function;
+    nlohmann::json doc{
+        {"tilejson", "3.0.0"},
+        {"name", spec.id},
+        {"description", f.schema + "." + f.function},
+    };
+    if (spec.extras.bounds) {
+        doc["bounds"] = *spec.extras.bounds;
+    }
+    if (spec.extras.minzoom) {
+        doc["minzoom"] = *spec.extras.minzoom;
+    }
+    if (spec.extras.maxzoom) {
+        doc["maxzoom"] = *spec.extras.maxzoom;
+    }
+    merge_comment(doc, f.comment, "function " + f.schema + "." + f.function);
+    return doc;
+}
+
+function_source::function_source(function_spec spec, std::shared_ptr<pg::pool> pool)
+    : m_spec(std::move(spec)), m_tilejson(function_tilejson(m_spec)),
+      m_content_type(function_content_type(m_tilejson, m_spec.id)), m_sql(function_tile_sql(m_spec.function)),
+      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {}
+
+asio::awaitable<tiles::tile_result> function_source::async_get_tile(tile_coord coord,
+                                                                    std::string const& query) const {
+    if (!m_spec.function.query_type) {
+        std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
+                                                std::to_string(coord.y)};
+        co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql,
+                                                std::span{json_param_types}.first<3>(), params);
+    }
+    std::array<std::string, 4> const params{std::to_string(coord.z), std::to_string(coord.x),
+                                            std::to_string(coord.y),
+                                            query.empty() ? std::string{"{}"} : query};
+    auto const& types = *m_spec.function.query_type == "jsonb" ? jsonb_param_types : json_param_types;
+    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, types, params);
+}
+
+} // namespace kachel::postgres

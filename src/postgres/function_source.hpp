@@ -1,0 +1,53 @@
+#pragma once
+
+#include "pg/pool.hpp"
+#include "postgres/function_info.hpp"
+#include "postgres/table_source.hpp"
+#include "tiles/tile_source.hpp"
+
+#include <memory>
+#include <string>
+
+namespace kachel::postgres {
+
+/// Everything a function source is built from.
+struct function_spec {
+    std::string id;
+    function_info function;
+    tilejson_extras extras;
+};
+
+/// The tile format named by a `content_type` in a function's comment (martin-compat 3.5);
+/// MVT when absent or not recognised (warned).
+[[nodiscard]] std::string function_content_type(nlohmann::json const& tilejson, std::string_view id);
+
+/// TileJSON of a function source: name, description `schema.function`, zooms and bounds when
+/// configured, then the function's JSON comment merged in.
+[[nodiscard]] nlohmann::json function_tilejson(function_spec const& spec);
+
+/// Tiles from a PostgreSQL function `(z, x, y[, query])` (martin-compat section 3).
+class function_source final : public tiles::tile_source {
+  public:
+    function_source(function_spec spec, std::shared_ptr<pg::pool> pool);
+
+    [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
+    [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
+    [[nodiscard]] bool accepts_query() const noexcept override {
+        return m_spec.function.query_type.has_value();
+    }
+    [[nodiscard]] function_spec const& spec() const noexcept { return m_spec; }
+
+    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord,
+                                                              std::string const& query) const override;
+
+  private:
+    function_spec m_spec;
+    nlohmann::json m_tilejson;
+    std::string m_content_type;
+    std::string m_sql;
+    std::string m_statement_name;
+    std::shared_ptr<pg::pool> m_pool;
+};
+
+} // namespace kachel::postgres
