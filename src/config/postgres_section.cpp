@@ -165,8 +165,8 @@ postgres::auto_publish_config parse_auto_publish(YAML::Node const& node, std::st
     }
     require_map(node, path, ctx);
     std::vector<std::string> common;
-    YAML::Node tables;
-    YAML::Node functions;
+    std::optional<YAML::Node> tables;
+    std::optional<YAML::Node> functions;
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
         auto const dotted = path + "." + key;
@@ -180,11 +180,11 @@ postgres::auto_publish_config parse_auto_publish(YAML::Node const& node, std::st
             warn_unknown_key(dotted, ctx);
         }
     }
-    bool const tables_given = tables.IsDefined();
-    bool const functions_given = functions.IsDefined();
-    bool const tables_on = tables_given && parse_auto_part(tables, path + ".tables", ctx, true, out);
+    bool const tables_given = tables.has_value();
+    bool const functions_given = functions.has_value();
+    bool const tables_on = tables_given && parse_auto_part(*tables, path + ".tables", ctx, true, out);
     bool const functions_on =
-        functions_given && parse_auto_part(functions, path + ".functions", ctx, false, out);
+        functions_given && parse_auto_part(*functions, path + ".functions", ctx, false, out);
     // A half that is not mentioned is on unless the other half is (martin-compat 6.2).
     out.tables = tables_given ? tables_on : !functions_on;
     out.functions = functions_given ? functions_on : !tables_on;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -158,14 +159,26 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     } else {
         y << !entry.sources_listed;
     }
-    y << YAML::Key << "tables" << YAML::Value << YAML::BeginMap;
+    // Sorted by id, so saving again from the saved file gives the same text.
+    auto const by_id = [](auto const* a, auto const* b) { return a->id < b->id; };
+    std::vector<postgres::table_spec const*> tables;
     for (auto const& t : db.tables) {
-        emit_table(y, t);
+        tables.push_back(&t);
+    }
+    std::sort(tables.begin(), tables.end(), by_id);
+    std::vector<postgres::function_spec const*> functions;
+    for (auto const& f : db.functions) {
+        functions.push_back(&f);
+    }
+    std::sort(functions.begin(), functions.end(), by_id);
+    y << YAML::Key << "tables" << YAML::Value << YAML::BeginMap;
+    for (auto const* t : tables) {
+        emit_table(y, *t);
     }
     y << YAML::EndMap;
     y << YAML::Key << "functions" << YAML::Value << YAML::BeginMap;
-    for (auto const& f : db.functions) {
-        emit_function(y, f);
+    for (auto const* f : functions) {
+        emit_function(y, *f);
     }
     y << YAML::EndMap << YAML::EndMap;
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace kachel::postgres {
@@ -249,6 +250,9 @@ async_table_bounds(pg::connection& conn, table_info const& table, int srid, boun
                 for (int i = 0; i < 4; ++i) {
                     b[static_cast<std::size_t>(i)] = std::stod(std::string{r.get(0, i)});
                 }
+                // Data past the antimeridian or the poles: TileJSON bounds stay within the globe.
+                b = {std::clamp(b[0], -180.0, 180.0), std::clamp(b[1], -90.0, 90.0),
+                     std::clamp(b[2], -180.0, 180.0), std::clamp(b[3], -90.0, 90.0)};
                 co_return b;
             }
             if (!quick) {

@@ -308,7 +308,16 @@ class resolver {
         for (auto const& t : m_tables) {
             present.insert(t.schema);
         }
+        std::vector<table_info const*> sorted;
         for (auto const& t : m_tables) {
+            sorted.push_back(&t);
+        }
+        std::sort(sorted.begin(), sorted.end(), [](auto const* a, auto const* b) {
+            return std::tie(a->schema, a->table, a->geometry_column) <
+                   std::tie(b->schema, b->table, b->geometry_column);
+        });
+        for (auto const* entry : sorted) {
+            auto const& t = *entry;
             if (m_claimed.contains(table_signature(t)) ||
                 !schema_selected(ap.table_schemas, t.schema, present)) {
                 continue;
@@ -405,7 +414,15 @@ class resolver {
         for (auto const& f : m_functions) {
             present.insert(f.schema);
         }
+        std::vector<function_info const*> sorted;
         for (auto const& f : m_functions) {
+            sorted.push_back(&f);
+        }
+        std::sort(sorted.begin(), sorted.end(), [](auto const* a, auto const* b) {
+            return std::tie(a->schema, a->function) < std::tie(b->schema, b->function);
+        });
+        for (auto const* entry : sorted) {
+            auto const& f = *entry;
             if (m_claimed.contains(function_signature(f)) ||
                 !schema_selected(m_config.auto_publish.function_schemas, f.schema, present)) {
                 continue;

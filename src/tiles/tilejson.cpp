@@ -50,6 +50,9 @@ nlohmann::json merge(std::span<tile_source const* const> sources) {
     std::vector<std::string> descriptions;
     std::vector<std::string> attributions;
     std::optional<std::array<double, 4>> bounds;
+    constexpr double unlimited = -1;
+    std::optional<double> minzoom;
+    std::optional<double> maxzoom;
     for (auto const* source : sources) {
         auto const& tj = source->tilejson();
         if (auto const it = tj.find("vector_layers"); it != tj.end() && it->is_array()) {
@@ -68,17 +71,20 @@ nlohmann::json merge(std::span<tile_source const* const> sources) {
                 u = {std::min(u[0], b[0]), std::min(u[1], b[1]), std::max(u[2], b[2]), std::max(u[3], b[3])};
             }
         }
+        // A source without a zoom limit makes the composite unlimited on that side.
         for (char const* key : {"minzoom", "maxzoom"}) {
             auto const it = tj.find(key);
+            bool const is_min = std::string_view{key} == "minzoom";
+            auto& bound = is_min ? minzoom : maxzoom;
             if (it == tj.end() || !it->is_number()) {
+                bound = unlimited;
                 continue;
             }
-            auto const current = out.find(key);
-            bool const better = current == out.end() || (std::string_view{key} == "minzoom"
-                                                             ? it->get<double>() < current->get<double>()
-                                                             : it->get<double>() > current->get<double>());
-            if (better) {
-                out[key] = *it;
+            double const v = it->get<double>();
+            if (!bound) {
+                bound = v;
+            } else if (*bound != unlimited) {
+                bound = is_min ? std::min(*bound, v) : std::max(*bound, v);
             }
         }
         if (!out.contains("center")) {
@@ -101,6 +107,12 @@ nlohmann::json merge(std::span<tile_source const* const> sources) {
     }
     if (bounds) {
         out["bounds"] = *bounds;
+    }
+    if (minzoom && *minzoom != unlimited) {
+        out["minzoom"] = static_cast<int>(*minzoom);
+    }
+    if (maxzoom && *maxzoom != unlimited) {
+        out["maxzoom"] = static_cast<int>(*maxzoom);
     }
     return out;
 }

@@ -103,3 +103,131 @@ TEST(config_file, unknown_and_unsupported_keys_are_not_fatal) {
     EXPECT_EQ(file.listen_addresses, "1.2.3.4:5");
     EXPECT_EQ(file.postgres.size(), 1U);
 }
+
+TEST(config_file, tables_functions_and_publishing_keys) {
+    auto const file = parse_config(R"(
+on_invalid: warning
+route_prefix: /tiles//
+base_path: /
+postgres:
+  connection_string: ${URL}
+  default_srid: 3857
+  auto_bounds: calc
+  max_feature_count: 1000
+  tables:
+    roads:
+      schema: public
+      table: Roads
+      srid: 4326
+      geometry_column: geom
+      id_column: gid
+      layer_id: r
+      minzoom: 3
+      maxzoom: 14
+      bounds: [-10, -5, 10, 5.5]
+      extent: 8192
+      buffer: 0
+      clip_geom: false
+      properties: {name: text, Lanes: int4}
+      nonsense: 1
+  functions:
+    f1: {schema: public, function: fn, maxzoom: 6}
+)",
+                                   "k.yaml", env({{"URL", "postgresql://u:secret@h/db"}}));
+    EXPECT_EQ(file.on_invalid, postgres::invalid_policy::warn);
+    EXPECT_EQ(file.route_prefix, "/tiles");
+    EXPECT_EQ(file.base_path, "");
+    ASSERT_EQ(file.postgres.size(), 1U);
+    auto const& pg = file.postgres[0];
+    EXPECT_EQ(pg.connection_string_reference, "${URL}");
+    EXPECT_EQ(pg.publish.default_srid, 3857);
+    EXPECT_EQ(pg.publish.auto_bounds, postgres::bounds_mode::calc);
+    EXPECT_EQ(pg.publish.max_feature_count, 1000U);
+    // Listing tables or functions without auto_publish publishes only those.
+    EXPECT_FALSE(pg.publish.auto_publish.tables);
+    EXPECT_FALSE(pg.publish.auto_publish.functions);
+    ASSERT_EQ(pg.publish.tables.size(), 1U);
+    auto const& t = pg.publish.tables[0];
+    EXPECT_EQ(t.id, "roads");
+    EXPECT_EQ(t.table, "Roads");
+    EXPECT_EQ(t.layer_id, "r");
+    EXPECT_EQ(t.minzoom, 3);
+    EXPECT_EQ(t.maxzoom, 14);
+    EXPECT_EQ(t.bounds, (std::array<double, 4>{-10, -5, 10, 5.5}));
+    EXPECT_EQ(t.extent, 8192);
+    EXPECT_EQ(t.buffer, 0);
+    EXPECT_EQ(t.clip_geom, false);
+    ASSERT_TRUE(t.properties);
+    EXPECT_EQ(*t.properties,
+              (std::vector<std::pair<std::string, std::string>>{{"name", "text"}, {"Lanes", "int4"}}));
+    ASSERT_EQ(pg.publish.functions.size(), 1U);
+    EXPECT_EQ(pg.publish.functions[0].function, "fn");
+    EXPECT_EQ(pg.publish.functions[0].maxzoom, 6);
+}
+
+TEST(config_file, auto_publish_forms_follow_martin) {
+    auto parse = [](std::string const& auto_publish) {
+        auto const file =
+            parse_config("postgres:\n  connection_string: host=h\n  auto_publish: " + auto_publish + "\n",
+                         "k.yaml", env({}));
+        return file.postgres.at(0).publish.auto_publish;
+    };
+    auto const off = parse("false");
+    EXPECT_FALSE(off.tables);
+    EXPECT_FALSE(off.functions);
+    auto const only_tables =
+        parse("{tables: {from_schemas: [a, B], id_columns: id, id_format: '{schema}.{table}'}}");
+    EXPECT_TRUE(only_tables.tables);
+    EXPECT_FALSE(only_tables.functions); // mentioning only tables disables functions
+    EXPECT_EQ(only_tables.table_schemas, (std::vector<std::string>{"a", "B"}));
+    EXPECT_EQ(only_tables.id_columns, std::vector<std::string>{"id"});
+    EXPECT_EQ(only_tables.table_id_format, "{schema}.{table}");
+    auto const tables_off = parse("{tables: false}");
+    EXPECT_FALSE(tables_off.tables);
+    EXPECT_TRUE(tables_off.functions); // tables: false alone leaves functions on
+    auto const common = parse("{from_schemas: s, functions: {source_id_format: 'f.{function}'}}");
+    EXPECT_FALSE(common.tables);
+    EXPECT_TRUE(common.functions);
+    EXPECT_EQ(common.function_schemas, std::vector<std::string>{"s"});
+    EXPECT_EQ(common.function_id_format, "f.{function}");
+    auto const both = parse("{from_schemas: [s], tables: true, functions: true}");
+    EXPECT_TRUE(both.tables);
+    EXPECT_TRUE(both.functions);
+    EXPECT_EQ(both.table_schemas, std::vector<std::string>{"s"});
+}
+
+TEST(config_file, publishing_type_errors_name_the_key_and_value) {
+    auto expect_error = [](std::string const& yaml, std::string const& needle) {
+        try {
+            (void)parse_config("postgres:\n  connection_string: host=h\n" + yaml, "k.yaml", env({}));
+            ADD_FAILURE() << "accepted: " << yaml;
+        } catch (config_error const& e) {
+            EXPECT_NE(std::string{e.what()}.find(needle), std::string::npos) << e.what();
+        }
+    };
+    expect_error("  auto_bounds: fast\n", "'postgres.auto_bounds' must be quick, calc or skip, got 'fast'");
+    expect_error("  default_srid: wgs84\n", "'postgres.default_srid' must be an integer");
+    expect_error("  tables:\n    t: {schema: s, table: t, extent: 0}\n",
+                 "'postgres.tables.t.extent' must be an integer from 1");
+    expect_error("  tables:\n    t: {schema: s, table: t, maxzoom: 31}\n", "got '31'");
+    expect_error("  tables:\n    t: {schema: s, table: t, minzoom: 5, maxzoom: 2}\n",
+                 "minzoom 5 above maxzoom 2");
+    expect_error("  tables:\n    t: {schema: s, table: t, bounds: [1, 2, 3]}\n",
+                 "'postgres.tables.t.bounds' must be [west");
+    expect_error("  tables:\n    t: {table: t}\n", "needs 'schema' and 'table'");
+    expect_error("  functions:\n    f: {schema: s}\n", "needs 'schema' and 'function'");
+    expect_error("  auto_publish: maybe\n", "'postgres.auto_publish' must be true or false, got 'maybe'");
+    try {
+        (void)parse_config("on_invalid: maybe\n", "k.yaml", env({}));
+        ADD_FAILURE();
+    } catch (config_error const& e) {
+        EXPECT_NE(std::string{e.what()}.find("'on_invalid' must be abort or warn, got 'maybe'"),
+                  std::string::npos);
+    }
+    try {
+        (void)parse_config("route_prefix: tiles\n", "k.yaml", env({}));
+        ADD_FAILURE();
+    } catch (config_error const& e) {
+        EXPECT_NE(std::string{e.what()}.find("must begin with a '/'"), std::string::npos);
+    }
+}

@@ -97,3 +97,26 @@ TEST(router, legacy_urls_redirect_with_query) {
 TEST(router, path_must_be_absolute) {
     EXPECT_EQ(parse_route("points").type, kind::bad_request);
 }
+
+TEST(router, route_prefix_mounts_every_route_but_health_stays_at_the_root) {
+    EXPECT_EQ(parse_route("/tiles/catalog", "/tiles").type, kind::catalog);
+    EXPECT_EQ(parse_route("/catalog", "/tiles").type, kind::not_found);
+    EXPECT_EQ(parse_route("/health", "/tiles").type, kind::health);
+    EXPECT_EQ(parse_route("/tiles/health", "/tiles").type, kind::health);
+    EXPECT_EQ(parse_route("/tilesx/catalog", "/tiles").type, kind::not_found);
+    auto const tile = parse_route("/tiles/points/1/0/0", "/tiles");
+    ASSERT_EQ(tile.type, kind::tile);
+    EXPECT_EQ(tile.path, "/points/1/0/0");
+    auto const legacy = parse_route("/tiles/points/1/0/0.pbf?a=1", "/tiles");
+    ASSERT_EQ(legacy.type, kind::redirect);
+    EXPECT_EQ(legacy.location, "/tiles/points/1/0/0?a=1");
+}
+
+TEST(router, prefixes_are_normalised) {
+    using kachel::http::normalize_prefix;
+    EXPECT_EQ(normalize_prefix("/"), "");
+    EXPECT_EQ(normalize_prefix("/a//b/"), "/a/b");
+    EXPECT_EQ(normalize_prefix("a"), std::nullopt);
+    EXPECT_EQ(normalize_prefix(""), std::nullopt);
+    EXPECT_EQ(normalize_prefix("/a?b"), std::nullopt);
+}

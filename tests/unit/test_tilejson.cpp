@@ -97,12 +97,14 @@ TEST(tilejson, composite_merges_layers_bounds_and_names) {
                           {"description", "one"},
                           {"bounds", {-10, -10, 0, 0}},
                           {"minzoom", 2},
+                          {"maxzoom", 8},
                           {"vector_layers", {{{"id", "a"}}}},
                           {"foo", 1}}};
     fixed_source const b{"b",
                          {{"name", "b"},
                           {"description", "two"},
                           {"bounds", {-5, -20, 5, 5}},
+                          {"minzoom", 4},
                           {"maxzoom", 12},
                           {"vector_layers", {{{"id", "b"}}}}}};
     tiles::tile_source const* sources[] = {&a, &b};
@@ -116,6 +118,15 @@ TEST(tilejson, composite_merges_layers_bounds_and_names) {
     EXPECT_EQ(doc["vector_layers"].size(), 2U);
     EXPECT_FALSE(doc.contains("foo"));
     EXPECT_EQ(doc["tiles"][0], "http://h/a,b/{z}/{x}/{y}");
+}
+
+TEST(tilejson, composite_zooms_are_unlimited_when_one_source_is) {
+    fixed_source const low{"low", {{"name", "low"}, {"maxzoom", 3}}};
+    fixed_source const high{"high", {{"name", "high"}, {"minzoom", 4}}};
+    tiles::tile_source const* sources[] = {&low, &high};
+    auto const doc = tiles::make_tilejson(sources, {"http", "h", "/low,high", ""});
+    EXPECT_FALSE(doc.contains("minzoom")) << doc.dump();
+    EXPECT_FALSE(doc.contains("maxzoom")) << doc.dump();
 }
 
 TEST(catalog, entries_have_content_type_and_description) {

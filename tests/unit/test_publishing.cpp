@@ -1,0 +1,233 @@
+// Pure parts of publishing: the URL query as JSON, source resolution against discovered tables
+// and functions, and password removal for --save-config.
+
+#include "config/save_config.hpp"
+#include "http/query_params.hpp"
+#include "postgres/resolver.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace kachel;
+using nlohmann::json;
+
+TEST(query_to_json, values_keep_their_json_type) {
+    EXPECT_EQ(http::query_to_json(""), json::object());
+    EXPECT_EQ(http::query_to_json("answer=42&flag=true&a=%5B1,2%5D&o=%7B%22x%22:1%7D&s=hello+world&n=null"),
+              json::parse(R"({"answer": 42, "flag": true, "a": [1, 2], "o": {"x": 1}, "s": "hello world",
+                              "n": null})"));
+    EXPECT_EQ(http::query_to_json("k=1&k=2"), json::parse(R"({"k": 2})"));
+    EXPECT_EQ(http::query_to_json("empty=&novalue&&x=%zz"),
+              json::parse(R"({"empty": "", "novalue": "", "x": "%zz"})"));
+    EXPECT_EQ(http::query_to_json("q=42abc"), json::parse(R"({"q": "42abc"})"));
+    EXPECT_EQ(http::query_to_json("q=%22quoted%22"), json::parse(R"({"q": "quoted"})"));
+}
+
+TEST(query_to_json, hostile_input_stays_a_string) {
+    std::string deep(200, '[');
+    auto const doc = http::query_to_json("d=" + deep + "&bad=%FF");
+    EXPECT_EQ(doc["d"], deep);
+    // Invalid UTF-8 survives as a string; serialising it replaces the bytes instead of throwing.
+    EXPECT_NO_THROW((void)doc.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+namespace {
+
+postgres::table_info table(std::string schema, std::string name, std::string column, int srid,
+                           std::map<std::string, std::string> properties = {}) {
+    postgres::table_info t;
+    t.schema = std::move(schema);
+    t.table = std::move(name);
+    t.geometry_column = std::move(column);
+    t.srid = srid;
+    t.geometry_type = "POINT";
+    t.properties = std::move(properties);
+    return t;
+}
+
+postgres::function_info function(std::string schema, std::string name) {
+    postgres::function_info f;
+    f.schema = std::move(schema);
+    f.function = std::move(name);
+    f.signature = f.schema + "." + f.function + "(integer, integer, integer) -> bytea";
+    return f;
+}
+
+struct fixture {
+    std::vector<postgres::table_info> tables{
+        table("public", "Roads", "geom", 4326, {{"Gid", "int4"}, {"name", "text"}, {"code", "text"}}),
+        table("public", "two", "a", 3857),
+        table("public", "two", "b", 3857),
+        table("other", "roads", "geom", 4326),
+        table("public", "zero", "geom", 0, {{"gid", "int8"}}),
+    };
+    std::vector<postgres::function_info> functions{function("public", "tiles"), function("fns", "tiles")};
+    std::vector<std::string> schemas{"public", "other", "fns", "empty"};
+
+    postgres::resolution resolve(postgres::publish_config const& config) const {
+        tiles::id_resolver ids;
+        return postgres::resolve_sources(config, tables, functions, schemas, "h:5432/db", ids);
+    }
+};
+
+std::vector<std::string> ids_of(postgres::resolution const& r) {
+    std::vector<std::string> out;
+    for (auto const& t : r.tables) {
+        out.push_back(t.id);
+    }
+    for (auto const& f : r.functions) {
+        out.push_back(f.id);
+    }
+    return out;
+}
+
+} // namespace
+
+TEST(resolver, auto_publish_everything_in_martins_order) {
+    fixture const f;
+    auto const r = f.resolve({});
+    EXPECT_TRUE(r.problems.empty());
+    // Tables sorted by schema, table, column (zero has SRID 0 and is skipped), then functions.
+    EXPECT_EQ(ids_of(r), (std::vector<std::string>{"roads", "Roads", "two", "two.1", "tiles", "tiles.1"}));
+    EXPECT_EQ(r.tables[0].table.schema, "other");
+    EXPECT_EQ(r.functions[0].function.schema, "fns");
+}
+
+TEST(resolver, default_srid_publishes_srid_zero_columns) {
+    fixture const f;
+    postgres::publish_config config;
+    config.default_srid = 3857;
+    auto const r = f.resolve(config);
+    auto const ids = ids_of(r);
+    ASSERT_NE(std::find(ids.begin(), ids.end(), "zero"), ids.end());
+    EXPECT_EQ(r.tables.back().layout.srid, 3857);
+}
+
+TEST(resolver, configured_table_matches_case_insensitively_and_aliases_columns) {
+    fixture const f;
+    postgres::publish_config config;
+    config.auto_publish.tables = false;
+    config.auto_publish.functions = false;
+    postgres::table_config t;
+    t.id = "my_roads";
+    t.schema = "PUBLIC";
+    t.table = "roads"; // exact match is in schema other only; in public, Roads matches ignoring case
+    t.id_column = "gid";
+    t.properties = {{{"Name", "String"}}};
+    t.layer_id = "layer";
+    t.minzoom = 4;
+    config.tables.push_back(t);
+    auto const r = f.resolve(config);
+    ASSERT_TRUE(r.problems.empty()) << r.problems.front();
+    ASSERT_EQ(r.tables.size(), 1U);
+    auto const& spec = r.tables[0];
+    EXPECT_EQ(spec.id, "my_roads");
+    EXPECT_EQ(spec.table.table, "Roads");
+    EXPECT_EQ(spec.layout.layer, "layer");
+    ASSERT_TRUE(spec.layout.id_column);
+    EXPECT_EQ(spec.layout.id_column->column, "Gid");
+    EXPECT_EQ(spec.layout.id_column->name, "gid");
+    ASSERT_EQ(spec.layout.properties.size(), 1U);
+    EXPECT_EQ(spec.layout.properties[0].column, "name");
+    EXPECT_EQ(spec.layout.properties[0].name, "Name");
+    EXPECT_EQ(spec.layout.properties[0].type, "String");
+    EXPECT_EQ(spec.extras.minzoom, 4);
+}
+
+TEST(resolver, configured_sources_are_not_published_twice_by_auto_publish) {
+    fixture const f;
+    postgres::publish_config config;
+    postgres::table_config t;
+    t.id = "first";
+    t.schema = "public";
+    t.table = "two";
+    t.geometry_column = "b";
+    config.tables.push_back(t);
+    postgres::function_config fn;
+    fn.id = "fn";
+    fn.schema = "fns";
+    fn.function = "TILES";
+    config.functions.push_back(fn);
+    config.auto_publish.table_id_format = "{schema}.{table}.{column}";
+    config.auto_publish.function_schemas = {"Public"};
+    config.auto_publish.id_columns = {"gid"};
+    auto const r = f.resolve(config);
+    ASSERT_TRUE(r.problems.empty()) << r.problems.front();
+    EXPECT_EQ(ids_of(r), (std::vector<std::string>{"first", "other.roads.geom", "public.Roads.geom",
+                                                   "public.two.a", "fn", "tiles"}));
+    // id_columns: the case-insensitive match becomes the feature id and leaves the attributes.
+    auto const& roads = r.tables[2];
+    ASSERT_TRUE(roads.layout.id_column);
+    EXPECT_EQ(roads.layout.id_column->column, "Gid");
+    EXPECT_EQ(roads.layout.properties.size(), 2U);
+}
+
+TEST(resolver, problems_say_what_is_missing) {
+    fixture const f;
+    auto const problem_for = [&](postgres::table_config t) {
+        postgres::publish_config config;
+        config.auto_publish.tables = false;
+        config.auto_publish.functions = false;
+        t.id = "src";
+        config.tables.push_back(std::move(t));
+        auto const r = f.resolve(config);
+        return r.problems.empty() ? std::string{} : r.problems.front();
+    };
+    postgres::table_config t;
+    t.schema = "nope";
+    t.table = "x";
+    EXPECT_NE(problem_for(t).find("schema 'nope' does not exist. Available schemas: other, public"),
+              std::string::npos);
+    t.schema = "empty";
+    EXPECT_NE(problem_for(t).find("schema 'empty' exists but has no tables with a geometry column"),
+              std::string::npos);
+    t.schema = "public";
+    t.table = "missing";
+    EXPECT_NE(problem_for(t).find("no table or view 'missing'"), std::string::npos);
+    t.table = "two";
+    EXPECT_NE(problem_for(t).find("has several geometry columns: set geometry_column"), std::string::npos);
+    t.geometry_column = "c";
+    EXPECT_NE(problem_for(t).find("has no geometry column 'c'. Geometry columns: a, b"), std::string::npos);
+    t.table = "Roads";
+    t.geometry_column = "geom";
+    t.srid = 3857;
+    EXPECT_NE(problem_for(t).find("has SRID 4326, but the source sets srid 3857"), std::string::npos);
+    t.srid.reset();
+    t.id_column = "name";
+    EXPECT_NE(problem_for(t).find("id_column 'name' is of type text"), std::string::npos);
+    t.id_column.reset();
+    t.properties = {{{"nope", "text"}}};
+    EXPECT_NE(problem_for(t).find("property 'nope' is not a column of public.Roads"), std::string::npos);
+    t.properties.reset();
+    t.table = "zero";
+    EXPECT_NE(problem_for(t).find("has SRID 0"), std::string::npos);
+    t.srid = 900913;
+    EXPECT_EQ(problem_for(t), "");
+}
+
+TEST(resolver, one_function_under_two_ids) {
+    fixture const f;
+    postgres::publish_config config;
+    config.auto_publish.tables = false;
+    config.auto_publish.functions = false;
+    postgres::function_config low;
+    low.id = "low";
+    low.schema = "public";
+    low.function = "tiles";
+    low.maxzoom = 5;
+    auto high = low;
+    high.id = "high";
+    high.maxzoom.reset();
+    high.minzoom = 6;
+    config.functions = {low, high};
+    auto const r = f.resolve(config);
+    EXPECT_EQ(ids_of(r), (std::vector<std::string>{"high", "low"}));
+}
+
+TEST(save_config, passwords_are_removed) {
+    EXPECT_EQ(config::strip_password("postgresql://user:s3cret@host:5432/db?sslmode=verify-full&password=x"),
+              "postgresql://user@host:5432/db?sslmode=verify-full");
+    EXPECT_EQ(config::strip_password("postgres://u:p@h/db"), "postgres://u@h/db");
+    EXPECT_EQ(config::strip_password("host=h password='se cret' dbname=db"), "host=h dbname=db");
+    EXPECT_EQ(config::strip_password("password=abc host=h sslpassword=k"), "host=h");
+    EXPECT_EQ(config::strip_password("host=h dbname=db"), "host=h dbname=db");
+}
