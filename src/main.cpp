@@ -65,8 +65,8 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
                                          params.application_name};
         auto const publish = settings.publish_config_for(i);
         published.push_back(co_await kachel::postgres::async_publish_database(
-            ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish, ids,
-            *catalog, &ready));
+            ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,
+            ids, *catalog, &ready));
     }
     if (settings.save_config) {
         kachel::config::save_config(*settings.save_config, settings, published);

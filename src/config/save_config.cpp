@@ -61,6 +61,19 @@ std::string strip_keyword(std::string_view text, std::string_view key) {
     return out;
 }
 
+/// Names from the database may contain `$`, which a plain scalar would expand as `${VAR}` when
+/// the file is read back: such values are written double-quoted.
+struct text {
+    std::string_view value;
+};
+
+YAML::Emitter& operator<<(YAML::Emitter& y, text t) {
+    if (t.value.find('$') != std::string_view::npos) {
+        y << YAML::DoubleQuoted;
+    }
+    return y << std::string{t.value};
+}
+
 void emit_bounds(YAML::Emitter& y, std::array<double, 4> const& b) {
     y << YAML::Key << "bounds" << YAML::Value << YAML::Flow << YAML::BeginSeq;
     for (double const v : b) {
@@ -82,17 +95,17 @@ void emit_zooms(YAML::Emitter& y, postgres::tilejson_extras const& e) {
 }
 
 void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
-    y << YAML::Key << t.id << YAML::Value << YAML::BeginMap;
-    y << YAML::Key << "schema" << YAML::Value << t.table.schema;
-    y << YAML::Key << "table" << YAML::Value << t.table.table;
+    y << YAML::Key << text{t.id} << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "schema" << YAML::Value << text{t.table.schema};
+    y << YAML::Key << "table" << YAML::Value << text{t.table.table};
     y << YAML::Key << "srid" << YAML::Value << t.layout.srid;
-    y << YAML::Key << "geometry_column" << YAML::Value << t.table.geometry_column;
+    y << YAML::Key << "geometry_column" << YAML::Value << text{t.table.geometry_column};
     y << YAML::Key << "geometry_type" << YAML::Value << t.table.geometry_type;
     if (t.layout.layer != t.id) {
-        y << YAML::Key << "layer_id" << YAML::Value << t.layout.layer;
+        y << YAML::Key << "layer_id" << YAML::Value << text{t.layout.layer};
     }
     if (t.layout.id_column) {
-        y << YAML::Key << "id_column" << YAML::Value << t.layout.id_column->name;
+        y << YAML::Key << "id_column" << YAML::Value << text{t.layout.id_column->name};
     }
     emit_zooms(y, t.extras);
     y << YAML::Key << "extent" << YAML::Value << t.layout.geometry.extent;
@@ -100,15 +113,15 @@ void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
     y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
     y << YAML::Key << "properties" << YAML::Value << YAML::BeginMap;
     for (auto const& p : t.layout.properties) {
-        y << YAML::Key << p.name << YAML::Value << p.type;
+        y << YAML::Key << text{p.name} << YAML::Value << text{p.type};
     }
     y << YAML::EndMap << YAML::EndMap;
 }
 
 void emit_function(YAML::Emitter& y, postgres::function_spec const& f) {
-    y << YAML::Key << f.id << YAML::Value << YAML::BeginMap;
-    y << YAML::Key << "schema" << YAML::Value << f.function.schema;
-    y << YAML::Key << "function" << YAML::Value << f.function.function;
+    y << YAML::Key << text{f.id} << YAML::Value << YAML::BeginMap;
+    y << YAML::Key << "schema" << YAML::Value << text{f.function.schema};
+    y << YAML::Key << "function" << YAML::Value << text{f.function.function};
     emit_zooms(y, f.extras);
     y << YAML::EndMap;
 }
@@ -130,8 +143,12 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     auto const& entry = s.postgres[i];
     auto const publish = s.publish_config_for(i);
     y << YAML::BeginMap;
-    auto const conninfo = entry.connection_string_reference.value_or(strip_password(entry.connection_string));
-    y << YAML::Key << "connection_string" << YAML::Value << conninfo;
+    y << YAML::Key << "connection_string" << YAML::Value;
+    if (entry.connection_string_reference) {
+        y << *entry.connection_string_reference; // ${VAR} stays a reference
+    } else {
+        y << text{strip_password(entry.connection_string)};
+    }
     // --ca-root-file overrides ssl_root_cert of every connection.
     auto const root = s.ca_root_file
                           ? s.ca_root_file

@@ -193,7 +193,6 @@ class resolver {
                                 list_or_none(names)));
             return;
         }
-        m_claimed.insert(table_signature(*info));
 
         auto srid = effective_srid(*info, cfg.srid, cfg.id);
         if (!srid) {
@@ -293,6 +292,7 @@ class resolver {
 
     void add_table(std::string const& name, table_info const& info, table_layout layout,
                    tilejson_extras extras) {
+        m_claimed.insert(table_signature(info));
         auto id = m_ids.resolve(name, table_signature(info));
         if (layout.layer == name) {
             layout.layer = id;

@@ -21,8 +21,47 @@ struct mvt_feature {
     std::optional<std::uint64_t> id;
     int geometry_type = 0; ///< 1 point, 2 linestring, 3 polygon
     std::size_t geometry_commands = 0;
+    std::vector<std::uint32_t> geometry; ///< the raw command integers
     std::map<std::string, std::string> tags;
 };
+
+/// The parts of an MVT geometry as absolute tile coordinates: each MoveTo starts a part
+/// `[x0, y0, x1, y1, ...]`; ClosePath repeats the part's first point.
+/// \throws std::runtime_error for a truncated command sequence.
+inline std::vector<std::vector<std::int64_t>> decode_geometry(std::vector<std::uint32_t> const& commands) {
+    std::vector<std::vector<std::int64_t>> parts;
+    std::int64_t x = 0;
+    std::int64_t y = 0;
+    auto const zigzag = [](std::uint32_t v) {
+        return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+    };
+    for (std::size_t i = 0; i < commands.size();) {
+        auto const id = commands[i] & 7;
+        auto const count = commands[i] >> 3;
+        ++i;
+        if (id == 7) {
+            if (parts.empty() || parts.back().size() < 2) {
+                throw std::runtime_error{"ClosePath without a part"};
+            }
+            parts.back().push_back(parts.back()[0]);
+            parts.back().push_back(parts.back()[1]);
+            continue;
+        }
+        if ((id != 1 && id != 2) || i + 2 * std::size_t{count} > commands.size()) {
+            throw std::runtime_error{"bad MVT geometry command"};
+        }
+        for (std::uint32_t c = 0; c < count; ++c) {
+            x += zigzag(commands[i++]);
+            y += zigzag(commands[i++]);
+            if (id == 1 || parts.empty()) {
+                parts.emplace_back();
+            }
+            parts.back().push_back(x);
+            parts.back().push_back(y);
+        }
+    }
+    return parts;
+}
 
 struct mvt_layer {
     std::string name;
@@ -125,8 +164,8 @@ inline std::vector<mvt_layer> decode_mvt(std::string_view data) {
                     break;
                 case 4: {
                     auto const geom = f.get_packed_uint32();
-                    feature.geometry_commands =
-                        static_cast<std::size_t>(std::distance(geom.begin(), geom.end()));
+                    feature.geometry.assign(geom.begin(), geom.end());
+                    feature.geometry_commands = feature.geometry.size();
                     break;
                 }
                 default:

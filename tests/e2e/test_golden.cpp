@@ -1,0 +1,319 @@
+// Golden end-to-end cases: kachel runs with tests/golden/config.yaml against the fixture database;
+// each line of tests/golden/cases.txt is a request whose status, relevant headers and decoded body
+// (TileJSON, or the tile's layers, features, geometry and properties) must equal
+// tests/golden/expected/NAME.json. KACHEL_UPDATE_GOLDEN=1 rewrites the expected files instead.
+// Also here: --save-config round trips and startup behaviour of configured sources.
+
+#include "core/text.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/tempdb.hpp"
+#include "tiles/mvt_decoder.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+using namespace kachel;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::filesystem::path const golden_dir{KACHEL_GOLDEN_DIR};
+
+struct golden_case {
+    std::string name;
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+std::vector<golden_case> read_cases() {
+    std::ifstream in{golden_dir / "cases.txt"};
+    std::vector<golden_case> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (trim(line).empty() || line.front() == '#') {
+            continue;
+        }
+        auto const bar1 = line.find('|');
+        auto const bar2 = line.find('|', bar1 + 1);
+        golden_case c{std::string{trim(line.substr(0, bar1))},
+                      std::string{trim(line.substr(bar1 + 1, bar2 - bar1 - 1))},
+                      {}};
+        std::string_view rest =
+            bar2 == std::string::npos ? std::string_view{} : std::string_view{line}.substr(bar2 + 1);
+        while (!trim(rest).empty()) {
+            auto const bar = rest.find('|');
+            auto const item = rest.substr(0, bar);
+            auto const colon = item.find(':');
+            if (colon != std::string_view::npos) {
+                c.headers.emplace_back(std::string{trim(item.substr(0, colon))},
+                                       std::string{trim(item.substr(colon + 1))});
+            }
+            rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+/// kachel started from a config file against a fresh fixture database.
+struct instance {
+    std::unique_ptr<test::child_process> process;
+    unsigned short port = 0;
+
+    instance(std::string const& db, std::filesystem::path const& config,
+             std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{KACHEL_BINARY, "-c", config.string(), "-l", "127.0.0.1:0", "-W", "2",
+                                      "-p",          "4"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        process = std::make_unique<test::child_process>(
+            args, std::map<std::string, std::optional<std::string>>{
+                      {"KACHEL_GOLDEN_URL", test::tls_url(db)},
+                      {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}});
+        if (process->wait_for_output("kachel is now active. See http://", 60s)) {
+            std::smatch m;
+            auto const out = process->output();
+            if (std::regex_search(out, m, std::regex{"active\\. See http://127\\.0\\.0\\.1:(\\d+)/"})) {
+                port = static_cast<unsigned short>(std::stoi(m[1]));
+            }
+        }
+    }
+};
+
+json render_tile(std::string const& body) {
+    json layers = json::array();
+    for (auto const& layer : tiles::decode_mvt(body)) {
+        json features = json::array();
+        for (auto const& f : layer.features) {
+            json feature{{"type", f.geometry_type},
+                         {"geometry", tiles::decode_geometry(f.geometry)},
+                         {"properties", f.tags}};
+            if (f.id) {
+                feature["id"] = *f.id;
+            }
+            features.push_back(std::move(feature));
+        }
+        layers.push_back({{"name", layer.name},
+                          {"version", layer.version},
+                          {"extent", layer.extent},
+                          {"features", features}});
+    }
+    return layers;
+}
+
+/// What a case observed, with the parts that change between runs (port, request ids) masked.
+json observe(unsigned short port, golden_case const& c) {
+    auto const reply = test::http_request(port, c.path, boost::beast::http::verb::get, c.headers);
+    json headers = json::object();
+    for (char const* name : {"content-type", "content-encoding", "etag", "location", "vary", "retry-after"}) {
+        if (auto const v = reply.header(name); !v.empty()) {
+            headers[name] = v;
+        }
+    }
+    json out{{"request", c.path}, {"status", reply.status}, {"headers", headers}};
+    auto const type = reply.header("content-type");
+    std::string const host = "localhost:" + std::to_string(port);
+    if (type == "application/json") {
+        // The URLs in the body hold the port, and so does the body's hash: the body is compared instead.
+        headers["etag"] = "(hash of the body)";
+        out["headers"] = headers;
+        auto text = reply.body;
+        for (auto pos = text.find(host); pos != std::string::npos; pos = text.find(host, pos)) {
+            text.replace(pos, host.size(), "HOST");
+        }
+        out["body"] = json::parse(text);
+    } else if (type == "application/x-protobuf") {
+        out["body"] = render_tile(reply.body);
+    } else if (type.starts_with("text/plain")) {
+        out["body"] = std::regex_replace(reply.body, std::regex{"request [0-9a-f]{8}"}, "request ID");
+    } else if (!reply.body.empty()) {
+        out["body"] = {{"bytes", reply.body.size()}};
+    }
+    return out;
+}
+
+class golden : public ::testing::TestWithParam<golden_case> {
+  protected:
+    static void SetUpTestSuite() {
+        s_db = std::make_unique<test::tempdb>();
+        s_kachel = std::make_unique<instance>(s_db->name(), golden_dir / "config.yaml");
+    }
+    static void TearDownTestSuite() {
+        s_kachel.reset();
+        s_db.reset();
+    }
+    void SetUp() override { ASSERT_NE(s_kachel->port, 0) << s_kachel->process->output(); }
+
+    static std::unique_ptr<test::tempdb> s_db;
+    static std::unique_ptr<instance> s_kachel;
+};
+
+std::unique_ptr<test::tempdb> golden::s_db;
+std::unique_ptr<instance> golden::s_kachel;
+
+} // namespace
+
+TEST_P(golden, matches_expected) {
+    auto const& c = GetParam();
+    auto const actual = observe(s_kachel->port, c);
+    auto const file = golden_dir / "expected" / (c.name + ".json");
+    if (std::getenv("KACHEL_UPDATE_GOLDEN") != nullptr) {
+        std::ofstream{file} << actual.dump(2) << "\n";
+        return;
+    }
+    std::ifstream in{file};
+    ASSERT_TRUE(in) << "no expected file " << file << ": run with KACHEL_UPDATE_GOLDEN=1 to create it";
+    auto const expected = json::parse(in);
+    EXPECT_EQ(actual, expected) << "diff (RFC 6902, expected -> actual): "
+                                << json::diff(expected, actual).dump(1);
+}
+
+INSTANTIATE_TEST_SUITE_P(cases, golden, ::testing::ValuesIn(read_cases()),
+                         [](auto const& test_info) { return test_info.param.name; });
+
+TEST_F(golden, invalid_configured_sources_are_skipped_with_a_warning) {
+    auto const log = s_kachel->process->output();
+    EXPECT_NE(
+        log.find("Unable to configure source wrong_srid: table public.utm_points.geom has SRID 32632, but "
+                 "the source sets srid 4326; the source is skipped"),
+        std::string::npos)
+        << log;
+    EXPECT_NE(
+        log.find("Unable to configure source missing_function because schema 'public' has no tile-serving "
+                 "function 'no_such_function'"),
+        std::string::npos);
+    EXPECT_NE(log.find("Comment on public.plain_commented is not a JSON object"), std::string::npos);
+}
+
+TEST(golden_startup, invalid_configured_sources_abort_by_default) {
+    test::tempdb const db;
+    auto const config = std::filesystem::temp_directory_path() / ("kachel-abort-" + db.name() + ".yaml");
+    std::ofstream{config} << "postgres:\n  connection_string: ${KACHEL_GOLDEN_URL}\n  tables:\n    t:\n"
+                             "      schema: nope\n      table: points\n      unknown_key: 1\n";
+    instance k{db.name(), config};
+    EXPECT_EQ(k.port, 0);
+    EXPECT_EQ(k.process->wait_exit(30s), 1);
+    auto const log = k.process->output();
+    EXPECT_NE(log.find("ignoring unrecognized configuration key 'postgres.tables.t.unknown_key'"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(
+        log.find(
+            "Unable to configure source t because schema 'nope' does not exist. Available schemas: alpha, "
+            "beta, public"),
+        std::string::npos)
+        << log;
+    EXPECT_NE(log.find("on_invalid: warn (--on-invalid warn)"), std::string::npos);
+    std::filesystem::remove(config);
+}
+
+TEST(golden_startup, saved_config_publishes_the_same_catalog_without_passwords) {
+    test::tempdb const db;
+    auto const dir = std::filesystem::temp_directory_path();
+    auto const saved = dir / ("kachel-saved-" + db.name() + ".yaml");
+    auto const saved_again = dir / ("kachel-saved-again-" + db.name() + ".yaml");
+    auto const first_config = golden_dir / "config.yaml";
+
+    auto const documents = [](instance const& k) {
+        auto const catalog = json::parse(test::http_get(k.port, "/catalog").body);
+        json out{{"catalog", catalog}};
+        for (auto const& [id, entry] : catalog["tiles"].items()) {
+            auto doc = json::parse(test::http_get(k.port, "/" + id).body);
+            doc.erase("tiles");
+            out[id] = doc;
+        }
+        return out;
+    };
+    json first;
+    {
+        instance const k{db.name(), first_config, {"--save-config", saved.string()}};
+        ASSERT_NE(k.port, 0) << k.process->output();
+        first = documents(k);
+    }
+    std::ifstream in{saved};
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_NE(text.str().find("connection_string: ${KACHEL_GOLDEN_URL}"), std::string::npos) << text.str();
+    EXPECT_EQ(text.str().find(test::cluster_env("KACHEL_PG_PASSWORD")), std::string::npos);
+    // Every source is spelled out with what discovery found.
+    EXPECT_NE(text.str().find(
+                  "  points:\n        schema: public\n        table: points\n        srid: 4326\n"
+                  "        geometry_column: geom\n        geometry_type: POINT\n        id_column: gid\n"),
+              std::string::npos)
+        << text.str();
+    {
+        instance const k{db.name(), saved, {"--save-config", saved_again.string()}};
+        ASSERT_NE(k.port, 0) << k.process->output();
+        EXPECT_EQ(documents(k), first);
+    }
+    std::ifstream again{saved_again};
+    std::stringstream text_again;
+    text_again << again.rdbuf();
+    EXPECT_EQ(text_again.str(), text.str());
+    std::filesystem::remove(saved);
+    std::filesystem::remove(saved_again);
+}
+
+TEST(golden_startup, saved_config_never_holds_an_inline_password) {
+    test::tempdb const db;
+    test::child_process k{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "--save-config", "-", test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+    auto const out = k.output();
+    EXPECT_EQ(out.find(test::cluster_env("KACHEL_PG_PASSWORD")), std::string::npos);
+    EXPECT_NE(out.find("connection_string: postgresql://kachel@localhost:"), std::string::npos) << out;
+    EXPECT_NE(out.find("auto_publish: true"), std::string::npos);
+}
+
+TEST(golden_startup, route_prefix_and_base_path) {
+    test::tempdb const db;
+    test::child_process k{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "--route-prefix", "/tiles/", "--base-path", "/public",
+         test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+    std::smatch m;
+    auto const out = k.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/tiles/catalog"}))
+        << out;
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    EXPECT_EQ(test::http_get(port, "/tiles/catalog").status, 200U);
+    EXPECT_EQ(test::http_get(port, "/catalog").status, 404U);
+    EXPECT_EQ(test::http_get(port, "/health").status, 200U);
+    EXPECT_EQ(test::http_get(port, "/tiles/points/0/0/0").status, 200U);
+    auto const tilejson = json::parse(test::http_get(port, "/tiles/points?a=1").body);
+    EXPECT_EQ(tilejson["tiles"][0],
+              "http://localhost:" + std::to_string(port) + "/public/points/{z}/{x}/{y}?a=1");
+    auto const legacy = test::http_get(port, "/tiles/points/0/0/0.pbf");
+    EXPECT_EQ(legacy.status, 301U);
+    EXPECT_EQ(legacy.header("location"), "/tiles/points/0/0/0");
+}
+
+TEST(golden_startup, srid_zero_needs_default_srid) {
+    test::tempdb const db;
+    std::vector<std::string> args{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())};
+    auto const catalog_with = [&](std::map<std::string, std::optional<std::string>> env) {
+        env["PGSSLROOTCERT"] = test::cluster_env("KACHEL_PG_CA");
+        env["DATABASE_URL"] = std::nullopt;
+        test::child_process k{args, env};
+        EXPECT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+        std::smatch m;
+        auto const out = k.output();
+        EXPECT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+        return json::parse(
+            test::http_get(static_cast<unsigned short>(std::stoi(m[1])), "/catalog").body)["tiles"];
+    };
+    auto const without = catalog_with({{"DEFAULT_SRID", std::nullopt}});
+    EXPECT_FALSE(without.contains("no_srid"));
+    EXPECT_FALSE(without.contains("mercator_no_srid"));
+    // DEFAULT_SRID counts when there is no config file and no -d.
+    auto const with = catalog_with({{"DEFAULT_SRID", "3857"}});
+    EXPECT_TRUE(with.contains("no_srid"));
+    EXPECT_TRUE(with.contains("mercator_no_srid"));
+}
