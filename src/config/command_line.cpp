@@ -229,6 +229,18 @@ command_line parse_command_line(int argc, char const* const* argv) {
     if (base_path) {
         s.http.base_path = path_flag("--base-path", *base_path);
     }
+    if (config_file) {
+        // Martin's rule: these flags override the key in every postgres entry of the file.
+        for (auto const& [flag, given] : {std::pair{"--default-srid", default_srid.has_value()},
+                                          std::pair{"--auto-bounds", auto_bounds.has_value()},
+                                          std::pair{"--max-feature-count", max_feature_count.has_value()},
+                                          std::pair{"--pool-size", pool_size.has_value()},
+                                          std::pair{"--ca-root-file", s.ca_root_file.has_value()}}) {
+            if (given) {
+                spdlog::info("{} overrides the config file's value for every postgres connection", flag);
+            }
+        }
+    }
     if (listen) {
         s.listen_addresses = *listen;
     }

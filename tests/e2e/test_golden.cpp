@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 using namespace kachel;
 using namespace std::chrono_literals;
@@ -188,6 +189,24 @@ TEST_F(golden, invalid_configured_sources_are_skipped_with_a_warning) {
                  "function 'no_such_function'"),
         std::string::npos);
     EXPECT_NE(log.find("Comment on public.plain_commented is not a JSON object"), std::string::npos);
+}
+
+TEST_F(golden, composite_constituents_run_concurrently) {
+    // Each constituent sleeps one second in the database; while the request runs, all three
+    // queries must be active at the same time.
+    std::thread request{[port = s_kachel->port] {
+        EXPECT_EQ(test::http_get(port, "/sleep_a,sleep_b,sleep_c/10/0/0").status, 204U);
+    }};
+    std::size_t most = 0;
+    for (int i = 0; i < 40 && most < 3; ++i) {
+        auto const rows =
+            s_db->query("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND datname = '" +
+                        s_db->name() + "' AND query LIKE '%fn_sleep%' AND query NOT LIKE '%pg_stat%'");
+        most = std::max<std::size_t>(most, std::stoul(rows.at(0)));
+        std::this_thread::sleep_for(50ms);
+    }
+    request.join();
+    EXPECT_EQ(most, 3U);
 }
 
 TEST(golden_startup, invalid_configured_sources_abort_by_default) {
