@@ -1,6 +1,6 @@
 // kachel's catalog and map preview. Talks only to this kachel: /catalog and the TileJSON routes.
-import * as maplibregl from '/_/ui/maplibre-gl.mjs';
-import { filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from '/_/ui/style.js';
+import * as maplibregl from './maplibre-gl.mjs';
+import { filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from './style.js';
 
 const ui = {
   filter: document.getElementById('filter'),
@@ -89,7 +89,7 @@ async function select(ids) {
     ui.details.hidden = true;
     return;
   }
-  const path = `/${ids.map(encodeURIComponent).join(',')}`;
+  const path = ids.map(encodeURIComponent).join(',');
   const response = await fetch(path);
   if (!response.ok) {
     ui.status.textContent = `${path}: ${response.status} ${await response.text()}`;
@@ -169,7 +169,7 @@ ui.copy.addEventListener('click', async () => {
 });
 
 async function start() {
-  const response = await fetch('/catalog');
+  const response = await fetch('catalog');
   const catalog = await response.json();
   state.entries = Object.entries(catalog.tiles || {}).sort(([a], [b]) => a.localeCompare(b));
   renderList();

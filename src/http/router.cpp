@@ -124,7 +124,11 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         }
         path.erase(0, route_prefix.size());
         if (path.empty()) {
-            path = "/";
+            // The web UI's relative links need the trailing slash.
+            route r;
+            r.type = route::kind::redirect;
+            r.location = std::string{route_prefix} + "/" + (query.empty() ? "" : "?" + std::string{query});
+            return r;
         }
     }
 

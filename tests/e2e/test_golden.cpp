@@ -309,6 +309,10 @@ TEST(golden_startup, route_prefix_and_base_path) {
     auto const tilejson = json::parse(test::http_get(port, "/tiles/points?a=1").body);
     EXPECT_EQ(tilejson["tiles"][0],
               "http://localhost:" + std::to_string(port) + "/public/points/{z}/{x}/{y}?a=1");
+    // The web UI works under the prefix: its links are relative to /tiles/.
+    EXPECT_EQ(test::http_get(port, "/tiles").header("location"), "/tiles/");
+    EXPECT_EQ(test::http_get(port, "/tiles/").header("content-type"), "text/html; charset=utf-8");
+    EXPECT_EQ(test::http_get(port, "/tiles/_/ui/app.js").status, 200U);
     auto const legacy = test::http_get(port, "/tiles/points/0/0/0.pbf");
     EXPECT_EQ(legacy.status, 301U);
     EXPECT_EQ(legacy.header("location"), "/tiles/points/0/0/0");

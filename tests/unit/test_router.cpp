@@ -107,6 +107,10 @@ TEST(router, route_prefix_mounts_every_route_but_health_stays_at_the_root) {
     auto const tile = parse_route("/tiles/points/1/0/0", "/tiles");
     ASSERT_EQ(tile.type, kind::tile);
     EXPECT_EQ(tile.path, "/points/1/0/0");
+    EXPECT_EQ(parse_route("/tiles/", "/tiles").type, kind::root);
+    auto const bare = parse_route("/tiles?x=1", "/tiles");
+    ASSERT_EQ(bare.type, kind::redirect);
+    EXPECT_EQ(bare.location, "/tiles/?x=1");
     auto const legacy = parse_route("/tiles/points/1/0/0.pbf?a=1", "/tiles");
     ASSERT_EQ(legacy.type, kind::redirect);
     EXPECT_EQ(legacy.location, "/tiles/points/1/0/0?a=1");

@@ -28,7 +28,7 @@ TEST(webui, assets_are_embedded_with_their_types) {
     auto const* page = find_webui_asset("index.html");
     ASSERT_NE(page, nullptr);
     EXPECT_EQ(page->content_type, "text/html; charset=utf-8");
-    EXPECT_NE(page->data.find("/_/ui/app.js"), std::string_view::npos);
+    EXPECT_NE(page->data.find("\"_/ui/app.js\""), std::string_view::npos);
     auto const* maplibre = find_webui_asset("maplibre-gl.mjs");
     ASSERT_NE(maplibre, nullptr);
     EXPECT_GT(maplibre->data.size(), 100000U);
