@@ -298,7 +298,7 @@ TEST_F(server, web_ui_at_the_root_for_local_clients) {
     auto const page = test::http_get(s_port, "/");
     EXPECT_EQ(page.status, 200U);
     EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
-    EXPECT_NE(page.body.find("<script type=\"module\" src=\"/_/ui/app.js\">"), std::string::npos);
+    EXPECT_NE(page.body.find("<script type=\"module\" src=\"_/ui/app.js\">"), std::string::npos);
     auto const script = test::http_get(s_port, "/_/ui/maplibre-gl.mjs");
     EXPECT_EQ(script.status, 200U);
     EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");

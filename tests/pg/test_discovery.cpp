@@ -127,14 +127,23 @@ TEST_F(discovery, publishing_assigns_martin_source_ids) {
     }
     // Tables and functions; no_srid and mercator_no_srid are skipped (SRID 0), and so are the
     // functions whose signature does not serve tiles (not_bigint, not_names, ...).
-    std::vector<std::string> const expected{
-        "Fn.Mixed-Case--",     "MixedCase",       "antimeridian",  "catalog.1",       "commented",
-        "empty_table",         "fn_no_rows",      "fn_null",       "fn_other",        "fn_query_echo",
-        "fn_raster",           "fn_token",        "fn_two_rows",   "fn_upper",        "fn_with_etag",
-        "fn_zoom_table",       "fn_zxy",          "geog_places",   "horizontal_line", "lines",
-        "odd-name--quoted---", "plain_commented", "points",        "points_view",     "polygons",
-        "polygons_mat",        "shared_name",     "shared_name.1", "single_point",    "two_geoms",
-        "two_geoms.1",         "utm_points"};
+    std::vector<std::string> const expected{"Fn.Mixed-Case--", "MixedCase",
+                                            "antimeridian",    "catalog.1",
+                                            "commented",       "empty_table",
+                                            "fn_no_rows",      "fn_null",
+                                            "fn_other",        "fn_query_echo",
+                                            "fn_raster",       "fn_sleep",
+                                            "fn_token",        "fn_two_rows",
+                                            "fn_upper",        "fn_with_etag",
+                                            "fn_zoom_table",   "fn_zxy",
+                                            "geog_places",     "horizontal_line",
+                                            "lines",           "odd-name--quoted---",
+                                            "plain_commented", "points",
+                                            "points_view",     "polygons",
+                                            "polygons_mat",    "shared_name",
+                                            "shared_name.1",   "single_point",
+                                            "two_geoms",       "two_geoms.1",
+                                            "utm_points"};
     EXPECT_EQ(ids, expected);
     EXPECT_EQ(catalog.find("shared_name")->tilejson()["description"], "alpha.shared_name.geom");
     EXPECT_EQ(catalog.find("shared_name.1")->tilejson()["description"], "beta.shared_name.geom");
