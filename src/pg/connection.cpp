@@ -1,5 +1,8 @@
 #include "pg/connection.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "core/error.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
@@ -11,6 +14,16 @@
 namespace kachel::pg {
 
 namespace asio = boost::asio;
+
+namespace {
+
+/// One thread for the blocking PQcancel calls.
+asio::thread_pool& cancel_threads() {
+    static asio::thread_pool threads{1};
+    return threads;
+}
+
+} // namespace
 using asio::posix::stream_descriptor;
 
 namespace {
@@ -124,6 +137,7 @@ asio::awaitable<void> connection::async_flush() {
 }
 
 asio::awaitable<result> connection::async_collect() {
+    m_busy = true;
     result last;
     std::string error;
     for (;;) {
@@ -147,6 +161,7 @@ asio::awaitable<result> connection::async_collect() {
         }
         last = std::move(r);
     }
+    m_busy = false;
     if (!error.empty()) {
         if (PQstatus(m_conn.get()) != CONNECTION_OK) {
             m_broken = true;
@@ -155,6 +170,39 @@ asio::awaitable<result> connection::async_collect() {
         throw database_error{error};
     }
     co_return last;
+}
+
+asio::awaitable<bool> connection::async_cancel_and_drain() noexcept {
+    try {
+        std::unique_ptr<PGcancel, void (*)(PGcancel*)> cancel{PQgetCancel(m_conn.get()), PQfreeCancel};
+        if (!cancel) {
+            m_broken = true;
+            co_return false;
+        }
+        // PQcancel opens its own connection to the server and blocks until the request is sent.
+        auto const sent = co_await asio::co_spawn(
+            cancel_threads(),
+            [c = cancel.get()]() -> asio::awaitable<std::string> {
+                std::array<char, 256> error{};
+                co_return PQcancel(c, error.data(), static_cast<int>(error.size())) == 1
+                    ? std::string{}
+                    : std::string{error.data()};
+            },
+            asio::use_awaitable);
+        if (!sent.empty()) {
+            spdlog::warn("Could not cancel a running statement: {}", trimmed_message(sent.c_str()));
+        }
+        try {
+            co_await async_collect();
+        } catch (database_error const&) {
+            // "canceling statement due to user request": expected.
+        }
+        co_return !is_broken();
+    } catch (std::exception const& e) {
+        spdlog::debug("cancelling a statement failed: {}", e.what());
+        m_broken = true;
+        co_return false;
+    }
 }
 
 asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<std::string const> params,

@@ -50,6 +50,18 @@ class connection {
     /// True once the connection is unusable (lost, or left in an unknown state).
     [[nodiscard]] bool is_broken() const noexcept;
 
+    /// True while a statement was sent and its results were not all read: the coroutine running
+    /// it was cancelled (client gone, timeout). cancel_and_drain() makes it usable again.
+    [[nodiscard]] bool is_busy() const noexcept { return m_busy && !m_broken; }
+
+    /// Asks the server to cancel the running statement (PQcancel, from a helper thread so no
+    /// event-loop thread blocks), then reads and drops its results.
+    /// \returns true when the connection is idle and usable again.
+    boost::asio::awaitable<bool> async_cancel_and_drain() noexcept;
+
+    /// The executor the connection's socket is bound to.
+    [[nodiscard]] boost::asio::any_io_executor executor() { return m_socket.get_executor(); }
+
     /// The libpq handle, valid while this object lives.
     [[nodiscard]] PGconn* native_handle() const noexcept { return m_conn.get(); }
 
@@ -66,6 +78,7 @@ class connection {
     boost::asio::posix::stream_descriptor m_socket;
     std::unordered_set<std::string> m_prepared;
     bool m_broken = false;
+    bool m_busy = false;
 };
 
 } // namespace kachel::pg

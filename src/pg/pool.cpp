@@ -5,6 +5,8 @@
 #include "pg/diagnosis.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -128,6 +130,27 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
 }
 
 void pool::release(std::unique_ptr<connection> conn) noexcept {
+    if (conn->is_busy()) {
+        // The request was cancelled mid-statement: cancel it in the server, then give the
+        // connection back. Until then it counts as open, not idle.
+        try {
+            auto const executor = conn->executor();
+            asio::co_spawn(
+                executor,
+                [self = shared_from_this(), c = std::move(conn)]() mutable -> asio::awaitable<void> {
+                    bool const ok = co_await c->async_cancel_and_drain();
+                    spdlog::debug("pool {}: cancelled a running statement ({})", self->m_options.name,
+                                  ok ? "connection reused" : "connection closed");
+                    self->release(std::move(c));
+                },
+                asio::detached);
+            return;
+        } catch (...) { // NOLINT(bugprone-empty-catch): falls through to closing it
+        }
+        if (!conn) {
+            return;
+        }
+    }
     std::unique_ptr<connection> discard;
     {
         std::lock_guard const lock{m_mutex};

@@ -209,6 +209,45 @@ TEST_F(golden, composite_constituents_run_concurrently) {
     EXPECT_EQ(most, 3U);
 }
 
+TEST_F(golden, a_client_that_goes_away_cancels_its_query) {
+    auto const active_sleeps = [] {
+        return std::stoul(
+            s_db->query("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND datname = '" +
+                        s_db->name() + "' AND query LIKE '%fn_sleep%' AND query NOT LIKE '%pg_stat%'")
+                .at(0));
+    };
+    auto const kachel_connections = [] {
+        return std::stoul(s_db->query("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                      s_db->name() + "' AND application_name LIKE 'kachel%'")
+                              .at(0));
+    };
+    {
+        // sleep_a at z=200 would sleep 20 s: the client leaves after the query started.
+        boost::asio::io_context ioc;
+        boost::asio::ip::tcp::socket socket{ioc};
+        socket.connect({boost::asio::ip::make_address("127.0.0.1"), s_kachel->port});
+        std::string const request = "GET /sleep_a/30/0/0 HTTP/1.1\r\nHost: x\r\n\r\n";
+        boost::asio::write(socket, boost::asio::buffer(request));
+        for (int i = 0; i < 100 && active_sleeps() == 0; ++i) {
+            std::this_thread::sleep_for(20ms);
+        }
+        ASSERT_EQ(active_sleeps(), 1U);
+    } // closes the socket
+    auto const before = kachel_connections();
+    auto const closed = std::chrono::steady_clock::now();
+    while (active_sleeps() != 0 && std::chrono::steady_clock::now() - closed < 5s) {
+        std::this_thread::sleep_for(20ms);
+    }
+    auto const took = std::chrono::steady_clock::now() - closed;
+    EXPECT_EQ(active_sleeps(), 0U);
+    EXPECT_LT(took, 1s) << "the statement was still running " << std::chrono::duration<double>(took).count()
+                        << " s after the client left";
+    // The connection went back to the pool instead of being closed, and serves the next request.
+    EXPECT_EQ(kachel_connections(), before);
+    EXPECT_EQ(test::http_get(s_kachel->port, "/points/0/0/0").status, 200U);
+    EXPECT_NE(s_kachel->process->output().find("\"GET /sleep_a/30/0/0\" 499 0 "), std::string::npos);
+}
+
 TEST(golden_startup, invalid_configured_sources_abort_by_default) {
     test::tempdb const db;
     auto const config = std::filesystem::temp_directory_path() / ("kachel-abort-" + db.name() + ".yaml");
