@@ -61,8 +61,8 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     std::vector<kachel::postgres::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
-        kachel::pg::pool_options options{settings.pool_size_for(i), std::chrono::milliseconds{5000},
-                                         params.application_name};
+        kachel::pg::pool_options options{settings.pool_size_for(i), settings.acquire_timeout_for(i),
+                                         params.application_name, {}};
         auto const publish = settings.publish_config_for(i);
         published.push_back(co_await kachel::postgres::async_publish_database(
             ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,

@@ -65,6 +65,8 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             t.buffer = int_in(value, dotted, ctx, 0, 1 << 20);
         } else if (key == "clip_geom") {
             t.clip_geom = boolean(value, dotted, ctx);
+        } else if (key == "statement_timeout") {
+            t.statement_timeout = duration(value, dotted, ctx);
         } else if (key == "properties") {
             std::vector<std::pair<std::string, std::string>> props;
             if (value && !value.IsNull()) {
@@ -105,6 +107,8 @@ function_config parse_function(std::string id, YAML::Node const& node, std::stri
             f.maxzoom = zoom(value, dotted, ctx);
         } else if (key == "bounds") {
             f.bounds = bounds(value, dotted, ctx);
+        } else if (key == "statement_timeout") {
+            f.statement_timeout = duration(value, dotted, ctx);
         } else {
             warn_unknown_key(dotted, ctx);
         }
@@ -251,6 +255,15 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
             }
         } else if (key == "retry_timeout") {
             out.retry_timeout = duration(value, dotted, ctx);
+        } else if (key == "statement_timeout") {
+            if (auto v = duration(value, dotted, ctx)) {
+                out.publish.statement_timeout = *v;
+            }
+        } else if (key == "acquire_timeout") {
+            out.acquire_timeout = duration(value, dotted, ctx);
+            if (out.acquire_timeout && out.acquire_timeout->count() == 0) {
+                throw config_error{fmt_error("{}: '{}' must be more than 0", ctx.file, dotted)};
+            }
         } else if (key == "default_srid") {
             if (auto v = integer_in(value, dotted, ctx, 1, 999999)) {
                 out.publish.default_srid = static_cast<int>(*v);

@@ -94,7 +94,15 @@ void emit_zooms(YAML::Emitter& y, postgres::tilejson_extras const& e) {
     }
 }
 
-void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
+void emit_timeout(YAML::Emitter& y, std::chrono::milliseconds timeout,
+                  std::chrono::milliseconds connection_default) {
+    if (timeout != connection_default) {
+        y << YAML::Key << "statement_timeout" << YAML::Value
+          << fmt::format("{}s", std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+    }
+}
+
+void emit_table(YAML::Emitter& y, postgres::table_spec const& t, std::chrono::milliseconds default_timeout) {
     y << YAML::Key << text{t.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{t.table.schema};
     y << YAML::Key << "table" << YAML::Value << text{t.table.table};
@@ -111,6 +119,7 @@ void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
     y << YAML::Key << "extent" << YAML::Value << t.layout.geometry.extent;
     y << YAML::Key << "buffer" << YAML::Value << t.layout.geometry.buffer;
     y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
+    emit_timeout(y, t.statement_timeout, default_timeout);
     y << YAML::Key << "properties" << YAML::Value << YAML::BeginMap;
     for (auto const& p : t.layout.properties) {
         y << YAML::Key << text{p.name} << YAML::Value << text{p.type};
@@ -118,11 +127,13 @@ void emit_table(YAML::Emitter& y, postgres::table_spec const& t) {
     y << YAML::EndMap << YAML::EndMap;
 }
 
-void emit_function(YAML::Emitter& y, postgres::function_spec const& f) {
+void emit_function(YAML::Emitter& y, postgres::function_spec const& f,
+                   std::chrono::milliseconds default_timeout) {
     y << YAML::Key << text{f.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{f.function.schema};
     y << YAML::Key << "function" << YAML::Value << text{f.function.function};
     emit_zooms(y, f.extras);
+    emit_timeout(y, f.statement_timeout, default_timeout);
     y << YAML::EndMap;
 }
 
@@ -167,6 +178,12 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
         y << YAML::Key << "default_srid" << YAML::Value << *publish.default_srid;
     }
     y << YAML::Key << "auto_bounds" << YAML::Value << bounds_name(publish.auto_bounds);
+    y << YAML::Key << "statement_timeout" << YAML::Value
+      << fmt::format("{}s",
+                     std::chrono::duration_cast<std::chrono::seconds>(publish.statement_timeout).count());
+    y << YAML::Key << "acquire_timeout" << YAML::Value
+      << fmt::format("{}s",
+                     std::chrono::duration_cast<std::chrono::seconds>(s.acquire_timeout_for(i)).count());
     if (publish.max_feature_count) {
         y << YAML::Key << "max_feature_count" << YAML::Value << *publish.max_feature_count;
     }
@@ -190,12 +207,12 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     std::sort(functions.begin(), functions.end(), by_id);
     y << YAML::Key << "tables" << YAML::Value << YAML::BeginMap;
     for (auto const* t : tables) {
-        emit_table(y, *t);
+        emit_table(y, *t, publish.statement_timeout);
     }
     y << YAML::EndMap;
     y << YAML::Key << "functions" << YAML::Value << YAML::BeginMap;
     for (auto const* f : functions) {
-        emit_function(y, *f);
+        emit_function(y, *f, publish.statement_timeout);
     }
     y << YAML::EndMap << YAML::EndMap;
 }

@@ -27,6 +27,10 @@ std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
     return retry_timeout.value_or(postgres.at(i).retry_timeout.value_or(default_retry_timeout));
 }
 
+std::chrono::milliseconds settings::acquire_timeout_for(std::size_t i) const {
+    return postgres.at(i).acquire_timeout.value_or(default_acquire_timeout);
+}
+
 postgres::publish_config settings::publish_config_for(std::size_t i) const {
     auto out = postgres.at(i).publish;
     if (default_srid) {

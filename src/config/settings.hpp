@@ -23,6 +23,8 @@ struct postgres_settings {
     std::optional<pg::sourced_value> ssl_key;
     std::optional<std::size_t> pool_size;
     std::optional<std::chrono::seconds> retry_timeout;
+    /// `acquire_timeout`: how long a request waits for a pooled connection before 503.
+    std::optional<std::chrono::milliseconds> acquire_timeout;
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
     /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).
@@ -77,6 +79,8 @@ struct settings {
     [[nodiscard]] pg::connect_params connect_params_for(std::size_t i) const;
     [[nodiscard]] std::size_t pool_size_for(std::size_t i) const;
     [[nodiscard]] std::chrono::seconds retry_timeout_for(std::size_t i) const;
+    [[nodiscard]] std::chrono::milliseconds acquire_timeout_for(std::size_t i) const;
+    static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
     /// The publishing settings of entry `i` with the command-line overrides applied.
     [[nodiscard]] postgres::publish_config publish_config_for(std::size_t i) const;
 };

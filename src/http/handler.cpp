@@ -131,6 +131,12 @@ response tile_error_response(request const& req, tiles::tile_result const& resul
         res.set(bhttp::field::retry_after, "5");
         return res;
     }
+    if (result.error == tiles::tile_errc::timeout) {
+        spdlog::warn("request {}: tile {}/{}/{}/{}: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
+        return text_response(
+            req, status,
+            fmt::format("The tile took too long to produce and was cancelled (request {})", rid));
+    }
     spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y,
                   result.detail);
     return text_response(req, status, fmt::format("Could not produce the tile (request {})", rid));
@@ -521,6 +527,8 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
         return bhttp::status::bad_request;
     case tiles::tile_errc::unavailable:
         return bhttp::status::service_unavailable;
+    case tiles::tile_errc::timeout:
+        return bhttp::status::gateway_timeout;
     case tiles::tile_errc::internal:
         break;
     }

@@ -19,8 +19,9 @@ namespace kachel::pg {
 class pool;
 
 /// Session settings every pooled connection gets before its first use
-/// (`plan_cache_mode = force_custom_plan`). \throws database_error
-boost::asio::awaitable<void> prepare_session(connection& conn);
+/// (`plan_cache_mode = force_custom_plan`, and `statement_timeout` when not zero: the server-side
+/// limit behind kachel's own per-source timer). \throws database_error
+boost::asio::awaitable<void> prepare_session(connection& conn, std::chrono::milliseconds statement_timeout);
 
 /// A connection borrowed from a pool; gives it back (or discards it if broken) when destroyed.
 class pooled_connection {
@@ -49,6 +50,8 @@ struct pool_options {
     std::chrono::milliseconds acquire_timeout{5000};
     /// Names connections "<name>/C<n>" through application_name (unless the user set one).
     std::string name = "kachel";
+    /// Server-side statement_timeout of every connection (0 = none).
+    std::chrono::milliseconds statement_timeout{0};
 };
 
 /// A fixed-size pool of connections to one database, created lazily. Each connection is

@@ -81,13 +81,15 @@ asio::awaitable<tiles::tile_result> function_source::async_get_tile(tile_coord c
         std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
                                                 std::to_string(coord.y)};
         co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql,
-                                                std::span{json_param_types}.first<3>(), params);
+                                                std::span{json_param_types}.first<3>(), params,
+                                                m_spec.statement_timeout);
     }
     std::array<std::string, 4> const params{std::to_string(coord.z), std::to_string(coord.x),
                                             std::to_string(coord.y),
                                             query.empty() ? std::string{"{}"} : query};
     auto const& types = *m_spec.function.query_type == "jsonb" ? jsonb_param_types : json_param_types;
-    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, types, params);
+    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, types, params,
+                                            m_spec.statement_timeout);
 }
 
 } // namespace kachel::postgres

@@ -15,6 +15,7 @@ struct function_spec {
     std::string id;
     function_info function;
     tilejson_extras extras;
+    std::chrono::milliseconds statement_timeout{30000};
 };
 
 /// The tile format named by a `content_type` in a function's comment (martin-compat 3.5);

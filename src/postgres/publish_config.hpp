@@ -3,6 +3,7 @@
 #include "postgres/discovery.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ struct table_config {
     std::optional<int> extent;
     std::optional<int> buffer;
     std::optional<bool> clip_geom;
+    std::optional<std::chrono::milliseconds> statement_timeout;
 };
 
 /// A function published under a chosen id (`postgres.functions.<id>`).
@@ -39,6 +41,7 @@ struct function_config {
     std::optional<int> minzoom;
     std::optional<int> maxzoom;
     std::optional<std::array<double, 4>> bounds;
+    std::optional<std::chrono::milliseconds> statement_timeout;
 };
 
 /// `auto_publish` resolved to its two halves (martin-compat 6.2).
@@ -67,6 +70,8 @@ struct publish_config {
     bounds_mode auto_bounds = bounds_mode::quick;
     std::optional<std::uint64_t> max_feature_count;
     invalid_policy on_invalid = invalid_policy::abort;
+    /// Longest a tile query may run (`statement_timeout`); sources may set their own.
+    std::chrono::milliseconds statement_timeout{30000};
 };
 
 /// `{schema}`-style placeholders replaced; unknown ones are kept.

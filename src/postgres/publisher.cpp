@@ -82,7 +82,6 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     auto const versions = co_await async_check_versions(*conn);
     log_connection(*conn, versions);
     auto const identity = pool_identity(*conn);
-    auto pool = pg::pool::create(std::move(params), std::move(options));
 
     bool const want_tables = config.auto_publish.tables || !config.tables.empty();
     bool const want_functions = config.auto_publish.functions || !config.functions.empty();
@@ -118,6 +117,19 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
         }
     }
 
+    // The server-side limit backs kachel's per-source timer: a little above the longest of them,
+    // so kachel cancels first and keeps the connection.
+    auto longest = config.statement_timeout;
+    for (auto const& t : resolved.tables) {
+        longest = std::max(longest, t.statement_timeout);
+    }
+    for (auto const& f : resolved.functions) {
+        longest = std::max(longest, f.statement_timeout);
+    }
+    options.statement_timeout = longest.count() > 0 ? longest + std::chrono::seconds{1} : longest;
+    auto const session_timeout = options.statement_timeout;
+    auto pool = pg::pool::create(std::move(params), std::move(options));
+
     // quick: each bounds statement may take 5 s; calc: no limit.
     co_await conn->async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
                                                                        : "SET statement_timeout = 0");
@@ -145,7 +157,7 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
         catalog.add(std::make_shared<function_source>(std::move(spec), pool));
     }
     co_await conn->async_exec("RESET statement_timeout");
-    co_await pg::prepare_session(*conn);
+    co_await pg::prepare_session(*conn, session_timeout);
     pool->adopt(std::move(conn));
     if (ready != nullptr) {
         ready->add(pool);

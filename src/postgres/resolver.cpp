@@ -252,7 +252,8 @@ class resolver {
             std::sort(layout.properties.begin(), layout.properties.end(),
                       [](auto const& a, auto const& b) { return a.name < b.name; });
         }
-        add_table(cfg.id, *info, std::move(layout), tilejson_extras{cfg.bounds, cfg.minzoom, cfg.maxzoom});
+        add_table(cfg.id, *info, std::move(layout), tilejson_extras{cfg.bounds, cfg.minzoom, cfg.maxzoom},
+                  cfg.statement_timeout.value_or(m_config.statement_timeout));
     }
 
     /// Martin's SRID rule (martin-compat 2.2); nullopt (reported for configured sources) when the
@@ -291,14 +292,15 @@ class resolver {
     }
 
     void add_table(std::string const& name, table_info const& info, table_layout layout,
-                   tilejson_extras extras) {
+                   tilejson_extras extras, std::chrono::milliseconds statement_timeout) {
         m_claimed.insert(table_signature(info));
         auto id = m_ids.resolve(name, table_signature(info));
         if (layout.layer == name) {
             layout.layer = id;
         }
         bool const needs_bounds = !extras.bounds;
-        m_out.tables.push_back(table_spec{std::move(id), info, std::move(layout), std::move(extras)});
+        m_out.tables.push_back(
+            table_spec{std::move(id), info, std::move(layout), std::move(extras), statement_timeout});
         m_out.needs_bounds.push_back(needs_bounds);
     }
 
@@ -364,7 +366,7 @@ class resolver {
                 format_source_id(ap.table_id_format,
                                  {{"schema", t.schema}, {"table", t.table}, {"column", t.geometry_column}});
             layout.layer = name;
-            add_table(name, t, std::move(layout), {});
+            add_table(name, t, std::move(layout), {}, m_config.statement_timeout);
         }
     }
 
@@ -404,7 +406,10 @@ class resolver {
                 m_claimed.insert(function_signature(f));
                 auto id = m_ids.resolve(cfg.id, function_signature(f) + "#" + cfg.id);
                 m_out.functions.push_back(
-                    function_spec{std::move(id), f, {cfg.bounds, cfg.minzoom, cfg.maxzoom}});
+                    function_spec{std::move(id),
+                                  f,
+                                  {cfg.bounds, cfg.minzoom, cfg.maxzoom},
+                                  cfg.statement_timeout.value_or(m_config.statement_timeout)});
             }
         }
     }
@@ -430,7 +435,7 @@ class resolver {
             auto const name = format_source_id(m_config.auto_publish.function_id_format,
                                                {{"schema", f.schema}, {"function", f.function}});
             auto id = m_ids.resolve(name, function_signature(f));
-            m_out.functions.push_back(function_spec{std::move(id), f, {}});
+            m_out.functions.push_back(function_spec{std::move(id), f, {}, m_config.statement_timeout});
         }
     }
 

@@ -5,11 +5,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <atomic>
 
 namespace kachel::postgres {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -74,15 +80,17 @@ nlohmann::json table_tilejson(table_spec const& spec) {
     return doc;
 }
 
-asio::awaitable<tiles::tile_result> async_run_tile_query(pg::pool& pool, std::string const& source_id,
-                                                         std::string const& statement_name,
-                                                         std::string const& sql,
-                                                         std::span<Oid const> param_types,
-                                                         std::span<std::string const> params) {
+namespace {
+
+/// The query and its outcome as a value: never throws, so racing it against a timer with `||`
+/// (which waits for the first *successful* branch) ends as soon as either finishes.
+asio::awaitable<tiles::tile_result> run_query(pg::connection& conn, std::string const& source_id,
+                                              std::string const& statement_name, std::string const& sql,
+                                              std::span<Oid const> param_types,
+                                              std::span<std::string const> params) {
     try {
-        auto conn = co_await pool.async_acquire();
         auto const start = std::chrono::steady_clock::now();
-        auto const r = co_await conn->async_exec_prepared(statement_name, sql, param_types, params, true);
+        auto const r = co_await conn.async_exec_prepared(statement_name, sql, param_types, params, true);
         global_metrics().observe_query(
             source_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         if (r.num_rows() > 1) {
@@ -99,11 +107,45 @@ asio::awaitable<tiles::tile_result> async_run_tile_query(pg::pool& pool, std::st
             out.etag = std::string{r.get(0, 1)};
         }
         co_return out;
+    } catch (boost::system::system_error const& e) {
+        if (e.code() == asio::error::operation_aborted) {
+            throw; // cancelled: let the cancellation through
+        }
+        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
+    } catch (std::exception const& e) {
+        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
+    }
+}
+
+} // namespace
+
+asio::awaitable<tiles::tile_result>
+async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string const& statement_name,
+                     std::string const& sql, std::span<Oid const> param_types,
+                     std::span<std::string const> params, std::chrono::milliseconds timeout) {
+    std::optional<pg::pooled_connection> conn;
+    try {
+        conn.emplace(co_await pool.async_acquire());
     } catch (unavailable_error const& e) {
         co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what(), {}};
     } catch (std::exception const& e) {
         co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
     }
+    // 0 = no limit.
+    asio::steady_timer timer{co_await asio::this_coro::executor,
+                             timeout.count() > 0 ? timeout
+                                                 : std::chrono::milliseconds{std::chrono::hours{24 * 365}}};
+    auto outcome = co_await (run_query(**conn, source_id, statement_name, sql, param_types, params) ||
+                             timer.async_wait(asio::use_awaitable));
+    if (outcome.index() == 1) {
+        // The statement is cancelled in the server when the lease goes back (pg::pool::release).
+        co_return tiles::tile_result{
+            {},
+            tiles::tile_errc::timeout,
+            fmt::format("statement timeout: still running after {} ms, cancelled", timeout.count()),
+            {}};
+    }
+    co_return std::move(std::get<0>(outcome));
 }
 
 table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
@@ -115,7 +157,7 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
     std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
                                             std::to_string(coord.y)};
     co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, tile_param_types,
-                                            params);
+                                            params, m_spec.statement_timeout);
 }
 
 } // namespace kachel::postgres

@@ -26,6 +26,7 @@ struct table_spec {
     table_info table;
     table_layout layout;
     tilejson_extras extras;
+    std::chrono::milliseconds statement_timeout{30000};
 };
 
 /// Applies a JSON comment as an RFC 7386 merge patch onto `doc`; a comment that is not a JSON
@@ -38,12 +39,12 @@ void merge_comment(nlohmann::json& doc, std::optional<std::string> const& commen
 [[nodiscard]] nlohmann::json table_tilejson(table_spec const& spec);
 
 /// Runs a prepared tile statement on a pooled connection and turns the outcome into a tile_result:
-/// zero rows or NULL = empty tile; column 2, when present and usable, = the ETag.
-boost::asio::awaitable<tiles::tile_result> async_run_tile_query(pg::pool& pool, std::string const& source_id,
-                                                                std::string const& statement_name,
-                                                                std::string const& sql,
-                                                                std::span<Oid const> param_types,
-                                                                std::span<std::string const> params);
+/// zero rows or NULL = empty tile; column 2, when present and usable, = the ETag. A statement
+/// still running after `timeout` is cancelled (tile_errc::timeout).
+boost::asio::awaitable<tiles::tile_result>
+async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string const& statement_name,
+                     std::string const& sql, std::span<Oid const> param_types,
+                     std::span<std::string const> params, std::chrono::milliseconds timeout);
 
 /// A unique name for a prepared statement of one source.
 [[nodiscard]] std::string next_statement_name();

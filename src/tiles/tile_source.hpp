@@ -17,6 +17,7 @@ enum class tile_errc {
     not_found,   ///< the source has no such tile
     bad_request, ///< the request cannot be served as asked
     unavailable, ///< no database connection could be had in time: retry later
+    timeout,     ///< the query ran longer than the source's statement timeout (and was cancelled)
     internal,    ///< anything else; details are logged, never sent to the client
 };
 

@@ -248,6 +248,30 @@ TEST_F(golden, a_client_that_goes_away_cancels_its_query) {
     EXPECT_NE(s_kachel->process->output().find("\"GET /sleep_a/30/0/0\" 499 0 "), std::string::npos);
 }
 
+TEST_F(golden, statement_timeout_cancels_slow_tiles_with_504) {
+    // sleep_short has statement_timeout 1s; z=30 sleeps 3 s.
+    auto const started = std::chrono::steady_clock::now();
+    auto const r = test::http_get(s_kachel->port, "/sleep_short/30/0/1");
+    auto const took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(r.status, 504U);
+    EXPECT_NE(r.body.find("took too long to produce and was cancelled"), std::string::npos) << r.body;
+    EXPECT_LT(took, 2500ms);
+    // The statement is cancelled in the database, not left running.
+    std::string remaining;
+    for (int i = 0; i < 50; ++i) {
+        remaining = s_db->query("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+                                "'%fn_sleep%' AND query NOT LIKE '%pg_stat%' AND datname = '" +
+                                s_db->name() + "'")
+                        .at(0);
+        if (remaining == "0") {
+            break;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(remaining, "0");
+    EXPECT_EQ(test::http_get(s_kachel->port, "/sleep_short/1/0/0").status, 204U);
+}
+
 TEST(golden_startup, invalid_configured_sources_abort_by_default) {
     test::tempdb const db;
     auto const config = std::filesystem::temp_directory_path() / ("kachel-abort-" + db.name() + ".yaml");
