@@ -13,8 +13,10 @@
 #include "tiles/id_resolver.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -61,8 +63,8 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     std::vector<kachel::postgres::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
-        kachel::pg::pool_options options{settings.pool_size_for(i), settings.acquire_timeout_for(i),
-                                         params.application_name, {}};
+        kachel::pg::pool_options options{
+            settings.pool_size_for(i), settings.acquire_timeout_for(i), params.application_name, {}};
         auto const publish = settings.publish_config_for(i);
         published.push_back(co_await kachel::postgres::async_publish_database(
             ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,
@@ -85,6 +87,33 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
                  format_endpoint(endpoints.front()), settings.http.route_prefix);
+}
+
+/// Waits for the requests in flight (up to `timeout`), cancels the statements still running
+/// after that, waits briefly for their requests to end, then stops the event loop. Pools close
+/// their connections cleanly when they are destroyed.
+asio::awaitable<void> shut_down(asio::io_context& ioc, kachel::http::server const& server,
+                                kachel::postgres::readiness const& ready, std::chrono::seconds timeout) {
+    asio::steady_timer timer{ioc};
+    auto const wait_until_idle =
+        [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
+        while (server.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+            timer.expires_after(std::chrono::milliseconds{20});
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+    };
+    co_await wait_until_idle(std::chrono::steady_clock::now() + timeout);
+    if (auto const left = server.in_flight(); left > 0) {
+        std::size_t cancelled = 0;
+        for (auto const& pool : ready.pools()) {
+            cancelled += pool->cancel_running();
+        }
+        spdlog::warn("{} request(s) still running after {} s: cancelled {} database statement(s)", left,
+                     timeout.count(), cancelled);
+        co_await wait_until_idle(std::chrono::steady_clock::now() + std::chrono::seconds{2});
+    }
+    spdlog::info("kachel stopped");
+    ioc.stop();
 }
 
 /// `--check-connection`: one report per connection on stdout; true when all succeeded.
@@ -131,13 +160,19 @@ int main(int argc, char** argv) {
 
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     signals.async_wait([&](boost::system::error_code const& ec, int signo) {
-        if (!ec) {
-            spdlog::info("Received signal {}, shutting down", signo);
-            if (server) {
-                server->stop();
-            }
-            ioc.stop();
+        if (ec) {
+            return;
         }
+        if (!server) {
+            spdlog::info("Received signal {}, stopping", signo);
+            ioc.stop();
+            return;
+        }
+        spdlog::info(
+            "Received signal {}, shutting down: no new connections, finishing {} request(s) within {} s",
+            signo, server->in_flight(), settings.shutdown_timeout.count());
+        server->stop();
+        asio::co_spawn(ioc, shut_down(ioc, *server, ready, settings.shutdown_timeout), asio::detached);
     });
 
     bool check_ok = false;

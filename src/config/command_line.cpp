@@ -101,6 +101,10 @@ command_line parse_command_line(int argc, char const* const* argv) {
         "--save-config", s.save_config,
         "After publishing, write the resolved configuration (every source spelled out, no passwords) "
         "to FILE, or to stdout with -");
+    std::optional<unsigned> shutdown_timeout;
+    app.add_option(
+        "--shutdown-timeout", shutdown_timeout,
+        "Seconds SIGTERM/SIGINT waits for requests in flight before cancelling their queries [default: 10]");
     std::optional<std::string> route_prefix;
     app.add_option("--route-prefix", route_prefix, "Serve every route under this path, e.g. /tiles");
     std::optional<std::string> base_path;
@@ -165,6 +169,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
         s.http.base_path = file.base_path;
         if (file.on_invalid) {
             s.on_invalid = *file.on_invalid;
+        }
+        if (file.shutdown_timeout) {
+            s.shutdown_timeout = *file.shutdown_timeout;
         }
         if (file.max_connections) {
             s.max_connections = *file.max_connections;
@@ -240,6 +247,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
                 spdlog::info("{} overrides the config file's value for every postgres connection", flag);
             }
         }
+    }
+    if (shutdown_timeout) {
+        s.shutdown_timeout = std::chrono::seconds{*shutdown_timeout};
     }
     if (listen) {
         s.listen_addresses = *listen;

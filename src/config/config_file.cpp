@@ -178,6 +178,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             }
         } else if (key == "access_log") {
             out.access_log = boolean(value, key, ctx);
+        } else if (key == "shutdown_timeout") {
+            out.shutdown_timeout = duration(value, key, ctx);
         } else if (key == "route_prefix") {
             out.route_prefix = prefix(value, key, ctx);
         } else if (key == "base_path") {

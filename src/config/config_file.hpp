@@ -24,6 +24,7 @@ struct file_settings {
     std::optional<std::string> route_prefix;
     std::optional<std::string> base_path;
     std::optional<postgres::invalid_policy> on_invalid;
+    std::optional<std::chrono::seconds> shutdown_timeout;
 };
 
 /// Reads a Martin-style YAML config file. `${VAR}` references in plain (unquoted) scalars are

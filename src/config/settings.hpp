@@ -68,6 +68,8 @@ struct settings {
     std::optional<std::uint64_t> max_feature_count;
     /// `on_invalid` / `--on-invalid`: what happens to configured sources that cannot be published.
     postgres::invalid_policy on_invalid = postgres::invalid_policy::abort;
+    /// `shutdown_timeout` / `--shutdown-timeout`: how long SIGTERM waits for requests in flight.
+    std::chrono::seconds shutdown_timeout{10};
     /// `--save-config FILE|-`: write the resolved configuration there after publishing.
     std::optional<std::string> save_config;
 

@@ -89,6 +89,21 @@ struct session_count {
     std::shared_ptr<std::atomic<std::size_t>> m_active;
 };
 
+/// Counts a request in flight while it lives.
+class request_count {
+  public:
+    explicit request_count(std::shared_ptr<std::atomic<std::size_t>> counter)
+        : m_counter(std::move(counter)) {
+        ++*m_counter;
+    }
+    request_count(request_count const&) = delete;
+    request_count& operator=(request_count const&) = delete;
+    ~request_count() { --*m_counter; }
+
+  private:
+    std::shared_ptr<std::atomic<std::size_t>> m_counter;
+};
+
 /// Completes when the peer closes the connection (or it fails); never when the peer merely sends
 /// more data (a pipelined request).
 asio::awaitable<void> async_wait_disconnect(tcp::socket& socket) {
@@ -177,6 +192,7 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             break;
         }
         auto const started = std::chrono::steady_clock::now();
+        request_count const counting{options.in_flight};
         request_context context{remote.address(), &options.http, options.ready};
         // A client that disconnects while its tile is being made cancels the work (and the
         // database statement, see pg::pool::release).
@@ -195,6 +211,9 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             if (res.result() != bhttp::status::no_content) {
                 res.content_length(length);
             }
+        }
+        if (options.stopping->load()) {
+            res.keep_alive(false);
         }
         bool const keep_alive = res.keep_alive();
         stream.expires_after(write_timeout);
@@ -261,7 +280,10 @@ std::pair<std::string, std::uint16_t> split_listen_address(std::string_view addr
 }
 
 server::server(asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options)
-    : m_ioc(ioc), m_catalog(std::move(catalog)), m_options(options) {}
+    : m_ioc(ioc), m_catalog(std::move(catalog)), m_options(std::move(options)) {
+    m_options.in_flight = std::make_shared<std::atomic<std::size_t>>(0);
+    m_options.stopping = std::make_shared<std::atomic<bool>>(false);
+}
 
 std::vector<tcp::endpoint> server::listen(std::string_view address) {
     auto const [host, port] = split_listen_address(address);
@@ -312,6 +334,7 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
 }
 
 void server::stop() {
+    m_options.stopping->store(true);
     for (auto const& acceptor : m_acceptors) {
         asio::post(acceptor->get_executor(), [acceptor] {
             beast::error_code ignored;

@@ -33,6 +33,10 @@ struct server_options {
     http_options http;
     /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.
     postgres::readiness const* ready = nullptr;
+    /// Requests being answered right now, and whether the server is shutting down (then every
+    /// response closes its connection). Set by the server.
+    std::shared_ptr<std::atomic<std::size_t>> in_flight;
+    std::shared_ptr<std::atomic<bool>> stopping;
 };
 
 /// Splits `host:port` (`[v6]:port` for IPv6) into its parts.
@@ -51,8 +55,11 @@ class server {
     /// \returns the bound endpoints (useful with port 0).
     std::vector<boost::asio::ip::tcp::endpoint> listen(std::string_view address);
 
-    /// Stops accepting new connections; sessions finish their current request.
+    /// Stops accepting new connections; sessions finish their current request, then close.
     void stop();
+
+    /// Requests being answered right now.
+    [[nodiscard]] std::size_t in_flight() const noexcept { return m_options.in_flight->load(); }
 
   private:
     boost::asio::io_context& m_ioc;

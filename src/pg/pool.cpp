@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <tuple>
 
@@ -94,7 +95,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
                 --m_open;
                 continue;
             }
-            co_return pooled_connection{shared_from_this(), std::move(conn)};
+            co_return lease(std::move(conn));
         }
         if (number != 0) {
             connect_params params = m_params;
@@ -116,7 +117,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
                           PQsslInUse(conn->native_handle()) != 0
                               ? PQsslAttribute(conn->native_handle(), "protocol")
                               : "no TLS");
-            co_return pooled_connection{shared_from_this(), std::move(conn)};
+            co_return lease(std::move(conn));
         }
         // Woken by expiry or by release() cancelling the timer; both end the wait.
         std::ignore = co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -132,7 +133,41 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
     }
 }
 
+pooled_connection pool::lease(std::unique_ptr<connection> conn) {
+    {
+        std::lock_guard const lock{m_mutex};
+        m_leased.insert(conn.get());
+    }
+    return pooled_connection{shared_from_this(), std::move(conn)};
+}
+
+std::size_t pool::cancel_running() {
+    std::vector<std::unique_ptr<PGcancel, void (*)(PGcancel*)>> cancels;
+    {
+        // PQgetCancel only copies the server's address and the backend key; done under the lock
+        // so no leased connection can be freed meanwhile.
+        std::lock_guard const lock{m_mutex};
+        for (auto* conn : m_leased) {
+            if (conn->is_busy()) {
+                cancels.emplace_back(PQgetCancel(conn->native_handle()), PQfreeCancel);
+            }
+        }
+    }
+    std::size_t sent = 0;
+    for (auto const& cancel : cancels) {
+        std::array<char, 256> error{};
+        if (cancel && PQcancel(cancel.get(), error.data(), static_cast<int>(error.size())) == 1) {
+            ++sent;
+        }
+    }
+    return sent;
+}
+
 void pool::release(std::unique_ptr<connection> conn) noexcept {
+    {
+        std::lock_guard const lock{m_mutex};
+        m_leased.erase(conn.get());
+    }
     if (conn->is_busy()) {
         // The request was cancelled mid-statement: cancel it in the server, then give the
         // connection back. Until then it counts as open, not idle.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace kachel::pg {
@@ -89,6 +90,10 @@ class pool : public std::enable_shared_from_this<pool> {
     /// Connections currently open (idle + in use).
     [[nodiscard]] std::size_t size() const;
 
+    /// Sends a cancel request for every statement running on a leased connection (at shutdown).
+    /// Blocks while the requests are sent. \returns how many were sent.
+    std::size_t cancel_running();
+
   private:
     friend class pooled_connection;
     struct waiter {
@@ -99,12 +104,14 @@ class pool : public std::enable_shared_from_this<pool> {
 
     pool(connect_params params, pool_options options);
     void release(std::unique_ptr<connection> conn) noexcept;
+    pooled_connection lease(std::unique_ptr<connection> conn);
     void wake_one_locked() noexcept;
 
     connect_params m_params;
     pool_options m_options;
     mutable std::mutex m_mutex;
     std::vector<std::unique_ptr<connection>> m_idle;
+    std::unordered_set<connection*> m_leased;
     std::deque<std::shared_ptr<waiter>> m_waiters;
     std::size_t m_open = 0;
     std::size_t m_next_number = 1;

@@ -107,6 +107,8 @@ asio::awaitable<tiles::tile_result> run_query(pg::connection& conn, std::string 
             out.etag = std::string{r.get(0, 1)};
         }
         co_return out;
+    } catch (unavailable_error const& e) {
+        co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what(), {}};
     } catch (boost::system::system_error const& e) {
         if (e.code() == asio::error::operation_aborted) {
             throw; // cancelled: let the cancellation through

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+
+#include <csignal>
 #include <thread>
 
 using namespace kachel;
@@ -402,4 +404,72 @@ TEST(golden_startup, srid_zero_needs_default_srid) {
     auto const with = catalog_with({{"DEFAULT_SRID", "3857"}});
     EXPECT_TRUE(with.contains("no_srid"));
     EXPECT_TRUE(with.contains("mercator_no_srid"));
+}
+
+namespace {
+
+std::size_t unexpected_eof_lines() {
+    std::ifstream log{test::cluster_env("KACHEL_PG_DIR") + "/server.log"};
+    std::size_t n = 0;
+    std::string line;
+    while (std::getline(log, line)) {
+        n += line.find("unexpected EOF") != std::string::npos ? 1 : 0;
+    }
+    return n;
+}
+
+std::size_t running(test::tempdb const& db, std::string const& what) {
+    return std::stoul(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db.name() +
+                               "' AND " + what + " AND pid <> pg_backend_pid()")
+                          .at(0));
+}
+
+} // namespace
+
+TEST(golden_startup, sigterm_finishes_requests_in_flight_then_exits_cleanly) {
+    test::tempdb const db;
+    auto const eof_before = unexpected_eof_lines();
+    instance k{db.name(), golden_dir / "config.yaml"};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    std::atomic<unsigned> status{0};
+    std::thread request{[&] { status = test::http_get(k.port, "/sleep_a/15/0/0").status; }}; // 1.5 s
+    for (int i = 0; i < 100 && running(db, "state = 'active' AND query LIKE '%fn_sleep%'") == 0; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(running(db, "state = 'active' AND query LIKE '%fn_sleep%'"), 1U);
+    k.process->signal(SIGTERM);
+    request.join();
+    EXPECT_EQ(status.load(), 204U) << "the request in flight was not finished";
+    EXPECT_EQ(k.process->wait_exit(10s), 0);
+    EXPECT_NE(k.process->output().find("kachel stopped"), std::string::npos) << k.process->output();
+    EXPECT_EQ(running(db, "application_name LIKE 'kachel%'"), 0U);
+    EXPECT_EQ(unexpected_eof_lines(), eof_before) << "kachel left connections without closing them";
+}
+
+TEST(golden_startup, sigterm_cancels_what_outlives_the_shutdown_timeout) {
+    test::tempdb const db;
+    instance k{db.name(), golden_dir / "config.yaml", {"--shutdown-timeout", "1"}};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    std::atomic<unsigned> status{0};
+    std::thread request{[&] {
+        try {
+            status = test::http_get(k.port, "/sleep_a/30/0/0").status; // 3 s
+        } catch (std::exception const&) {
+            status = 1; // connection closed without an answer
+        }
+    }};
+    for (int i = 0; i < 100 && running(db, "state = 'active' AND query LIKE '%fn_sleep%'") == 0; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(running(db, "state = 'active' AND query LIKE '%fn_sleep%'"), 1U);
+    auto const signalled = std::chrono::steady_clock::now();
+    k.process->signal(SIGTERM);
+    EXPECT_EQ(k.process->wait_exit(10s), 0);
+    auto const took = std::chrono::steady_clock::now() - signalled;
+    request.join();
+    EXPECT_LT(took, 2500ms); // sooner than the statement would have ended
+    EXPECT_NE(status.load(), 204U);
+    EXPECT_NE(k.process->output().find("cancelled 1 database statement(s)"), std::string::npos)
+        << k.process->output();
+    EXPECT_EQ(running(db, "query LIKE '%fn_sleep%'"), 0U);
 }
