@@ -1,23 +1,12 @@
 #include "http/query_params.hpp"
 
+#include "core/text.hpp"
+
 #include <string>
 
 namespace kachel::http {
 
 namespace {
-
-int hex_digit(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /// application/x-www-form-urlencoded decoding; a malformed escape is kept literally.
 std::string form_decode(std::string_view s) {

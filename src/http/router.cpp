@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include "core/text.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -8,19 +10,6 @@
 namespace kachel::http {
 
 namespace {
-
-std::optional<int> hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return std::nullopt;
-}
 
 /// Percent-decodes a path segment; nullopt for a malformed escape or an encoded NUL.
 std::optional<std::string> percent_decode(std::string_view s) {
@@ -34,12 +23,12 @@ std::optional<std::string> percent_decode(std::string_view s) {
         if (i + 2 >= s.size()) {
             return std::nullopt;
         }
-        auto const hi = hex_value(s[i + 1]);
-        auto const lo = hex_value(s[i + 2]);
-        if (!hi || !lo || (*hi == 0 && *lo == 0)) {
+        auto const hi = hex_digit(s[i + 1]);
+        auto const lo = hex_digit(s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             return std::nullopt;
         }
-        out += static_cast<char>(*hi * 16 + *lo);
+        out += static_cast<char>(hi * 16 + lo);
         i += 2;
     }
     return out;

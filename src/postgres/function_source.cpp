@@ -57,15 +57,7 @@ nlohmann::json function_tilejson(function_spec const& spec) {
         {"name", spec.id},
         {"description", f.schema + "." + f.function},
     };
-    if (spec.extras.bounds) {
-        doc["bounds"] = *spec.extras.bounds;
-    }
-    if (spec.extras.minzoom) {
-        doc["minzoom"] = *spec.extras.minzoom;
-    }
-    if (spec.extras.maxzoom) {
-        doc["maxzoom"] = *spec.extras.maxzoom;
-    }
+    add_extras(doc, spec.extras);
     merge_comment(doc, f.comment, "function " + f.schema + "." + f.function);
     return doc;
 }

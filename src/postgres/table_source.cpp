@@ -42,6 +42,18 @@ std::string next_statement_name() {
     return "kachel_tile_" + std::to_string(++counter);
 }
 
+void add_extras(nlohmann::json& doc, tilejson_extras const& extras) {
+    if (extras.bounds) {
+        doc["bounds"] = *extras.bounds;
+    }
+    if (extras.minzoom) {
+        doc["minzoom"] = *extras.minzoom;
+    }
+    if (extras.maxzoom) {
+        doc["maxzoom"] = *extras.maxzoom;
+    }
+}
+
 void merge_comment(nlohmann::json& doc, std::optional<std::string> const& comment, std::string_view what) {
     if (!comment) {
         return;
@@ -67,15 +79,7 @@ nlohmann::json table_tilejson(table_spec const& spec) {
         {"vector_layers",
          nlohmann::json::array({nlohmann::json{{"id", spec.layout.layer}, {"fields", std::move(fields)}}})},
     };
-    if (spec.extras.bounds) {
-        doc["bounds"] = *spec.extras.bounds;
-    }
-    if (spec.extras.minzoom) {
-        doc["minzoom"] = *spec.extras.minzoom;
-    }
-    if (spec.extras.maxzoom) {
-        doc["maxzoom"] = *spec.extras.maxzoom;
-    }
+    add_extras(doc, spec.extras);
     merge_comment(doc, table.comment, table.schema + "." + table.table);
     return doc;
 }

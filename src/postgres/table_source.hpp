@@ -29,6 +29,9 @@ struct table_spec {
     std::chrono::milliseconds statement_timeout{30000};
 };
 
+/// Sets `bounds`, `minzoom` and `maxzoom` in a TileJSON document when known.
+void add_extras(nlohmann::json& doc, tilejson_extras const& extras);
+
 /// Applies a JSON comment as an RFC 7386 merge patch onto `doc`; a comment that is not a JSON
 /// object is ignored with a warning naming `what`.
 void merge_comment(nlohmann::json& doc, std::optional<std::string> const& comment, std::string_view what);
