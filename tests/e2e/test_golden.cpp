@@ -473,3 +473,46 @@ TEST(golden_startup, sigterm_cancels_what_outlives_the_shutdown_timeout) {
         << k.process->output();
     EXPECT_EQ(running(db, "query LIKE '%fn_sleep%'"), 0U);
 }
+
+TEST(golden_startup, a_least_privilege_role_publishes_only_what_it_is_granted) {
+    test::tempdb const db;
+    auto const role = "kachel_ro_" + std::to_string(::getpid());
+    test::admin_connection admin{db.name()};
+    admin.query("CREATE ROLE " + role + " LOGIN PASSWORD 'ro-secret'");
+    // What docs/operations.md recommends: connect, read the published table only, and take
+    // EXECUTE away from the functions that must not be published.
+    admin.query("GRANT CONNECT ON DATABASE \"" + db.name() + "\" TO " + role +
+                "; GRANT USAGE ON SCHEMA public TO " + role + "; GRANT SELECT ON points TO " + role +
+                "; REVOKE EXECUTE ON FUNCTION fn_sleep(integer, integer, integer), fn_raster(integer, "
+                "integer, integer), "
+                "fn_token(integer, integer, integer, jsonb) FROM PUBLIC; ALTER ROLE " +
+                role + " SET default_transaction_read_only = on");
+    std::string const url = "postgresql://" + role +
+                            ":ro-secret@localhost:" + test::cluster_env("KACHEL_PG_PORT") + "/" + db.name() +
+                            "?sslmode=verify-full";
+    {
+        test::child_process k{
+            {KACHEL_BINARY, "-l", "127.0.0.1:0", url},
+            {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+        ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+        std::smatch m;
+        auto const out = k.output();
+        ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+        auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+        auto const tiles = json::parse(test::http_get(port, "/catalog").body)["tiles"];
+        EXPECT_TRUE(tiles.contains("points"));
+        EXPECT_TRUE(tiles.contains("fn_zxy"));
+        for (char const* id :
+             {"lines", "polygons", "geog_places", "utm_points", "points_view", "polygons_mat", "two_geoms",
+              "shared_name", "MixedCase", "commented", "antimeridian", "single_point"}) {
+            EXPECT_FALSE(tiles.contains(id)) << "published a table without SELECT: " << id;
+        }
+        EXPECT_FALSE(tiles.contains("fn_sleep")) << "published a function without EXECUTE";
+        EXPECT_FALSE(tiles.contains("fn_raster"));
+        EXPECT_EQ(test::http_get(port, "/points/0/0/0").status, 200U);
+        EXPECT_EQ(test::http_get(port, "/fn_zxy/0/0/0").status, 200U);
+        EXPECT_EQ(out.find("ro-secret"), std::string::npos);
+    }
+    admin.query("DROP OWNED BY " + role);
+    test::admin_connection{"postgres"}.query("DROP ROLE " + role);
+}
