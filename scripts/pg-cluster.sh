@@ -12,7 +12,8 @@
 # Role "kachel" (password in DIR/password) owns the databases the demo and tests create;
 # database kachel_cert admits TLS clients by certificate only (ssl/client.crt, CN=kachel).
 #
-# Knobs for tests: KACHEL_PG_SSL=on|off, KACHEL_PG_HBA=hostssl|host (default on, hostssl).
+# Knobs for tests: KACHEL_PG_SSL=on|off, KACHEL_PG_HBA=hostssl|host (default on, hostssl),
+# KACHEL_PG_STOP_MODE=fast|immediate for stop (default fast).
 set -euo pipefail
 
 cmd=${1:?usage: pg-cluster.sh start|stop|restart|env DIR}
@@ -155,7 +156,7 @@ case "$cmd" in
     fi
     ;;
   stop)
-    if running; then as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+    if running; then as_pg "$pgbin/pg_ctl" -D "$dir/data" -m "${KACHEL_PG_STOP_MODE:-fast}" -w stop >/dev/null; fi
     ;;
   restart)
     write_ssl_conf

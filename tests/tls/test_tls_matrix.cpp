@@ -3,6 +3,7 @@
 // configuration channels, and startup retries. This suite runs its own cluster (it restarts it),
 // created with scripts/pg-cluster.sh, and drives the kachel binary.
 
+#include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
 
@@ -12,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <regex>
+#include <thread>
 #include <tuple>
 
 using namespace std::chrono_literals;
@@ -505,4 +508,134 @@ TEST_F(tls_matrix, database_outage_gives_503_and_recovers) {
     EXPECT_TRUE(has(curl(port, "/pts/0/0/0"), "HTTP/1.1 200"));
     EXPECT_TRUE(has(curl(port, "/_/ready"), "HTTP/1.1 200"));
     EXPECT_TRUE(has(kachel.output(), "database unavailable")) << kachel.output();
+}
+
+namespace {
+
+/// What load threads saw while the database went away and came back.
+struct load_report {
+    std::size_t ok = 0;
+    std::size_t unavailable = 0; ///< 503 with Retry-After
+    std::size_t other = 0;       ///< anything else (a crash or hang shows up here)
+    std::chrono::milliseconds slowest_503{0};
+};
+
+/// Requests tiles from `threads` threads until `stop`; sorts the answers.
+class tile_load {
+  public:
+    tile_load(unsigned short port, int threads) {
+        for (int i = 0; i < threads; ++i) {
+            m_threads.emplace_back([this, port, i] {
+                while (!m_stop) {
+                    auto const started = std::chrono::steady_clock::now();
+                    unsigned status = 0;
+                    bool retry_after = false;
+                    try {
+                        auto const r =
+                            kachel::test::http_get(port, "/pts/" + std::to_string(2 + i % 3) + "/1/1");
+                        status = r.status;
+                        retry_after = !r.header("retry-after").empty();
+                    } catch (std::exception const&) {
+                        status = 0;
+                    }
+                    auto const took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started);
+                    std::lock_guard const lock{m_mutex};
+                    if (status == 200 || status == 204) {
+                        ++m_report.ok;
+                        m_last_ok = std::chrono::steady_clock::now();
+                    } else if (status == 503 && retry_after) {
+                        ++m_report.unavailable;
+                        m_report.slowest_503 = std::max(m_report.slowest_503, took);
+                    } else {
+                        ++m_report.other;
+                    }
+                }
+            });
+        }
+    }
+    ~tile_load() { finish(); }
+
+    load_report finish() {
+        m_stop = true;
+        for (auto& t : m_threads) {
+            if (t.joinable()) {
+                t.join();
+            }
+        }
+        std::lock_guard const lock{m_mutex};
+        return m_report;
+    }
+    /// The first successful answer after `since`, if any.
+    std::optional<std::chrono::steady_clock::time_point>
+    ok_after(std::chrono::steady_clock::time_point since) {
+        std::lock_guard const lock{m_mutex};
+        if (m_report.ok > 0 && m_last_ok > since) {
+            return m_last_ok;
+        }
+        return std::nullopt;
+    }
+
+  private:
+    std::atomic<bool> m_stop{false};
+    std::mutex m_mutex;
+    load_report m_report;
+    std::chrono::steady_clock::time_point m_last_ok{};
+    std::vector<std::thread> m_threads;
+};
+
+} // namespace
+
+TEST_F(tls_matrix, database_restart_under_load_fast_and_immediate) {
+    constexpr int pool_size = 3;
+    child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", std::to_string(pool_size), url("verify-full")},
+        clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}})};
+    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
+    std::smatch m;
+    auto const out = kachel.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const kachel_backends = [] {
+        return std::stoul(
+            s_cluster.admin("postgres")
+                .query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'kachel%'")
+                .at(0));
+    };
+
+    for (std::string const mode : {"fast", "immediate"}) {
+        SCOPED_TRACE(mode);
+        tile_load load{port, 6};
+        std::size_t most_backends = 0;
+        for (int i = 0; i < 20; ++i) { // one second of load before the outage
+            most_backends = std::max(most_backends, kachel_backends());
+            std::this_thread::sleep_for(50ms);
+        }
+        s_cluster.run("stop", "KACHEL_PG_STOP_MODE=" + mode);
+        std::this_thread::sleep_for(3s);
+        s_cluster.run("start");
+        auto const up = std::chrono::steady_clock::now();
+        std::optional<std::chrono::steady_clock::time_point> recovered;
+        while (!recovered && std::chrono::steady_clock::now() - up < 10s) {
+            std::this_thread::sleep_for(10ms);
+            recovered = load.ok_after(up);
+        }
+        for (int i = 0; i < 20; ++i) { // one second of load after recovery
+            most_backends = std::max(most_backends, kachel_backends());
+            std::this_thread::sleep_for(50ms);
+        }
+        auto const report = load.finish();
+        ASSERT_TRUE(recovered) << "no tile served within 10 s of the restart";
+        auto const recovery = std::chrono::duration_cast<std::chrono::milliseconds>(*recovered - up);
+        std::cout << "restart (" << mode << "): " << report.ok << " tiles, " << report.unavailable
+                  << " x 503 (slowest " << report.slowest_503.count() << " ms), " << report.other
+                  << " other; first tile " << recovery.count() << " ms after the database was up; at most "
+                  << most_backends << " kachel backends\n";
+        EXPECT_LT(recovery, 1s);
+        EXPECT_GT(report.unavailable, 0U);
+        EXPECT_EQ(report.other, 0U) << "answers other than 200/204/503+Retry-After";
+        EXPECT_LE(report.slowest_503, 6s); // bounded by the 5 s acquire timeout
+        EXPECT_LE(most_backends, static_cast<std::size_t>(pool_size));
+    }
+    EXPECT_TRUE(has(curl(port, "/health"), "HTTP/1.1 200")); // still alive
 }
