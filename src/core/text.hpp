@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace kachel {
@@ -13,6 +14,33 @@ namespace kachel {
         s.remove_suffix(1);
     }
     return s;
+}
+
+/// ASCII lower case of one character (names, header tokens; not locale-dependent).
+[[nodiscard]] constexpr char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// `s` in ASCII lower case.
+[[nodiscard]] inline std::string to_lower(std::string_view s) {
+    std::string out{s};
+    for (char& c : out) {
+        c = ascii_lower(c);
+    }
+    return out;
+}
+
+/// Equal ignoring ASCII case.
+[[nodiscard]] constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /// The value of a hexadecimal digit, or -1.

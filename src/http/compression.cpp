@@ -43,19 +43,6 @@ struct z_stream_guard {
 constexpr std::size_t max_decoded_size = std::size_t{256} << 20;
 constexpr int brotli_quality = 6;
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /// q-values of an Accept-Encoding header by coding name (lower case), `*` included.
 struct accept_list {
     std::vector<std::pair<std::string, double>> entries;

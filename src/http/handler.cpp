@@ -7,21 +7,29 @@
 #include "tiles/etag.hpp"
 #include "tiles/tilejson.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <array>
 #include <atomic>
+#include <cerrno>
 
 namespace kachel::http {
 
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -159,11 +167,7 @@ std::optional<std::string> forwarded_param(std::string_view header_value, std::s
         if (eq == std::string_view::npos) {
             continue;
         }
-        auto key = std::string{trim(pair.substr(0, eq))};
-        for (char& c : key) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        if (key != name) {
+        if (!iequals(trim(pair.substr(0, eq)), name)) {
             continue;
         }
         auto value = trim(pair.substr(eq + 1));
@@ -257,6 +261,22 @@ std::string zoom_support(tiles::tile_source const& source) {
 
 bool is_vector_format(std::string_view content_type) noexcept {
     return content_type == "application/x-protobuf" || content_type == "application/vnd.maplibre-tile";
+}
+
+/// Completes when the peer closes the connection (or it fails); never when the peer merely sends
+/// more data (a pipelined request).
+asio::awaitable<void> async_wait_disconnect(asio::ip::tcp::socket& socket) {
+    auto [ec] =
+        co_await socket.async_wait(asio::ip::tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+        std::array<char, 1> probe{};
+        ssize_t const n = ::recv(socket.native_handle(), probe.data(), probe.size(), MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+            // Data, not a close: wait until the handler finishes (which cancels this wait).
+            asio::steady_timer forever{socket.get_executor(), asio::steady_timer::time_point::max()};
+            co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
 }
 
 /// Runs every constituent's tile query at once; results in the sources' order.
@@ -474,7 +494,20 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         query_json =
             query_to_json(route.query).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
-    auto results = co_await fetch_tiles(serving, route.coord, query_json);
+    std::vector<tiles::tile_result> results;
+    if (ctx.client != nullptr) {
+        // A client that disconnects while its tile is being made cancels the work (and the
+        // database statements, see pg::pool::release).
+        auto outcome =
+            co_await (fetch_tiles(serving, route.coord, query_json) || async_wait_disconnect(*ctx.client));
+        if (outcome.index() == 1) {
+            ctx.client_gone = true;
+            co_return response{};
+        }
+        results = std::move(std::get<0>(outcome));
+    } else {
+        results = co_await fetch_tiles(serving, route.coord, query_json);
+    }
 
     // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
     // ETag is the one non-empty constituent's, or all constituents' ETags joined (Martin's rule).

@@ -7,6 +7,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
@@ -27,6 +28,11 @@ struct request_context {
     http_options const* options = nullptr;      ///< \pre not null
     postgres::readiness const* ready = nullptr; ///< databases for `/_/ready` (none: always ready)
     std::string_view endpoint = "UNKNOWN";      ///< set by the handler: the route pattern, for metrics
+    /// The client's socket, watched while tiles are made: a client that closes it cancels the
+    /// work (and the database statements). May be null (nothing watched).
+    boost::asio::ip::tcp::socket* client = nullptr;
+    /// Set by the handler when the client went away before the answer was ready: do not answer.
+    bool client_gone = false;
 };
 
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a

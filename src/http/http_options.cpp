@@ -10,13 +10,6 @@ namespace kachel::http {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out{s};
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 constexpr std::array<std::string_view, 5> image_types{"image/gif", "image/jpeg", "image/png", "image/webp",
                                                       "image/avif"};
 
@@ -86,7 +79,7 @@ accepted_formats parse_accept(std::optional<std::string_view> header) {
         auto item = trim(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         auto const semi = item.find(';');
-        auto const type = lower(trim(item.substr(0, semi)));
+        auto const type = to_lower(trim(item.substr(0, semi)));
         if (semi != std::string_view::npos) {
             auto params = trim(item.substr(semi + 1));
             if (params.size() > 2 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
@@ -125,7 +118,7 @@ std::string redact_query(std::string_view query) {
             out += '&';
         }
         auto const eq = pair.find('=');
-        auto const name = lower(pair.substr(0, eq));
+        auto const name = to_lower(pair.substr(0, eq));
         if (eq != std::string_view::npos &&
             std::find(sensitive.begin(), sensitive.end(), name) != sensitive.end()) {
             out += pair.substr(0, eq + 1);

@@ -7,9 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -21,10 +19,6 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
-
-#include <array>
-#include <cerrno>
 #include <charconv>
 #include <tuple>
 
@@ -34,7 +28,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using asio::ip::tcp;
-using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -103,21 +96,6 @@ class request_count {
   private:
     std::shared_ptr<std::atomic<std::size_t>> m_counter;
 };
-
-/// Completes when the peer closes the connection (or it fails); never when the peer merely sends
-/// more data (a pipelined request).
-asio::awaitable<void> async_wait_disconnect(tcp::socket& socket) {
-    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-    if (!ec) {
-        std::array<char, 1> probe{};
-        ssize_t const n = ::recv(socket.native_handle(), probe.data(), probe.size(), MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-            // Data, not a close: wait until the handler finishes (which cancels this wait).
-            asio::steady_timer forever{socket.get_executor(), asio::steady_timer::time_point::max()};
-            co_await forever.async_wait(use_tuple);
-        }
-    }
-}
 
 asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
                                   server_options options, std::shared_ptr<std::atomic<std::size_t>> active) {
@@ -194,16 +172,13 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         auto const started = std::chrono::steady_clock::now();
         request_count const counting{options.in_flight};
         request_context context{remote.address(), &options.http, options.ready};
-        // A client that disconnects while its tile is being made cancels the work (and the
-        // database statement, see pg::pool::release).
-        auto outcome =
-            co_await (async_handle_request(req, *catalog, context) || async_wait_disconnect(stream.socket()));
-        if (outcome.index() == 1) {
+        context.client = &stream.socket();
+        auto res = co_await async_handle_request(req, *catalog, context);
+        if (context.client_gone) {
             // 499 "client closed request", as nginx logs it.
             record(req, 499, 0, std::chrono::steady_clock::now() - started, context, options, remote);
             break;
         }
-        auto res = std::move(std::get<0>(outcome));
         if (req.method() == bhttp::verb::head) {
             // Same headers as GET, no body.
             auto const length = res.body().size();

@@ -1,6 +1,7 @@
 #include "postgres/discovery.hpp"
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "postgres/sql.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,13 +57,6 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LI
 ORDER BY n.nspname, p.proname, p.oid
 )sql";
 
-std::string lower(std::string text) {
-    for (char& c : text) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return text;
-}
-
 /// Applies the tile-function signature rules (martin-compat 3.1) to one pg_proc row.
 std::optional<function_info> qualifies(std::string schema, std::string name, nlohmann::json const& arg_names,
                                        nlohmann::json const& arg_modes, nlohmann::json const& arg_types,
@@ -75,7 +69,7 @@ std::optional<function_info> qualifies(std::string schema, std::string name, nlo
         auto const type = arg_types[i].get<std::string>();
         auto const arg_name = i < arg_names.size() ? arg_names[i].get<std::string>() : std::string{};
         if (mode == "i") {
-            in_names.push_back(lower(arg_name));
+            in_names.push_back(to_lower(arg_name));
             in_types.push_back(type);
         } else if (mode == "o" || mode == "t") {
             out_types.push_back(type);

@@ -33,6 +33,7 @@ class function_source final : public tiles::tile_source {
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] tiles::zoom_range zooms() const noexcept override { return m_zooms; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
     [[nodiscard]] bool accepts_query() const noexcept override {
         return m_spec.function.query_type.has_value();
@@ -45,6 +46,7 @@ class function_source final : public tiles::tile_source {
   private:
     function_spec m_spec;
     nlohmann::json m_tilejson;
+    tiles::zoom_range m_zooms;
     std::string m_content_type;
     std::string m_sql;
     std::string m_statement_name;

@@ -1,5 +1,7 @@
 #include "postgres/resolver.hpp"
 
+#include "core/text.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -11,13 +13,6 @@
 namespace kachel::postgres {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 /// The candidate equal to `wanted`, else the one equal ignoring case; an ambiguous
 /// case-insensitive match is reported through `ambiguous`.
@@ -42,6 +37,33 @@ std::optional<std::string> match_name(Range const& candidates, Key key, std::str
     return folded_count == 1 ? folded : std::nullopt;
 }
 
+/// The same over plain names.
+std::optional<std::string> match_name(std::set<std::string> const& names, std::string_view wanted,
+                                      bool& ambiguous) {
+    return match_name(
+        names, [](std::string const& n) -> std::string const& { return n; }, wanted, ambiguous);
+}
+
+/// Pointers to the items in `less` order (the inputs stay as given).
+template <typename T, typename Less>
+std::vector<T const*> sorted(std::vector<T> const& items, Less less) {
+    std::vector<T const*> out;
+    out.reserve(items.size());
+    for (auto const& item : items) {
+        out.push_back(&item);
+    }
+    std::sort(out.begin(), out.end(), [&](T const* a, T const* b) { return less(*a, *b); });
+    return out;
+}
+
+std::set<std::string> schemas_of(auto const& items) {
+    std::set<std::string> out;
+    for (auto const& item : items) {
+        out.insert(item.schema);
+    }
+    return out;
+}
+
 std::string list_or_none(std::set<std::string> const& names) {
     return names.empty() ? std::string{"(none)"} : fmt::format("{}", fmt::join(names, ", "));
 }
@@ -59,8 +81,7 @@ bool schema_selected(std::vector<std::string> const& listed, std::string const& 
     }
     for (auto const& wanted : listed) {
         bool ambiguous = false;
-        auto const m = match_name(
-            present, [](std::string const& s) { return s; }, wanted, ambiguous);
+        auto const m = match_name(present, wanted, ambiguous);
         if (m && *m == schema) {
             return true;
         }
@@ -74,23 +95,19 @@ class resolver {
              std::vector<function_info> const& functions, std::vector<std::string> const& all_schemas,
              std::string const& identity, tiles::id_resolver& ids)
         : m_config(config), m_tables(tables), m_functions(functions),
-          m_all_schemas(all_schemas.begin(), all_schemas.end()), m_identity(identity), m_ids(ids) {}
+          m_all_schemas(all_schemas.begin(), all_schemas.end()), m_table_schemas(schemas_of(tables)),
+          m_function_schemas(schemas_of(functions)), m_identity(identity), m_ids(ids) {}
 
     resolution run() {
-        auto configured_tables = m_config.tables;
-        std::sort(configured_tables.begin(), configured_tables.end(),
-                  [](auto const& a, auto const& b) { return a.id < b.id; });
-        for (auto const& t : configured_tables) {
-            configure_table(t);
+        auto const by_id = [](auto const& a, auto const& b) { return a.id < b.id; };
+        for (auto const* t : sorted(m_config.tables, by_id)) {
+            configure_table(*t);
         }
         if (m_config.auto_publish.tables) {
             auto_tables();
         }
-        auto configured_functions = m_config.functions;
-        std::sort(configured_functions.begin(), configured_functions.end(),
-                  [](auto const& a, auto const& b) { return a.id < b.id; });
-        for (auto const& f : configured_functions) {
-            configure_function(f);
+        for (auto const* f : sorted(m_config.functions, by_id)) {
+            configure_function(*f);
         }
         if (m_config.auto_publish.functions) {
             auto_functions();
@@ -109,8 +126,7 @@ class resolver {
     std::optional<std::string> find_schema(std::string const& id, std::string const& wanted,
                                            std::set<std::string> const& with_sources, char const* what) {
         bool ambiguous = false;
-        auto const m = match_name(
-            with_sources, [](std::string const& s) { return s; }, wanted, ambiguous);
+        auto const m = match_name(with_sources, wanted, ambiguous);
         if (m) {
             return m;
         }
@@ -122,8 +138,7 @@ class resolver {
             return std::nullopt;
         }
         bool exists_ambiguous = false;
-        if (match_name(
-                m_all_schemas, [](std::string const& s) { return s; }, wanted, exists_ambiguous)) {
+        if (match_name(m_all_schemas, wanted, exists_ambiguous)) {
             problem(fmt::format("Unable to configure source {} because schema '{}' exists but has no {}. "
                                 "Schemas with some: {}",
                                 id, wanted, what, list_or_none(with_sources)));
@@ -136,11 +151,7 @@ class resolver {
     }
 
     void configure_table(table_config const& cfg) {
-        std::set<std::string> schemas;
-        for (auto const& t : m_tables) {
-            schemas.insert(t.schema);
-        }
-        auto const schema = find_schema(cfg.id, cfg.schema, schemas, "tables with a geometry column");
+        auto const schema = find_schema(cfg.id, cfg.schema, m_table_schemas, "tables with a geometry column");
         if (!schema) {
             return;
         }
@@ -151,13 +162,12 @@ class resolver {
             }
         }
         bool ambiguous = false;
-        auto const table_name = match_name(
-            tables_in_schema, [](std::string const& s) { return s; }, cfg.table, ambiguous);
+        auto const table_name = match_name(tables_in_schema, cfg.table, ambiguous);
         if (!table_name) {
             problem(fmt::format(
-                "Unable to configure source {} because {} '{}' has no table or view '{}' with a "
+                "Unable to configure source {} because schema '{}' has no table or view '{}' with a "
                 "geometry column the role can read{}. Available: {}",
-                cfg.id, "schema", *schema, cfg.table, ambiguous ? " (several differ only in case)" : "",
+                cfg.id, *schema, cfg.table, ambiguous ? " (several differ only in case)" : "",
                 list_or_none(tables_in_schema)));
             return;
         }
@@ -306,22 +316,14 @@ class resolver {
 
     void auto_tables() {
         auto const& ap = m_config.auto_publish;
-        std::set<std::string> present;
-        for (auto const& t : m_tables) {
-            present.insert(t.schema);
-        }
-        std::vector<table_info const*> sorted;
-        for (auto const& t : m_tables) {
-            sorted.push_back(&t);
-        }
-        std::sort(sorted.begin(), sorted.end(), [](auto const* a, auto const* b) {
-            return std::tie(a->schema, a->table, a->geometry_column) <
-                   std::tie(b->schema, b->table, b->geometry_column);
-        });
-        for (auto const* entry : sorted) {
+        auto const by_name = [](table_info const& a, table_info const& b) {
+            return std::tie(a.schema, a.table, a.geometry_column) <
+                   std::tie(b.schema, b.table, b.geometry_column);
+        };
+        for (auto const* entry : sorted(m_tables, by_name)) {
             auto const& t = *entry;
             if (m_claimed.contains(table_signature(t)) ||
-                !schema_selected(ap.table_schemas, t.schema, present)) {
+                !schema_selected(ap.table_schemas, t.schema, m_table_schemas)) {
                 continue;
             }
             auto srid = effective_srid(t, std::nullopt, {});
@@ -375,12 +377,8 @@ class resolver {
     }
 
     void configure_function(function_config const& cfg) {
-        std::set<std::string> schemas;
-        for (auto const& f : m_functions) {
-            schemas.insert(f.schema);
-        }
         auto const schema =
-            find_schema(cfg.id, cfg.schema, schemas, "tile-serving functions (z, x, y) -> bytea");
+            find_schema(cfg.id, cfg.schema, m_function_schemas, "tile-serving functions (z, x, y) -> bytea");
         if (!schema) {
             return;
         }
@@ -391,8 +389,7 @@ class resolver {
             }
         }
         bool ambiguous = false;
-        auto const name = match_name(
-            names, [](std::string const& s) { return s; }, cfg.function, ambiguous);
+        auto const name = match_name(names, cfg.function, ambiguous);
         if (!name) {
             problem(
                 fmt::format("Unable to configure source {} because schema '{}' has no tile-serving function "
@@ -415,21 +412,13 @@ class resolver {
     }
 
     void auto_functions() {
-        std::set<std::string> present;
-        for (auto const& f : m_functions) {
-            present.insert(f.schema);
-        }
-        std::vector<function_info const*> sorted;
-        for (auto const& f : m_functions) {
-            sorted.push_back(&f);
-        }
-        std::sort(sorted.begin(), sorted.end(), [](auto const* a, auto const* b) {
-            return std::tie(a->schema, a->function) < std::tie(b->schema, b->function);
-        });
-        for (auto const* entry : sorted) {
+        auto const by_name = [](function_info const& a, function_info const& b) {
+            return std::tie(a.schema, a.function) < std::tie(b.schema, b.function);
+        };
+        for (auto const* entry : sorted(m_functions, by_name)) {
             auto const& f = *entry;
             if (m_claimed.contains(function_signature(f)) ||
-                !schema_selected(m_config.auto_publish.function_schemas, f.schema, present)) {
+                !schema_selected(m_config.auto_publish.function_schemas, f.schema, m_function_schemas)) {
                 continue;
             }
             auto const name = format_source_id(m_config.auto_publish.function_id_format,
@@ -443,6 +432,8 @@ class resolver {
     std::vector<table_info> const& m_tables;
     std::vector<function_info> const& m_functions;
     std::set<std::string> m_all_schemas;
+    std::set<std::string> m_table_schemas;    ///< schemas with a publishable table
+    std::set<std::string> m_function_schemas; ///< schemas with a tile function
     std::string const& m_identity;
     tiles::id_resolver& m_ids;
     std::set<std::string> m_claimed;

@@ -59,6 +59,7 @@ class table_source final : public tiles::tile_source {
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] tiles::zoom_range zooms() const noexcept override { return m_zooms; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
@@ -69,6 +70,7 @@ class table_source final : public tiles::tile_source {
   private:
     table_spec m_spec;
     nlohmann::json m_tilejson;
+    tiles::zoom_range m_zooms;
     std::string m_sql;
     std::string m_statement_name;
     std::shared_ptr<pg::pool> m_pool;

@@ -39,8 +39,11 @@ nlohmann::json catalog::to_json() const {
 namespace kachel::tiles {
 
 zoom_range tile_source::zooms() const noexcept {
+    return zooms_of(tilejson());
+}
+
+zoom_range zooms_of(nlohmann::json const& tj) noexcept {
     zoom_range out;
-    auto const& tj = tilejson();
     if (auto const it = tj.find("minzoom"); it != tj.end() && it->is_number()) {
         out.min = it->get<int>();
     }

@@ -42,6 +42,9 @@ struct zoom_range {
     }
 };
 
+/// `minzoom`/`maxzoom` of a TileJSON document.
+[[nodiscard]] zoom_range zooms_of(nlohmann::json const& tilejson) noexcept;
+
 /// A source of tiles: a PostGIS table or function, an MBTiles or PMTiles file.
 /// Implementations are immutable after construction and safe to use from any thread.
 class tile_source {
@@ -64,8 +67,9 @@ class tile_source {
     /// json/jsonb parameter): then the query is part of its tiles' identity.
     [[nodiscard]] virtual bool accepts_query() const noexcept { return false; }
 
-    /// The zoom levels this source serves (from its TileJSON).
-    [[nodiscard]] zoom_range zooms() const noexcept;
+    /// The zoom levels this source serves (from its TileJSON). Asked on every tile request:
+    /// sources with a fixed TileJSON return a value computed once.
+    [[nodiscard]] virtual zoom_range zooms() const noexcept;
 
     /// Produces one tile. `query` is the URL query string as a JSON object text (`{}` when
     /// empty); sources that do not accept queries ignore it. Never throws: failures come back as
