@@ -20,6 +20,7 @@
 
 using namespace kachel;
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 namespace bhttp = boost::beast::http;
 
 namespace {
@@ -557,6 +558,44 @@ TEST_F(server, a_get_with_a_body_is_refused) {
         test::raw_exchange(s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
     EXPECT_EQ(r.rfind("HTTP/1.1 400 Bad Request", 0), 0U) << r.substr(0, 200);
     EXPECT_NE(r.find("must not have a body"), std::string::npos);
+}
+
+TEST_F(server, hostile_paths_get_the_right_status_and_reveal_nothing) {
+    struct expectation {
+        std::string target;
+        unsigned status;
+        std::string body; ///< expected body prefix; empty = not checked
+    };
+    std::vector<expectation> const cases{
+        {"//points//0//0//0", 200, ""},                               // repeated slashes are merged
+        {"/points%2F0/0/0/0", 404, "Source points/0 does not exist"}, // %2F stays inside the id
+        {"/points/../catalog", 404, "Not found"},                     // no dot-segment resolution
+        {"/../../etc/passwd", 404, "Not found"},
+        {"/%2E%2E/0/0/0", 404, "Source .. does not exist"},
+        {"/points%00/0/0/0", 400, "The source id is not valid percent-encoded text"},
+        {"/points%zz/0/0/0", 400, "The source id is not valid percent-encoded text"},
+        {"/points/0/0/00000000000000000000000000000000000000000", 200, ""}, // leading zeros: 0
+        {"/points/99999999999999999999999999/0/0", 400, "Invalid tile coordinates"},
+        {"/points/-1/0/0", 404, "Not found"},
+        {"/points/+1/0/0", 404, "Not found"},
+        {"/points/1/0x1/0", 404, "Not found"},
+        {"/%C3%BC%E2%82%AC/0/0/0", 404, "Source \xc3\xbc\xe2\x82\xac does not exist"},
+        {"/%FF%FE/0/0/0", 404, ""}, // not UTF-8: still only a 404
+    };
+    for (auto const& c : cases) {
+        auto const r = test::http_get(s_port, c.target);
+        EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
+        if (!c.body.empty()) {
+            EXPECT_EQ(r.body.rfind(c.body, 0), 0U) << c.target << ": " << r.body;
+        }
+        for (char const* secret : {"postgres", "SELECT", "sslrootcert", "127.0.0.1:"}) {
+            EXPECT_EQ(r.body.find(secret), std::string::npos) << c.target << " reveals " << secret;
+        }
+    }
+    // A raw NUL or space in the request line is refused by the HTTP parser, and the server goes on.
+    auto const nul = test::raw_exchange(s_port, "GET /points\0/0/0/0 HTTP/1.1\r\nHost: x\r\n\r\n"s);
+    EXPECT_EQ(nul.rfind("HTTP/1.1 400", 0), 0U) << nul.substr(0, 100);
+    EXPECT_EQ(test::http_get(s_port, "/points/0/0/0").status, 200U);
 }
 
 TEST_F(server, slow_clients_do_not_block_others_and_are_cut_off) {
