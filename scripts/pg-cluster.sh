@@ -119,6 +119,8 @@ max_connections = 200
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# user@database on every session's lines: tests read which statements kachel ran
+log_line_prefix = '%m [%p] %q%u@%d '
 include = 'kachel-ssl.conf'
 CONF
   write_ssl_conf

@@ -491,8 +491,13 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     }
     std::string query_json;
     if (any_query) {
-        query_json =
-            query_to_json(route.query).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        auto const query = query_to_json(route.query);
+        if (contains_nul(query)) {
+            co_return text_response(req, bhttp::status::bad_request,
+                                    "The query string holds a NUL character (%00), which PostgreSQL's "
+                                    "JSON cannot take; remove it from the URL");
+        }
+        query_json = query.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     std::vector<tiles::tile_result> results;
     if (ctx.client != nullptr) {

@@ -61,4 +61,24 @@ nlohmann::json query_to_json(std::string_view query) {
     return out;
 }
 
+bool contains_nul(nlohmann::json const& value) noexcept {
+    if (value.is_string()) {
+        return value.get_ref<std::string const&>().find('\0') != std::string::npos;
+    }
+    if (value.is_object()) {
+        for (auto const& [key, item] : value.items()) {
+            if (key.find('\0') != std::string::npos || contains_nul(item)) {
+                return true;
+            }
+        }
+    } else if (value.is_array()) {
+        for (auto const& item : value) {
+            if (contains_nul(item)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 } // namespace kachel::http

@@ -12,4 +12,8 @@ namespace kachel::http {
 /// is a string. A repeated key keeps its last value. Never throws; an empty query gives `{}`.
 [[nodiscard]] nlohmann::json query_to_json(std::string_view query);
 
+/// True when a key or string value anywhere in `value` holds a NUL character, which PostgreSQL's
+/// json/jsonb cannot hold (the function would fail): such queries are refused with a 400.
+[[nodiscard]] bool contains_nul(nlohmann::json const& value) noexcept;
+
 } // namespace kachel::http

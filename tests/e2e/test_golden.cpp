@@ -516,3 +516,147 @@ TEST(golden_startup, a_least_privilege_role_publishes_only_what_it_is_granted) {
     admin.query("DROP OWNED BY " + role);
     test::admin_connection{"postgres"}.query("DROP ROLE " + role);
 }
+
+namespace {
+
+/// The statements PostgreSQL logged for `dbname` (log_statement = all), one string per entry:
+/// `statement: ...`, `execute <name>: ...` or `DETAIL:  parameters: ...`, continuation lines joined.
+std::vector<std::string> logged_statements(std::string const& dbname, std::streamoff from) {
+    std::ifstream log{test::cluster_env("KACHEL_PG_DIR") + "/server.log"};
+    log.seekg(from);
+    std::vector<std::string> out;
+    std::string line;
+    bool in_entry = false;
+    std::regex const entry{R"(^\d{4}-\d\d-\d\d \S+ \S+ \[\d+\] (\S*@\S*) (LOG|DETAIL):  (.*)$)"};
+    while (std::getline(log, line)) {
+        std::smatch m;
+        if (std::regex_match(line, m, entry)) {
+            in_entry =
+                m[1] == "kachel@" + dbname && (m[2] == "DETAIL" || m[3].str().starts_with("statement: ") ||
+                                               m[3].str().starts_with("execute "));
+            if (in_entry) {
+                out.push_back(m[2] == "DETAIL" ? "DETAIL: " + m[3].str() : m[3].str());
+            }
+        } else if (in_entry && !out.empty()) {
+            out.back() += "\n" + line;
+        }
+    }
+    return out;
+}
+
+std::streamoff server_log_size() {
+    return static_cast<std::streamoff>(
+        std::filesystem::file_size(test::cluster_env("KACHEL_PG_DIR") + "/server.log"));
+}
+
+} // namespace
+
+// Identifiers and values built to break out of quoting: quotes, semicolons, comments,
+// backslashes, non-ASCII. Nothing but kachel's own statements may run, and URL query values
+// must reach a function only as its bound JSON argument.
+TEST(golden_startup, hostile_names_and_values_run_nothing_but_kachel_statements) {
+    test::tempdb const db;
+    std::string const schema = "s'; DROP TABLE canary; --";
+    std::string const table = "t\" ; DROP TABLE canary; /*ü\\";
+    std::string const geom = "g;eom') --";
+    std::string const id = "id\"\" --";
+    std::string const prop = "na'me\\ ü $1";
+    std::string const function = "f'n\"; DROP TABLE canary; --";
+    auto const ident = [](std::string const& name) {
+        std::string out = "\"";
+        for (char const c : name) {
+            out += c == '"' ? std::string{"\"\""} : std::string{c};
+        }
+        return out + "\"";
+    };
+    test::admin_connection owner{db.name(), "kachel"};
+    owner.query("CREATE TABLE canary (v integer); INSERT INTO canary VALUES (42);"
+                "CREATE SCHEMA " +
+                ident(schema) +
+                ";"
+                "CREATE TABLE " +
+                ident(schema) + "." + ident(table) + " (" + ident(id) + " integer PRIMARY KEY, " +
+                ident(prop) + " text, " + ident(geom) +
+                " geometry(Point, 4326));"
+                "INSERT INTO " +
+                ident(schema) + "." + ident(table) +
+                " VALUES (7, 'x''); DROP TABLE canary; --', ST_SetSRID(ST_MakePoint(10, 10), 4326));"
+                "CREATE FUNCTION " +
+                ident(schema) + "." + ident(function) +
+                "(z integer, x integer, y integer, query jsonb) RETURNS bytea LANGUAGE sql STABLE AS "
+                "$$ SELECT convert_to(query::text, 'UTF8') $$;");
+    test::admin_connection{"postgres"}.query("ALTER DATABASE \"" + db.name() +
+                                             "\" SET log_statement = 'all'");
+
+    json const tables{{"evil'table",
+                       {{"schema", schema},
+                        {"table", table},
+                        {"geometry_column", geom},
+                        {"id_column", id},
+                        {"srid", 4326},
+                        {"geometry_type", "POINT"},
+                        {"properties", {{prop, "text"}}}}}};
+    json const functions{{"evil_fn", {{"schema", schema}, {"function", function}}}};
+    auto const config_path =
+        std::filesystem::temp_directory_path() / ("kachel-hostile-" + std::to_string(::getpid()) + ".yaml");
+    // JSON is YAML's flow style: every hostile name is written double-quoted, so none is expanded.
+    std::ofstream{config_path}
+        << "postgres:\n  connection_string: ${KACHEL_GOLDEN_URL}\n  auto_publish: false\n"
+        << "  tables: " << tables.dump() << "\n  functions: " << functions.dump() << "\n";
+    auto const log_from = server_log_size();
+    {
+        instance k{db.name(), config_path};
+        ASSERT_NE(k.port, 0) << k.process->output();
+
+        EXPECT_EQ(test::http_get(k.port, "/evil%27table/0/0/0").status, 404U);
+        auto const tile = test::http_get(k.port, "/evil-table/0/0/0");
+        ASSERT_EQ(tile.status, 200U) << tile.body;
+        auto const layers = tiles::decode_mvt(tile.body);
+        ASSERT_EQ(layers.size(), 1U);
+        ASSERT_EQ(layers[0].features.size(), 1U);
+        EXPECT_EQ(layers[0].features[0].id, 7U);
+        EXPECT_EQ(layers[0].features[0].tags.at(prop), "x'); DROP TABLE canary; --");
+        EXPECT_EQ(test::http_get(k.port, "/evil-table").status, 200U);
+
+        // Query-string keys and values arrive as one JSON object, exactly as sent.
+        auto const echo = test::http_get(
+            k.port, "/evil_fn/0/0/0?a=%27%29%3B%20DROP%20TABLE%20canary%3B%20--&%22%3B--=%5C%27&c=$1");
+        ASSERT_EQ(echo.status, 200U) << echo.body;
+        EXPECT_EQ(json::parse(echo.body),
+                  (json{{"a", "'); DROP TABLE canary; --"}, {"\";--", "\\'"}, {"c", "$1"}}));
+        auto const nul = test::http_get(k.port, "/evil_fn/0/0/0?d=%00x");
+        EXPECT_EQ(nul.status, 400U);
+        EXPECT_NE(nul.body.find("NUL character (%00)"), std::string::npos) << nul.body;
+
+        // Source ids that try to escape: all unknown, nothing runs.
+        for (char const* target :
+             {"/evil_table%3BDROP%20TABLE%20canary/0/0/0", "/%27%7C%7Cpg_sleep(1)%7C%7C%27/0/0/0",
+              "/evil_table%22%3B--/0/0/0", "/evil_table,%27%3B--/0/0/0"}) {
+            auto const r = test::http_get(k.port, target);
+            EXPECT_EQ(r.status, 404U) << target;
+            EXPECT_EQ(r.body.find("SELECT"), std::string::npos) << r.body;
+        }
+    }
+    std::filesystem::remove(config_path);
+
+    EXPECT_EQ(db.query("SELECT v FROM canary"), std::vector<std::string>{"42"});
+    auto const statements = logged_statements(db.name(), log_from);
+    ASSERT_FALSE(statements.empty()) << "log_statement = all logged nothing for kachel";
+    bool saw_table_tile = false;
+    bool saw_bound_query = false;
+    for (auto const& s : statements) {
+        if (s.starts_with("DETAIL: ")) {
+            saw_bound_query = saw_bound_query || s.find("DROP TABLE canary; --\"") != std::string::npos;
+            continue;
+        }
+        auto sql = s.substr(s.find(": ") + 2);
+        sql.erase(0, sql.find_first_not_of(" \t\n"));
+        EXPECT_TRUE(sql.starts_with("SELECT") || sql.starts_with("WITH") || sql.starts_with("SET") ||
+                    sql.starts_with("RESET") || sql.starts_with("SHOW"))
+            << "kachel ran a statement that is not a read: " << s;
+        EXPECT_EQ(sql.find("'); DROP"), std::string::npos) << "a query value reached the SQL text: " << s;
+        saw_table_tile = saw_table_tile || sql.find(ident(schema) + "." + ident(table)) != std::string::npos;
+    }
+    EXPECT_TRUE(saw_table_tile) << "the tile SQL does not quote the table as an identifier";
+    EXPECT_TRUE(saw_bound_query) << "the URL query did not reach the function as a bound parameter";
+}

@@ -10,6 +10,15 @@
 using namespace kachel;
 using nlohmann::json;
 
+TEST(query_to_json, nul_characters_are_found_in_keys_values_and_nested_json) {
+    EXPECT_FALSE(http::contains_nul(http::query_to_json("a=1&b=x%5Cu0000&c=%7B%22k%22:%5B1,%22v%22%5D%7D")));
+    EXPECT_TRUE(http::contains_nul(http::query_to_json("a=%00")));
+    EXPECT_TRUE(http::contains_nul(http::query_to_json("%00=1")));
+    EXPECT_TRUE(http::contains_nul(http::query_to_json("a=%5B1,%22%5Cu0000%22%5D"))); // ["\u0000"]
+    EXPECT_TRUE(
+        http::contains_nul(http::query_to_json("a=%7B%22k%22:%7B%22%5Cu0000%22:1%7D%7D"))); // nested key
+}
+
 TEST(query_to_json, values_keep_their_json_type) {
     EXPECT_EQ(http::query_to_json(""), json::object());
     EXPECT_EQ(http::query_to_json("answer=42&flag=true&a=%5B1,2%5D&o=%7B%22x%22:1%7D&s=hello+world&n=null"),
