@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <charconv>
 #include <tuple>
 
@@ -65,6 +66,20 @@ asio::awaitable<void> reject(beast::tcp_stream& stream, bhttp::status status, st
     stream.expires_after(write_timeout);
     std::ignore = co_await bhttp::async_write(stream, res, use_tuple);
     spdlog::debug("closing HTTP connection: {}", reason);
+    // Lingering close: the client may still be sending what was refused. Closing with unread
+    // bytes makes the kernel send a reset, which can destroy the answer before the client reads
+    // it; so stop sending, then read and drop for a moment (at most 64 KiB, 1 s) before closing.
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::seconds{1});
+    std::array<char, 4096> sink{};
+    for (std::size_t drained = 0; drained < 65536;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        if (ec) {
+            break;
+        }
+        drained += n;
+    }
 }
 
 /// True once `buffer` holds the end of the request line.

@@ -1,30 +1,29 @@
 #include "pg/connection.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/thread_pool.hpp>
-
 #include "core/error.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <thread>
+
 namespace kachel::pg {
 
 namespace asio = boost::asio;
 
-namespace {
-
-/// One thread for the blocking PQcancel calls.
-asio::thread_pool& cancel_threads() {
-    static asio::thread_pool threads{1};
-    return threads;
-}
-
-} // namespace
 using asio::posix::stream_descriptor;
+using namespace asio::experimental::awaitable_operators;
+using clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -41,6 +40,40 @@ std::string trimmed_message(char const* msg) {
 void log_notice(void* /*arg*/, char const* message) {
     spdlog::debug("PostgreSQL notice: {}", trimmed_message(message));
 }
+
+/// The `connect_timeout` libpq will use for `conn` (connection string, PGCONNECT_TIMEOUT), with
+/// libpq's rules: whole seconds, 1 counts as 2, 0 or less or absent means none (nullopt).
+std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options{PQconninfo(conn), PQconninfoFree};
+    for (auto const* o = options.get(); o != nullptr && o->keyword != nullptr; ++o) {
+        if (std::string_view{o->keyword} != "connect_timeout" || o->val == nullptr) {
+            continue;
+        }
+        std::string_view const text{o->val};
+        int seconds = 0;
+        auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+        if (ec != std::errc{} || seconds <= 0) {
+            return std::nullopt;
+        }
+        return std::chrono::seconds{std::max(seconds, 2)};
+    }
+    return std::nullopt;
+}
+
+/// The state a PQcancel call on its own thread shares with the coroutine waiting for it, which
+/// may stop waiting (and go away) before the call returns.
+struct cancel_call {
+    explicit cancel_call(asio::any_io_executor executor, PGcancel* c)
+        : done_timer(std::move(executor)), cancel(c) {}
+    cancel_call(cancel_call const&) = delete;
+    cancel_call& operator=(cancel_call const&) = delete;
+    ~cancel_call() { PQfreeCancel(cancel); }
+
+    asio::steady_timer done_timer;
+    PGcancel* cancel;
+    std::atomic<bool> done{false};
+    std::string error; ///< written before `done` is set
+};
 
 } // namespace
 
@@ -66,8 +99,17 @@ void connection::rebind_socket() {
     }
 }
 
-asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any_io_executor executor,
-                                                                       connect_params const& params) {
+asio::awaitable<bool> connection::async_wait_until(stream_descriptor::wait_type what,
+                                                   clock::time_point deadline) {
+    asio::steady_timer timer{m_socket.get_executor(), deadline};
+    auto const outcome = co_await (m_socket.async_wait(what, asio::as_tuple(asio::use_awaitable)) ||
+                                   timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    co_return outcome.index() == 0;
+}
+
+asio::awaitable<std::unique_ptr<connection>>
+connection::async_connect(asio::any_io_executor executor, connect_params const& params,
+                          std::optional<clock::time_point> deadline) {
     std::vector<char const*> keys;
     std::vector<char const*> values;
     keys.push_back("fallback_application_name");
@@ -88,6 +130,9 @@ asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any
     if (PQstatus(raw) == CONNECTION_BAD) {
         throw database_error{trimmed_message(PQerrorMessage(raw))};
     }
+    auto const limit = connect_timeout_of(raw).value_or(default_connect_timeout);
+    auto const started = clock::now();
+    auto const attempt_end = std::min(started + limit, deadline.value_or(clock::time_point::max()));
     auto status = PGRES_POLLING_WRITING;
     while (status != PGRES_POLLING_OK) {
         if (status == PGRES_POLLING_FAILED) {
@@ -97,9 +142,15 @@ asio::awaitable<std::unique_ptr<connection>> connection::async_connect(asio::any
         if (!conn->m_socket.is_open()) {
             throw database_error{trimmed_message(PQerrorMessage(raw))};
         }
-        co_await conn->m_socket.async_wait(status == PGRES_POLLING_READING ? stream_descriptor::wait_read
-                                                                           : stream_descriptor::wait_write,
-                                           asio::use_awaitable);
+        auto const what =
+            status == PGRES_POLLING_READING ? stream_descriptor::wait_read : stream_descriptor::wait_write;
+        if (!co_await conn->async_wait_until(what, attempt_end)) {
+            // What libpq says when its own connect_timeout expires, so the same hint applies.
+            throw database_error{fmt::format(
+                "connection to server at \"{}\", port {} failed: timeout expired (no answer within {} ms)",
+                PQhost(raw) == nullptr ? "" : PQhost(raw), PQport(raw) == nullptr ? "" : PQport(raw),
+                std::chrono::duration_cast<std::chrono::milliseconds>(attempt_end - started).count())};
+        }
         status = PQconnectPoll(raw);
     }
     conn->rebind_socket();
@@ -172,30 +223,49 @@ asio::awaitable<result> connection::async_collect() {
     co_return last;
 }
 
-asio::awaitable<bool> connection::async_cancel_and_drain() noexcept {
+asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadline) noexcept {
     try {
-        std::unique_ptr<PGcancel, void (*)(PGcancel*)> cancel{PQgetCancel(m_conn.get()), PQfreeCancel};
-        if (!cancel) {
+        auto call = std::make_shared<cancel_call>(m_socket.get_executor(), PQgetCancel(m_conn.get()));
+        if (call->cancel == nullptr) {
             m_broken = true;
             co_return false;
         }
-        // PQcancel opens its own connection to the server and blocks until the request is sent.
-        auto const sent = co_await asio::co_spawn(
-            cancel_threads(),
-            [c = cancel.get()]() -> asio::awaitable<std::string> {
-                std::array<char, 256> error{};
-                co_return PQcancel(c, error.data(), static_cast<int>(error.size())) == 1
-                    ? std::string{}
-                    : std::string{error.data()};
-            },
-            asio::use_awaitable);
-        if (!sent.empty()) {
-            spdlog::warn("Could not cancel a running statement: {}", trimmed_message(sent.c_str()));
+        // PQcancel opens its own connection to the server and blocks until the server answers:
+        // a thread of its own, so that a silent network path stalls neither an event-loop thread
+        // nor later cancellations. The call owns its state; this coroutine may stop waiting.
+        call->done_timer.expires_at(deadline);
+        std::thread{[call] {
+            std::array<char, 256> error{};
+            if (PQcancel(call->cancel, error.data(), static_cast<int>(error.size())) != 1) {
+                call->error = trimmed_message(error.data());
+            }
+            call->done.store(true, std::memory_order_release);
+            asio::post(call->done_timer.get_executor(), [call] { call->done_timer.cancel(); });
+        }}.detach();
+        std::ignore = co_await call->done_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!call->done.load(std::memory_order_acquire)) {
+            spdlog::warn("Could not cancel a running statement: the server did not answer in time; "
+                         "closing its connection");
+            m_broken = true;
+            co_return false;
         }
-        try {
-            co_await async_collect();
-        } catch (database_error const&) {
-            // "canceling statement due to user request": expected.
+        if (!call->error.empty()) {
+            spdlog::warn("Could not cancel a running statement: {}", call->error);
+        }
+        auto drain = [this]() -> asio::awaitable<void> {
+            try {
+                co_await async_collect();
+            } catch (database_error const&) {
+                // "canceling statement due to user request": expected.
+            } catch (boost::system::system_error const&) {
+                m_broken = true; // the wait was cancelled: the deadline came first
+            }
+        };
+        asio::steady_timer timer{m_socket.get_executor(), deadline};
+        auto const outcome = co_await (drain() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (outcome.index() == 1) {
+            spdlog::warn("A cancelled statement's connection did not answer in time; closing it");
+            m_broken = true;
         }
         co_return !is_broken();
     } catch (std::exception const& e) {

@@ -8,6 +8,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -27,10 +28,20 @@ struct conn_deleter {
 /// watched by Asio. Not thread-safe: one coroutine uses it at a time (the pool guarantees this).
 class connection {
   public:
+    /// How long a connection attempt may take when the connection string sets no
+    /// `connect_timeout`. libpq would wait for the operating system (minutes, or for ever when
+    /// something on the path accepts and then stays silent); kachel does not.
+    static constexpr std::chrono::seconds default_connect_timeout{10};
+
     /// Connects with PQconnectStartParams/PQconnectPoll, waiting on socket readiness through Asio.
-    /// \throws database_error with libpq's message verbatim when the connection fails.
+    /// The attempt ends at `connect_timeout` from the connection string or the environment
+    /// (libpq's rules: seconds, at least 2; 0 = default_connect_timeout here), or at `deadline`
+    /// if that comes first.
+    /// \throws database_error with libpq's message verbatim when the connection fails, or
+    ///         "... failed: timeout expired" when the attempt ran out of time.
     static boost::asio::awaitable<std::unique_ptr<connection>>
-    async_connect(boost::asio::any_io_executor executor, connect_params const& params);
+    async_connect(boost::asio::any_io_executor executor, connect_params const& params,
+                  std::optional<std::chrono::steady_clock::time_point> deadline = {});
 
     connection(connection const&) = delete;
     connection& operator=(connection const&) = delete;
@@ -55,9 +66,11 @@ class connection {
     [[nodiscard]] bool is_busy() const noexcept { return m_busy && !m_broken; }
 
     /// Asks the server to cancel the running statement (PQcancel, from a helper thread so no
-    /// event-loop thread blocks), then reads and drops its results.
+    /// event-loop thread blocks), then reads and drops its results. When the server has not
+    /// answered by `deadline` (a network path that went silent), the connection is marked broken.
     /// \returns true when the connection is idle and usable again.
-    boost::asio::awaitable<bool> async_cancel_and_drain() noexcept;
+    boost::asio::awaitable<bool>
+    async_cancel_and_drain(std::chrono::steady_clock::time_point deadline) noexcept;
 
     /// The executor the connection's socket is bound to.
     [[nodiscard]] boost::asio::any_io_executor executor() { return m_socket.get_executor(); }
@@ -71,6 +84,9 @@ class connection {
   private:
     connection(boost::asio::any_io_executor executor, PGconn* conn);
     void rebind_socket();
+    /// Waits until the socket is ready for `what`; false when `deadline` came first.
+    boost::asio::awaitable<bool> async_wait_until(boost::asio::posix::stream_descriptor::wait_type what,
+                                                  std::chrono::steady_clock::time_point deadline);
     boost::asio::awaitable<void> async_flush();
     boost::asio::awaitable<result> async_collect();
 

@@ -101,7 +101,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             connect_params params = m_params;
             params.application_name = fmt::format("{}/C{}", m_options.name, number);
             try {
-                conn = co_await connection::async_connect(executor, params);
+                conn = co_await connection::async_connect(executor, params, deadline);
                 co_await prepare_session(*conn, m_options.statement_timeout);
                 global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
@@ -176,7 +176,9 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
             asio::co_spawn(
                 executor,
                 [self = shared_from_this(), c = std::move(conn)]() mutable -> asio::awaitable<void> {
-                    bool const ok = co_await c->async_cancel_and_drain();
+                    // A server that does not answer within the acquire timeout loses the connection.
+                    bool const ok = co_await c->async_cancel_and_drain(std::chrono::steady_clock::now() +
+                                                                       self->m_options.acquire_timeout);
                     spdlog::debug("pool {}: cancelled a running statement ({})", self->m_options.name,
                                   ok ? "connection reused" : "connection closed");
                     self->release(std::move(c));

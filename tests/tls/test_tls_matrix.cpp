@@ -5,6 +5,7 @@
 
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/tcp_proxy.hpp"
 #include "support/tempdb.hpp"
 
 #include <fmt/format.h>
@@ -518,6 +519,8 @@ struct load_report {
     std::size_t unavailable = 0; ///< 503 with Retry-After
     std::size_t other = 0;       ///< anything else (a crash or hang shows up here)
     std::chrono::milliseconds slowest_503{0};
+    std::size_t timed_out = 0; ///< 504: the statement timeout cancelled the tile
+    std::chrono::milliseconds slowest_504{0};
 };
 
 /// Requests tiles from `threads` threads until `stop`; sorts the answers.
@@ -547,6 +550,9 @@ class tile_load {
                     } else if (status == 503 && retry_after) {
                         ++m_report.unavailable;
                         m_report.slowest_503 = std::max(m_report.slowest_503, took);
+                    } else if (status == 504) {
+                        ++m_report.timed_out;
+                        m_report.slowest_504 = std::max(m_report.slowest_504, took);
                     } else {
                         ++m_report.other;
                     }
@@ -638,4 +644,94 @@ TEST_F(tls_matrix, database_restart_under_load_fast_and_immediate) {
         EXPECT_LE(most_backends, static_cast<std::size_t>(pool_size));
     }
     EXPECT_TRUE(has(curl(port, "/health"), "HTTP/1.1 200")); // still alive
+}
+
+// A network path that goes silent (a TCP proxy that stops forwarding without closing anything,
+// and keeps the connections of that time silent for ever): libpq alone would wait for ever.
+// kachel answers every request within the statement timeout plus the acquire timeout, closes
+// connections whose cancellation gets no answer, bounds its connection attempts, and serves
+// tiles again soon after the path comes back, on new connections.
+TEST_F(tls_matrix, a_silent_network_path_gets_bounded_answers_and_recovers) {
+    constexpr int pool_size = 3;
+    kachel::test::tcp_proxy proxy{static_cast<unsigned short>(std::stoi(s_cluster.port))};
+    auto const config =
+        std::filesystem::temp_directory_path() / ("kachel-blackhole-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream{config} << "postgres:\n  connection_string: ${KACHEL_PROXY_URL}\n  pool_size: " << pool_size
+                          << "\n  statement_timeout: 2s\n  acquire_timeout: 2s\n";
+    child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+                         clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")},
+                                    {"KACHEL_PROXY_URL", "postgresql://kachel:" + s_cluster.password +
+                                                             "@localhost:" + std::to_string(proxy.port()) +
+                                                             "/kachel_matrix?sslmode=verify-full"}})};
+    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
+    std::filesystem::remove(config);
+    std::smatch m;
+    auto const out = kachel.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    // kachel's live backends: the frozen ones are ghosts that only the server still sees (it
+    // would drop them after its own TCP keepalive); kachel has closed its side of them.
+    auto const live_backends = [&] {
+        std::string ghosts = "0";
+        for (auto const p : proxy.frozen_upstream_ports()) {
+            ghosts += "," + std::to_string(p);
+        }
+        return std::stoul(s_cluster.admin("postgres")
+                              .query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                                     "'kachel%' AND client_port NOT IN (" +
+                                     ghosts + ")")
+                              .at(0));
+    };
+    auto const pool_connections = [&] {
+        std::smatch g;
+        auto const metrics = curl(port, "/_/metrics");
+        return std::regex_search(metrics, g, std::regex{"kachel_postgres_pool_connections\\{[^}]*\\} (\\d+)"})
+                   ? std::stoul(g[1])
+                   : 999UL;
+    };
+    std::size_t most_backends = 0;
+    std::size_t most_open = 0;
+    auto const watch = [&](std::chrono::milliseconds how_long) {
+        for (auto const end = std::chrono::steady_clock::now() + how_long;
+             std::chrono::steady_clock::now() < end;) {
+            most_backends = std::max(most_backends, live_backends());
+            most_open = std::max(most_open, pool_connections());
+            std::this_thread::sleep_for(50ms);
+        }
+    };
+
+    tile_load load{port, 6};
+    watch(1s);
+    proxy.blackhole();
+    watch(6s);
+    auto const health = curl(port, "/health"); // the HTTP side never depends on the database
+    proxy.heal();
+    auto const healed = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> recovered;
+    while (!recovered && std::chrono::steady_clock::now() - healed < 15s) {
+        std::this_thread::sleep_for(10ms);
+        recovered = load.ok_after(healed);
+    }
+    watch(1s);
+    auto const report = load.finish();
+    ASSERT_TRUE(recovered) << "no tile served within 15 s of the network path coming back\n"
+                           << kachel.output();
+    auto const recovery = std::chrono::duration_cast<std::chrono::milliseconds>(*recovered - healed);
+    std::cout << "silent network path: " << report.ok << " tiles, " << report.unavailable
+              << " x 503 (slowest " << report.slowest_503.count() << " ms), " << report.timed_out
+              << " x 504 (slowest " << report.slowest_504.count() << " ms), " << report.other
+              << " other; first tile " << recovery.count() << " ms after the path came back; at most "
+              << most_open << " open pool connections and " << most_backends << " live kachel backends\n";
+    EXPECT_TRUE(has(health, "HTTP/1.1 200")) << health;
+    EXPECT_GT(report.unavailable + report.timed_out, 0U);
+    EXPECT_EQ(report.other, 0U) << "answers other than 200/204/503+Retry-After/504";
+    // statement_timeout (2 s) + acquire_timeout (2 s): nobody waits longer, whatever is stuck.
+    EXPECT_LE(report.slowest_503, 4500ms);
+    EXPECT_LE(report.slowest_504, 4500ms);
+    // Pooled connections that went silent are only found out by their statement timeout (kachel
+    // cannot tell a dead path from a slow query), so new ones take over after at most that.
+    EXPECT_LT(recovery, 4500ms);
+    EXPECT_LE(most_backends, static_cast<std::size_t>(pool_size));
+    EXPECT_LE(most_open, static_cast<std::size_t>(pool_size));
+    EXPECT_TRUE(has(kachel.output(), "timeout expired")) << "no connection attempt timed out";
 }
