@@ -28,9 +28,18 @@ echo "test.sh: starting a throwaway TLS cluster in $cluster"
 "$root/scripts/pg-cluster.sh" start "$cluster"
 eval "$("$root/scripts/pg-cluster.sh" env "$cluster")"
 
-# LeakSanitizer needs ptrace-like access that some sandboxes refuse; leaks are not what these
-# runs look for, memory errors and undefined behaviour are.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+# LeakSanitizer: on whenever it can run, so a leak in a test binary or in any kachel process a
+# test starts fails the run (tests/support/process.hpp reads the children's reports). It needs
+# ptrace-like access that some sandboxes refuse; there the run goes on without it, and says so.
+if [ -z "${ASAN_OPTIONS:-}" ] && [[ "$sanitize" == *address* ]]; then
+  if ASAN_OPTIONS=detect_leaks=1 "$build/tests/test_unit" --gtest_filter=NoSuchTest >/dev/null 2>&1; then
+    export ASAN_OPTIONS=detect_leaks=1
+    echo "test.sh: AddressSanitizer with LeakSanitizer on"
+  else
+    export ASAN_OPTIONS=detect_leaks=0
+    echo "test.sh: WARNING: LeakSanitizer cannot run on this machine; leaks are not checked" >&2
+  fi
+fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 ctest --test-dir "$build" --output-on-failure -j2 "$@"

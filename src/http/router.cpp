@@ -96,6 +96,10 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
     std::string path;
     path.reserve(raw_path.size());
     for (char const c : raw_path) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            // The HTTP parser refuses these already; the router does not rely on it.
+            return make(route::kind::bad_request, "The request path must not hold control characters");
+        }
         if (c == '/' && !path.empty() && path.back() == '/') {
             continue;
         }

@@ -39,7 +39,8 @@ struct route {
 
 /// Parses a request target (`/path?query`). Repeated slashes are merged; a trailing slash is kept
 /// (so `/catalog/` is not `/catalog`). Non-numeric z/x/y do not match (404); numbers out of range
-/// (z > 30, x or y >= 2^z) are a bad request (400), as are more than 128 ids or bad escapes.
+/// (z > 30, x or y >= 2^z) are a bad request (400), as are more than 128 ids, bad escapes, an
+/// encoded NUL or a raw control character in the path.
 /// With a `route_prefix` (normalised, e.g. `/tiles`), every route lives under it and other paths
 /// are 404, except `/health`, which also answers at the root; `path` is then the part after the
 /// prefix and redirects point inside the prefix.

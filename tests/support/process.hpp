@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -80,6 +82,15 @@ class child_process {
                 ::kill(m_pid, SIGKILL);
                 int status = 0;
                 ::waitpid(m_pid, &status, 0);
+            }
+        }
+        // A sanitizer report of the child (a leak found at exit, a memory error) fails the test
+        // that ran it, even when the test only looked at HTTP answers.
+        auto const out = output();
+        for (char const* marker : {"ERROR: LeakSanitizer", "ERROR: AddressSanitizer", "runtime error:"}) {
+            if (auto const at = out.find(marker); at != std::string::npos) {
+                ADD_FAILURE() << "the kachel process reported: " << out.substr(at, 4000);
+                break;
             }
         }
         if (std::getenv("KACHEL_KEEP_TEST_LOGS") == nullptr) {

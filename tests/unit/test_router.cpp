@@ -47,6 +47,10 @@ TEST(router, bad_escapes_and_nul_are_bad_requests) {
     EXPECT_EQ(parse_route("/a%2/0/0/0").type, kind::bad_request);
     EXPECT_EQ(parse_route("/a%zz").type, kind::bad_request);
     EXPECT_EQ(parse_route("/a%00b").type, kind::bad_request);
+    using namespace std::string_view_literals;
+    EXPECT_EQ(parse_route("/a\0b/0/0/0"sv).type, kind::bad_request); // found by fuzz_router
+    EXPECT_EQ(parse_route("/a\x01b"sv).type, kind::bad_request);
+    EXPECT_EQ(parse_route("/a\x7f"sv).type, kind::bad_request);
 }
 
 TEST(router, out_of_range_coordinates_are_bad_requests) {
