@@ -56,7 +56,7 @@ std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgres::readine
 
 /// Publishes every database, then starts the HTTP server and logs the readiness line.
 asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings const& settings,
-                            kachel::postgres::readiness& ready,
+                            kachel::postgres::readiness& ready, kachel::tiles::tile_cache* cache,
                             std::unique_ptr<kachel::http::server>& server) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
@@ -83,6 +83,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     options.http = settings.http;
     options.max_connections = settings.max_connections;
     options.ready = &ready;
+    options.cache = cache;
     server = std::make_unique<kachel::http::server>(ioc, catalog, options);
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
@@ -157,6 +158,24 @@ int main(int argc, char** argv) {
     kachel::postgres::readiness ready;
     kachel::global_metrics().set_constant_labels(settings.metric_labels);
     kachel::global_metrics().add_gauges([&ready] { return pool_gauges(ready); });
+    std::unique_ptr<kachel::tiles::tile_cache> cache;
+    if (settings.cache.max_bytes > 0) {
+        cache = std::make_unique<kachel::tiles::tile_cache>(settings.cache);
+        spdlog::info("Tile cache: up to {} MB{}", settings.cache.max_bytes / 1'000'000,
+                     settings.cache.expiry
+                         ? fmt::format(", tiles kept {} s", settings.cache.expiry->count() / 1000)
+                         : std::string{});
+        kachel::global_metrics().add_gauges([c = cache.get()] {
+            return std::vector<kachel::metrics::gauge_sample>{
+                {"kachel_tile_cache_bytes", "Bytes held by the tile cache.", {}, double(c->size_bytes())},
+                {"kachel_tile_cache_entries",
+                 "Tiles held by the tile cache (one per encoding).",
+                 {},
+                 double(c->entries())}};
+        });
+    } else {
+        spdlog::info("Tile cache: off");
+    }
 
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     signals.async_wait([&](boost::system::error_code const& ec, int signo) {
@@ -183,7 +202,7 @@ int main(int argc, char** argv) {
             ioc.stop();
         });
     } else {
-        asio::co_spawn(ioc, start(ioc, settings, ready, server), [&](std::exception_ptr e) {
+        asio::co_spawn(ioc, start(ioc, settings, ready, cache.get(), server), [&](std::exception_ptr e) {
             if (e) {
                 failure = e;
                 ioc.stop();

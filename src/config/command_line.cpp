@@ -17,6 +17,25 @@
 
 namespace kachel::config {
 
+namespace {
+
+/// The tile cache settings from the `cache` section and the flags (martin-compat 9): tiles get
+/// `tile_size_mb`, else half of `size_mb` (512 by default); 1 MB = 1,000,000 bytes.
+tiles::tile_cache_options resolve_cache(cache_file_settings const& file) {
+    tiles::tile_cache_options out;
+    std::int64_t const size_mb = file.size_mb.value_or(512);
+    std::int64_t const tile_mb = file.tile_size_mb.value_or(size_mb / 2);
+    out.max_bytes = file.disabled || size_mb == 0 ? 0 : static_cast<std::size_t>(tile_mb) * 1'000'000;
+    if (auto const expiry = file.tile_expiry ? file.tile_expiry : file.expiry) {
+        out.expiry = std::chrono::duration_cast<std::chrono::milliseconds>(*expiry);
+    }
+    out.minzoom = file.minzoom;
+    out.maxzoom = file.maxzoom;
+    return out;
+}
+
+} // namespace
+
 bool is_connection_string(std::string_view arg) noexcept {
     return arg.starts_with("postgres://") || arg.starts_with("postgresql://") ||
            arg.find('=') != std::string_view::npos;
@@ -44,6 +63,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
     std::vector<std::string> positional;
     std::optional<std::string> config_file;
+    cache_file_settings cache_file;
     std::optional<std::string> listen;
     std::optional<unsigned> workers;
     std::optional<std::size_t> pool_size;
@@ -71,6 +91,13 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.add_option("--preferred-encoding", preferred_encoding,
                    "Encoding used when the client accepts several equally: gzip (default), brotli or br")
         ->check(CLI::IsMember({"gzip", "brotli", "br"}));
+    std::optional<std::int64_t> cache_size;
+    app.add_option("-C,--cache-size", cache_size,
+                   "Cache size in MB (1,000,000 bytes); tiles get half of it, 0 disables caching "
+                   "[default: 512]");
+    std::optional<unsigned> cache_expiry;
+    app.add_option("--cache-expiry", cache_expiry,
+                   "Seconds a cached tile is served before it is made again [default: until evicted]");
     std::optional<std::size_t> max_connections;
     app.add_option("--max-connections", max_connections,
                    "HTTP connections served at once; more get 503 [default: 8192]");
@@ -163,6 +190,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
             s.http.access_log = *file.access_log;
         }
         s.metric_labels = std::move(file.metric_labels);
+        cache_file = file.cache;
         if (file.route_prefix) {
             s.http.route_prefix = *file.route_prefix;
         }
@@ -272,6 +300,18 @@ command_line parse_command_line(int argc, char const* const* argv) {
     if (workers) {
         s.workers = *workers;
     }
+    if (cache_size) {
+        if (*cache_size < 0) {
+            throw config_error{"--cache-size must be 0 (no cache) or more"};
+        }
+        cache_file.size_mb = *cache_size;
+        cache_file.tile_size_mb.reset();
+        cache_file.disabled = *cache_size == 0;
+    }
+    if (cache_expiry) {
+        cache_file.tile_expiry = std::chrono::seconds{*cache_expiry};
+    }
+    s.cache = resolve_cache(cache_file);
     if (pool_size) {
         if (*pool_size == 0) {
             throw config_error{"--pool-size must be at least 1"};

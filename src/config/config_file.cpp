@@ -18,12 +18,10 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 12> martin_top_level_keys{"keep_alive", "cache_size_mb",
-                                                                 "cache",      "pmtiles",
-                                                                 "mbtiles",    "sprites",
-                                                                 "fonts",      "styles",
-                                                                 "srv",        "tile_cache_size_mb",
-                                                                 "cog",        "tilejson_url_version_param"};
+constexpr std::array<std::string_view, 9> martin_top_level_keys{
+    "keep_alive", "pmtiles", "mbtiles",
+    "sprites",    "fonts",   "styles",
+    "srv",        "cog",     "tilejson_url_version_param"};
 
 template <std::size_t N>
 bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
@@ -81,6 +79,46 @@ http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
             fmt_error("{}: At least one 'origin' must be specified in the 'cors' configuration", ctx.file)};
     }
     return cors;
+}
+
+/// `cache: disable | {size_mb, tile_size_mb, expiry, tile_expiry, minzoom, maxzoom}`.
+void parse_cache(YAML::Node const& node, context const& ctx, cache_file_settings& out) {
+    if (node.IsScalar()) {
+        auto const text = scalar(node, "cache", ctx).value_or("");
+        if (text != "disable" && text != "disabled") {
+            throw config_error{fmt_error("{}: 'cache' must be 'disable' or a map (size_mb, tile_size_mb, "
+                                         "tile_expiry, minzoom, maxzoom), got '{}'",
+                                         ctx.file, text)};
+        }
+        out.disabled = true;
+        return;
+    }
+    if (!node.IsMap()) {
+        throw config_error{fmt_error("{}: 'cache' must be 'disable' or a map", ctx.file)};
+    }
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto const dotted = "cache." + key;
+        if (key == "size_mb") {
+            out.size_mb = integer_in(entry.second, dotted, ctx, 0, 1'000'000);
+        } else if (key == "tile_size_mb") {
+            out.tile_size_mb = integer_in(entry.second, dotted, ctx, 0, 1'000'000);
+        } else if (key == "expiry") {
+            out.expiry = duration(entry.second, dotted, ctx);
+        } else if (key == "tile_expiry") {
+            out.tile_expiry = duration(entry.second, dotted, ctx);
+        } else if (key == "minzoom") {
+            out.minzoom = static_cast<int>(integer_in(entry.second, dotted, ctx, 0, 30).value_or(0));
+        } else if (key == "maxzoom") {
+            out.maxzoom = static_cast<int>(integer_in(entry.second, dotted, ctx, 0, 30).value_or(30));
+        } else if (key == "idle_timeout" || key == "tile_idle_timeout") {
+            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored (use "
+                         "tile_expiry)",
+                         ctx.file, dotted);
+        } else {
+            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
+        }
+    }
 }
 
 /// `observability.metrics.add_labels: {name: value}`.
@@ -194,6 +232,14 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             }
         } else if (key == "observability") {
             parse_observability(value, ctx, out);
+        } else if (key == "cache") {
+            parse_cache(value, ctx, out.cache);
+        } else if (key == "cache_size_mb") {
+            spdlog::warn("{}: 'cache_size_mb' is deprecated, use cache.size_mb", name);
+            out.cache.size_mb = integer_in(value, key, ctx, 0, 1'000'000);
+        } else if (key == "tile_cache_size_mb") {
+            spdlog::warn("{}: 'tile_cache_size_mb' is deprecated, use cache.tile_size_mb", name);
+            out.cache.tile_size_mb = integer_in(value, key, ctx, 0, 1'000'000);
         } else if (key == "postgres") {
             if (value.IsSequence()) {
                 for (std::size_t i = 0; i < value.size(); ++i) {

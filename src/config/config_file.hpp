@@ -9,8 +9,21 @@
 
 namespace kachel::config {
 
+/// The `cache` section (martin-compat 9), and the deprecated top-level `cache_size_mb` /
+/// `tile_cache_size_mb`, which mean `cache.size_mb` / `cache.tile_size_mb`.
+struct cache_file_settings {
+    bool disabled = false; ///< `cache: disable`
+    std::optional<std::int64_t> size_mb;
+    std::optional<std::int64_t> tile_size_mb;
+    std::optional<std::chrono::seconds> expiry;      ///< `expiry`
+    std::optional<std::chrono::seconds> tile_expiry; ///< `tile_expiry` (wins over `expiry`)
+    std::optional<int> minzoom;
+    std::optional<int> maxzoom;
+};
+
 /// What a config file sets; absent keys stay empty so command-line flags can be layered on top.
 struct file_settings {
+    cache_file_settings cache;
     std::vector<postgres_settings> postgres;
     std::optional<std::string> listen_addresses;
     std::optional<unsigned> workers;

@@ -3,6 +3,7 @@
 #include "http/http_options.hpp"
 #include "pg/connect_params.hpp"
 #include "postgres/publish_config.hpp"
+#include "tiles/tile_cache.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -66,6 +67,9 @@ struct settings {
     std::optional<postgres::bounds_mode> auto_bounds;
     /// `-m/--max-feature-count`: overrides every connection's `max_feature_count`.
     std::optional<std::uint64_t> max_feature_count;
+    /// The tile cache: `cache` (martin-compat 9), `-C/--cache-size`, `--cache-expiry`. Tiles get
+    /// `tile_size_mb`, else half of `size_mb` (512 by default), as Martin; 1 MB = 1,000,000 bytes.
+    tiles::tile_cache_options cache;
     /// `on_invalid` / `--on-invalid`: what happens to configured sources that cannot be published.
     postgres::invalid_policy on_invalid = postgres::invalid_policy::abort;
     /// `shutdown_timeout` / `--shutdown-timeout`: how long SIGTERM waits for requests in flight.

@@ -127,7 +127,7 @@ bool is_compressible(std::string_view content_type) noexcept {
 }
 
 /// Logs the details of a failed tile and answers with the status, never with the details.
-response tile_error_response(request const& req, tiles::tile_result const& result, std::string_view ids,
+response tile_error_response(request const& req, tiles::fetched_tile const& result, std::string_view ids,
                              tile_coord coord) {
     auto const status = status_for(result.error);
     auto const rid = next_request_id();
@@ -279,33 +279,110 @@ asio::awaitable<void> async_wait_disconnect(asio::ip::tcp::socket& socket) {
     }
 }
 
-/// Runs every constituent's tile query at once; results in the sources' order.
-asio::awaitable<std::vector<tiles::tile_result>>
-fetch_tiles(std::vector<tiles::tile_source const*> const& sources, tile_coord coord,
-            std::string const& query) {
-    std::vector<tiles::tile_result> results;
-    if (sources.size() == 1) {
-        results.push_back(co_await sources.front()->async_get_tile(coord, query));
+/// Where a tile request's bytes come from: each source's tile through the cache when it covers
+/// the zoom, else straight from the source.
+struct tile_fetch {
+    tile_coord coord;
+    std::string const& query_json; ///< for the sources (`{}` when none takes a query)
+    std::string const& raw_query;  ///< the cache key part for sources that take a query
+    tiles::tile_cache* cache;      ///< null: no cache
+    bool any_miss = false;
+    bool any_hit = false;
+
+    [[nodiscard]] bool cached() const noexcept { return cache != nullptr && cache->covers(coord.z); }
+
+    [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const {
+        return tiles::tile_key{source.id(), coord, source.accepts_query() ? raw_query : std::string{},
+                               static_cast<std::uint8_t>(e)};
+    }
+
+    /// One source's uncompressed tile.
+    asio::awaitable<tiles::fetched_tile> get(tiles::tile_source const* source) {
+        auto compute = [source, this]() -> asio::awaitable<tiles::fetched_tile> {
+            auto result = co_await source->async_get_tile(coord, query_json);
+            if (result.error != tiles::tile_errc::none) {
+                co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
+            }
+            auto bytes = std::make_shared<tiles::tile_bytes>();
+            bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
+            bytes->data = std::move(result.data);
+            co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+        };
+        if (!cached()) {
+            co_return co_await compute();
+        }
+        bool hit = false;
+        auto out = co_await cache->get_or_compute(key(*source, encoding::identity), compute, &hit);
+        (hit ? any_hit : any_miss) = true;
+        co_return out;
+    }
+
+    /// A source's tile compressed with `e`, made once per cache entry.
+    asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+    encoded(tiles::tile_source const& source, std::shared_ptr<tiles::tile_bytes const> plain, encoding e) {
+        auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
+            auto bytes = std::make_shared<tiles::tile_bytes>();
+            bytes->data = compress(plain->data, e);
+            bytes->etag = plain->etag;
+            co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+        };
+        if (!cached()) {
+            co_return (co_await compute()).bytes;
+        }
+        co_return (co_await cache->get_or_compute(key(source, e), compute)).bytes;
+    }
+
+    /// Every constituent's tile at once; results in the sources' order.
+    asio::awaitable<std::vector<tiles::fetched_tile>>
+    get_all(std::vector<tiles::tile_source const*> const& sources) {
+        std::vector<tiles::fetched_tile> results;
+        if (sources.size() == 1) {
+            results.push_back(co_await get(sources.front()));
+            co_return results;
+        }
+        auto const executor = co_await asio::this_coro::executor;
+        using operation = decltype(asio::co_spawn(executor, get(sources.front()), asio::deferred));
+        std::vector<operation> operations;
+        operations.reserve(sources.size());
+        for (auto const* source : sources) {
+            operations.push_back(asio::co_spawn(executor, get(source), asio::deferred));
+        }
+        auto [order, exceptions, values] =
+            co_await asio::experimental::make_parallel_group(std::move(operations))
+                .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (exceptions[i]) {
+                std::rethrow_exception(exceptions[i]); // get() does not throw; a bug if it did
+            }
+            results.push_back(std::move(values[i]));
+        }
         co_return results;
     }
-    auto const executor = co_await asio::this_coro::executor;
-    using operation =
-        decltype(asio::co_spawn(executor, sources.front()->async_get_tile(coord, query), asio::deferred));
-    std::vector<operation> operations;
-    operations.reserve(sources.size());
-    for (auto const* source : sources) {
-        operations.push_back(asio::co_spawn(executor, source->async_get_tile(coord, query), asio::deferred));
+};
+
+/// A single-source tile from shared bytes (already encoded with `used`): 304 on a matching
+/// If-None-Match, 204 when empty, else the bytes without a copy.
+response shared_tile_response(request const& req, std::shared_ptr<tiles::tile_bytes const> bytes,
+                              std::string_view content_type, encoding used, bool compressible) {
+    if (bytes->data.empty()) {
+        return make_response(req, bhttp::status::no_content, {}, {});
     }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(operations))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (exceptions[i]) {
-            std::rethrow_exception(exceptions[i]); // async_get_tile does not throw; a bug if it did
+    auto const quoted = "\"" + bytes->etag + "\"";
+    bool const not_modified = matches_if_none_match(header(req, bhttp::field::if_none_match), quoted);
+    auto res = make_response(req, not_modified ? bhttp::status::not_modified : bhttp::status::ok, {},
+                             not_modified ? std::string_view{} : content_type);
+    res.set(bhttp::field::etag, quoted);
+    if (!not_modified) {
+        if (used != encoding::identity) {
+            res.set(bhttp::field::content_encoding, encoding_token(used));
         }
-        results.push_back(std::move(values[i]));
+        res.body().share(std::move(bytes));
+        res.prepare_payload();
     }
-    co_return results;
+    if (compressible) {
+        add_vary(res, "Accept-Encoding");
+    }
+    return res;
 }
 
 /// CORS preflight (OPTIONS with Origin and Access-Control-Request-Method), or nullopt if the
@@ -499,43 +576,61 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         }
         query_json = query.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
-    std::vector<tiles::tile_result> results;
+    bool const compressible = is_compressible(content_type);
+    auto const chosen = negotiate_encoding(header(req, bhttp::field::accept_encoding), encoding::identity,
+                                           compressible, options.preferred_encoding);
+    tile_fetch fetch{route.coord, query_json, route.query, ctx.cache};
+    bool const single = serving.size() == 1 && route.source_ids.size() == 1;
+    if (single && chosen && fetch.cached()) {
+        // The fast path: the encoded tile straight from the cache.
+        if (auto bytes = ctx.cache->find(fetch.key(*serving.front(), *chosen))) {
+            ctx.cache_status = "hit";
+            co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+        }
+    }
+
+    std::vector<tiles::fetched_tile> results;
     if (ctx.client != nullptr) {
         // A client that disconnects while its tile is being made cancels the work (and the
         // database statements, see pg::pool::release).
-        auto outcome =
-            co_await (fetch_tiles(serving, route.coord, query_json) || async_wait_disconnect(*ctx.client));
+        auto outcome = co_await (fetch.get_all(serving) || async_wait_disconnect(*ctx.client));
         if (outcome.index() == 1) {
             ctx.client_gone = true;
             co_return response{};
         }
         results = std::move(std::get<0>(outcome));
     } else {
-        results = co_await fetch_tiles(serving, route.coord, query_json);
+        results = co_await fetch.get_all(serving);
+    }
+    if (fetch.cached()) {
+        ctx.cache_status = fetch.any_miss ? "miss" : "hit";
+    }
+    for (std::size_t i = 0; i < serving.size(); ++i) {
+        if (results[i].error != tiles::tile_errc::none) {
+            co_return tile_error_response(
+                req, results[i], route.source_ids.size() == 1 ? serving[i]->id() : route.path, route.coord);
+        }
+    }
+    if (single && chosen) {
+        auto bytes = std::move(results.front().bytes);
+        if (*chosen != encoding::identity && !bytes->data.empty()) {
+            bytes = co_await fetch.encoded(*serving.front(), std::move(bytes), *chosen);
+        }
+        co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
     }
 
     // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
     // ETag is the one non-empty constituent's, or all constituents' ETags joined (Martin's rule).
     std::string body;
     std::string joined_etags;
-    std::string single_etag;
+    std::string const* single_etag = nullptr;
     std::size_t non_empty = 0;
-    for (std::size_t i = 0; i < serving.size(); ++i) {
-        auto& result = results[i];
-        if (result.error != tiles::tile_errc::none) {
-            co_return tile_error_response(
-                req, result, route.source_ids.size() == 1 ? serving[i]->id() : route.path, route.coord);
-        }
-        auto etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
-        joined_etags += etag;
-        if (!result.data.empty()) {
+    for (auto const& result : results) {
+        joined_etags += result.bytes->etag;
+        if (!result.bytes->data.empty()) {
             ++non_empty;
-            single_etag = std::move(etag);
-            if (body.empty()) {
-                body = std::move(result.data); // the common single-source case: no copy
-            } else {
-                body += result.data;
-            }
+            single_etag = &result.bytes->etag;
+            body += result.bytes->data;
         }
     }
     if (non_empty == 0) {
@@ -549,7 +644,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
                         content_type));
     }
     co_return content_response(req, std::move(body), content_type,
-                               non_empty == 1 ? single_etag : joined_etags, is_compressible(content_type),
+                               non_empty == 1 ? *single_etag : joined_etags, compressible,
                                options.preferred_encoding);
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 
 #include "http/http_options.hpp"
+#include "http/tile_body.hpp"
 #include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
+#include "tiles/tile_cache.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -16,7 +18,7 @@
 namespace kachel::http {
 
 using request = boost::beast::http::request<boost::beast::http::empty_body>;
-using response = boost::beast::http::response<boost::beast::http::string_body>;
+using response = boost::beast::http::response<tile_body>;
 
 /// The one place where a tile error becomes an HTTP status:
 /// not_found 404, bad_request 400, unavailable 503, internal 500.
@@ -33,6 +35,10 @@ struct request_context {
     boost::asio::ip::tcp::socket* client = nullptr;
     /// Set by the handler when the client went away before the answer was ready: do not answer.
     bool client_gone = false;
+    /// The tile cache (null or disabled: none).
+    tiles::tile_cache* cache = nullptr;
+    /// Set by the handler for the access log: "hit", "miss" or "-" (not a cached request).
+    std::string_view cache_status = "-";
 };
 
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a

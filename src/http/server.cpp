@@ -49,8 +49,8 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
         auto const path = q == std::string_view::npos
                               ? std::string{target}
                               : std::string{target.substr(0, q + 1)} + redact_query(target.substr(q + 1));
-        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache=-", remote.address().to_string(), method, path,
-                     status, bytes, seconds * 1000);
+        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache={}", remote.address().to_string(), method, path,
+                     status, bytes, seconds * 1000, context.cache_status);
     }
 }
 
@@ -188,6 +188,7 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         request_count const counting{options.in_flight};
         request_context context{remote.address(), &options.http, options.ready};
         context.client = &stream.socket();
+        context.cache = options.cache;
         auto res = co_await async_handle_request(req, *catalog, context);
         if (context.client_gone) {
             // 499 "client closed request", as nginx logs it.

@@ -3,6 +3,7 @@
 #include "http/http_options.hpp"
 #include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
+#include "tiles/tile_cache.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -33,6 +34,8 @@ struct server_options {
     http_options http;
     /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.
     postgres::readiness const* ready = nullptr;
+    /// The tile cache (null: none). Must outlive the server.
+    tiles::tile_cache* cache = nullptr;
     /// Requests being answered right now, and whether the server is shutting down (then every
     /// response closes its connection). Set by the server.
     std::shared_ptr<std::atomic<std::size_t>> in_flight;

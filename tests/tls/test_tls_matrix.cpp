@@ -494,7 +494,7 @@ TEST_F(tls_matrix, database_outage_gives_503_and_recovers) {
     s_cluster.run("stop");
     auto const start = std::chrono::steady_clock::now();
     for (int i = 0; i < 3; ++i) { // the idle connection breaks first, then new ones are refused
-        auto const tile = curl(port, "/pts/0/0/0");
+        auto const tile = curl(port, "/pts/1/" + std::to_string(i % 2) + "/0");
         EXPECT_TRUE(has(tile, "HTTP/1.1 503")) << tile;
         EXPECT_TRUE(has(tile, "Retry-After: 5")) << tile;
         EXPECT_FALSE(has(tile, "Connection refused")) << tile; // details stay in the log
@@ -504,9 +504,12 @@ TEST_F(tls_matrix, database_outage_gives_503_and_recovers) {
     EXPECT_TRUE(has(unready, "HTTP/1.1 503")) << unready;
     EXPECT_TRUE(has(unready, "is not answering")) << unready;
     EXPECT_TRUE(has(curl(port, "/health"), "HTTP/1.1 200")); // liveness is not readiness
+    // A tile cached before the outage is still served.
+    auto const cached = curl(port, "/pts/0/0/0");
+    EXPECT_TRUE(has(cached, "HTTP/1.1 200")) << cached;
 
     s_cluster.run("start");
-    EXPECT_TRUE(has(curl(port, "/pts/0/0/0"), "HTTP/1.1 200"));
+    EXPECT_TRUE(has(curl(port, "/pts/1/1/1"), "HTTP/1.1 200"));
     EXPECT_TRUE(has(curl(port, "/_/ready"), "HTTP/1.1 200"));
     EXPECT_TRUE(has(kachel.output(), "database unavailable")) << kachel.output();
 }
@@ -524,6 +527,7 @@ struct load_report {
 };
 
 /// Requests tiles from `threads` threads until `stop`; sorts the answers.
+/// (Run kachel with `-C 0`: cached tiles would not reach the database.)
 class tile_load {
   public:
     tile_load(unsigned short port, int threads) {
@@ -595,7 +599,7 @@ class tile_load {
 TEST_F(tls_matrix, database_restart_under_load_fast_and_immediate) {
     constexpr int pool_size = 3;
     child_process kachel{
-        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", std::to_string(pool_size), url("verify-full")},
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", std::to_string(pool_size), "-C", "0", url("verify-full")},
         clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}})};
     ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
     std::smatch m;
@@ -658,7 +662,7 @@ TEST_F(tls_matrix, a_silent_network_path_gets_bounded_answers_and_recovers) {
         std::filesystem::temp_directory_path() / ("kachel-blackhole-" + std::to_string(::getpid()) + ".yaml");
     std::ofstream{config} << "postgres:\n  connection_string: ${KACHEL_PROXY_URL}\n  pool_size: " << pool_size
                           << "\n  statement_timeout: 2s\n  acquire_timeout: 2s\n";
-    child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+    child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-C", "0", "-c", config.string()},
                          clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")},
                                     {"KACHEL_PROXY_URL", "postgresql://kachel:" + s_cluster.password +
                                                              "@localhost:" + std::to_string(proxy.port()) +

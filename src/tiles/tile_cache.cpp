@@ -1,0 +1,238 @@
+#include "tiles/tile_cache.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <list>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace kachel::tiles {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t shard_count = 16;
+/// Per-entry bookkeeping counted against the size limit (list and map nodes, the key, pointers).
+constexpr std::size_t entry_overhead = 160;
+
+struct key_hash {
+    std::size_t operator()(tile_key const& k) const noexcept {
+        std::size_t h = std::hash<std::string_view>{}(k.source);
+        auto mix = [&h](std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+        mix(std::hash<std::string_view>{}(k.query));
+        mix((std::size_t{k.coord.z} << 58) ^ (std::size_t{k.coord.x} << 29) ^ k.coord.y);
+        mix(k.encoding);
+        return h;
+    }
+};
+
+std::size_t cost_of(tile_key const& key, tile_bytes const& bytes) noexcept {
+    return bytes.data.size() + bytes.etag.size() + key.source.size() + key.query.size() + entry_overhead;
+}
+
+} // namespace
+
+/// One computation that callers missing on the same key wait for.
+struct tile_cache::flight {
+    std::mutex mutex;
+    bool done = false;
+    bool abandoned = false; ///< the computing request went away before finishing
+    fetched_tile result;
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+};
+
+struct tile_cache::shard {
+    struct entry {
+        tile_key key;
+        std::shared_ptr<tile_bytes const> bytes;
+        clock::time_point stored;
+        std::size_t cost = 0;
+    };
+    mutable std::mutex mutex;
+    std::list<entry> lru; ///< most recently used first
+    std::unordered_map<tile_key, std::list<entry>::iterator, key_hash> index;
+    std::unordered_map<tile_key, std::shared_ptr<flight>, key_hash> flights;
+    std::size_t bytes = 0;
+    std::size_t capacity = 0;
+};
+
+tile_cache::tile_cache(tile_cache_options options)
+    : m_options(std::move(options)), m_shards(std::make_unique<shard[]>(shard_count)) {
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        m_shards[i].capacity = m_options.max_bytes / shard_count;
+    }
+}
+
+tile_cache::~tile_cache() = default;
+
+tile_cache::shard& tile_cache::shard_for(tile_key const& key) const {
+    return m_shards[key_hash{}(key) % shard_count];
+}
+
+bool tile_cache::covers(unsigned z) const noexcept {
+    auto const zoom = static_cast<int>(z);
+    return m_options.max_bytes > 0 && (!m_options.minzoom || zoom >= *m_options.minzoom) &&
+           (!m_options.maxzoom || zoom <= *m_options.maxzoom);
+}
+
+std::shared_ptr<tile_bytes const> tile_cache::find(tile_key const& key) {
+    auto& s = shard_for(key);
+    std::lock_guard const lock{s.mutex};
+    auto const it = s.index.find(key);
+    if (it == s.index.end()) {
+        return nullptr;
+    }
+    if (m_options.expiry && clock::now() - it->second->stored > *m_options.expiry) {
+        s.bytes -= it->second->cost;
+        s.lru.erase(it->second);
+        s.index.erase(it);
+        return nullptr;
+    }
+    s.lru.splice(s.lru.begin(), s.lru, it->second);
+    return it->second->bytes;
+}
+
+void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes) {
+    auto const cost = cost_of(key, *bytes);
+    std::lock_guard const lock{s.mutex};
+    if (cost > s.capacity) {
+        return; // larger than the whole shard: never stored
+    }
+    if (auto const it = s.index.find(key); it != s.index.end()) {
+        s.bytes -= it->second->cost;
+        s.lru.erase(it->second);
+        s.index.erase(it);
+    }
+    while (!s.lru.empty() && s.bytes + cost > s.capacity) {
+        auto& victim = s.lru.back();
+        s.bytes -= victim.cost;
+        s.index.erase(victim.key);
+        s.lru.pop_back();
+    }
+    s.lru.push_front(shard::entry{key, std::move(bytes), clock::now(), cost});
+    s.index.emplace(key, s.lru.begin());
+    s.bytes += cost;
+}
+
+asio::awaitable<fetched_tile>
+tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_tile>()> compute, bool* hit) {
+    if (hit != nullptr) {
+        *hit = false;
+    }
+    if (auto bytes = find(key)) {
+        if (hit != nullptr) {
+            *hit = true;
+        }
+        co_return fetched_tile{std::move(bytes), tile_errc::none, {}};
+    }
+    auto& s = shard_for(key);
+    std::shared_ptr<flight> f;
+    bool leader = false;
+    {
+        std::lock_guard const lock{s.mutex};
+        if (auto const it = s.flights.find(key); it != s.flights.end()) {
+            f = it->second;
+        } else {
+            f = std::make_shared<flight>();
+            s.flights.emplace(key, f);
+            leader = true;
+        }
+    }
+
+    if (!leader) {
+        auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                          clock::time_point::max());
+        bool wait = false;
+        {
+            std::lock_guard const lock{f->mutex};
+            if (!f->done) {
+                f->waiters.push_back(timer);
+                wait = true;
+            }
+        }
+        if (wait) {
+            std::ignore = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        {
+            std::lock_guard const lock{f->mutex};
+            if (f->done && !f->abandoned) {
+                co_return f->result;
+            }
+        }
+        // The request computing it went away (or this wait was cancelled): compute alone.
+        co_return co_await compute();
+    }
+
+    // The leader: whatever happens to this coroutine, the waiters are released.
+    struct finisher {
+        finisher(tile_cache::shard& shard_ref, tile_key const& k, std::shared_ptr<flight> fl)
+            : s(shard_ref), key(k), f(std::move(fl)) {}
+        tile_cache::shard& s;
+        tile_key const& key;
+        std::shared_ptr<flight> f;
+        bool finished = false;
+
+        void finish(fetched_tile const* result) {
+            finished = true;
+            {
+                std::lock_guard const lock{s.mutex};
+                s.flights.erase(key);
+            }
+            std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+            {
+                std::lock_guard const lock{f->mutex};
+                f->done = true;
+                if (result != nullptr) {
+                    f->result = *result;
+                } else {
+                    f->abandoned = true;
+                }
+                waiters.swap(f->waiters);
+            }
+            for (auto& t : waiters) {
+                asio::post(t->get_executor(), [t] { t->cancel(); });
+            }
+        }
+        finisher(finisher const&) = delete;
+        finisher& operator=(finisher const&) = delete;
+        ~finisher() {
+            if (!finished) {
+                finish(nullptr);
+            }
+        }
+    } done{s, key, f};
+
+    auto result = co_await compute();
+    if (result.error == tile_errc::none && result.bytes) {
+        store(s, key, result.bytes);
+    }
+    done.finish(&result);
+    co_return result;
+}
+
+std::size_t tile_cache::size_bytes() const {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        std::lock_guard const lock{m_shards[i].mutex};
+        total += m_shards[i].bytes;
+    }
+    return total;
+}
+
+std::size_t tile_cache::entries() const {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        std::lock_guard const lock{m_shards[i].mutex};
+        total += m_shards[i].lru.size();
+    }
+    return total;
+}
+
+} // namespace kachel::tiles

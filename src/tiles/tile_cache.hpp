@@ -1,0 +1,92 @@
+#pragma once
+
+#include "core/tile_coord.hpp"
+#include "tiles/tile_source.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kachel::tiles {
+
+/// Tile bytes as the HTTP layer sends them, shared by the cache and every response that serves
+/// them (never copied on a hit). Immutable once made.
+struct tile_bytes {
+    std::string data;
+    std::string etag; ///< the tile's ETag value (of the uncompressed bytes), without quotes
+};
+
+/// A tile or the reason there is none.
+struct fetched_tile {
+    std::shared_ptr<tile_bytes const> bytes; ///< set when error == none
+    tile_errc error = tile_errc::none;
+    std::string detail; ///< for the log only
+};
+
+/// What identifies a cache entry (martin-compat 9 with decision D8): the source, the tile, the
+/// query string for sources that take one (else empty), and the content encoding of the bytes
+/// (0 = identity; other values are the HTTP layer's encodings).
+struct tile_key {
+    std::string source;
+    tile_coord coord;
+    std::string query;
+    std::uint8_t encoding = 0;
+
+    bool operator==(tile_key const&) const = default;
+};
+
+/// Cache settings (`cache` in the config file, `-C/--cache-size`).
+struct tile_cache_options {
+    std::size_t max_bytes = 256'000'000;             ///< 0 disables the cache
+    std::optional<std::chrono::milliseconds> expiry; ///< entries older than this are misses
+    std::optional<int> minzoom;                      ///< zooms outside bypass the cache
+    std::optional<int> maxzoom;
+};
+
+/// A byte-bounded, sharded, least-recently-used tile cache with single-flight: concurrent misses
+/// for one key share one computation (one database query). Errors are handed to the requests
+/// that waited for them but never stored. Thread-safe; each shard has its own lock, so threads
+/// rarely contend.
+class tile_cache {
+  public:
+    explicit tile_cache(tile_cache_options options);
+    ~tile_cache();
+    tile_cache(tile_cache const&) = delete;
+    tile_cache& operator=(tile_cache const&) = delete;
+
+    /// The stored bytes, or null (absent, or expired: then dropped).
+    [[nodiscard]] std::shared_ptr<tile_bytes const> find(tile_key const& key);
+
+    /// The stored bytes, or the result of `compute`, which then runs once for all the callers
+    /// that miss on `key` meanwhile. A successful result is stored.
+    /// `hit` tells whether the bytes came from the cache.
+    boost::asio::awaitable<fetched_tile>
+    get_or_compute(tile_key key, std::function<boost::asio::awaitable<fetched_tile>()> compute,
+                   bool* hit = nullptr);
+
+    /// True when tiles of zoom `z` go through the cache.
+    [[nodiscard]] bool covers(unsigned z) const noexcept;
+
+    /// Bytes held now (entries' data, ETags and keys, plus a fixed overhead per entry).
+    [[nodiscard]] std::size_t size_bytes() const;
+    /// Entries held now.
+    [[nodiscard]] std::size_t entries() const;
+    [[nodiscard]] std::size_t max_bytes() const noexcept { return m_options.max_bytes; }
+
+  private:
+    struct shard;
+    struct flight;
+    shard& shard_for(tile_key const& key) const;
+    void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes);
+
+    tile_cache_options m_options;
+    std::unique_ptr<shard[]> m_shards;
+};
+
+} // namespace kachel::tiles
