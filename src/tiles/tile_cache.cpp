@@ -22,14 +22,20 @@ constexpr std::size_t shard_count = 16;
 /// Per-entry bookkeeping counted against the size limit (list and map nodes, the key, pointers).
 constexpr std::size_t entry_overhead = 160;
 
+/// splitmix64's finaliser: every input bit reaches every output bit (the shard is taken from
+/// the low bits, the hash map bucket from others).
+constexpr std::uint64_t scramble(std::uint64_t v) noexcept {
+    v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+    return v ^ (v >> 31);
+}
+
 struct key_hash {
     std::size_t operator()(tile_key const& k) const noexcept {
-        std::size_t h = std::hash<std::string_view>{}(k.source);
-        auto mix = [&h](std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
-        mix(std::hash<std::string_view>{}(k.query));
-        mix((std::size_t{k.coord.z} << 58) ^ (std::size_t{k.coord.x} << 29) ^ k.coord.y);
-        mix(k.encoding);
-        return h;
+        std::uint64_t h = std::hash<std::string_view>{}(k.source);
+        h = scramble(h ^ std::hash<std::string_view>{}(k.query));
+        h = scramble(h ^ ((std::uint64_t{k.coord.z} << 58) ^ (std::uint64_t{k.coord.x} << 29) ^ k.coord.y));
+        return static_cast<std::size_t>(scramble(h ^ k.encoding));
     }
 };
 

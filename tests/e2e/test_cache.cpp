@@ -1,0 +1,204 @@
+// The tile cache against a real database: functions that count their calls (a sequence) show
+// how many database queries each request sequence cost.
+
+#include "http/compression.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/tempdb.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <regex>
+#include <thread>
+
+using namespace kachel;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A database with counting tile functions:
+/// - counted(z, x, y): a 20 KB tile (after 300 ms at z=3); NULL (empty) at z=1; raises at z=5;
+/// - counted_q(z, x, y, query jsonb): the query's text as the tile.
+/// Each call bumps the sequence `calls`.
+struct counting_db {
+    test::tempdb db;
+    counting_db() {
+        test::admin_connection{db.name(), "kachel"}.query(R"SQL(
+            CREATE SEQUENCE calls;
+            CREATE FUNCTION counted(z integer, x integer, y integer) RETURNS bytea
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM nextval('calls');
+                IF z = 3 THEN PERFORM pg_sleep(0.3); END IF;
+                IF z = 5 THEN RAISE EXCEPTION 'no tile at zoom 5'; END IF;
+                IF z = 1 THEN RETURN NULL; END IF;
+                RETURN convert_to(format('%s/%s/%s:', z, x, y) || repeat('t', 20000), 'UTF8');
+            END $$;
+            CREATE FUNCTION counted_q(z integer, x integer, y integer, query jsonb) RETURNS bytea
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM nextval('calls');
+                RETURN convert_to(query::text, 'UTF8');
+            END $$;
+        )SQL");
+    }
+    /// Function calls so far.
+    [[nodiscard]] int calls() const {
+        auto const rows = db.query("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM calls");
+        return std::stoi(rows.at(0));
+    }
+};
+
+struct kachel_process {
+    std::unique_ptr<test::child_process> process;
+    unsigned short port = 0;
+
+    kachel_process(std::string const& db, std::vector<std::string> const& extra) {
+        std::vector<std::string> args{KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "2", "-p", "8"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        args.push_back(test::tls_url(db));
+        process = std::make_unique<test::child_process>(
+            args, std::map<std::string, std::optional<std::string>>{
+                      {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
+        if (process->wait_for_output("kachel is now active", 60s)) {
+            std::smatch m;
+            auto const out = process->output();
+            if (std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"})) {
+                port = static_cast<unsigned short>(std::stoi(m[1]));
+            }
+        }
+    }
+    /// Access-log lines for `path` with their cache field.
+    [[nodiscard]] std::size_t logged(std::string const& path, std::string const& cache) const {
+        auto const out = process->output();
+        auto const needle = "\"GET " + path + "\" ";
+        std::size_t n = 0;
+        for (auto pos = out.find(needle); pos != std::string::npos; pos = out.find(needle, pos + 1)) {
+            auto const end = out.find('\n', pos);
+            n += out.substr(pos, end - pos).ends_with("cache=" + cache) ? 1 : 0;
+        }
+        return n;
+    }
+};
+
+std::size_t metric(unsigned short port, std::string const& name) {
+    auto const text = test::http_get(port, "/_/metrics").body;
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex{"\n" + name + " ([0-9.e+]+)"})) {
+        return static_cast<std::size_t>(-1);
+    }
+    return static_cast<std::size_t>(std::stod(m[1]));
+}
+
+} // namespace
+
+TEST(tile_cache, hits_cost_no_query_and_concurrent_misses_share_one) {
+    counting_db const db;
+    kachel_process const k{db.db.name(), {}};
+    ASSERT_NE(k.port, 0) << k.process->output();
+
+    // Eight clients ask for the same uncached tile at once: one database call.
+    std::vector<test::http_reply> replies(8);
+    {
+        std::vector<std::jthread> clients;
+        for (auto& reply : replies) {
+            clients.emplace_back([&reply, &k] { reply = test::http_get(k.port, "/counted/3/1/1"); });
+        }
+    }
+    for (auto const& r : replies) {
+        ASSERT_EQ(r.status, 200U) << r.body;
+        EXPECT_EQ(r.body, replies.front().body);
+        EXPECT_EQ(r.header("etag"), replies.front().header("etag"));
+    }
+    EXPECT_EQ(db.calls(), 1);
+
+    // Later requests are hits: no call, same bytes; a query string a source ignores is no new key.
+    auto const again = test::http_get(k.port, "/counted/3/1/1?ignored=1");
+    EXPECT_EQ(again.body, replies.front().body);
+    EXPECT_EQ(db.calls(), 1);
+    EXPECT_GE(k.logged("/counted/3/1/1?ignored=1", "hit"), 1U);
+
+    // Each encoding is made once and then served as stored.
+    for (int i = 0; i < 2; ++i) {
+        auto const gz = test::http_request(k.port, "/counted/3/1/1", boost::beast::http::verb::get,
+                                           {{"Accept-Encoding", "gzip"}});
+        ASSERT_EQ(gz.header("content-encoding"), "gzip");
+        EXPECT_EQ(http::decompress(gz.body, http::encoding::gzip), replies.front().body);
+        EXPECT_EQ(gz.header("etag"), replies.front().header("etag"));
+        auto const br = test::http_request(k.port, "/counted/3/1/1", boost::beast::http::verb::get,
+                                           {{"Accept-Encoding", "br"}});
+        ASSERT_EQ(br.header("content-encoding"), "br");
+        EXPECT_EQ(http::decompress(br.body, http::encoding::brotli), replies.front().body);
+    }
+    EXPECT_EQ(db.calls(), 1);
+    // identity, gzip and br entries of one tile
+    EXPECT_EQ(metric(k.port, "kachel_tile_cache_entries"), 3U);
+    auto const etag = replies.front().header("etag");
+    auto const not_modified = test::http_request(k.port, "/counted/3/1/1", boost::beast::http::verb::get,
+                                                 {{"If-None-Match", etag}});
+    EXPECT_EQ(not_modified.status, 304U);
+
+    // Empty tiles are cached; errors are not.
+    EXPECT_EQ(test::http_get(k.port, "/counted/1/0/0").status, 204U);
+    EXPECT_EQ(test::http_get(k.port, "/counted/1/0/0").status, 204U);
+    EXPECT_EQ(db.calls(), 2);
+    EXPECT_EQ(test::http_get(k.port, "/counted/5/0/0").status, 500U);
+    EXPECT_EQ(test::http_get(k.port, "/counted/5/0/0").status, 500U);
+    EXPECT_EQ(db.calls(), 4);
+
+    // For a source that takes the query, the query is part of the key.
+    EXPECT_EQ(test::http_get(k.port, "/counted_q/2/0/0?a=1").body, R"({"a": 1})");
+    EXPECT_EQ(test::http_get(k.port, "/counted_q/2/0/0?a=1").body, R"({"a": 1})");
+    EXPECT_EQ(test::http_get(k.port, "/counted_q/2/0/0?a=2").body, R"({"a": 2})");
+    EXPECT_EQ(db.calls(), 6);
+
+    // A composite reuses the constituents' entries: counted/3/1/1 is a hit, counted_q is new.
+    auto const composite = test::http_get(k.port, "/counted,counted_q/3/1/1?b=1");
+    ASSERT_EQ(composite.status, 200U);
+    EXPECT_EQ(composite.body, replies.front().body + R"({"b": 1})");
+    EXPECT_EQ(db.calls(), 7);
+}
+
+TEST(tile_cache, is_bounded_by_bytes_and_evicts_least_recently_used) {
+    counting_db const db;
+    // -C 2: the tiles get half, 1,000,000 bytes, split over 16 shards.
+    kachel_process const k{db.db.name(), {"-C", "2"}};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    EXPECT_NE(k.process->output().find("Tile cache: up to 1 MB"), std::string::npos) << k.process->output();
+    for (unsigned x = 0; x < 120; ++x) { // 120 tiles of 20 KB: 2.4 MB
+        ASSERT_EQ(test::http_get(k.port, "/counted/7/" + std::to_string(x) + "/0").status, 200U);
+    }
+    EXPECT_EQ(db.calls(), 120);
+    auto const bytes = metric(k.port, "kachel_tile_cache_bytes");
+    EXPECT_LE(bytes, 1'000'000U);
+    EXPECT_GE(bytes, 500'000U); // and it is used
+    auto const entries = metric(k.port, "kachel_tile_cache_entries");
+    EXPECT_LT(entries, 50U);
+    // The first tiles were evicted; the last one is still there.
+    ASSERT_EQ(test::http_get(k.port, "/counted/7/119/0").status, 200U);
+    EXPECT_EQ(db.calls(), 120);
+    ASSERT_EQ(test::http_get(k.port, "/counted/7/0/0").status, 200U);
+    EXPECT_EQ(db.calls(), 121);
+}
+
+TEST(tile_cache, expiry_and_disabling) {
+    counting_db const db;
+    {
+        kachel_process const k{db.db.name(), {"--cache-expiry", "1"}};
+        ASSERT_NE(k.port, 0) << k.process->output();
+        ASSERT_EQ(test::http_get(k.port, "/counted/3/0/0").status, 200U);
+        ASSERT_EQ(test::http_get(k.port, "/counted/3/0/0").status, 200U);
+        EXPECT_EQ(db.calls(), 1);
+        std::this_thread::sleep_for(1200ms);
+        ASSERT_EQ(test::http_get(k.port, "/counted/3/0/0").status, 200U);
+        EXPECT_EQ(db.calls(), 2);
+    }
+    kachel_process const off{db.db.name(), {"-C", "0"}};
+    ASSERT_NE(off.port, 0) << off.process->output();
+    EXPECT_NE(off.process->output().find("Tile cache: off"), std::string::npos);
+    ASSERT_EQ(test::http_get(off.port, "/counted/3/0/0").status, 200U);
+    ASSERT_EQ(test::http_get(off.port, "/counted/3/0/0").status, 200U);
+    EXPECT_EQ(db.calls(), 4);
+    EXPECT_EQ(off.logged("/counted/3/0/0", "-"), 2U);
+}
