@@ -133,6 +133,20 @@ class child_process {
 
     void signal(int signo) const { ::kill(m_pid, signo); }
 
+    [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
+
+    /// Resident memory of the process in KiB (VmRSS), 0 when it cannot be read.
+    [[nodiscard]] std::size_t resident_kib() const {
+        std::ifstream status{"/proc/" + std::to_string(m_pid) + "/status"};
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.starts_with("VmRSS:")) {
+                return std::stoul(line.substr(6));
+            }
+        }
+        return 0;
+    }
+
   private:
     static int& counter() {
         static int n = 0;
