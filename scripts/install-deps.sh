@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not downloaded again.
 #   --with-test-tools   also what the test suite uses besides the build: Debian's chromium (the web
 #                       UI's browser test), prometheus (promtool checks /_/metrics), and clang
-#                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets)
+#                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets), pgbouncer
 set -euo pipefail
 
 packages=(
@@ -19,7 +19,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
 if [ "${1:-}" = "--with-test-tools" ]; then
-  packages+=(chromium prometheus clang libclang-rt-14-dev)
+  packages+=(chromium prometheus clang libclang-rt-14-dev pgbouncer)
 fi
 
 missing=()

@@ -63,8 +63,11 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     std::vector<kachel::postgres::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
-        kachel::pg::pool_options options{
-            settings.pool_size_for(i), settings.acquire_timeout_for(i), params.application_name, {}};
+        kachel::pg::pool_options options{settings.pool_size_for(i),
+                                         settings.acquire_timeout_for(i),
+                                         params.application_name,
+                                         {},
+                                         settings.prepared_statements_for(i)};
         auto const publish = settings.publish_config_for(i);
         published.push_back(co_await kachel::postgres::async_publish_database(
             ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,
@@ -82,6 +85,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     kachel::http::server_options options;
     options.http = settings.http;
     options.max_connections = settings.max_connections;
+    options.keep_alive = settings.keep_alive;
     options.ready = &ready;
     options.cache = cache;
     server = std::make_unique<kachel::http::server>(ioc, catalog, options);

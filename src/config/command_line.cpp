@@ -91,6 +91,12 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.add_option("--preferred-encoding", preferred_encoding,
                    "Encoding used when the client accepts several equally: gzip (default), brotli or br")
         ->check(CLI::IsMember({"gzip", "brotli", "br"}));
+    app.add_flag("--no-prepared-statements", s.no_prepared_statements,
+                 "Send tile queries as unnamed statements and keep no session state, for PgBouncer in "
+                 "transaction mode (overrides postgres.prepared_statements)");
+    std::optional<unsigned> keep_alive;
+    app.add_option("-k,--keep-alive", keep_alive,
+                   "Seconds an idle HTTP connection is kept open between requests [default: 75]");
     std::optional<std::int64_t> cache_size;
     app.add_option("-C,--cache-size", cache_size,
                    "Cache size in MB (1,000,000 bytes); tiles get half of it, 0 disables caching "
@@ -191,6 +197,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
         }
         s.metric_labels = std::move(file.metric_labels);
         cache_file = file.cache;
+        if (file.keep_alive) {
+            s.keep_alive = *file.keep_alive;
+        }
         if (file.route_prefix) {
             s.http.route_prefix = *file.route_prefix;
         }
@@ -307,6 +316,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
         cache_file.size_mb = *cache_size;
         cache_file.tile_size_mb.reset();
         cache_file.disabled = *cache_size == 0;
+    }
+    if (keep_alive) {
+        s.keep_alive = std::chrono::seconds{*keep_alive};
     }
     if (cache_expiry) {
         cache_file.tile_expiry = std::chrono::seconds{*cache_expiry};

@@ -19,9 +19,7 @@ namespace {
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
 constexpr std::array<std::string_view, 9> martin_top_level_keys{
-    "keep_alive", "pmtiles", "mbtiles",
-    "sprites",    "fonts",   "styles",
-    "srv",        "cog",     "tilejson_url_version_param"};
+    "pmtiles", "mbtiles", "sprites", "fonts", "styles", "srv", "cog", "tilejson_url_version_param"};
 
 template <std::size_t N>
 bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
@@ -218,6 +216,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             out.access_log = boolean(value, key, ctx);
         } else if (key == "shutdown_timeout") {
             out.shutdown_timeout = duration(value, key, ctx);
+        } else if (key == "keep_alive") {
+            out.keep_alive = duration(value, key, ctx);
         } else if (key == "route_prefix") {
             out.route_prefix = prefix(value, key, ctx);
         } else if (key == "base_path") {

@@ -38,6 +38,7 @@ struct file_settings {
     std::optional<std::string> base_path;
     std::optional<postgres::invalid_policy> on_invalid;
     std::optional<std::chrono::seconds> shutdown_timeout;
+    std::optional<std::chrono::seconds> keep_alive;
 };
 
 /// Reads a Martin-style YAML config file. `${VAR}` references in plain (unquoted) scalars are

@@ -30,6 +30,33 @@ void check_zooms(std::optional<int> minzoom, std::optional<int> maxzoom, std::st
     }
 }
 
+/// A table's or function's `cache`: `disable`, or `{minzoom, maxzoom}` (tiles outside bypass it).
+tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, yaml_context const& ctx) {
+    tiles::cache_gate gate;
+    if (node.IsScalar()) {
+        auto const text = scalar(node, dotted, ctx).value_or("");
+        if (text != "disable" && text != "disabled") {
+            throw config_error{
+                fmt_error("{}: '{}' must be 'disable' or a map with minzoom and maxzoom, got '{}'", ctx.file,
+                          dotted, text)};
+        }
+        gate.disabled = true;
+        return gate;
+    }
+    require_map(node, dotted, ctx);
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        if (key == "minzoom") {
+            gate.minzoom = zoom(entry.second, dotted + "." + key, ctx);
+        } else if (key == "maxzoom") {
+            gate.maxzoom = zoom(entry.second, dotted + "." + key, ctx);
+        } else {
+            warn_unknown_key(dotted + "." + key, ctx);
+        }
+    }
+    return gate;
+}
+
 table_config parse_table(std::string id, YAML::Node const& node, std::string const& path,
                          yaml_context const& ctx) {
     require_map(node, path, ctx);
@@ -67,6 +94,8 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             t.clip_geom = boolean(value, dotted, ctx);
         } else if (key == "statement_timeout") {
             t.statement_timeout = duration(value, dotted, ctx);
+        } else if (key == "cache") {
+            t.cache = cache_gate(value, dotted, ctx);
         } else if (key == "properties") {
             std::vector<std::pair<std::string, std::string>> props;
             if (value && !value.IsNull()) {
@@ -109,6 +138,8 @@ function_config parse_function(std::string id, YAML::Node const& node, std::stri
             f.bounds = bounds(value, dotted, ctx);
         } else if (key == "statement_timeout") {
             f.statement_timeout = duration(value, dotted, ctx);
+        } else if (key == "cache") {
+            f.cache = cache_gate(value, dotted, ctx);
         } else {
             warn_unknown_key(dotted, ctx);
         }
@@ -259,6 +290,8 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
             if (auto v = duration(value, dotted, ctx)) {
                 out.publish.statement_timeout = *v;
             }
+        } else if (key == "prepared_statements") {
+            out.prepared_statements = boolean(value, dotted, ctx);
         } else if (key == "acquire_timeout") {
             out.acquire_timeout = duration(value, dotted, ctx);
             if (out.acquire_timeout && out.acquire_timeout->count() == 0) {

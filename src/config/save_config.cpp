@@ -94,6 +94,22 @@ void emit_zooms(YAML::Emitter& y, postgres::tilejson_extras const& e) {
     }
 }
 
+/// A source's `cache` when it is not the default.
+void emit_cache(YAML::Emitter& y, tiles::cache_gate const& gate) {
+    if (gate.disabled) {
+        y << YAML::Key << "cache" << YAML::Value << "disable";
+    } else if (gate.minzoom || gate.maxzoom) {
+        y << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
+        if (gate.minzoom) {
+            y << YAML::Key << "minzoom" << YAML::Value << *gate.minzoom;
+        }
+        if (gate.maxzoom) {
+            y << YAML::Key << "maxzoom" << YAML::Value << *gate.maxzoom;
+        }
+        y << YAML::EndMap;
+    }
+}
+
 void emit_timeout(YAML::Emitter& y, std::chrono::milliseconds timeout,
                   std::chrono::milliseconds connection_default) {
     if (timeout != connection_default) {
@@ -120,6 +136,7 @@ void emit_table(YAML::Emitter& y, postgres::table_spec const& t, std::chrono::mi
     y << YAML::Key << "buffer" << YAML::Value << t.layout.geometry.buffer;
     y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
     emit_timeout(y, t.statement_timeout, default_timeout);
+    emit_cache(y, t.cache);
     y << YAML::Key << "properties" << YAML::Value << YAML::BeginMap;
     for (auto const& p : t.layout.properties) {
         y << YAML::Key << text{p.name} << YAML::Value << text{p.type};
@@ -134,6 +151,7 @@ void emit_function(YAML::Emitter& y, postgres::function_spec const& f,
     y << YAML::Key << "function" << YAML::Value << text{f.function.function};
     emit_zooms(y, f.extras);
     emit_timeout(y, f.statement_timeout, default_timeout);
+    emit_cache(y, f.cache);
     y << YAML::EndMap;
 }
 
@@ -186,6 +204,9 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
                      std::chrono::duration_cast<std::chrono::seconds>(s.acquire_timeout_for(i)).count());
     if (publish.max_feature_count) {
         y << YAML::Key << "max_feature_count" << YAML::Value << *publish.max_feature_count;
+    }
+    if (!s.prepared_statements_for(i)) {
+        y << YAML::Key << "prepared_statements" << YAML::Value << false;
     }
     y << YAML::Key << "auto_publish" << YAML::Value;
     if (entry.auto_publish_yaml) {

@@ -27,6 +27,10 @@ std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
     return retry_timeout.value_or(postgres.at(i).retry_timeout.value_or(default_retry_timeout));
 }
 
+bool settings::prepared_statements_for(std::size_t i) const {
+    return !no_prepared_statements && postgres.at(i).prepared_statements.value_or(true);
+}
+
 std::chrono::milliseconds settings::acquire_timeout_for(std::size_t i) const {
     return postgres.at(i).acquire_timeout.value_or(default_acquire_timeout);
 }

@@ -26,6 +26,8 @@ struct postgres_settings {
     std::optional<std::chrono::seconds> retry_timeout;
     /// `acquire_timeout`: how long a request waits for a pooled connection before 503.
     std::optional<std::chrono::milliseconds> acquire_timeout;
+    /// `prepared_statements` (default true): false for PgBouncer in transaction mode.
+    std::optional<bool> prepared_statements;
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
     /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).
@@ -55,6 +57,8 @@ struct settings {
     /// HTTP behaviour: `-u/--webui` + `web_ui`, `cors`, `cache_control`, `--preferred-encoding` +
     /// `preferred_encoding`, `--no-access-log` + `access_log`.
     http::http_options http;
+    /// `-k/--keep-alive`, config `keep_alive`: idle time allowed between requests on a connection.
+    std::chrono::seconds keep_alive{75};
     /// `--max-connections`, config `max_connections`: HTTP connections served at once.
     std::size_t max_connections = 8192;
     /// `observability.metrics.add_labels`: constant labels on every metric.
@@ -86,6 +90,10 @@ struct settings {
     [[nodiscard]] std::size_t pool_size_for(std::size_t i) const;
     [[nodiscard]] std::chrono::seconds retry_timeout_for(std::size_t i) const;
     [[nodiscard]] std::chrono::milliseconds acquire_timeout_for(std::size_t i) const;
+    /// `--no-prepared-statements`, else the connection's `prepared_statements`, else true.
+    [[nodiscard]] bool prepared_statements_for(std::size_t i) const;
+    /// `--no-prepared-statements`: unnamed statements for every connection.
+    bool no_prepared_statements = false;
     static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
     /// The publishing settings of entry `i` with the command-line overrides applied.
     [[nodiscard]] postgres::publish_config publish_config_for(std::size_t i) const;

@@ -289,7 +289,11 @@ struct tile_fetch {
     bool any_miss = false;
     bool any_hit = false;
 
-    [[nodiscard]] bool cached() const noexcept { return cache != nullptr && cache->covers(coord.z); }
+    /// True when `source`'s tile goes through the cache: the cache is on, covers the zoom, and
+    /// the source allows it.
+    [[nodiscard]] bool cached(tiles::tile_source const& source) const noexcept {
+        return cache != nullptr && cache->covers(coord.z) && source.cache_policy().allows(coord.z);
+    }
 
     [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const {
         return tiles::tile_key{source.id(), coord, source.accepts_query() ? raw_query : std::string{},
@@ -308,7 +312,7 @@ struct tile_fetch {
             bytes->data = std::move(result.data);
             co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
         };
-        if (!cached()) {
+        if (!cached(*source)) {
             co_return co_await compute();
         }
         bool hit = false;
@@ -326,7 +330,7 @@ struct tile_fetch {
             bytes->etag = plain->etag;
             co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
         };
-        if (!cached()) {
+        if (!cached(source)) {
             co_return (co_await compute()).bytes;
         }
         co_return (co_await cache->get_or_compute(key(source, e), compute)).bytes;
@@ -581,7 +585,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
                                            compressible, options.preferred_encoding);
     tile_fetch fetch{route.coord, query_json, route.query, ctx.cache};
     bool const single = serving.size() == 1 && route.source_ids.size() == 1;
-    if (single && chosen && fetch.cached()) {
+    if (single && chosen && fetch.cached(*serving.front())) {
         // The fast path: the encoded tile straight from the cache.
         if (auto bytes = ctx.cache->find(fetch.key(*serving.front(), *chosen))) {
             ctx.cache_status = "hit";
@@ -602,7 +606,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     } else {
         results = co_await fetch.get_all(serving);
     }
-    if (fetch.cached()) {
+    if (fetch.any_miss || fetch.any_hit) {
         ctx.cache_status = fetch.any_miss ? "miss" : "hit";
     }
     for (std::size_t i = 0; i < serving.size(); ++i) {

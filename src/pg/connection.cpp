@@ -295,6 +295,20 @@ asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<s
 asio::awaitable<result> connection::async_exec_prepared(std::string const& name, std::string const& sql,
                                                         std::span<Oid const> param_types,
                                                         std::span<std::string const> params, bool binary) {
+    if (!m_prepare) {
+        std::vector<char const*> values;
+        values.reserve(params.size());
+        for (auto const& p : params) {
+            values.push_back(p.c_str());
+        }
+        if (PQsendQueryParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), param_types.data(),
+                              values.data(), nullptr, nullptr, binary ? 1 : 0) == 0) {
+            m_broken = true;
+            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        }
+        co_await async_flush();
+        co_return co_await async_collect();
+    }
     if (!m_prepared.contains(name)) {
         if (PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(), static_cast<int>(param_types.size()),
                           param_types.data()) == 0) {

@@ -52,11 +52,17 @@ class connection {
     boost::asio::awaitable<result> async_exec(std::string_view sql, std::span<std::string const> params = {},
                                               bool binary = false);
 
-    /// Prepares `sql` under `name` on first use on this connection, then executes it.
+    /// Prepares `sql` under `name` on first use on this connection, then executes it. With
+    /// prepared statements off (use_prepared_statements(false)), runs it as an unnamed statement
+    /// with the same parameter types instead, as a pooler in transaction mode needs.
     /// \throws database_error as async_exec.
     boost::asio::awaitable<result> async_exec_prepared(std::string const& name, std::string const& sql,
                                                        std::span<Oid const> param_types,
                                                        std::span<std::string const> params, bool binary);
+
+    /// Whether async_exec_prepared keeps named prepared statements on this connection (default)
+    /// or sends unnamed ones (PgBouncer in transaction or statement mode before 1.21).
+    void use_prepared_statements(bool on) noexcept { m_prepare = on; }
 
     /// True once the connection is unusable (lost, or left in an unknown state).
     [[nodiscard]] bool is_broken() const noexcept;
@@ -95,6 +101,7 @@ class connection {
     std::unordered_set<std::string> m_prepared;
     bool m_broken = false;
     bool m_busy = false;
+    bool m_prepare = true;
 };
 
 } // namespace kachel::pg

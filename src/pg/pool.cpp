@@ -51,6 +51,7 @@ std::size_t pool::size() const {
 }
 
 void pool::adopt(std::unique_ptr<connection> conn) {
+    conn->use_prepared_statements(m_options.prepared_statements);
     std::lock_guard const lock{m_mutex};
     ++m_open;
     ++m_next_number;
@@ -102,7 +103,10 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             params.application_name = fmt::format("{}/C{}", m_options.name, number);
             try {
                 conn = co_await connection::async_connect(executor, params, deadline);
-                co_await prepare_session(*conn, m_options.statement_timeout);
+                conn->use_prepared_statements(m_options.prepared_statements);
+                if (m_options.prepared_statements) {
+                    co_await prepare_session(*conn, m_options.statement_timeout);
+                }
                 global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
                 global_metrics().count_connection_attempt(m_params.label(), failure_reason(e.what()));

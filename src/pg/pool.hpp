@@ -53,6 +53,9 @@ struct pool_options {
     std::string name = "kachel";
     /// Server-side statement_timeout of every connection (0 = none).
     std::chrono::milliseconds statement_timeout{0};
+    /// Named prepared statements and session settings (prepare_session) on every connection.
+    /// false for a pooler in transaction mode: unnamed statements, no session state.
+    bool prepared_statements = true;
 };
 
 /// A fixed-size pool of connections to one database, created lazily. Each connection is
@@ -81,7 +84,7 @@ class pool : public std::enable_shared_from_this<pool> {
     [[nodiscard]] statistics stats() const;
 
     /// Adds an already connected connection (the one used for startup checks) as idle.
-    /// \pre prepare_session() ran on it.
+    /// \pre prepare_session() ran on it, when prepared statements are on.
     void adopt(std::unique_ptr<connection> conn);
 
     [[nodiscard]] connect_params const& params() const noexcept { return m_params; }

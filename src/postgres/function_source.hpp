@@ -16,6 +16,7 @@ struct function_spec {
     function_info function;
     tilejson_extras extras;
     std::chrono::milliseconds statement_timeout{30000};
+    tiles::cache_gate cache;
 };
 
 /// The tile format named by a `content_type` in a function's comment (martin-compat 3.5);
@@ -34,6 +35,7 @@ class function_source final : public tiles::tile_source {
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] tiles::zoom_range zooms() const noexcept override { return m_zooms; }
+    [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override { return m_spec.cache; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
     [[nodiscard]] bool accepts_query() const noexcept override {
         return m_spec.function.query_type.has_value();

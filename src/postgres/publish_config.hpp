@@ -1,6 +1,7 @@
 #pragma once
 
 #include "postgres/discovery.hpp"
+#include "tiles/tile_source.hpp"
 
 #include <array>
 #include <chrono>
@@ -31,6 +32,7 @@ struct table_config {
     std::optional<int> buffer;
     std::optional<bool> clip_geom;
     std::optional<std::chrono::milliseconds> statement_timeout;
+    std::optional<tiles::cache_gate> cache;
 };
 
 /// A function published under a chosen id (`postgres.functions.<id>`).
@@ -42,6 +44,7 @@ struct function_config {
     std::optional<int> maxzoom;
     std::optional<std::array<double, 4>> bounds;
     std::optional<std::chrono::milliseconds> statement_timeout;
+    std::optional<tiles::cache_gate> cache;
 };
 
 /// `auto_publish` resolved to its two halves (martin-compat 6.2).

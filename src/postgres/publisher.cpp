@@ -128,6 +128,7 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     }
     options.statement_timeout = longest.count() > 0 ? longest + std::chrono::seconds{1} : longest;
     auto const session_timeout = options.statement_timeout;
+    bool const session_state = options.prepared_statements;
     auto pool = pg::pool::create(std::move(params), std::move(options));
 
     // quick: each bounds statement may take 5 s; calc: no limit.
@@ -157,7 +158,9 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
         catalog.add(std::make_shared<function_source>(std::move(spec), pool));
     }
     co_await conn->async_exec("RESET statement_timeout");
-    co_await pg::prepare_session(*conn, session_timeout);
+    if (session_state) {
+        co_await pg::prepare_session(*conn, session_timeout);
+    }
     pool->adopt(std::move(conn));
     if (ready != nullptr) {
         ready->add(pool);

@@ -263,7 +263,8 @@ class resolver {
                       [](auto const& a, auto const& b) { return a.name < b.name; });
         }
         add_table(cfg.id, *info, std::move(layout), tilejson_extras{cfg.bounds, cfg.minzoom, cfg.maxzoom},
-                  cfg.statement_timeout.value_or(m_config.statement_timeout));
+                  cfg.statement_timeout.value_or(m_config.statement_timeout),
+                  cfg.cache.value_or(tiles::cache_gate{}));
     }
 
     /// Martin's SRID rule (martin-compat 2.2); nullopt (reported for configured sources) when the
@@ -302,7 +303,8 @@ class resolver {
     }
 
     void add_table(std::string const& name, table_info const& info, table_layout layout,
-                   tilejson_extras extras, std::chrono::milliseconds statement_timeout) {
+                   tilejson_extras extras, std::chrono::milliseconds statement_timeout,
+                   tiles::cache_gate cache = {}) {
         m_claimed.insert(table_signature(info));
         auto id = m_ids.resolve(name, table_signature(info));
         if (layout.layer == name) {
@@ -310,7 +312,7 @@ class resolver {
         }
         bool const needs_bounds = !extras.bounds;
         m_out.tables.push_back(
-            table_spec{std::move(id), info, std::move(layout), std::move(extras), statement_timeout});
+            table_spec{std::move(id), info, std::move(layout), std::move(extras), statement_timeout, cache});
         m_out.needs_bounds.push_back(needs_bounds);
     }
 
@@ -406,7 +408,8 @@ class resolver {
                     function_spec{std::move(id),
                                   f,
                                   {cfg.bounds, cfg.minzoom, cfg.maxzoom},
-                                  cfg.statement_timeout.value_or(m_config.statement_timeout)});
+                                  cfg.statement_timeout.value_or(m_config.statement_timeout),
+                                  cfg.cache.value_or(tiles::cache_gate{})});
             }
         }
     }
@@ -424,7 +427,7 @@ class resolver {
             auto const name = format_source_id(m_config.auto_publish.function_id_format,
                                                {{"schema", f.schema}, {"function", f.function}});
             auto id = m_ids.resolve(name, function_signature(f));
-            m_out.functions.push_back(function_spec{std::move(id), f, {}, m_config.statement_timeout});
+            m_out.functions.push_back(function_spec{std::move(id), f, {}, m_config.statement_timeout, {}});
         }
     }
 

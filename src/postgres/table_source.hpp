@@ -27,6 +27,7 @@ struct table_spec {
     table_layout layout;
     tilejson_extras extras;
     std::chrono::milliseconds statement_timeout{30000};
+    tiles::cache_gate cache;
 };
 
 /// Sets `bounds`, `minzoom` and `maxzoom` in a TileJSON document when known.
@@ -60,6 +61,7 @@ class table_source final : public tiles::tile_source {
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] tiles::zoom_range zooms() const noexcept override { return m_zooms; }
+    [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override { return m_spec.cache; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }

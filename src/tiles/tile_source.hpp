@@ -42,6 +42,19 @@ struct zoom_range {
     }
 };
 
+/// A source's own say on caching (`cache: disable` or `cache: {minzoom, maxzoom}` on a table or
+/// function, martin-compat 9): tiles outside it bypass the cache.
+struct cache_gate {
+    bool disabled = false;
+    std::optional<int> minzoom;
+    std::optional<int> maxzoom;
+
+    [[nodiscard]] bool allows(unsigned z) const noexcept {
+        auto const zoom = static_cast<int>(z);
+        return !disabled && (!minzoom || zoom >= *minzoom) && (!maxzoom || zoom <= *maxzoom);
+    }
+};
+
 /// `minzoom`/`maxzoom` of a TileJSON document.
 [[nodiscard]] zoom_range zooms_of(nlohmann::json const& tilejson) noexcept;
 
@@ -70,6 +83,9 @@ class tile_source {
     /// The zoom levels this source serves (from its TileJSON). Asked on every tile request:
     /// sources with a fixed TileJSON return a value computed once.
     [[nodiscard]] virtual zoom_range zooms() const noexcept;
+
+    /// Which of this source's tiles may be cached (all by default).
+    [[nodiscard]] virtual cache_gate cache_policy() const noexcept { return {}; }
 
     /// Produces one tile. `query` is the URL query string as a JSON object text (`{}` when
     /// empty); sources that do not accept queries ignore it. Never throws: failures come back as

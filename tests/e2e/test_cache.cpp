@@ -8,7 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -201,4 +205,36 @@ TEST(tile_cache, expiry_and_disabling) {
     ASSERT_EQ(test::http_get(off.port, "/counted/3/0/0").status, 200U);
     EXPECT_EQ(db.calls(), 4);
     EXPECT_EQ(off.logged("/counted/3/0/0", "-"), 2U);
+}
+
+TEST(tile_cache, sources_can_opt_out_or_limit_zooms) {
+    counting_db const db;
+    auto const config = std::filesystem::temp_directory_path() /
+                        ("kachel-cache-gates-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream{config} << "postgres:\n  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
+                             "  functions:\n"
+                             "    never: {schema: public, function: counted, cache: disable}\n"
+                             "    low: {schema: public, function: counted, cache: {maxzoom: 4}}\n"
+                             "    always: {schema: public, function: counted}\n";
+    test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+                          {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+                           {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}}};
+    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+    std::filesystem::remove(config);
+    std::smatch m;
+    auto const out = k.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const twice = [&](std::string const& target) {
+        EXPECT_EQ(test::http_get(port, target).status, 200U) << target;
+        EXPECT_EQ(test::http_get(port, target).status, 200U) << target;
+    };
+    twice("/never/2/0/0");
+    EXPECT_EQ(db.calls(), 2);
+    twice("/low/4/0/0"); // within its cached zooms
+    EXPECT_EQ(db.calls(), 3);
+    twice("/low/6/0/0"); // above them
+    EXPECT_EQ(db.calls(), 5);
+    twice("/always/6/0/0");
+    EXPECT_EQ(db.calls(), 6);
 }
