@@ -65,13 +65,7 @@ struct kachel_process {
         process = std::make_unique<test::child_process>(
             args, std::map<std::string, std::optional<std::string>>{
                       {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
-        if (process->wait_for_output("kachel is now active", 60s)) {
-            std::smatch m;
-            auto const out = process->output();
-            if (std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"})) {
-                port = static_cast<unsigned short>(std::stoi(m[1]));
-            }
-        }
+        port = test::ready_port(*process);
     }
     /// Access-log lines for `path` with their cache field.
     [[nodiscard]] std::size_t logged(std::string const& path, std::string const& cache) const {
@@ -87,12 +81,8 @@ struct kachel_process {
 };
 
 std::size_t metric(unsigned short port, std::string const& name) {
-    auto const text = test::http_get(port, "/_/metrics").body;
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex{"\n" + name + " ([0-9.e+]+)"})) {
-        return static_cast<std::size_t>(-1);
-    }
-    return static_cast<std::size_t>(std::stod(m[1]));
+    auto const value = test::metric_value(port, name);
+    return value ? static_cast<std::size_t>(*value) : static_cast<std::size_t>(-1);
 }
 
 } // namespace
@@ -219,12 +209,9 @@ TEST(tile_cache, sources_can_opt_out_or_limit_zooms) {
     test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
                           {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
                            {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}}};
-    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+    auto const port = test::ready_port(k);
     std::filesystem::remove(config);
-    std::smatch m;
-    auto const out = k.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    ASSERT_NE(port, 0) << k.output();
     auto const twice = [&](std::string const& target) {
         EXPECT_EQ(test::http_get(port, target).status, 200U) << target;
         EXPECT_EQ(test::http_get(port, target).status, 200U) << target;

@@ -121,11 +121,8 @@ TEST(pgbouncer, transaction_mode_works_without_prepared_statements) {
     // -p 8: eight kachel connections share PgBouncer's two server connections.
     test::child_process k{
         {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", "8", "-C", "0", "--no-prepared-statements", url}, env};
-    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output() << bouncer.log();
-    std::smatch m;
-    auto const out = k.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const port = test::ready_port(k);
+    ASSERT_NE(port, 0) << k.output() << bouncer.log();
     EXPECT_EQ(failures(port, "points", 400), 0U) << k.output();
     EXPECT_EQ(failures(port, "fn_zxy", 200), 0U) << k.output();
     EXPECT_EQ(failures(port, "fn_query_echo", 200), 0U) << k.output();
@@ -137,12 +134,8 @@ TEST(pgbouncer, transaction_mode_works_without_prepared_statements) {
     // mode run on server connections that never saw them prepared (measured, not asserted:
     // whether it happens depends on which server connection each transaction gets).
     test::child_process prepared{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", "8", "-C", "0", url}, env};
-    if (prepared.wait_for_output("kachel is now active", 60s)) {
-        auto const pout = prepared.output();
-        if (std::regex_search(pout, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"})) {
-            auto const pport = static_cast<unsigned short>(std::stoi(m[1]));
-            std::cout << "with prepared statements through PgBouncer (transaction mode): "
-                      << failures(pport, "points", 400) << " of 400 tiles failed\n";
-        }
+    if (auto const pport = test::ready_port(prepared)) {
+        std::cout << "with prepared statements through PgBouncer (transaction mode): "
+                  << failures(pport, "points", 400) << " of 400 tiles failed\n";
     }
 }

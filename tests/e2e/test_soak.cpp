@@ -42,11 +42,8 @@ TEST(soak, resident_memory_stays_flat_once_the_cache_is_full) {
                                {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
                                 {"DATABASE_URL", std::nullopt},
                                 {"ASAN_OPTIONS", asan}}};
-    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 60s)) << kachel.output();
-    std::smatch m;
-    auto const out = kachel.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const port = test::ready_port(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
     auto const idle_kib = kachel.resident_kib();
 
     std::atomic<bool> stop{false};
@@ -112,13 +109,8 @@ TEST(soak, resident_memory_stays_flat_once_the_cache_is_full) {
     ASSERT_FALSE(after_warm_up.empty());
     auto const peak = *std::max_element(after_warm_up.begin(), after_warm_up.end());
     auto const last = after_warm_up.back();
-    auto const cache_bytes = [&] {
-        auto const text = test::http_get(port, "/_/metrics").body;
-        std::smatch g;
-        return std::regex_search(text, g, std::regex{"\nkachel_tile_cache_bytes ([0-9.e+]+)"})
-                   ? static_cast<std::size_t>(std::stod(g[1]))
-                   : std::size_t{0};
-    }();
+    auto const cache_bytes =
+        static_cast<std::size_t>(test::metric_value(port, "kachel_tile_cache_bytes").value_or(0));
     std::cout << "soak " << length.count() << " s: " << requests << " requests, " << unexpected
               << " unexpected; resident memory idle " << idle_kib / 1024 << " MiB, after warm-up "
               << at_warm_up / 1024 << " MiB, peak " << peak / 1024 << " MiB, end " << last / 1024

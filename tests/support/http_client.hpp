@@ -9,6 +9,8 @@
 
 #include <array>
 #include <map>
+#include <optional>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,6 +86,16 @@ inline std::string raw_exchange(unsigned short port, std::string const& bytes,
         }
     }
     return out;
+}
+
+/// The value of an unlabelled series in kachel's `/_/metrics`; nullopt when absent.
+inline std::optional<double> metric_value(unsigned short port, std::string const& name) {
+    auto const text = http_get(port, "/_/metrics").body;
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex{"\n" + name + " ([0-9.e+-]+)"})) {
+        return std::nullopt;
+    }
+    return std::stod(m[1]);
 }
 
 } // namespace kachel::test

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -169,5 +170,20 @@ class child_process {
     pid_t m_pid = -1;
     std::optional<int> m_exit_code;
 };
+
+/// Waits for kachel's readiness line and returns the loopback port it serves (`-l 127.0.0.1:0`
+/// picks a free one); 0 when it did not become ready in time.
+inline unsigned short ready_port(child_process& proc,
+                                 std::chrono::seconds timeout = std::chrono::seconds{60}) {
+    if (!proc.wait_for_output("kachel is now active", timeout)) {
+        return 0;
+    }
+    std::smatch m;
+    auto const out = proc.output();
+    if (!std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/"})) {
+        return 0;
+    }
+    return static_cast<unsigned short>(std::stoi(m[1]));
+}
 
 } // namespace kachel::test

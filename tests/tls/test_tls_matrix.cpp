@@ -483,11 +483,8 @@ std::string curl(unsigned short port, std::string const& target) {
 TEST_F(tls_matrix, database_outage_gives_503_and_recovers) {
     child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", "2", url("verify-full")},
                          clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}})};
-    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
-    std::smatch m;
-    auto const out = kachel.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const port = kachel::test::ready_port(kachel, 30s);
+    ASSERT_NE(port, 0) << kachel.output();
     EXPECT_TRUE(has(curl(port, "/pts/0/0/0"), "HTTP/1.1 200"));
     EXPECT_TRUE(has(curl(port, "/_/ready"), "HTTP/1.1 200"));
 
@@ -601,11 +598,8 @@ TEST_F(tls_matrix, database_restart_under_load_fast_and_immediate) {
     child_process kachel{
         {KACHEL_BINARY, "-l", "127.0.0.1:0", "-p", std::to_string(pool_size), "-C", "0", url("verify-full")},
         clean_env({{"PGSSLROOTCERT", s_cluster.ssl("ca.crt")}})};
-    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
-    std::smatch m;
-    auto const out = kachel.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    auto const port = kachel::test::ready_port(kachel, 30s);
+    ASSERT_NE(port, 0) << kachel.output();
     auto const kachel_backends = [] {
         return std::stoul(
             s_cluster.admin("postgres")
@@ -667,12 +661,9 @@ TEST_F(tls_matrix, a_silent_network_path_gets_bounded_answers_and_recovers) {
                                     {"KACHEL_PROXY_URL", "postgresql://kachel:" + s_cluster.password +
                                                              "@localhost:" + std::to_string(proxy.port()) +
                                                              "/kachel_matrix?sslmode=verify-full"}})};
-    ASSERT_TRUE(kachel.wait_for_output("kachel is now active", 30s)) << kachel.output();
+    auto const port = kachel::test::ready_port(kachel, 30s);
     std::filesystem::remove(config);
-    std::smatch m;
-    auto const out = kachel.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex{"http://127\\.0\\.0\\.1:(\\d+)/catalog"}));
-    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    ASSERT_NE(port, 0) << kachel.output();
     // kachel's live backends: the frozen ones are ghosts that only the server still sees (it
     // would drop them after its own TCP keepalive); kachel has closed its side of them.
     auto const live_backends = [&] {
