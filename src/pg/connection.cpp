@@ -4,7 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
 #include <charconv>
 #include <thread>
 
@@ -61,18 +60,19 @@ std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
 }
 
 /// The state a PQcancel call on its own thread shares with the coroutine waiting for it, which
-/// may stop waiting (and go away) before the call returns.
+/// may stop waiting (and go away) before the call returns. The thread reports through a
+/// thread-safe channel with room for its one message, so the report is never lost, whether it
+/// comes before or after the coroutine starts waiting.
 struct cancel_call {
     explicit cancel_call(asio::any_io_executor executor, PGcancel* c)
-        : done_timer(std::move(executor)), cancel(c) {}
+        : done(std::move(executor), 1), cancel(c) {}
     cancel_call(cancel_call const&) = delete;
     cancel_call& operator=(cancel_call const&) = delete;
     ~cancel_call() { PQfreeCancel(cancel); }
 
-    asio::steady_timer done_timer;
+    asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
     PGcancel* cancel;
-    std::atomic<bool> done{false};
-    std::string error; ///< written before `done` is set
+    std::string error; ///< written before `done` is sent to
 };
 
 } // namespace
@@ -233,17 +233,17 @@ asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadl
         // PQcancel opens its own connection to the server and blocks until the server answers:
         // a thread of its own, so that a silent network path stalls neither an event-loop thread
         // nor later cancellations. The call owns its state; this coroutine may stop waiting.
-        call->done_timer.expires_at(deadline);
         std::thread{[call] {
             std::array<char, 256> error{};
             if (PQcancel(call->cancel, error.data(), static_cast<int>(error.size())) != 1) {
                 call->error = trimmed_message(error.data());
             }
-            call->done.store(true, std::memory_order_release);
-            asio::post(call->done_timer.get_executor(), [call] { call->done_timer.cancel(); });
+            std::ignore = call->done.try_send(boost::system::error_code{});
         }}.detach();
-        std::ignore = co_await call->done_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!call->done.load(std::memory_order_acquire)) {
+        asio::steady_timer cancel_deadline{m_socket.get_executor(), deadline};
+        auto const answered = co_await (call->done.async_receive(asio::as_tuple(asio::use_awaitable)) ||
+                                        cancel_deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (answered.index() == 1) {
             spdlog::warn("Could not cancel a running statement: the server did not answer in time; "
                          "closing its connection");
             m_broken = true;
