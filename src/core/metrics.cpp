@@ -72,6 +72,12 @@ void metrics::observe_query(std::string_view source, double seconds) {
     m_query_durations[labels{{"source", std::string{source}}}].observe(seconds);
 }
 
+void metrics::count_cache_lookup(unsigned z, bool hit) noexcept {
+    if (z <= 30) {
+        m_cache_lookups[(hit ? 0 : 31) + z].fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
 void metrics::count_connection_attempt(std::string_view connection, std::string_view failure_reason) {
     std::lock_guard const lock{m_mutex};
     ++m_attempts[labels{{"connection", std::string{connection}}}];
@@ -133,6 +139,16 @@ std::string metrics::render() const {
                      m_query_durations);
     counter_family("kachel_postgres_connection_attempts_total", "Connection attempts to PostgreSQL.",
                    m_attempts);
+    std::map<labels, std::uint64_t> cache_lookups;
+    for (unsigned i = 0; i < m_cache_lookups.size(); ++i) {
+        if (auto const n = m_cache_lookups[i].load(std::memory_order_relaxed); n != 0) {
+            cache_lookups[labels{
+                {"cache", "tile"}, {"result", i < 31 ? "hit" : "miss"}, {"zoom", std::to_string(i % 31)}}] =
+                n;
+        }
+    }
+    counter_family("kachel_tile_cache_requests_total", "Tile cache lookups by result and zoom.",
+                   cache_lookups);
     counter_family("kachel_postgres_connection_failures_total", "Failed connection attempts, by reason.",
                    m_failures);
     out += "# HELP kachel_postgres_certificate_expiry_seconds Expiry of certificates in use (Unix time).\n"

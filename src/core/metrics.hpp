@@ -1,5 +1,8 @@
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -18,6 +21,8 @@ class metrics {
     void count_request(std::string_view endpoint, std::string_view method, unsigned status, double seconds);
     /// One tile query's database time.
     void observe_query(std::string_view source, double seconds);
+    /// One tile cache lookup at zoom `z` (0..30): a hit, or a miss. Lock-free: it is on the hit path.
+    void count_cache_lookup(unsigned z, bool hit) noexcept;
     /// A connection attempt to a database, and its failure reason if it failed.
     void count_connection_attempt(std::string_view connection, std::string_view failure_reason);
     /// Expiry (Unix time) of a certificate involved in a connection.
@@ -57,6 +62,8 @@ class metrics {
     std::map<labels, std::uint64_t> m_failures;
     std::map<labels, double> m_cert_expiry;
     std::vector<std::function<std::vector<gauge_sample>()>> m_collectors;
+    /// Cache lookups by zoom (0..30), hits then misses.
+    std::array<std::atomic<std::uint64_t>, 62> m_cache_lookups{};
 };
 
 /// The process's metrics.

@@ -318,6 +318,7 @@ struct tile_fetch {
         bool hit = false;
         auto out = co_await cache->get_or_compute(key(*source, encoding::identity), compute, &hit);
         (hit ? any_hit : any_miss) = true;
+        global_metrics().count_cache_lookup(coord.z, hit);
         co_return out;
     }
 
@@ -589,6 +590,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         // The fast path: the encoded tile straight from the cache.
         if (auto bytes = ctx.cache->find(fetch.key(*serving.front(), *chosen))) {
             ctx.cache_status = "hit";
+            global_metrics().count_cache_lookup(route.coord.z, true);
             co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
         }
     }

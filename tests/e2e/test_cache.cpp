@@ -132,6 +132,17 @@ TEST(tile_cache, hits_cost_no_query_and_concurrent_misses_share_one) {
     auto const not_modified = test::http_request(k.port, "/counted/3/1/1", boost::beast::http::verb::get,
                                                  {{"If-None-Match", etag}});
     EXPECT_EQ(not_modified.status, 304U);
+    // Per-zoom lookups, as Martin's martin_tile_cache_requests_total: the eight first requests
+    // missed (seven of them then shared the eighth's query); the six since then were hits.
+    auto const metrics = test::http_get(k.port, "/_/metrics").body;
+    auto const lookups = [&metrics](std::string const& result) {
+        std::smatch g;
+        std::regex const series{"kachel_tile_cache_requests_total\\{cache=\"tile\",result=\"" + result +
+                                "\",zoom=\"3\"\\} (\\d+)"};
+        return std::regex_search(metrics, g, series) ? std::stoul(g[1]) : 0UL;
+    };
+    EXPECT_EQ(lookups("miss"), 8U) << metrics;
+    EXPECT_EQ(lookups("hit"), 6U) << metrics;
 
     // Empty tiles are cached; errors are not.
     EXPECT_EQ(test::http_get(k.port, "/counted/1/0/0").status, 204U);
