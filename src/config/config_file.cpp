@@ -81,18 +81,9 @@ http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
 
 /// `cache: disable | {size_mb, tile_size_mb, expiry, tile_expiry, minzoom, maxzoom}`.
 void parse_cache(YAML::Node const& node, context const& ctx, cache_file_settings& out) {
-    if (node.IsScalar()) {
-        auto const text = scalar(node, "cache", ctx).value_or("");
-        if (text != "disable" && text != "disabled") {
-            throw config_error{fmt_error("{}: 'cache' must be 'disable' or a map (size_mb, tile_size_mb, "
-                                         "tile_expiry, minzoom, maxzoom), got '{}'",
-                                         ctx.file, text)};
-        }
-        out.disabled = true;
+    out.disabled = cache_disabled(node, "cache", ctx, "size_mb, tile_size_mb, tile_expiry, minzoom, maxzoom");
+    if (out.disabled) {
         return;
-    }
-    if (!node.IsMap()) {
-        throw config_error{fmt_error("{}: 'cache' must be 'disable' or a map", ctx.file)};
     }
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
@@ -106,15 +97,15 @@ void parse_cache(YAML::Node const& node, context const& ctx, cache_file_settings
         } else if (key == "tile_expiry") {
             out.tile_expiry = duration(entry.second, dotted, ctx);
         } else if (key == "minzoom") {
-            out.minzoom = static_cast<int>(integer_in(entry.second, dotted, ctx, 0, 30).value_or(0));
+            out.minzoom = zoom(entry.second, dotted, ctx);
         } else if (key == "maxzoom") {
-            out.maxzoom = static_cast<int>(integer_in(entry.second, dotted, ctx, 0, 30).value_or(30));
+            out.maxzoom = zoom(entry.second, dotted, ctx);
         } else if (key == "idle_timeout" || key == "tile_idle_timeout") {
             spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored (use "
                          "tile_expiry)",
                          ctx.file, dotted);
         } else {
-            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
+            warn_unknown_key(dotted, ctx);
         }
     }
 }

@@ -11,11 +11,6 @@ namespace {
 using postgres::function_config;
 using postgres::table_config;
 
-std::optional<int> zoom(YAML::Node const& node, std::string const& key, yaml_context const& ctx) {
-    auto v = integer_in(node, key, ctx, 0, 30);
-    return v ? std::optional<int>{static_cast<int>(*v)} : std::nullopt;
-}
-
 std::optional<int> int_in(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
                           std::int64_t min, std::int64_t max) {
     auto v = integer_in(node, key, ctx, min, max);
@@ -33,17 +28,10 @@ void check_zooms(std::optional<int> minzoom, std::optional<int> maxzoom, std::st
 /// A table's or function's `cache`: `disable`, or `{minzoom, maxzoom}` (tiles outside bypass it).
 tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, yaml_context const& ctx) {
     tiles::cache_gate gate;
-    if (node.IsScalar()) {
-        auto const text = scalar(node, dotted, ctx).value_or("");
-        if (text != "disable" && text != "disabled") {
-            throw config_error{
-                fmt_error("{}: '{}' must be 'disable' or a map with minzoom and maxzoom, got '{}'", ctx.file,
-                          dotted, text)};
-        }
-        gate.disabled = true;
+    gate.disabled = cache_disabled(node, dotted, ctx, "minzoom, maxzoom");
+    if (gate.disabled) {
         return gate;
     }
-    require_map(node, dotted, ctx);
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
         if (key == "minzoom") {

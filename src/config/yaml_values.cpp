@@ -151,6 +151,24 @@ void require_map(YAML::Node const& node, std::string const& key, yaml_context co
     }
 }
 
+std::optional<int> zoom(YAML::Node const& node, std::string const& key, yaml_context const& ctx) {
+    auto v = integer_in(node, key, ctx, 0, 30);
+    return v ? std::optional<int>{static_cast<int>(*v)} : std::nullopt;
+}
+
+bool cache_disabled(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
+                    std::string_view expected) {
+    if (node.IsMap()) {
+        return false;
+    }
+    auto const text = node.IsScalar() ? scalar(node, key, ctx).value_or("") : std::string{};
+    if (text != "disable" && text != "disabled") {
+        throw config_error{
+            fmt_error("{}: '{}' must be 'disable' or a map ({}), got '{}'", ctx.file, key, expected, text)};
+    }
+    return true;
+}
+
 void warn_unknown_key(std::string const& dotted, yaml_context const& ctx) {
     spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
 }

@@ -55,6 +55,15 @@ struct yaml_context {
 /// \throws config_error "'key' must be a map" when the node is not one.
 void require_map(YAML::Node const& node, std::string const& key, yaml_context const& ctx);
 
+/// A zoom level 0..30. \throws config_error otherwise.
+[[nodiscard]] std::optional<int> zoom(YAML::Node const& node, std::string const& key,
+                                      yaml_context const& ctx);
+
+/// A `cache` value: true for `disable` (or `disabled`); false for a map, whose keys the caller
+/// reads. \throws config_error naming `expected` for anything else.
+[[nodiscard]] bool cache_disabled(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
+                                  std::string_view expected);
+
 /// Logs the warning for a key kachel does not know.
 void warn_unknown_key(std::string const& dotted, yaml_context const& ctx);
 

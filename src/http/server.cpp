@@ -88,33 +88,20 @@ bool has_request_line(beast::flat_buffer const& buffer) {
     return data.find("\r\n") != std::string_view::npos;
 }
 
-/// Keeps the count of open connections for the connection cap.
-struct session_count {
-    explicit session_count(std::shared_ptr<std::atomic<std::size_t>> active) : m_active(std::move(active)) {}
-    session_count(session_count const&) = delete;
-    session_count& operator=(session_count const&) = delete;
-    ~session_count() { --*m_active; }
-    std::shared_ptr<std::atomic<std::size_t>> m_active;
-};
-
-/// Counts a request in flight while it lives.
-class request_count {
-  public:
-    explicit request_count(std::shared_ptr<std::atomic<std::size_t>> counter)
-        : m_counter(std::move(counter)) {
-        ++*m_counter;
-    }
-    request_count(request_count const&) = delete;
-    request_count& operator=(request_count const&) = delete;
-    ~request_count() { --*m_counter; }
-
-  private:
+/// Takes one off a shared count when it goes out of scope: open connections (counted up when
+/// accepted, for the connection cap) and requests in flight (for shutdown).
+struct count_release {
+    explicit count_release(std::shared_ptr<std::atomic<std::size_t>> counter)
+        : m_counter(std::move(counter)) {}
+    count_release(count_release const&) = delete;
+    count_release& operator=(count_release const&) = delete;
+    ~count_release() { --*m_counter; }
     std::shared_ptr<std::atomic<std::size_t>> m_counter;
 };
 
 asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
                                   server_options options, std::shared_ptr<std::atomic<std::size_t>> active) {
-    session_count const count{active};
+    count_release const count{active};
     if (active->load() > options.max_connections) {
         co_await reject(stream, bhttp::status::service_unavailable, "Too many connections, retry later\n",
                         "connection limit reached");
@@ -185,7 +172,8 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             break;
         }
         auto const started = std::chrono::steady_clock::now();
-        request_count const counting{options.in_flight};
+        ++*options.in_flight;
+        count_release const counting{options.in_flight};
         request_context context{remote.address(), &options.http, options.ready};
         context.client = &stream.socket();
         context.cache = options.cache;

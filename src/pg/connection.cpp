@@ -40,6 +40,16 @@ void log_notice(void* /*arg*/, char const* message) {
     spdlog::debug("PostgreSQL notice: {}", trimmed_message(message));
 }
 
+/// Pointers to the parameters' text, as libpq takes them (valid while `params` lives).
+std::vector<char const*> c_strings(std::span<std::string const> params) {
+    std::vector<char const*> out;
+    out.reserve(params.size());
+    for (auto const& p : params) {
+        out.push_back(p.c_str());
+    }
+    return out;
+}
+
 /// The `connect_timeout` libpq will use for `conn` (connection string, PGCONNECT_TIMEOUT), with
 /// libpq's rules: whole seconds, 1 counts as 2, 0 or less or absent means none (nullopt).
 std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
@@ -240,9 +250,9 @@ asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadl
             }
             std::ignore = call->done.try_send(boost::system::error_code{});
         }}.detach();
-        asio::steady_timer cancel_deadline{m_socket.get_executor(), deadline};
+        asio::steady_timer timer{m_socket.get_executor(), deadline};
         auto const answered = co_await (call->done.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                                        cancel_deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+                                        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
         if (answered.index() == 1) {
             spdlog::warn("Could not cancel a running statement: the server did not answer in time; "
                          "closing its connection");
@@ -261,7 +271,6 @@ asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadl
                 m_broken = true; // the wait was cancelled: the deadline came first
             }
         };
-        asio::steady_timer timer{m_socket.get_executor(), deadline};
         auto const outcome = co_await (drain() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
         if (outcome.index() == 1) {
             spdlog::warn("A cancelled statement's connection did not answer in time; closing it");
@@ -278,57 +287,42 @@ asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadl
 asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<std::string const> params,
                                                bool binary) {
     std::string const query{sql};
-    std::vector<char const*> values;
-    values.reserve(params.size());
-    for (auto const& p : params) {
-        values.push_back(p.c_str());
-    }
-    if (PQsendQueryParams(m_conn.get(), query.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, binary ? 1 : 0) == 0) {
+    co_return co_await async_exec_unnamed(query, {}, params, binary);
+}
+
+asio::awaitable<result> connection::async_exec_unnamed(std::string const& sql,
+                                                       std::span<Oid const> param_types,
+                                                       std::span<std::string const> params, bool binary) {
+    auto const values = c_strings(params);
+    check_sent(PQsendQueryParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()),
+                                 param_types.data(), values.data(), nullptr, nullptr, binary ? 1 : 0));
+    co_await async_flush();
+    co_return co_await async_collect();
+}
+
+void connection::check_sent(int sent) {
+    if (sent == 0) {
         m_broken = true;
         throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
     }
-    co_await async_flush();
-    co_return co_await async_collect();
 }
 
 asio::awaitable<result> connection::async_exec_prepared(std::string const& name, std::string const& sql,
                                                         std::span<Oid const> param_types,
                                                         std::span<std::string const> params, bool binary) {
     if (!m_prepare) {
-        std::vector<char const*> values;
-        values.reserve(params.size());
-        for (auto const& p : params) {
-            values.push_back(p.c_str());
-        }
-        if (PQsendQueryParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), param_types.data(),
-                              values.data(), nullptr, nullptr, binary ? 1 : 0) == 0) {
-            m_broken = true;
-            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
-        }
-        co_await async_flush();
-        co_return co_await async_collect();
+        co_return co_await async_exec_unnamed(sql, param_types, params, binary);
     }
     if (!m_prepared.contains(name)) {
-        if (PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(), static_cast<int>(param_types.size()),
-                          param_types.data()) == 0) {
-            m_broken = true;
-            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
-        }
+        check_sent(PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(),
+                                 static_cast<int>(param_types.size()), param_types.data()));
         co_await async_flush();
         co_await async_collect();
         m_prepared.insert(name);
     }
-    std::vector<char const*> values;
-    values.reserve(params.size());
-    for (auto const& p : params) {
-        values.push_back(p.c_str());
-    }
-    if (PQsendQueryPrepared(m_conn.get(), name.c_str(), static_cast<int>(values.size()), values.data(),
-                            nullptr, nullptr, binary ? 1 : 0) == 0) {
-        m_broken = true;
-        throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
-    }
+    auto const values = c_strings(params);
+    check_sent(PQsendQueryPrepared(m_conn.get(), name.c_str(), static_cast<int>(values.size()), values.data(),
+                                   nullptr, nullptr, binary ? 1 : 0));
     co_await async_flush();
     co_return co_await async_collect();
 }

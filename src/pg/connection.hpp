@@ -93,6 +93,12 @@ class connection {
     /// Waits until the socket is ready for `what`; false when `deadline` came first.
     boost::asio::awaitable<bool> async_wait_until(boost::asio::posix::stream_descriptor::wait_type what,
                                                   std::chrono::steady_clock::time_point deadline);
+    /// Sends `sql` as an unnamed statement (one round trip) and collects its results.
+    boost::asio::awaitable<result> async_exec_unnamed(std::string const& sql,
+                                                      std::span<Oid const> param_types,
+                                                      std::span<std::string const> params, bool binary);
+    /// After a PQsend* call: 0 means the connection is lost. \throws connection_lost_error then.
+    void check_sent(int sent);
     boost::asio::awaitable<void> async_flush();
     boost::asio::awaitable<result> async_collect();
 
