@@ -161,7 +161,11 @@ bool cache_disabled(YAML::Node const& node, std::string const& key, yaml_context
     if (node.IsMap()) {
         return false;
     }
-    auto const text = node.IsScalar() ? scalar(node, key, ctx).value_or("") : std::string{};
+    if (!node.IsScalar()) {
+        throw config_error{fmt_error("{}: '{}' must be 'disable' or a map ({}), got {}", ctx.file, key,
+                                     expected, node.IsSequence() ? "a list" : "nothing")};
+    }
+    auto const text = scalar(node, key, ctx).value_or("");
     if (text != "disable" && text != "disabled") {
         throw config_error{
             fmt_error("{}: '{}' must be 'disable' or a map ({}), got '{}'", ctx.file, key, expected, text)};
