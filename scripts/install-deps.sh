@@ -4,6 +4,9 @@
 #   --with-test-tools   also what the test suite uses besides the build: Debian's chromium (the web
 #                       UI's browser test), prometheus (promtool checks /_/metrics), and clang
 #                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets), pgbouncer
+#   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
+#                       server it compares against) and jq (reads wrk's figures); pgbench comes
+#                       with postgresql-15
 set -euo pipefail
 
 packages=(
@@ -18,9 +21,13 @@ packages=(
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
-if [ "${1:-}" = "--with-test-tools" ]; then
-  packages+=(chromium prometheus clang libclang-rt-14-dev pgbouncer)
-fi
+for option in "$@"; do
+  case "$option" in
+    --with-test-tools) packages+=(chromium prometheus clang libclang-rt-14-dev pgbouncer) ;;
+    --with-bench-tools) packages+=(wrk nginx-light jq) ;;
+    *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

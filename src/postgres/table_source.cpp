@@ -157,7 +157,9 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
 table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
     : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
       m_sql(table_tile_sql(m_spec.table, m_spec.layout, margin_supported)),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {}
+      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {
+    spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
+}
 
 asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord, std::string const&) const {
     std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
