@@ -59,12 +59,18 @@ void metrics::histogram::observe(double v) {
 
 void metrics::count_request(std::string_view endpoint, std::string_view method, unsigned status,
                             double seconds) {
-    labels const l{{"endpoint", std::string{endpoint}},
-                   {"method", std::string{method}},
-                   {"status", std::to_string(status)}};
     std::lock_guard const lock{m_mutex};
-    ++m_requests[l];
-    m_request_durations[l].observe(seconds);
+    auto it = m_request_index.find(std::tuple{endpoint, method, status});
+    if (it == m_request_index.end()) {
+        labels const l{{"endpoint", std::string{endpoint}},
+                       {"method", std::string{method}},
+                       {"status", std::to_string(status)}};
+        request_series const series{&m_requests[l], &m_request_durations[l]};
+        it = m_request_index.emplace(std::tuple{std::string{endpoint}, std::string{method}, status}, series)
+                 .first;
+    }
+    ++*it->second.count;
+    it->second.durations->observe(seconds);
 }
 
 void metrics::observe_query(std::string_view source, double seconds) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace kachel {
@@ -57,6 +58,13 @@ class metrics {
     labels m_constant;
     std::map<labels, std::uint64_t> m_requests;
     std::map<labels, histogram> m_request_durations;
+    /// The request series by (endpoint, method, status), found without building labels: a
+    /// request allocates nothing once its series exists.
+    struct request_series {
+        std::uint64_t* count;
+        histogram* durations;
+    };
+    std::map<std::tuple<std::string, std::string, unsigned>, request_series, std::less<>> m_request_index;
     std::map<labels, histogram> m_query_durations;
     std::map<labels, std::uint64_t> m_attempts;
     std::map<labels, std::uint64_t> m_failures;

@@ -4,12 +4,26 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <charconv>
 #include <optional>
 
 namespace kachel::http {
 
 namespace {
+
+/// The path segments of a request, up to six, held without allocating.
+class segment_list {
+  public:
+    static constexpr std::size_t capacity = 6;
+    void push_back(std::string_view segment) noexcept { m_items[m_size++] = segment; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+    [[nodiscard]] std::string_view operator[](std::size_t i) const noexcept { return m_items[i]; }
+
+  private:
+    std::array<std::string_view, capacity> m_items{};
+    std::size_t m_size = 0;
+};
 
 /// Percent-decodes a path segment; nullopt for a malformed escape or an encoded NUL.
 std::optional<std::string> percent_decode(std::string_view s) {
@@ -125,21 +139,22 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         }
     }
 
-    // Segments after the leading slash; a trailing slash yields a last empty segment.
-    std::vector<std::string_view> segments;
-    std::string_view rest = std::string_view{path}.substr(1);
+    route r;
+    r.path = std::move(path);
+    r.query = std::string{query};
+
+    // Segments after the leading slash; a trailing slash yields a last empty segment. No route
+    // has more than five, so a sixth only says "too many" (and nothing is allocated).
+    segment_list segments;
+    std::string_view rest = std::string_view{r.path}.substr(1);
     while (true) {
         auto const slash = rest.find('/');
         segments.push_back(rest.substr(0, slash));
-        if (slash == std::string_view::npos) {
+        if (slash == std::string_view::npos || segments.size() == segment_list::capacity) {
             break;
         }
         rest = rest.substr(slash + 1);
     }
-
-    route r;
-    r.path = path;
-    r.query = std::string{query};
 
     if (segments.size() == 1 && segments[0].empty()) {
         r.type = route::kind::root;

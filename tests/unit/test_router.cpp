@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 using kachel::http::parse_route;
 using kind = kachel::http::route::kind;
 
@@ -67,6 +69,19 @@ TEST(router, non_numeric_coordinates_do_not_match) {
     EXPECT_EQ(parse_route("/p/1/+0/0").type, kind::not_found);
     EXPECT_EQ(parse_route("/p/1/0").type, kind::not_found);
     EXPECT_EQ(parse_route("/p/1/0/0/0").type, kind::not_found);
+}
+
+TEST(router, paths_longer_than_any_route_are_not_found) {
+    // Five segments are the most any route has (legacy /tiles/...); longer paths never match,
+    // however many segments they have, and the legacy forms do not match a longer path's prefix.
+    EXPECT_EQ(parse_route("/p/1/0/0/0/0").type, kind::not_found);
+    EXPECT_EQ(parse_route("/tiles/p/1/0/0/extra").type, kind::not_found);
+    EXPECT_EQ(parse_route("/tiles/p/1/0/0/a/b/c/d/e/f/g").type, kind::not_found);
+    EXPECT_EQ(parse_route("/_/ui/app.js/more").type, kind::not_found);
+    EXPECT_EQ(parse_route(std::string(2000, '/') + "p/1/0/0/" + std::string(300, 'x')).type, kind::not_found);
+    auto const r = parse_route("/tiles/p/1/0/0");
+    EXPECT_EQ(r.type, kind::redirect);
+    EXPECT_EQ(r.location, "/p/1/0/0");
 }
 
 TEST(router, empty_id_in_a_list_is_not_found) {
