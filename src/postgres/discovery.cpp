@@ -220,12 +220,73 @@ asio::awaitable<std::vector<function_info>> async_discover_functions(pg::connect
     co_return functions;
 }
 
+namespace {
+
+/// A schema or table name as ST_EstimatedExtent takes it: PostGIS wraps it in double quotes
+/// without escaping, so embedded double quotes are doubled here (else a name holding one fails
+/// with "invalid name syntax").
+std::string estimated_extent_name(std::string_view name) {
+    std::string out;
+    for (char const c : name) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    return out;
+}
+
+/// Bounds as TileJSON wants them: data past the antimeridian or the poles stays within the globe.
+std::array<double, 4> bounds_from(pg::result const& r, int row, int first_column) {
+    std::array<double, 4> b{};
+    for (int i = 0; i < 4; ++i) {
+        b[static_cast<std::size_t>(i)] = std::stod(std::string{r.get(row, first_column + i)});
+    }
+    return {std::clamp(b[0], -180.0, 180.0), std::clamp(b[1], -90.0, 90.0), std::clamp(b[2], -180.0, 180.0),
+            std::clamp(b[3], -90.0, 90.0)};
+}
+
+} // namespace
+
+asio::awaitable<std::optional<std::vector<std::optional<std::array<double, 4>>>>>
+async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> requests) {
+    std::vector<std::string> schemas;
+    std::vector<std::string> tables;
+    std::vector<std::string> columns;
+    std::string srids = "{";
+    for (auto const& request : requests) {
+        schemas.push_back(estimated_extent_name(request.table->schema));
+        tables.push_back(estimated_extent_name(request.table->table));
+        columns.push_back(request.table->geometry_column);
+        srids += (srids.size() > 1 ? "," : "") + std::to_string(request.srid);
+    }
+    srids += '}';
+    std::array<std::string, 4> const params{array_literal(schemas), array_literal(tables),
+                                            array_literal(columns), srids};
+    std::vector<std::optional<std::array<double, 4>>> out(requests.size());
+    try {
+        auto const r = co_await conn.async_exec(estimated_bounds_sql(), params);
+        for (int row = 0; row < r.num_rows(); ++row) {
+            auto const position = std::stoul(std::string{r.get(row, 0)});
+            if (position >= 1 && position <= out.size()) {
+                out[position - 1] = bounds_from(r, row, 1);
+            }
+        }
+    } catch (database_error const& e) {
+        spdlog::debug("Estimated bounds of {} tables in one statement failed ({}); asking table by table",
+                      requests.size(), e.what());
+        co_return std::nullopt;
+    }
+    co_return out;
+}
+
 asio::awaitable<std::optional<std::array<double, 4>>>
 async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode) {
     if (mode == bounds_mode::skip) {
         co_return std::nullopt;
     }
-    std::array<std::string, 3> const names{table.schema, table.table, table.geometry_column};
+    std::array<std::string, 3> const names{estimated_extent_name(table.schema),
+                                           estimated_extent_name(table.table), table.geometry_column};
     for (bool const quick : {true, false}) {
         if (quick && mode == bounds_mode::calc) {
             continue;
@@ -240,14 +301,7 @@ async_table_bounds(pg::connection& conn, table_info const& table, int srid, boun
                 r = co_await conn.async_exec(table_bounds_sql(table, srid, false));
             }
             if (r.num_rows() == 1 && !r.is_null(0, 0)) {
-                std::array<double, 4> b{};
-                for (int i = 0; i < 4; ++i) {
-                    b[static_cast<std::size_t>(i)] = std::stod(std::string{r.get(0, i)});
-                }
-                // Data past the antimeridian or the poles: TileJSON bounds stay within the globe.
-                b = {std::clamp(b[0], -180.0, 180.0), std::clamp(b[1], -90.0, 90.0),
-                     std::clamp(b[2], -180.0, 180.0), std::clamp(b[3], -90.0, 90.0)};
-                co_return b;
+                co_return bounds_from(r, 0, 0);
             }
             if (!quick) {
                 co_return std::nullopt; // empty table

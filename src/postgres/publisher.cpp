@@ -135,6 +135,27 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     co_await conn->async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
                                                                        : "SET statement_timeout = 0");
     bool const margin = versions.postgis >= postgis_margin_version;
+    // quick: every table's estimated extent in one statement first (one round trip, not one per
+    // table); a table without statistics then gets its exact extent on its own.
+    std::vector<std::optional<std::array<double, 4>>> estimated;
+    if (config.auto_bounds == bounds_mode::quick) {
+        std::vector<bounds_request> requests;
+        std::vector<std::size_t> positions;
+        for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
+            if (resolved.needs_bounds[i]) {
+                requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
+                positions.push_back(i);
+            }
+        }
+        if (!requests.empty()) {
+            if (auto batch = co_await async_estimated_bounds(*conn, requests)) {
+                estimated.resize(resolved.tables.size());
+                for (std::size_t k = 0; k < positions.size(); ++k) {
+                    estimated[positions[k]] = (*batch)[k];
+                }
+            }
+        }
+    }
     published_database out;
     for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
         auto& spec = resolved.tables[i];
@@ -143,7 +164,15 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
             spdlog::warn("Table {}.{} has no spatial index on column {}", table.schema, table.table,
                          table.geometry_column);
         }
-        if (resolved.needs_bounds[i]) {
+        if (resolved.needs_bounds[i] && !estimated.empty() && estimated[i]) {
+            spec.extras.bounds = estimated[i];
+        } else if (resolved.needs_bounds[i] && !estimated.empty()) {
+            spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run ANALYZE); "
+                          "computing them exactly",
+                          table.schema, table.table, table.geometry_column);
+            spec.extras.bounds =
+                co_await async_table_bounds(*conn, table, spec.layout.srid, bounds_mode::calc);
+        } else if (resolved.needs_bounds[i]) {
             spec.extras.bounds =
                 co_await async_table_bounds(*conn, table, spec.layout.srid, config.auto_bounds);
         }

@@ -114,18 +114,53 @@ std::string function_tile_sql(function_info const& function) {
                        quote_ident(function.schema), quote_ident(function.function), query_argument);
 }
 
+namespace {
+
+/// Extent `e` in EPSG:4326, a single point or a horizontal/vertical line widened by one unit
+/// (their extent is degenerate).
+constexpr std::string_view widened_in_wgs84 = "ST_Transform(CASE WHEN GeometryType(e) IN ('POINT', "
+                                              "'LINESTRING') THEN ST_Expand(e, 1) ELSE e END, 4326)";
+
+} // namespace
+
 std::string table_bounds_sql(table_info const& table, int srid, bool quick) {
-    // A single point or a horizontal/vertical line has a degenerate extent: widen it by one unit.
     std::string const extent =
         quick ? fmt::format("SELECT ST_SetSRID(ST_EstimatedExtent($1, $2, $3)::geometry, {}) AS e", srid)
               : fmt::format("SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
                             quote_ident(table.geometry_column), srid, quote_ident(table.schema),
                             quote_ident(table.table));
-    return fmt::format(
-        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
-        "SELECT ST_Transform(CASE WHEN GeometryType(e) IN ('POINT', 'LINESTRING') "
-        "THEN ST_Expand(e, 1) ELSE e END, 4326) AS b FROM ({}) AS ext) AS t WHERE b IS NOT NULL",
-        extent);
+    return fmt::format("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
+                       "SELECT {} AS b FROM ({}) AS ext) AS t WHERE b IS NOT NULL",
+                       widened_in_wgs84, extent);
+}
+
+std::string estimated_bounds_sql() {
+    return fmt::format("SELECT t.i, ST_XMin(x.b), ST_YMin(x.b), ST_XMax(x.b), ST_YMax(x.b) "
+                       "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) WITH ORDINALITY AS "
+                       "t(s, n, c, srid, i) "
+                       "CROSS JOIN LATERAL (SELECT {} AS b FROM (SELECT ST_SetSRID(ST_EstimatedExtent(t.s, "
+                       "t.n, t.c)::geometry, "
+                       "t.srid) AS e) AS ext) AS x WHERE x.b IS NOT NULL",
+                       widened_in_wgs84);
+}
+
+std::string array_literal(std::span<std::string const> items) {
+    std::string out = "{";
+    for (auto const& item : items) {
+        if (out.size() > 1) {
+            out += ',';
+        }
+        out += '"';
+        for (char const c : item) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+            }
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
 }
 
 } // namespace kachel::postgres

@@ -3,6 +3,7 @@
 #include "postgres/function_info.hpp"
 #include "postgres/table_info.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,13 @@ namespace kachel::postgres {
 /// The bounds query (EPSG:4326 xmin, ymin, xmax, ymax) for a table in `srid`; `quick` uses
 /// ST_EstimatedExtent with `$1` schema, `$2` table, `$3` column, the exact form ST_Extent.
 [[nodiscard]] std::string table_bounds_sql(table_info const& table, int srid, bool quick);
+
+/// The estimated bounds of many tables in one statement: `$1` schemas, `$2` tables, `$3` columns
+/// (text arrays) and `$4` SRIDs (an integer array), in the same order. Rows: the 1-based position
+/// in the arrays, then xmin, ymin, xmax, ymax in EPSG:4326, for the tables that have statistics.
+[[nodiscard]] std::string estimated_bounds_sql();
+
+/// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to pass as one text parameter.
+[[nodiscard]] std::string array_literal(std::span<std::string const> items);
 
 } // namespace kachel::postgres

@@ -168,6 +168,43 @@ TEST_F(discovery, bounds_are_computed_in_wgs84) {
     EXPECT_FALSE(catalog.find("empty_table")->tilejson().contains("bounds"));
 }
 
+TEST_F(discovery, estimated_bounds_of_every_table_in_one_statement_match_the_query_per_table) {
+    // A name that an array literal must escape: quote, backslash, comma, braces, non-ASCII.
+    s_db->query(R"(CREATE TABLE "b""ounds {x}, \ ü" (gid int4, geom geometry(Point, 4326)))");
+    s_db->query(
+        R"(INSERT INTO "b""ounds {x}, \ ü" VALUES (1, 'SRID=4326;POINT(10 20)'), (2, 'SRID=4326;POINT(30 40)'))");
+    s_db->query(R"(ANALYZE "b""ounds {x}, \ ü")");
+    auto conn = connect();
+    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+    std::vector<postgres::bounds_request> requests;
+    for (auto const& t : tables) {
+        requests.push_back({&t, t.srid == 0 ? 3857 : t.srid});
+    }
+    auto const batch = run(m_ioc, postgres::async_estimated_bounds(*conn, requests));
+    ASSERT_TRUE(batch.has_value()) << "the one statement failed";
+    ASSERT_EQ(batch->size(), tables.size());
+
+    std::size_t estimated = 0;
+    bool hostile_seen = false;
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        if (!(*batch)[i]) {
+            continue; // no statistics: the caller asks for the exact extent of this one
+        }
+        ++estimated;
+        hostile_seen = hostile_seen || tables[i].table == "b\"ounds {x}, \\ ü";
+        auto const single = run(m_ioc, postgres::async_table_bounds(*conn, tables[i], requests[i].srid,
+                                                                    postgres::bounds_mode::quick));
+        ASSERT_TRUE(single.has_value()) << tables[i].table;
+        for (std::size_t k = 0; k < 4; ++k) {
+            EXPECT_DOUBLE_EQ((*(*batch)[i])[k], (*single)[k]) << tables[i].table << " " << k;
+        }
+    }
+    EXPECT_TRUE(hostile_seen);
+    // The fixtures analyse five tables (03_publishing.sql) and this test one more.
+    EXPECT_GE(estimated, 6U);
+    s_db->query(R"(DROP TABLE "b""ounds {x}, \ ü")");
+}
+
 TEST_F(discovery, tiles_hold_the_features_of_every_column_kind) {
     auto const catalog = publish();
     auto tile = [&](std::string const& id, tile_coord c) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 using namespace kachel::postgres;
 
 namespace {
@@ -79,6 +82,13 @@ TEST(sql, bounds_query_quick_uses_parameters_exact_quotes_names) {
     auto const exact = table_bounds_sql(make_table(4326), 4326, false);
     EXPECT_NE(exact.find("FROM \"public\".\"my \"\"table\"\"\""), std::string::npos);
     EXPECT_NE(exact.find("ST_Expand(e, 1)"), std::string::npos);
+}
+
+TEST(sql, array_literals_quote_every_item_and_escape_quotes_and_backslashes) {
+    std::vector<std::string> const items{"a", "b\"c", "d\\e", "", ",{}", "NULL"};
+    // Quoted, "NULL" stays the text NULL and an empty item stays an empty string.
+    EXPECT_EQ(array_literal(items), R"({"a","b\"c","d\\e","",",{}","NULL"})");
+    EXPECT_EQ(array_literal({}), "{}");
 }
 
 TEST(sql, geography_filter_is_clipped_and_skipped_at_low_zoom) {
