@@ -553,6 +553,28 @@ TEST_F(server, oversized_headers_and_targets_are_refused) {
     EXPECT_EQ(medium_target.rfind("HTTP/1.1 414 URI Too Long", 0), 0U) << medium_target.substr(0, 200);
 }
 
+TEST_F(server, responses_are_framed_exactly_on_a_kept_alive_connection) {
+    // Two requests in one write: the first answer must end exactly where its Content-Length says,
+    // so that the second starts right after it.
+    auto const both =
+        test::raw_exchange(s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(both.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << both.substr(0, 200);
+    auto const header_end = both.find("\r\n\r\n");
+    ASSERT_NE(header_end, std::string::npos);
+    std::smatch length;
+    auto const header = both.substr(0, header_end);
+    ASSERT_TRUE(std::regex_search(header, length, std::regex{"\r\nContent-Length: ([0-9]+)"})) << header;
+    auto const second = header_end + 4 + std::stoul(length[1]);
+    ASSERT_LT(second, both.size());
+    EXPECT_EQ(both.compare(second, 17, "HTTP/1.1 200 OK\r\n"), 0) << both.substr(second, 100);
+    EXPECT_EQ(both.substr(both.size() - 2), "OK") << "the health body ends the stream";
+
+    // An HTTP/1.0 client gets an HTTP/1.0 answer.
+    auto const old = test::raw_exchange(s_port, "GET /health HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(old.rfind("HTTP/1.0 200 OK\r\n", 0), 0U) << old.substr(0, 200);
+}
+
 TEST_F(server, a_get_with_a_body_is_refused) {
     auto const r =
         test::raw_exchange(s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
