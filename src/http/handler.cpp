@@ -16,14 +16,18 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/container/small_vector.hpp>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <initializer_list>
+#include <span>
 
 namespace kachel::http {
 
@@ -55,13 +59,40 @@ std::string next_request_id() {
     return fmt::format("{:08x}", ++counter);
 }
 
+/// `parts` joined, in `buffer` when they fit (no allocation: this runs for every cached tile),
+/// else in `fallback`.
+template <std::size_t N>
+std::string_view join_into(std::array<char, N>& buffer, std::string& fallback,
+                           std::initializer_list<std::string_view> parts) {
+    std::size_t size = 0;
+    for (auto const part : parts) {
+        size += part.size();
+    }
+    char* out = buffer.data();
+    if (size > N) {
+        fallback.resize(size);
+        out = fallback.data();
+    }
+    std::size_t at = 0;
+    for (auto const part : parts) {
+        std::copy(part.begin(), part.end(), out + at);
+        at += part.size();
+    }
+    return {out, size};
+}
+
 /// Appends tokens to a Vary header, keeping what is there.
 void add_vary(response& res, std::string_view tokens) {
     auto const it = res.find(bhttp::field::vary);
     if (it == res.end() || it->value().empty()) {
         res.set(bhttp::field::vary, tokens);
     } else {
-        res.set(bhttp::field::vary, std::string{it->value()} + ", " + std::string{tokens});
+        std::array<char, 256> buffer{};
+        std::string fallback;
+        auto const existing = it->value();
+        res.set(
+            bhttp::field::vary,
+            join_into(buffer, fallback, {std::string_view{existing.data(), existing.size()}, ", ", tokens}));
     }
 }
 
@@ -339,7 +370,7 @@ struct tile_fetch {
 
     /// Every constituent's tile at once; results in the sources' order.
     asio::awaitable<std::vector<tiles::fetched_tile>>
-    get_all(std::vector<tiles::tile_source const*> const& sources) {
+    get_all(std::span<tiles::tile_source const* const> sources) {
         std::vector<tiles::fetched_tile> results;
         if (sources.size() == 1) {
             results.push_back(co_await get(sources.front()));
@@ -372,7 +403,9 @@ response shared_tile_response(request const& req, std::shared_ptr<tiles::tile_by
     if (bytes->data.empty()) {
         return make_response(req, bhttp::status::no_content, {}, {});
     }
-    auto const quoted = "\"" + bytes->etag + "\"";
+    std::array<char, 128> buffer{};
+    std::string fallback;
+    auto const quoted = join_into(buffer, fallback, {"\"", bytes->etag, "\""});
     bool const not_modified = matches_if_none_match(header(req, bhttp::field::if_none_match), quoted);
     auto res = make_response(req, not_modified ? bhttp::status::not_modified : bhttp::status::ok, {},
                              not_modified ? std::string_view{} : content_type);
@@ -521,8 +554,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
                                     "Accept header does not contain any supported tile format");
         }
     }
-    std::vector<tiles::tile_source const*> sources;
-    sources.reserve(route.source_ids.size());
+    // Most requests name one source: these lists live in the coroutine's frame then.
+    boost::container::small_vector<tiles::tile_source const*, 4> sources;
     for (auto const& id : route.source_ids) {
         auto const* source = catalog.find(id);
         if (source == nullptr) {
@@ -554,7 +587,7 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     }
 
     // Sources whose zoom range excludes z drop out of a composite; none left is a 404.
-    std::vector<tiles::tile_source const*> serving;
+    boost::container::small_vector<tiles::tile_source const*, 4> serving;
     bool any_query = false;
     for (auto const* source : sources) {
         if (source->zooms().contains(route.coord.z)) {

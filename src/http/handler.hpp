@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/field_allocator.hpp"
 #include "http/http_options.hpp"
 #include "http/tile_body.hpp"
 #include "postgres/readiness.hpp"
@@ -11,14 +12,17 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 namespace kachel::http {
 
-using request = boost::beast::http::request<boost::beast::http::empty_body>;
-using response = boost::beast::http::response<tile_body>;
+/// Header fields allocated from per-thread pools (http/field_allocator.hpp).
+using fields = boost::beast::http::basic_fields<field_allocator<char>>;
+using request = boost::beast::http::request<boost::beast::http::empty_body, fields>;
+using response = boost::beast::http::response<tile_body, fields>;
 
 /// The one place where a tile error becomes an HTTP status:
 /// not_found 404, bad_request 400, unavailable 503, internal 500.

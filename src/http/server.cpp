@@ -183,7 +183,7 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             co_await reject(stream, bhttp::status::uri_too_long, "URI Too Long\n", "request line too long");
             break;
         }
-        bhttp::request_parser<bhttp::empty_body> parser;
+        bhttp::request_parser<bhttp::empty_body, field_allocator<char>> parser;
         parser.header_limit(options.header_limit);
         auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
         if (read_ec == bhttp::error::header_limit) {
