@@ -164,17 +164,22 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
             spdlog::warn("Table {}.{} has no spatial index on column {}", table.schema, table.table,
                          table.geometry_column);
         }
-        if (resolved.needs_bounds[i] && !estimated.empty() && estimated[i]) {
-            spec.extras.bounds = estimated[i];
-        } else if (resolved.needs_bounds[i] && !estimated.empty()) {
-            spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run ANALYZE); "
-                          "computing them exactly",
-                          table.schema, table.table, table.geometry_column);
-            spec.extras.bounds =
-                co_await async_table_bounds(*conn, table, spec.layout.srid, bounds_mode::calc);
-        } else if (resolved.needs_bounds[i]) {
-            spec.extras.bounds =
-                co_await async_table_bounds(*conn, table, spec.layout.srid, config.auto_bounds);
+        if (resolved.needs_bounds[i]) {
+            // Without the one statement's answers, each table is asked as auto_bounds says; with
+            // them, a table they leave out has no statistics and gets its exact extent.
+            auto mode = config.auto_bounds;
+            if (!estimated.empty()) {
+                spec.extras.bounds = estimated[i];
+                mode = bounds_mode::calc;
+                if (!estimated[i]) {
+                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run "
+                                  "ANALYZE); computing them exactly",
+                                  table.schema, table.table, table.geometry_column);
+                }
+            }
+            if (!spec.extras.bounds) {
+                spec.extras.bounds = co_await async_table_bounds(*conn, table, spec.layout.srid, mode);
+            }
         }
         spdlog::info("Publishing {} {}.{}.{} as source '{}'", relation_kind(table.relkind), table.schema,
                      table.table, table.geometry_column, spec.id);
