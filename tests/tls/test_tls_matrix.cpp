@@ -475,6 +475,9 @@ std::string curl(unsigned short port, std::string const& target) {
     std::ifstream body{out.string() + ".body"};
     std::string text{std::istreambuf_iterator<char>{head}, std::istreambuf_iterator<char>{}};
     text.append(std::istreambuf_iterator<char>{body}, std::istreambuf_iterator<char>{});
+    std::error_code ignored;
+    std::filesystem::remove(out, ignored);
+    std::filesystem::remove(out.string() + ".body", ignored);
     return text;
 }
 
