@@ -3,6 +3,7 @@
 #include "config/save_config.hpp"
 #include "config/settings.hpp"
 #include "core/error.hpp"
+#include "core/event_loops.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/server.hpp"
@@ -57,7 +58,8 @@ std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgres::readine
 /// Publishes every database, then starts the HTTP server and logs the readiness line.
 asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings const& settings,
                             kachel::postgres::readiness& ready, kachel::tiles::tile_cache* cache,
-                            std::unique_ptr<kachel::http::server>& server) {
+                            std::unique_ptr<kachel::http::server>& server,
+                            std::vector<asio::io_context*> more_loops) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
     std::vector<kachel::postgres::published_database> published;
@@ -88,7 +90,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     options.keep_alive = settings.keep_alive;
     options.ready = &ready;
     options.cache = cache;
-    server = std::make_unique<kachel::http::server>(ioc, catalog, options);
+    server = std::make_unique<kachel::http::server>(ioc, catalog, options, more_loops);
     auto const endpoints = server->listen(settings.listen_addresses);
     spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
                  format_endpoint(endpoints.front()), settings.http.route_prefix);
@@ -156,7 +158,10 @@ int main(int argc, char** argv) {
 
     unsigned const workers =
         settings.workers != 0 ? settings.workers : std::max(1U, std::thread::hardware_concurrency());
-    asio::io_context ioc{static_cast<int>(workers)};
+    // One event loop per worker thread: this thread runs `ioc` (startup, signals, accepting and
+    // its share of the connections), each further worker runs a loop of its own.
+    kachel::event_loops loops{workers};
+    asio::io_context& ioc = loops.main();
     std::unique_ptr<kachel::http::server> server;
     std::exception_ptr failure;
     kachel::postgres::readiness ready;
@@ -206,20 +211,17 @@ int main(int argc, char** argv) {
             ioc.stop();
         });
     } else {
-        asio::co_spawn(ioc, start(ioc, settings, ready, cache.get(), server), [&](std::exception_ptr e) {
-            if (e) {
-                failure = e;
-                ioc.stop();
-            }
-        });
+        asio::co_spawn(ioc, start(ioc, settings, ready, cache.get(), server, loops.others()),
+                       [&](std::exception_ptr e) {
+                           if (e) {
+                               failure = e;
+                               ioc.stop();
+                           }
+                       });
     }
 
-    std::vector<std::jthread> threads;
-    for (unsigned i = 1; i < workers; ++i) {
-        threads.emplace_back([&ioc] { ioc.run(); });
-    }
-    ioc.run();
-    threads.clear();
+    loops.run_main();
+    loops.shut_down(); // while the cache, the pools and the server still exist
 
     if (failure) {
         try {

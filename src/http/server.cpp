@@ -8,11 +8,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -36,6 +36,9 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds write_timeout{30};
 
+/// Requests carry no body (GET, HEAD); header fields come from the per-thread pools.
+using request_parser = bhttp::request_parser<bhttp::empty_body, field_allocator<char>>;
+
 /// Metrics and the access log for one answered request.
 void record(request const& req, unsigned status, std::size_t bytes, std::chrono::steady_clock::duration took,
             request_context const& context, server_options const& options, tcp::endpoint const& remote) {
@@ -55,11 +58,72 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
     }
 }
 
+/// Closes a connection's socket once a deadline passes (its pending operation fails). Setting a deadline
+/// costs a clock read: the timer is only re-armed when a deadline comes earlier than the one it
+/// is armed for, and when it fires early it re-arms for the deadline then in force. So a busy
+/// connection costs one timer wait per timeout period, not two timer operations per read or write
+/// (as beast::tcp_stream does). Its handler runs on the connection's loop, like the session.
+class socket_deadline : public std::enable_shared_from_this<socket_deadline> {
+  public:
+    using clock = std::chrono::steady_clock;
+
+    explicit socket_deadline(tcp::socket& socket) : m_socket(socket), m_timer(socket.get_executor()) {}
+
+    /// The next socket operation must complete within `timeout`.
+    void expires_after(clock::duration timeout) {
+        m_deadline = clock::now() + timeout;
+        m_expired = false;
+        if (m_deadline < m_armed_for) {
+            arm();
+        }
+    }
+
+    /// No deadline until the next expires_after (while a request is being handled).
+    void disarm() noexcept { m_deadline = clock::time_point::max(); }
+
+    /// True when the deadline passed and the socket was closed.
+    [[nodiscard]] bool expired() const noexcept { return m_expired; }
+
+  private:
+    void arm() {
+        m_armed_for = m_deadline;
+        m_timer.expires_at(m_deadline); // cancels the wait for a later time
+        m_timer.async_wait([weak = weak_from_this()](beast::error_code const& ec) {
+            if (auto self = weak.lock(); self && !ec) {
+                self->fired();
+            }
+        });
+    }
+
+    void fired() {
+        m_armed_for = clock::time_point::max();
+        if (m_deadline == clock::time_point::max()) {
+            return;
+        }
+        if (clock::now() >= m_deadline) {
+            // Closed, not just cancelled: an operation started after this still fails at once.
+            m_expired = true;
+            beast::error_code ignored;
+            m_socket.close(ignored);
+            return;
+        }
+        arm();
+    }
+
+    tcp::socket& m_socket;
+    asio::steady_timer m_timer;
+    clock::time_point m_deadline = clock::time_point::max();
+    clock::time_point m_armed_for = clock::time_point::max();
+    bool m_expired = false;
+};
+
 /// Writes a response: its header, formatted into the session's reusable `head` buffer, and its
 /// body (a cached tile's shared bytes, or the response's own text) in one gathered write.
 /// Beast's serializer produces the same bytes, but walks its buffer sequences for every
 /// response; this costs less (measured with bench/run: 5 to 10 % more cached tiles per second).
-asio::awaitable<beast::error_code> async_write_response(beast::tcp_stream& stream, response const& res,
+/// The write is tried at once (the socket is non-blocking): a response that fits the socket's
+/// send buffer, as most tiles do, is sent without an asynchronous operation.
+asio::awaitable<beast::error_code> async_write_response(tcp::socket& socket, response const& res,
                                                         std::string& head) {
     head.clear();
     head.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -79,39 +143,83 @@ asio::awaitable<beast::error_code> async_write_response(beast::tcp_stream& strea
     }
     head.append("\r\n");
     auto const body = res.body().view();
-    std::array const buffers{asio::const_buffer{head.data(), head.size()},
-                             asio::const_buffer{body.data(), body.size()}};
-    // Everything left at each step, not asio's default of 64 KiB: a large tile in few writes.
+    beast::buffers_suffix buffers{std::array{asio::const_buffer{head.data(), head.size()},
+                                             asio::const_buffer{body.data(), body.size()}}};
     auto const total = head.size() + body.size();
-    auto const rest = [total](beast::error_code const& error, std::size_t done) -> std::size_t {
-        return error || done >= total ? 0 : total - done;
+    beast::error_code ec;
+    auto const sent = socket.write_some(buffers, ec);
+    if (ec == asio::error::would_block) {
+        ec = {};
+    } else if (ec || sent == total) {
+        co_return ec;
+    }
+    buffers.consume(sent);
+    // Everything left at each step, not asio's default of 64 KiB: a large tile in few writes.
+    auto const rest = [left = total - sent](beast::error_code const& error, std::size_t done) -> std::size_t {
+        return error || done >= left ? 0 : left - done;
     };
-    auto [ec, written] = co_await asio::async_write(stream, buffers, rest, use_tuple);
+    auto [write_ec, written] = co_await asio::async_write(socket, buffers, rest, use_tuple);
     std::ignore = written;
-    co_return ec;
+    co_return write_ec;
+}
+
+/// Reads the rest of a request into `parser`, parsing what `buffer` already holds first (a whole
+/// request, usually: then no asynchronous operation is needed). As Beast's http::async_read:
+/// end_of_stream when the peer closed before sending anything, parser errors as they come.
+asio::awaitable<beast::error_code> async_read_request(tcp::socket& socket, beast::flat_buffer& buffer,
+                                                      request_parser& parser) {
+    for (;;) {
+        if (buffer.size() > 0) {
+            beast::error_code ec;
+            auto const used = parser.put(buffer.data(), ec);
+            buffer.consume(used);
+            if (!ec && parser.is_done()) {
+                co_return ec;
+            }
+            if (ec && ec != bhttp::error::need_more) {
+                co_return ec;
+            }
+            if (!ec && used > 0) {
+                continue; // the header is done; now the body, if any
+            }
+        }
+        auto [read_ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
+        if (read_ec == asio::error::eof) {
+            if (!parser.got_some()) {
+                co_return bhttp::error::end_of_stream;
+            }
+            beast::error_code eof_ec;
+            parser.put_eof(eof_ec); // partial_message for a request cut short
+            co_return eof_ec;
+        }
+        if (read_ec) {
+            co_return read_ec;
+        }
+        buffer.commit(n);
+    }
 }
 
 /// Answers a request that cannot be served and closes the connection; logs why.
-asio::awaitable<void> reject(beast::tcp_stream& stream, bhttp::status status, std::string_view message,
-                             std::string_view reason) {
+asio::awaitable<void> reject(tcp::socket& socket, socket_deadline& deadline, bhttp::status status,
+                             std::string_view message, std::string_view reason) {
     bhttp::response<bhttp::string_body> res{status, 11};
     res.set(bhttp::field::server, "kachel");
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.keep_alive(false);
     res.body() = std::string{message};
     res.prepare_payload();
-    stream.expires_after(write_timeout);
-    std::ignore = co_await bhttp::async_write(stream, res, use_tuple);
+    deadline.expires_after(write_timeout);
+    std::ignore = co_await bhttp::async_write(socket, res, use_tuple);
     spdlog::debug("closing HTTP connection: {}", reason);
     // Lingering close: the client may still be sending what was refused. Closing with unread
     // bytes makes the kernel send a reset, which can destroy the answer before the client reads
     // it; so stop sending, then read and drop for a moment (at most 64 KiB, 1 s) before closing.
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.expires_after(std::chrono::seconds{1});
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    deadline.expires_after(std::chrono::seconds{1});
     std::array<char, 4096> sink{};
     for (std::size_t drained = 0; drained < 65536;) {
-        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
         if (ec) {
             break;
         }
@@ -136,41 +244,42 @@ struct count_release {
     std::shared_ptr<std::atomic<std::size_t>> m_counter;
 };
 
-asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tiles::catalog const> catalog,
+asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::catalog const> catalog,
                                   server_options options, std::shared_ptr<std::atomic<std::size_t>> active) {
     count_release const count{active};
+    auto const deadline = std::make_shared<socket_deadline>(socket);
     if (active->load() > options.max_connections) {
-        co_await reject(stream, bhttp::status::service_unavailable, "Too many connections, retry later\n",
-                        "connection limit reached");
+        co_await reject(socket, *deadline, bhttp::status::service_unavailable,
+                        "Too many connections, retry later\n", "connection limit reached");
         co_return;
     }
+    beast::error_code setup_ec;
+    socket.non_blocking(true, setup_ec); // for async_write_response's first try
+    auto const remote = socket.remote_endpoint(setup_ec);
     beast::flat_buffer buffer;
     std::string head; // response headers, reused by every response on this connection
-    beast::error_code endpoint_ec;
-    auto const remote = stream.socket().remote_endpoint(endpoint_ec);
     for (;;) {
         // Idle between requests for up to keep_alive; once a request starts, its header must
         // arrive within header_timeout.
         if (buffer.size() == 0) {
-            stream.expires_after(options.keep_alive);
-            auto [idle_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            deadline->expires_after(options.keep_alive);
+            auto [idle_ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
             if (idle_ec) {
-                if (idle_ec == beast::error::timeout) {
+                if (deadline->expired()) {
                     spdlog::debug("closing HTTP connection: idle timeout");
                 }
                 break;
             }
             buffer.commit(n);
         }
-        stream.expires_after(options.header_timeout);
+        deadline->expires_after(options.header_timeout);
         // The request line first, so an overlong target is told apart from overlong headers.
         bool line_failed = false;
         while (!has_request_line(buffer) && buffer.size() <= options.target_limit + 64) {
-            auto [line_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            auto [line_ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
             if (line_ec) {
-                spdlog::debug("closing HTTP connection: {}", line_ec == beast::error::timeout
-                                                                 ? "request header too slow"
-                                                                 : line_ec.message());
+                spdlog::debug("closing HTTP connection: {}",
+                              deadline->expired() ? "request header too slow" : line_ec.message());
                 line_failed = true;
                 break;
             }
@@ -180,40 +289,44 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             break;
         }
         if (!has_request_line(buffer)) {
-            co_await reject(stream, bhttp::status::uri_too_long, "URI Too Long\n", "request line too long");
+            co_await reject(socket, *deadline, bhttp::status::uri_too_long, "URI Too Long\n",
+                            "request line too long");
             break;
         }
-        bhttp::request_parser<bhttp::empty_body, field_allocator<char>> parser;
+        request_parser parser;
         parser.header_limit(options.header_limit);
-        auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        auto const read_ec = co_await async_read_request(socket, buffer, parser);
         if (read_ec == bhttp::error::header_limit) {
-            co_await reject(stream, bhttp::status::request_header_fields_too_large,
+            co_await reject(socket, *deadline, bhttp::status::request_header_fields_too_large,
                             "Request Header Fields Too Large\n", "request header too large");
             break;
         }
         if (read_ec == bhttp::error::unexpected_body) {
-            co_await reject(stream, bhttp::status::bad_request,
+            co_await reject(socket, *deadline, bhttp::status::bad_request,
                             "GET and HEAD requests must not have a body\n", "request with a body");
             break;
         }
         if (read_ec) {
-            if (read_ec == beast::error::timeout) {
+            if (deadline->expired()) {
                 spdlog::debug("closing HTTP connection: request header too slow");
             } else if (read_ec != bhttp::error::end_of_stream && read_ec != asio::error::operation_aborted) {
-                co_await reject(stream, bhttp::status::bad_request, "Bad Request\n", read_ec.message());
+                co_await reject(socket, *deadline, bhttp::status::bad_request, "Bad Request\n",
+                                read_ec.message());
             }
             break;
         }
+        deadline->disarm(); // handling may take as long as the tile takes
         auto const req = parser.release();
         if (req.target().size() > options.target_limit) {
-            co_await reject(stream, bhttp::status::uri_too_long, "URI Too Long\n", "request target too long");
+            co_await reject(socket, *deadline, bhttp::status::uri_too_long, "URI Too Long\n",
+                            "request target too long");
             break;
         }
         auto const started = std::chrono::steady_clock::now();
         ++*options.in_flight;
         count_release const counting{options.in_flight};
         request_context context{remote.address(), &options.http, options.ready};
-        context.client = &stream.socket();
+        context.client = &socket;
         context.cache = options.cache;
         auto res = co_await async_handle_request(req, *catalog, context);
         if (context.client_gone) {
@@ -233,11 +346,11 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
             res.keep_alive(false);
         }
         bool const keep_alive = res.keep_alive();
-        stream.expires_after(write_timeout);
+        deadline->expires_after(write_timeout);
         // Recorded before the write, so a scrape right after this response already counts it.
         record(req, res.result_int(), res.body().size(), std::chrono::steady_clock::now() - started, context,
                options, remote);
-        auto const write_ec = co_await async_write_response(stream, res, head);
+        auto const write_ec = co_await async_write_response(socket, res, head);
         if (write_ec) {
             spdlog::debug("closing HTTP connection: client went away ({})", write_ec.message());
             break;
@@ -247,15 +360,17 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, std::shared_ptr<tile
         }
     }
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
                                    std::shared_ptr<tiles::catalog const> catalog, server_options options,
-                                   std::shared_ptr<std::atomic<std::size_t>> active) {
-    auto& ioc = static_cast<asio::io_context&>(acceptor->get_executor().context());
+                                   std::shared_ptr<std::atomic<std::size_t>> active,
+                                   std::shared_ptr<server::loop_choice> loops) {
     for (;;) {
-        tcp::socket socket{asio::make_strand(ioc)};
+        // The connection lives on one event loop, run by one thread: its handlers never run
+        // concurrently, so it needs no strand.
+        tcp::socket socket{loops->next()};
         auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
@@ -267,8 +382,7 @@ asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
         socket.set_option(tcp::no_delay{true}, ec);
         auto executor = socket.get_executor();
         ++*active;
-        asio::co_spawn(executor, run_session(beast::tcp_stream{std::move(socket)}, catalog, options, active),
-                       asio::detached);
+        asio::co_spawn(executor, run_session(std::move(socket), catalog, options, active), asio::detached);
     }
 }
 
@@ -295,8 +409,15 @@ std::pair<std::string, std::uint16_t> split_listen_address(std::string_view addr
     return {std::string{host.empty() ? "0.0.0.0" : host}, static_cast<std::uint16_t>(port)};
 }
 
-server::server(asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options)
+asio::io_context& server::loop_choice::next() noexcept {
+    return *loops[counter.fetch_add(1, std::memory_order_relaxed) % loops.size()];
+}
+
+server::server(asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options,
+               std::vector<asio::io_context*> const& more_loops)
     : m_ioc(ioc), m_catalog(std::move(catalog)), m_options(std::move(options)) {
+    m_loops->loops.push_back(&ioc);
+    m_loops->loops.insert(m_loops->loops.end(), more_loops.begin(), more_loops.end());
     m_options.in_flight = std::make_shared<std::atomic<std::size_t>>(0);
     m_options.stopping = std::make_shared<std::atomic<bool>>(false);
 }
@@ -337,7 +458,8 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
         }
         bound.push_back(acceptor->local_endpoint());
         m_acceptors.push_back(acceptor);
-        asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options, m_active), asio::detached);
+        asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options, m_active, m_loops),
+                       asio::detached);
     }
     if (bound.empty()) {
         throw config_error{fmt_error("Unable to bind to {}: {}", address, fmt::join(failures, "; "))};

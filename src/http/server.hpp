@@ -46,12 +46,16 @@ struct server_options {
 /// \throws config_error when there is no port or it is not a number 0..65535.
 [[nodiscard]] std::pair<std::string, std::uint16_t> split_listen_address(std::string_view address);
 
-/// The HTTP server: accepts on one or more endpoints, one coroutine per connection, each on its
-/// own strand, answering from a shared read-only catalog.
+/// The HTTP server: accepts on one or more endpoints, one coroutine per connection, answering
+/// from a shared read-only catalog. Connections are spread round robin over the event loops,
+/// each of which must be run by exactly one thread.
 class server {
   public:
+    /// \param ioc the loop that accepts (and serves its share of connections)
+    /// \param more_loops further loops that serve connections (must outlive the server's
+    ///        connections, like `ioc`)
     server(boost::asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog,
-           server_options options);
+           server_options options, std::vector<boost::asio::io_context*> const& more_loops = {});
 
     /// Binds every address `host:port` resolves to and starts accepting.
     /// \throws config_error naming the address when binding fails.
@@ -64,12 +68,20 @@ class server {
     /// Requests being answered right now.
     [[nodiscard]] std::size_t in_flight() const noexcept { return m_options.in_flight->load(); }
 
+    /// The loops connections go to, taken in turn.
+    struct loop_choice {
+        std::vector<boost::asio::io_context*> loops;
+        std::atomic<std::size_t> counter{0};
+        boost::asio::io_context& next() noexcept;
+    };
+
   private:
     boost::asio::io_context& m_ioc;
     std::shared_ptr<tiles::catalog const> m_catalog;
     server_options m_options;
     std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
     std::shared_ptr<std::atomic<std::size_t>> m_active = std::make_shared<std::atomic<std::size_t>>(0);
+    std::shared_ptr<loop_choice> m_loops = std::make_shared<loop_choice>();
 };
 
 } // namespace kachel::http

@@ -575,6 +575,41 @@ TEST_F(server, responses_are_framed_exactly_on_a_kept_alive_connection) {
     EXPECT_EQ(old.rfind("HTTP/1.0 200 OK\r\n", 0), 0U) << old.substr(0, 200);
 }
 
+TEST_F(server, a_large_answer_reaches_a_slow_reader_whole) {
+    // The answer does not fit the client's small receive window: the server's first write sends
+    // part of it and the rest must follow while the client reads slowly.
+    namespace asio = boost::asio;
+    auto const expected = test::http_get(s_port, "/_/ui/maplibre-gl.mjs");
+    ASSERT_EQ(expected.status, 200U);
+    ASSERT_GT(expected.body.size(), 256U * 1024);
+    asio::io_context ioc;
+    asio::ip::tcp::socket socket{ioc};
+    socket.open(asio::ip::tcp::v4());
+    socket.set_option(asio::socket_base::receive_buffer_size{4096});
+    socket.connect({asio::ip::make_address("127.0.0.1"), s_port});
+    asio::write(socket, asio::buffer(std::string_view{
+                            "GET /_/ui/maplibre-gl.mjs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}));
+    std::this_thread::sleep_for(300ms);
+    std::string received;
+    std::array<char, 1024> chunk{};
+    boost::system::error_code ec;
+    for (int reads = 0; !ec; ++reads) {
+        received.append(chunk.data(), socket.read_some(asio::buffer(chunk), ec));
+        if (reads % 64 == 0) {
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    EXPECT_EQ(ec, asio::error::eof);
+    auto const header_end = received.find("\r\n\r\n");
+    ASSERT_NE(header_end, std::string::npos);
+    EXPECT_EQ(received.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << received.substr(0, 200);
+    EXPECT_NE(received.find("\r\nContent-Length: " + std::to_string(expected.body.size()) + "\r\n"),
+              std::string::npos)
+        << received.substr(0, header_end);
+    EXPECT_TRUE(received.compare(header_end + 4, std::string::npos, expected.body) == 0)
+        << "received " << received.size() - header_end - 4 << " of " << expected.body.size() << " bytes";
+}
+
 TEST_F(server, a_get_with_a_body_is_refused) {
     auto const r =
         test::raw_exchange(s_port, "GET /points/0/0/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
@@ -645,6 +680,57 @@ TEST_F(server, slow_clients_do_not_block_others_and_are_cut_off) {
         closed += ec == asio::error::eof || ec == asio::error::connection_reset ? 1 : 0;
     }
     EXPECT_EQ(closed, slow.size());
+}
+
+TEST(startup, idle_connections_close_after_the_keep_alive_time_and_busy_ones_stay_open) {
+    test::tempdb db;
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-k", "2", test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    namespace asio = boost::asio;
+    asio::io_context ioc;
+    asio::ip::tcp::endpoint const endpoint{asio::ip::make_address("127.0.0.1"), port};
+    asio::ip::tcp::socket idle{ioc};
+    idle.connect(endpoint);
+    asio::ip::tcp::socket busy{ioc};
+    busy.connect(endpoint);
+    // Still open: nothing to read yet, no end of stream.
+    auto const open = [](asio::ip::tcp::socket& s) {
+        std::array<char, 16> buf{};
+        boost::system::error_code ec;
+        s.non_blocking(true);
+        s.read_some(asio::buffer(buf), ec);
+        s.non_blocking(false);
+        return ec == asio::error::would_block;
+    };
+    // The busy connection asks every 0.5 s for 4 s, twice the keep-alive time: each request
+    // starts a new idle period, so it is never closed.
+    auto const start = std::chrono::steady_clock::now();
+    boost::beast::flat_buffer buffer;
+    for (int i = 0; i < 8; ++i) {
+        namespace bhttp = boost::beast::http;
+        bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/health", 11};
+        req.set(bhttp::field::host, "x");
+        bhttp::write(busy, req);
+        bhttp::response<bhttp::string_body> res;
+        boost::system::error_code ec;
+        bhttp::read(busy, buffer, res, ec);
+        ASSERT_FALSE(ec) << "request " << i << " after " << (std::chrono::steady_clock::now() - start) / 1ms
+                         << " ms: " << ec.message();
+        EXPECT_EQ(res.result_int(), 200U);
+        if (i == 2) {
+            EXPECT_TRUE(open(idle)) << "closed after 1 s, before the keep-alive time";
+        }
+        std::this_thread::sleep_for(500ms);
+    }
+    ASSERT_FALSE(open(idle)) << "not closed after 4 s";
+    std::array<char, 16> buf{};
+    boost::system::error_code ec;
+    idle.read_some(asio::buffer(buf), ec); // the idle one was closed after 2 s
+    EXPECT_EQ(ec, asio::error::eof);
+    EXPECT_TRUE(open(busy));
 }
 
 TEST(startup, connections_beyond_the_cap_get_503) {
