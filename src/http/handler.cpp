@@ -27,7 +27,9 @@
 #include <atomic>
 #include <cerrno>
 #include <initializer_list>
+#include <optional>
 #include <span>
+#include <variant>
 
 namespace kachel::http {
 
@@ -250,12 +252,12 @@ std::string_view url_path(std::string_view url) {
 /// The TileJSON path clients should use (martin-compat 1.2 with decision D10): base_path or
 /// route_prefix + ids; else the path of X-Rewrite-URL; else X-Forwarded-Prefix + the path;
 /// else the request's path.
-std::string tilejson_path(request const& req, http_options const& options, std::string const& path) {
+std::string tilejson_path(request const& req, http_options const& options, std::string_view path) {
     if (options.base_path) {
-        return *options.base_path + path;
+        return *options.base_path + std::string{path};
     }
     if (!options.route_prefix.empty()) {
-        return options.route_prefix + path;
+        return options.route_prefix + std::string{path};
     }
     if (auto const it = req.find("X-Rewrite-URL"); it != req.end() && !it->value().empty()) {
         auto p = url_path(std::string_view{it->value().data(), it->value().size()});
@@ -269,10 +271,10 @@ std::string tilejson_path(request const& req, http_options const& options, std::
     if (auto const it = req.find("X-Forwarded-Prefix"); it != req.end() && !it->value().empty()) {
         if (auto prefix =
                 normalize_prefix(url_path(std::string_view{it->value().data(), it->value().size()}))) {
-            return *prefix + path;
+            return *prefix + std::string{path};
         }
     }
-    return path;
+    return std::string{path};
 }
 
 /// "a supports zoom 3-5" and its variants, for the 404 when no source serves a zoom.
@@ -315,7 +317,7 @@ asio::awaitable<void> async_wait_disconnect(asio::ip::tcp::socket& socket) {
 struct tile_fetch {
     tile_coord coord;
     std::string const& query_json; ///< for the sources (`{}` when none takes a query)
-    std::string const& raw_query;  ///< the cache key part for sources that take a query
+    std::string_view raw_query;    ///< the cache key part for sources that take a query
     tiles::tile_cache* cache;      ///< null: no cache
     bool any_miss = false;
     bool any_hit = false;
@@ -326,9 +328,15 @@ struct tile_fetch {
         return cache != nullptr && cache->covers(coord.z) && source.cache_policy().allows(coord.z);
     }
 
+    [[nodiscard]] tiles::tile_key_view key_view(tiles::tile_source const& source, encoding e) const noexcept {
+        return tiles::tile_key_view{source.id(), coord,
+                                    source.accepts_query() ? raw_query : std::string_view{},
+                                    static_cast<std::uint8_t>(e)};
+    }
+
     [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const {
-        return tiles::tile_key{source.id(), coord, source.accepts_query() ? raw_query : std::string{},
-                               static_cast<std::uint8_t>(e)};
+        auto const view = key_view(source, e);
+        return tiles::tile_key{std::string{view.source}, coord, std::string{view.query}, view.encoding};
     }
 
     /// One source's uncompressed tile.
@@ -459,17 +467,31 @@ void finalize(request const& req, response& res, http_options const& options) {
     }
 }
 
-asio::awaitable<response> route_request(request const& req, tiles::catalog const& catalog,
-                                        request_context& ctx) {
+/// What is left to do once answer_at_once found that the answer needs waiting: the readiness
+/// checks, or a tile that the cache does not hold (every field is set for tiles).
+struct deferred_answer {
+    route target;
+    boost::container::small_vector<tiles::tile_source const*, 4> serving;
+    std::string_view content_type;
+    std::string query_json;
+    std::optional<encoding> chosen;
+    bool compressible = false;
+};
+
+/// The part of answering that needs no waiting: every route but `/_/ready`, tiles the cache
+/// holds, and every refusal. Returns the answer, or what remains to be awaited.
+std::variant<response, deferred_answer> answer_at_once(request const& req, tiles::catalog const& catalog,
+                                                       request_context& ctx) {
     auto const& options = *ctx.options;
-    auto const route = parse_route(req.target(), options.route_prefix);
+    auto route =
+        parse_route(std::string_view{req.target().data(), req.target().size()}, options.route_prefix);
     if (auto res = preflight(req, options.cors)) {
-        co_return std::move(*res);
+        return std::move(*res);
     }
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
         auto res = text_response(req, bhttp::status::method_not_allowed, "Only GET and HEAD are supported");
         res.set(bhttp::field::allow, "GET, HEAD");
-        co_return res;
+        return res;
     }
     switch (route.type) {
     case route::kind::root:
@@ -478,66 +500,54 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
             if (auto const* page = find_webui_asset("index.html")) {
                 auto res = make_response(req, bhttp::status::ok, std::string{page->data}, page->content_type);
                 res.set(bhttp::field::cache_control, "no-cache");
-                co_return res;
+                return res;
             }
         }
-        co_return text_response(req, bhttp::status::ok,
-                                "kachel server is running. See /catalog for the available sources.\n");
+        return text_response(req, bhttp::status::ok,
+                             "kachel server is running. See /catalog for the available sources.\n");
     case route::kind::ui_asset: {
         ctx.endpoint = "/_/ui/{file}";
         auto const* asset =
             webui_enabled_for(options.webui, ctx.remote) ? find_webui_asset(route.asset) : nullptr;
         if (asset == nullptr) {
-            co_return text_response(req, bhttp::status::not_found, "Not found");
+            return text_response(req, bhttp::status::not_found, "Not found");
         }
         auto res = make_response(req, bhttp::status::ok, std::string{asset->data}, asset->content_type);
         res.set(bhttp::field::cache_control, "no-cache");
-        co_return res;
+        return res;
     }
     case route::kind::health: {
         ctx.endpoint = "/health";
         auto res = text_response(req, bhttp::status::ok, "OK");
         res.set(bhttp::field::cache_control, "no-cache");
-        co_return res;
+        return res;
     }
-    case route::kind::ready: {
+    case route::kind::ready:
         ctx.endpoint = "/_/ready";
-        std::vector<std::string> problems;
-        if (ctx.ready != nullptr) {
-            problems = co_await ctx.ready->async_problems();
-        }
-        auto res = problems.empty() ? text_response(req, bhttp::status::ok, "OK")
-                                    : text_response(req, bhttp::status::service_unavailable,
-                                                    fmt::format("{}", fmt::join(problems, "\n")));
-        res.set(bhttp::field::cache_control, "no-cache");
-        if (!problems.empty()) {
-            res.set(bhttp::field::retry_after, "5");
-        }
-        co_return res;
-    }
+        return deferred_answer{std::move(route), {}, {}, {}, {}, false};
     case route::kind::metrics: {
         ctx.endpoint = "/_/metrics";
         auto res = make_response(req, bhttp::status::ok, global_metrics().render(),
                                  "text/plain; version=0.0.4; charset=utf-8");
         res.set(bhttp::field::cache_control, "no-cache");
-        co_return res;
+        return res;
     }
     case route::kind::catalog: {
         ctx.endpoint = "/catalog";
         auto body = catalog.to_json().dump();
         auto const etag = tiles::etag_value(body);
-        co_return content_response(req, std::move(body), "application/json", etag, true,
-                                   options.preferred_encoding);
+        return content_response(req, std::move(body), "application/json", etag, true,
+                                options.preferred_encoding);
     }
     case route::kind::redirect: {
         auto res = make_response(req, bhttp::status::moved_permanently, {}, {});
         res.set(bhttp::field::location, route.location);
-        co_return res;
+        return res;
     }
     case route::kind::not_found:
-        co_return text_response(req, bhttp::status::not_found, route.message);
+        return text_response(req, bhttp::status::not_found, route.message);
     case route::kind::bad_request:
-        co_return text_response(req, bhttp::status::bad_request, route.message);
+        return text_response(req, bhttp::status::bad_request, route.message);
     case route::kind::tilejson:
         ctx.endpoint = "/{source_ids}";
         break;
@@ -550,8 +560,8 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     if (route.type == route::kind::tile) {
         accepted = parse_accept(header(req, bhttp::field::accept));
         if (!accepted.any && accepted.types.empty()) {
-            co_return text_response(req, bhttp::status::not_acceptable,
-                                    "Accept header does not contain any supported tile format");
+            return text_response(req, bhttp::status::not_acceptable,
+                                 "Accept header does not contain any supported tile format");
         }
     }
     // Most requests name one source: these lists live in the coroutine's frame then.
@@ -559,13 +569,12 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     for (auto const& id : route.source_ids) {
         auto const* source = catalog.find(id);
         if (source == nullptr) {
-            co_return text_response(req, bhttp::status::not_found,
-                                    fmt::format("Source {} does not exist", id));
+            return text_response(req, bhttp::status::not_found, fmt::format("Source {} does not exist", id));
         }
         if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
-            co_return text_response(req, bhttp::status::not_found,
-                                    fmt::format("Cannot merge sources with {} with {}",
-                                                sources.front()->content_type(), source->content_type()));
+            return text_response(req, bhttp::status::not_found,
+                                 fmt::format("Cannot merge sources with {} with {}",
+                                             sources.front()->content_type(), source->content_type()));
         }
         sources.push_back(source);
     }
@@ -577,11 +586,11 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         tiles::request_origin const origin{authority.scheme, authority.host, path, route.query};
         auto body = tiles::make_tilejson(sources, origin).dump();
         auto const etag = tiles::etag_value(body);
-        co_return content_response(req, std::move(body), "application/json", etag, true,
-                                   options.preferred_encoding);
+        return content_response(req, std::move(body), "application/json", etag, true,
+                                options.preferred_encoding);
     }
     if (!accepted.allows(content_type)) {
-        co_return text_response(
+        return text_response(
             req, bhttp::status::not_acceptable,
             fmt::format("Source produces {}, which does not match the Accept header", content_type));
     }
@@ -600,17 +609,17 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
         for (auto const* source : sources) {
             support.push_back(zoom_support(*source));
         }
-        co_return text_response(req, bhttp::status::not_found,
-                                fmt::format("Zoom {} is outside the supported range: {}", route.coord.z,
-                                            fmt::join(support, ", ")));
+        return text_response(req, bhttp::status::not_found,
+                             fmt::format("Zoom {} is outside the supported range: {}", route.coord.z,
+                                         fmt::join(support, ", ")));
     }
     std::string query_json;
     if (any_query) {
         auto const query = query_to_json(route.query);
         if (contains_nul(query)) {
-            co_return text_response(req, bhttp::status::bad_request,
-                                    "The query string holds a NUL character (%00), which PostgreSQL's "
-                                    "JSON cannot take; remove it from the URL");
+            return text_response(req, bhttp::status::bad_request,
+                                 "The query string holds a NUL character (%00), which PostgreSQL's "
+                                 "JSON cannot take; remove it from the URL");
         }
         query_json = query.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
@@ -618,16 +627,41 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     auto const chosen = negotiate_encoding(header(req, bhttp::field::accept_encoding), encoding::identity,
                                            compressible, options.preferred_encoding);
     tile_fetch fetch{route.coord, query_json, route.query, ctx.cache};
-    bool const single = serving.size() == 1 && route.source_ids.size() == 1;
-    if (single && chosen && fetch.cached(*serving.front())) {
+    if (chosen && serving.size() == 1 && route.source_ids.size() == 1 && fetch.cached(*serving.front())) {
         // The fast path: the encoded tile straight from the cache.
-        if (auto bytes = ctx.cache->find(fetch.key(*serving.front(), *chosen))) {
+        if (auto bytes = ctx.cache->find(fetch.key_view(*serving.front(), *chosen))) {
             ctx.cache_status = "hit";
             global_metrics().count_cache_lookup(route.coord.z, true);
-            co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+            return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
         }
     }
+    return deferred_answer{std::move(route),      serving, content_type,
+                           std::move(query_json), chosen,  compressible};
+}
 
+/// The part that waits: the readiness checks, or the tiles from the sources (through the cache).
+asio::awaitable<response> answer_later(request const& req, request_context& ctx, deferred_answer work) {
+    auto const& route = work.target;
+    if (route.type == route::kind::ready) {
+        std::vector<std::string> problems;
+        if (ctx.ready != nullptr) {
+            problems = co_await ctx.ready->async_problems();
+        }
+        auto res = problems.empty() ? text_response(req, bhttp::status::ok, "OK")
+                                    : text_response(req, bhttp::status::service_unavailable,
+                                                    fmt::format("{}", fmt::join(problems, "\n")));
+        res.set(bhttp::field::cache_control, "no-cache");
+        if (!problems.empty()) {
+            res.set(bhttp::field::retry_after, "5");
+        }
+        co_return res;
+    }
+    auto const& serving = work.serving;
+    auto const content_type = work.content_type;
+    auto const& chosen = work.chosen;
+    bool const compressible = work.compressible;
+    tile_fetch fetch{route.coord, work.query_json, route.query, ctx.cache};
+    bool const single = serving.size() == 1 && route.source_ids.size() == 1;
     std::vector<tiles::fetched_tile> results;
     if (ctx.client != nullptr) {
         // A client that disconnects while its tile is being made cancels the work (and the
@@ -684,7 +718,15 @@ asio::awaitable<response> route_request(request const& req, tiles::catalog const
     }
     co_return content_response(req, std::move(body), content_type,
                                non_empty == 1 ? *single_etag : joined_etags, compressible,
-                               options.preferred_encoding);
+                               ctx.options->preferred_encoding);
+}
+
+/// A 500 with a request id for an exception (a bug, or a resource failure); the details go to the log.
+response internal_error(request const& req, std::string_view failure) {
+    auto const rid = next_request_id();
+    spdlog::error("request {}: {} {} failed: {}", rid, req.method_string(), req.target(), failure);
+    return text_response(req, bhttp::status::internal_server_error,
+                         fmt::format("Internal error (request {})", rid));
 }
 
 } // namespace
@@ -707,20 +749,39 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
     return bhttp::status::internal_server_error;
 }
 
+std::optional<response> handle_request_at_once(request const& req, tiles::catalog const& catalog,
+                                               request_context& context) {
+    std::optional<response> res;
+    try {
+        auto step = answer_at_once(req, catalog, context);
+        if (auto* answer = std::get_if<response>(&step)) {
+            res = std::move(*answer);
+        }
+    } catch (std::exception const& e) {
+        res = internal_error(req, e.what());
+    }
+    if (res) {
+        finalize(req, *res, *context.options);
+    }
+    return res;
+}
+
 asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
                                                request_context& context) {
     response res;
     std::string failure;
     try {
-        res = co_await route_request(req, catalog, context);
+        auto step = answer_at_once(req, catalog, context);
+        if (auto* answer = std::get_if<response>(&step)) {
+            res = std::move(*answer);
+        } else {
+            res = co_await answer_later(req, context, std::move(std::get<deferred_answer>(step)));
+        }
     } catch (std::exception const& e) {
         failure = e.what();
     }
     if (!failure.empty()) {
-        auto const rid = next_request_id();
-        spdlog::error("request {}: {} {} failed: {}", rid, req.method_string(), req.target(), failure);
-        res = text_response(req, bhttp::status::internal_server_error,
-                            fmt::format("Internal error (request {})", rid));
+        res = internal_error(req, failure);
     }
     finalize(req, res, *context.options);
     co_return res;

@@ -17,6 +17,8 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <optional>
+
 namespace kachel::http {
 
 /// Header fields allocated from per-thread pools (http/field_allocator.hpp).
@@ -44,6 +46,14 @@ struct request_context {
     /// Set by the handler for the access log: "hit", "miss" or "-" (not a cached request).
     std::string_view cache_status = "-";
 };
+
+/// Answers a request at once when that needs no waiting: every route but `/_/ready`, tiles the
+/// cache holds, and every refusal. nullopt when the answer must be awaited: then call
+/// async_handle_request. Never throws (as async_handle_request). Cache hits take this path
+/// without a coroutine frame: nothing is allocated for them but the response's header fields,
+/// which come from per-thread pools.
+[[nodiscard]] std::optional<response>
+handle_request_at_once(request const& req, tiles::catalog const& catalog, request_context& context);
 
 /// Answers one request from the catalog. Never throws for bad input: every failure becomes a
 /// response with a plain-text reason (details of internal errors go to the log only).

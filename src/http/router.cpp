@@ -107,21 +107,30 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         return make(route::kind::bad_request, "The request path must start with '/'");
     }
 
-    std::string path;
-    path.reserve(raw_path.size());
-    for (char const c : raw_path) {
+    route r;
+    bool repeated_slash = false;
+    for (std::size_t i = 0; i < raw_path.size(); ++i) {
+        auto const c = raw_path[i];
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
             // The HTTP parser refuses these already; the router does not rely on it.
             return make(route::kind::bad_request, "The request path must not hold control characters");
         }
-        if (c == '/' && !path.empty() && path.back() == '/') {
-            continue;
+        repeated_slash = repeated_slash || (c == '/' && i > 0 && raw_path[i - 1] == '/');
+    }
+    std::string_view path = raw_path;
+    if (repeated_slash) {
+        std::string merged;
+        merged.reserve(raw_path.size());
+        for (char const c : raw_path) {
+            if (c != '/' || merged.empty() || merged.back() != '/') {
+                merged += c;
+            }
         }
-        path += c;
+        r.own_path = std::make_unique<std::string const>(std::move(merged));
+        path = *r.own_path;
     }
     if (!route_prefix.empty()) {
         if (path == "/health") {
-            route r;
             r.type = route::kind::health;
             return r;
         }
@@ -129,24 +138,21 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
             (path.size() > route_prefix.size() && path[route_prefix.size()] != '/')) {
             return make(route::kind::not_found, "Not found");
         }
-        path.erase(0, route_prefix.size());
+        path.remove_prefix(route_prefix.size());
         if (path.empty()) {
             // The web UI's relative links need the trailing slash.
-            route r;
             r.type = route::kind::redirect;
             r.location = std::string{route_prefix} + "/" + (query.empty() ? "" : "?" + std::string{query});
             return r;
         }
     }
-
-    route r;
-    r.path = std::move(path);
-    r.query = std::string{query};
+    r.path = path;
+    r.query = query;
 
     // Segments after the leading slash; a trailing slash yields a last empty segment. No route
     // has more than five, so a sixth only says "too many" (and nothing is allocated).
     segment_list segments;
-    std::string_view rest = std::string_view{r.path}.substr(1);
+    std::string_view rest = r.path.substr(1);
     while (true) {
         auto const slash = rest.find('/');
         segments.push_back(rest.substr(0, slash));
@@ -179,21 +185,16 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
     }
     if (segments.size() == 3 && segments[0] == "_" && segments[1] == "ui" && !segments[2].empty()) {
         r.type = route::kind::ui_asset;
-        r.asset = std::string{segments[2]};
+        r.asset = segments[2];
         return r;
     }
 
-    std::string query_suffix;
-    if (!query.empty()) {
-        query_suffix.reserve(query.size() + 1);
-        query_suffix.push_back('?');
-        query_suffix.append(query);
-    }
+    auto const query_suffix = [query] { return query.empty() ? std::string{} : "?" + std::string{query}; };
     // Legacy forms first, before any source lookup, as Martin does.
     if (segments.size() == 5 && segments[0] == "tiles") {
         r.type = route::kind::redirect;
         r.location = fmt::format("{}/{}/{}/{}/{}{}", route_prefix, segments[1], segments[2], segments[3],
-                                 segments[4], query_suffix);
+                                 segments[4], query_suffix());
         return r;
     }
     if (segments.size() == 4) {
@@ -203,7 +204,7 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
             if (parse_number(segments[3].substr(0, dot), ignored) != number_status::not_a_number) {
                 r.type = route::kind::redirect;
                 r.location = fmt::format("{}/{}/{}/{}/{}{}", route_prefix, segments[0], segments[1],
-                                         segments[2], segments[3].substr(0, dot), query_suffix);
+                                         segments[2], segments[3].substr(0, dot), query_suffix());
                 return r;
             }
         }
@@ -212,18 +213,22 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         return make(route::kind::not_found, "Not found");
     }
 
-    auto const decoded = percent_decode(segments[0]);
-    if (!decoded) {
-        return make(route::kind::bad_request, "The source id is not valid percent-encoded text");
+    std::string_view ids = segments[0];
+    if (ids.find('%') != std::string_view::npos) {
+        auto decoded = percent_decode(ids);
+        if (!decoded) {
+            return make(route::kind::bad_request, "The source id is not valid percent-encoded text");
+        }
+        r.own_ids = std::make_unique<std::string const>(std::move(*decoded));
+        ids = *r.own_ids;
     }
-    std::string_view ids = *decoded;
     while (true) {
         auto const comma = ids.find(',');
         auto const id = ids.substr(0, comma);
         if (id.empty()) {
             return make(route::kind::not_found, "Empty source id");
         }
-        r.source_ids.emplace_back(id);
+        r.source_ids.push_back(id);
         if (r.source_ids.size() > max_composite_sources) {
             std::size_t count = r.source_ids.size();
             for (char const c : ids.substr(id.size())) {

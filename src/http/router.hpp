@@ -2,6 +2,9 @@
 
 #include "core/tile_coord.hpp"
 
+#include <boost/container/small_vector.hpp>
+
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +16,9 @@ namespace kachel::http {
 inline constexpr std::size_t max_composite_sources = 128;
 
 /// What a request path asks for. Produced by parse_route without touching any source.
+/// The views (`source_ids`, `path`, `query`, `asset`) point into the target given to parse_route,
+/// or into the route's own storage when the path had to be normalised or decoded: they are
+/// valid while both the target and the route live (moving the route keeps them valid).
 struct route {
     enum class kind {
         root,        ///< `/`
@@ -28,13 +34,19 @@ struct route {
         bad_request, ///< a route matches but its values are invalid; `message` says why
     };
     kind type = kind::not_found;
-    std::vector<std::string> source_ids; ///< percent-decoded, in URL order
+    /// Percent-decoded, in URL order.
+    boost::container::small_vector<std::string_view, 4> source_ids;
     tile_coord coord;
-    std::string path;     ///< the normalised path, still percent-encoded (for TileJSON URLs)
-    std::string query;    ///< the raw query string, without `?`
-    std::string location; ///< redirect target
-    std::string asset;    ///< web UI file name
-    std::string message;  ///< why the request is bad or not found
+    std::string_view path;  ///< the normalised path, still percent-encoded (for TileJSON URLs)
+    std::string_view query; ///< the raw query string, without `?`
+    std::string_view asset; ///< web UI file name
+    std::string location;   ///< redirect target
+    std::string message;    ///< why the request is bad or not found
+
+    /// The normalised path when it differs from the target's (repeated slashes), and the decoded
+    /// ids when they differ from the path's (escapes); null otherwise, as for most requests.
+    std::unique_ptr<std::string const> own_path;
+    std::unique_ptr<std::string const> own_ids;
 };
 
 /// Parses a request target (`/path?query`). Repeated slashes are merged; a trailing slash is kept

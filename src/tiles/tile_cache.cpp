@@ -30,13 +30,20 @@ constexpr std::uint64_t scramble(std::uint64_t v) noexcept {
     return v ^ (v >> 31);
 }
 
+/// Hash and equality of keys and key views alike, so that lookups need no tile_key.
 struct key_hash {
-    std::size_t operator()(tile_key const& k) const noexcept {
+    using is_transparent = void;
+    std::size_t operator()(tile_key_view k) const noexcept {
         std::uint64_t h = std::hash<std::string_view>{}(k.source);
         h = scramble(h ^ std::hash<std::string_view>{}(k.query));
         h = scramble(h ^ ((std::uint64_t{k.coord.z} << 58) ^ (std::uint64_t{k.coord.x} << 29) ^ k.coord.y));
         return static_cast<std::size_t>(scramble(h ^ k.encoding));
     }
+};
+
+struct key_equal {
+    using is_transparent = void;
+    bool operator()(tile_key_view a, tile_key_view b) const noexcept { return a == b; }
 };
 
 std::size_t cost_of(tile_key const& key, tile_bytes const& bytes) noexcept {
@@ -63,8 +70,8 @@ struct tile_cache::shard {
     };
     mutable std::mutex mutex;
     std::list<entry> lru; ///< most recently used first
-    std::unordered_map<tile_key, std::list<entry>::iterator, key_hash> index;
-    std::unordered_map<tile_key, std::shared_ptr<flight>, key_hash> flights;
+    std::unordered_map<tile_key, std::list<entry>::iterator, key_hash, key_equal> index;
+    std::unordered_map<tile_key, std::shared_ptr<flight>, key_hash, key_equal> flights;
     std::size_t bytes = 0;
     std::size_t capacity = 0;
 };
@@ -78,7 +85,7 @@ tile_cache::tile_cache(tile_cache_options options)
 
 tile_cache::~tile_cache() = default;
 
-tile_cache::shard& tile_cache::shard_for(tile_key const& key) const {
+tile_cache::shard& tile_cache::shard_for(tile_key_view key) const {
     return m_shards[key_hash{}(key) % shard_count];
 }
 
@@ -88,7 +95,7 @@ bool tile_cache::covers(unsigned z) const noexcept {
            (!m_options.maxzoom || zoom <= *m_options.maxzoom);
 }
 
-std::shared_ptr<tile_bytes const> tile_cache::find(tile_key const& key) {
+std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key) {
     auto& s = shard_for(key);
     std::lock_guard const lock{s.mutex};
     auto const it = s.index.find(key);

@@ -41,6 +41,24 @@ struct tile_key {
     bool operator==(tile_key const&) const = default;
 };
 
+/// A tile_key made of views, to look an entry up without building its strings (a cache hit
+/// allocates nothing). The views must outlive the lookup only.
+struct tile_key_view {
+    std::string_view source;
+    tile_coord coord;
+    std::string_view query;
+    std::uint8_t encoding = 0;
+
+    tile_key_view(std::string_view source_id, tile_coord c, std::string_view query_string,
+                  std::uint8_t content_encoding) noexcept
+        : source(source_id), coord(c), query(query_string), encoding(content_encoding) {}
+    // NOLINTNEXTLINE(google-explicit-constructor): a key is usable wherever its view is.
+    tile_key_view(tile_key const& key) noexcept
+        : source(key.source), coord(key.coord), query(key.query), encoding(key.encoding) {}
+
+    bool operator==(tile_key_view const&) const = default;
+};
+
 /// Cache settings (`cache` in the config file, `-C/--cache-size`).
 struct tile_cache_options {
     std::size_t max_bytes = 256'000'000;             ///< 0 disables the cache
@@ -61,7 +79,7 @@ class tile_cache {
     tile_cache& operator=(tile_cache const&) = delete;
 
     /// The stored bytes, or null (absent, or expired: then dropped).
-    [[nodiscard]] std::shared_ptr<tile_bytes const> find(tile_key const& key);
+    [[nodiscard]] std::shared_ptr<tile_bytes const> find(tile_key_view key);
 
     /// The stored bytes, or the result of `compute`, which then runs once for all the callers
     /// that miss on `key` meanwhile. A successful result is stored.
@@ -82,7 +100,7 @@ class tile_cache {
   private:
     struct shard;
     struct flight;
-    shard& shard_for(tile_key const& key) const;
+    shard& shard_for(tile_key_view key) const;
     void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes);
 
     tile_cache_options m_options;

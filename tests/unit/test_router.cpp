@@ -7,6 +7,14 @@
 using kachel::http::parse_route;
 using kind = kachel::http::route::kind;
 
+namespace {
+
+std::vector<std::string> ids(kachel::http::route const& r) {
+    return {r.source_ids.begin(), r.source_ids.end()};
+}
+
+} // namespace
+
 TEST(router, fixed_routes) {
     EXPECT_EQ(parse_route("/").type, kind::root);
     EXPECT_EQ(parse_route("/health").type, kind::health);
@@ -21,7 +29,7 @@ TEST(router, trailing_slash_is_not_stripped) {
 TEST(router, repeated_slashes_are_merged) {
     auto const r = parse_route("//points///1//0/0");
     ASSERT_EQ(r.type, kind::tile);
-    EXPECT_EQ(r.source_ids, std::vector<std::string>{"points"});
+    EXPECT_EQ(ids(r), std::vector<std::string>{"points"});
     EXPECT_EQ(r.coord, (kachel::tile_coord{1, 0, 0}));
 }
 
@@ -35,7 +43,7 @@ TEST(router, tilejson_keeps_path_and_query) {
 TEST(router, tile_with_composite_ids) {
     auto const r = parse_route("/a,b,c/3/4/5");
     ASSERT_EQ(r.type, kind::tile);
-    EXPECT_EQ(r.source_ids, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(ids(r), (std::vector<std::string>{"a", "b", "c"}));
     EXPECT_EQ(r.coord, (kachel::tile_coord{3, 4, 5}));
 }
 
@@ -43,6 +51,26 @@ TEST(router, source_ids_are_percent_decoded) {
     auto const r = parse_route("/odd%20name/0/0/0");
     ASSERT_EQ(r.type, kind::tile);
     EXPECT_EQ(r.source_ids.front(), "odd name");
+}
+
+TEST(router, views_point_into_the_target_unless_the_path_was_rewritten) {
+    // The common case allocates nothing: the path, ids and query are views into the target.
+    std::string const target = "/points,lines/3/4/5?a=1";
+    auto const plain = parse_route(target);
+    ASSERT_EQ(plain.type, kind::tile);
+    EXPECT_EQ(plain.own_path, nullptr);
+    EXPECT_EQ(plain.own_ids, nullptr);
+    EXPECT_EQ(plain.path.data(), target.data());
+    EXPECT_EQ(plain.source_ids.at(1).data(), target.data() + 8);
+    EXPECT_EQ(plain.query.data(), target.data() + target.find('?') + 1);
+
+    // Merged slashes and decoded ids live in the route's own storage, which moves with it.
+    auto rewritten = parse_route("//odd%20name//3/4/5");
+    ASSERT_NE(rewritten.own_path, nullptr);
+    ASSERT_NE(rewritten.own_ids, nullptr);
+    auto const moved = std::move(rewritten);
+    EXPECT_EQ(moved.path, "/odd%20name/3/4/5");
+    EXPECT_EQ(ids(moved), std::vector<std::string>{"odd name"});
 }
 
 TEST(router, bad_escapes_and_nul_are_bad_requests) {
