@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+
 namespace kachel {
 
 namespace {
@@ -47,20 +49,29 @@ std::string format_labels(metrics::labels const& labels) {
     return out;
 }
 
-void metrics::histogram::observe(double v) {
+void metrics::histogram::observe(double v) noexcept {
     for (std::size_t i = 0; i < std::size(buckets); ++i) {
         if (v <= buckets[i]) {
-            ++counts[i];
+            counts[i].fetch_add(1, std::memory_order_relaxed);
         }
     }
-    ++count;
-    sum += v;
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum.fetch_add(v, std::memory_order_relaxed);
 }
 
 void metrics::count_request(std::string_view endpoint, std::string_view method, unsigned status,
                             double seconds) {
-    std::lock_guard const lock{m_mutex};
-    auto it = m_request_index.find(std::tuple{endpoint, method, status});
+    auto const key = std::tuple{endpoint, method, status};
+    {
+        std::shared_lock const lock{m_mutex};
+        if (auto const it = m_request_index.find(key); it != m_request_index.end()) {
+            it->second.count->fetch_add(1, std::memory_order_relaxed);
+            it->second.durations->observe(seconds);
+            return;
+        }
+    }
+    std::unique_lock const lock{m_mutex};
+    auto it = m_request_index.find(key);
     if (it == m_request_index.end()) {
         labels const l{{"endpoint", std::string{endpoint}},
                        {"method", std::string{method}},
@@ -69,13 +80,21 @@ void metrics::count_request(std::string_view endpoint, std::string_view method, 
         it = m_request_index.emplace(std::tuple{std::string{endpoint}, std::string{method}, status}, series)
                  .first;
     }
-    ++*it->second.count;
+    it->second.count->fetch_add(1, std::memory_order_relaxed);
     it->second.durations->observe(seconds);
 }
 
 void metrics::observe_query(std::string_view source, double seconds) {
-    std::lock_guard const lock{m_mutex};
-    m_query_durations[labels{{"source", std::string{source}}}].observe(seconds);
+    labels const l{{"source", std::string{source}}};
+    {
+        std::shared_lock const lock{m_mutex};
+        if (auto const it = m_query_durations.find(l); it != m_query_durations.end()) {
+            it->second.observe(seconds);
+            return;
+        }
+    }
+    std::unique_lock const lock{m_mutex};
+    m_query_durations[l].observe(seconds);
 }
 
 void metrics::count_cache_lookup(unsigned z, bool hit) noexcept {
@@ -85,7 +104,7 @@ void metrics::count_cache_lookup(unsigned z, bool hit) noexcept {
 }
 
 void metrics::count_connection_attempt(std::string_view connection, std::string_view failure_reason) {
-    std::lock_guard const lock{m_mutex};
+    std::unique_lock const lock{m_mutex};
     ++m_attempts[labels{{"connection", std::string{connection}}}];
     if (!failure_reason.empty()) {
         ++m_failures[labels{{"connection", std::string{connection}},
@@ -95,30 +114,29 @@ void metrics::count_connection_attempt(std::string_view connection, std::string_
 
 void metrics::set_certificate_expiry(std::string_view connection, std::string_view certificate,
                                      std::string_view subject, double unix_seconds) {
-    std::lock_guard const lock{m_mutex};
+    std::unique_lock const lock{m_mutex};
     m_cert_expiry[labels{{"connection", std::string{connection}},
                          {"certificate", std::string{certificate}},
                          {"subject", std::string{subject}}}] = unix_seconds;
 }
 
 void metrics::add_gauges(std::function<std::vector<gauge_sample>()> collector) {
-    std::lock_guard const lock{m_mutex};
+    std::unique_lock const lock{m_mutex};
     m_collectors.push_back(std::move(collector));
 }
 
 void metrics::set_constant_labels(labels constant) {
-    std::lock_guard const lock{m_mutex};
+    std::unique_lock const lock{m_mutex};
     m_constant = std::move(constant);
 }
 
 std::string metrics::render() const {
-    std::lock_guard const lock{m_mutex};
+    std::shared_lock const lock{m_mutex};
     std::string out;
-    auto counter_family = [&](std::string_view name, std::string_view help,
-                              std::map<labels, std::uint64_t> const& series) {
+    auto counter_family = [&](std::string_view name, std::string_view help, auto const& series) {
         out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
         for (auto const& [l, v] : series) {
-            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, l)), v);
+            out += fmt::format("{}{} {}\n", name, format_labels(join(m_constant, l)), std::uint64_t{v});
         }
     };
     auto histogram_family = [&](std::string_view name, std::string_view help,
@@ -129,13 +147,15 @@ std::string metrics::render() const {
                 auto with_le = l;
                 with_le.emplace_back("le", number(buckets[i]));
                 out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, with_le)),
-                                   h.counts[i]);
+                                   h.counts[i].load());
             }
             auto inf = l;
             inf.emplace_back("le", "+Inf");
-            out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, inf)), h.count);
-            out += fmt::format("{}_sum{} {}\n", name, format_labels(join(m_constant, l)), number(h.sum));
-            out += fmt::format("{}_count{} {}\n", name, format_labels(join(m_constant, l)), h.count);
+            out +=
+                fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, inf)), h.count.load());
+            out +=
+                fmt::format("{}_sum{} {}\n", name, format_labels(join(m_constant, l)), number(h.sum.load()));
+            out += fmt::format("{}_count{} {}\n", name, format_labels(join(m_constant, l)), h.count.load());
         }
     };
     counter_family("kachel_http_requests_total", "HTTP requests by route pattern, method and status.",

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -48,20 +48,23 @@ class metrics {
     static constexpr double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
   private:
+    /// Updated with atomic operations, so that observing needs only a shared lock.
     struct histogram {
-        std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(std::size(buckets), 0);
-        std::uint64_t count = 0;
-        double sum = 0;
-        void observe(double v);
+        std::array<std::atomic<std::uint64_t>, std::size(buckets)> counts{};
+        std::atomic<std::uint64_t> count{0};
+        std::atomic<double> sum{0};
+        void observe(double v) noexcept;
     };
-    mutable std::mutex m_mutex;
+    /// Exclusive to add series and settings; shared to count into existing series (requests from
+    /// every thread at once, without waiting for each other) and to render.
+    mutable std::shared_mutex m_mutex;
     labels m_constant;
-    std::map<labels, std::uint64_t> m_requests;
+    std::map<labels, std::atomic<std::uint64_t>> m_requests;
     std::map<labels, histogram> m_request_durations;
     /// The request series by (endpoint, method, status), found without building labels: a
     /// request allocates nothing once its series exists.
     struct request_series {
-        std::uint64_t* count;
+        std::atomic<std::uint64_t>* count;
         histogram* durations;
     };
     std::map<std::tuple<std::string, std::string, unsigned>, request_series, std::less<>> m_request_index;
