@@ -6,6 +6,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <array>
 #include <map>
@@ -42,11 +43,23 @@ inline http_reply http_request(unsigned short port, std::string const& target,
     for (auto const& [name, value] : headers) {
         req.set(name, value);
     }
-    bhttp::write(stream, req);
     boost::beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.skip(method == bhttp::verb::head);
-    bhttp::read(stream, buffer, parser);
+    // Asynchronous, so that the 30 s expiry holds (Beast's synchronous calls ignore it): a server
+    // that never answers fails the test instead of hanging it.
+    boost::beast::error_code ec;
+    bhttp::async_write(stream, req, [&](boost::beast::error_code const& write_ec, std::size_t) {
+        ec = write_ec;
+        if (!ec) {
+            bhttp::async_read(stream, buffer, parser,
+                              [&](boost::beast::error_code const& read_ec, std::size_t) { ec = read_ec; });
+        }
+    });
+    ioc.run();
+    if (ec) {
+        throw boost::system::system_error{ec, std::string{bhttp::to_string(method)} + " " + target};
+    }
     auto const& res = parser.get();
     http_reply reply;
     reply.status = res.result_int();
