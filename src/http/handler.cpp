@@ -37,6 +37,21 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using namespace boost::asio::experimental::awaitable_operators;
 
+/// What is left once answer_at_once found that the answer needs waiting: the readiness checks,
+/// or a tile that the cache does not hold (every field is set for tiles).
+struct deferred_answer {
+    route target;
+    boost::container::small_vector<tiles::tile_source const*, 4> serving;
+    std::string_view content_type;
+    std::string query_json;
+    std::optional<encoding> chosen;
+    bool compressible = false;
+};
+
+void deferred_answer_deleter::operator()(deferred_answer* work) const noexcept {
+    delete work;
+}
+
 namespace {
 
 response make_response(request const& req, bhttp::status status, std::string body,
@@ -467,17 +482,6 @@ void finalize(request const& req, response& res, http_options const& options) {
     }
 }
 
-/// What is left to do once answer_at_once found that the answer needs waiting: the readiness
-/// checks, or a tile that the cache does not hold (every field is set for tiles).
-struct deferred_answer {
-    route target;
-    boost::container::small_vector<tiles::tile_source const*, 4> serving;
-    std::string_view content_type;
-    std::string query_json;
-    std::optional<encoding> chosen;
-    bool compressible = false;
-};
-
 /// The part of answering that needs no waiting: every route but `/_/ready`, tiles the cache
 /// holds, and every refusal. Returns the answer, or what remains to be awaited.
 std::variant<response, deferred_answer> answer_at_once(request const& req, tiles::catalog const& catalog,
@@ -749,34 +753,28 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
     return bhttp::status::internal_server_error;
 }
 
-std::optional<response> handle_request_at_once(request const& req, tiles::catalog const& catalog,
-                                               request_context& context) {
-    std::optional<response> res;
+std::variant<response, deferred_answer_ptr> handle_request(request const& req, tiles::catalog const& catalog,
+                                                           request_context& context) {
+    response res;
     try {
         auto step = answer_at_once(req, catalog, context);
-        if (auto* answer = std::get_if<response>(&step)) {
-            res = std::move(*answer);
+        if (auto* work = std::get_if<deferred_answer>(&step)) {
+            return deferred_answer_ptr{new deferred_answer{std::move(*work)}};
         }
+        res = std::move(std::get<response>(step));
     } catch (std::exception const& e) {
         res = internal_error(req, e.what());
     }
-    if (res) {
-        finalize(req, *res, *context.options);
-    }
+    finalize(req, res, *context.options);
     return res;
 }
 
-asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
-                                               request_context& context) {
+asio::awaitable<response> async_finish_request(request const& req, request_context& context,
+                                               deferred_answer_ptr work) {
     response res;
     std::string failure;
     try {
-        auto step = answer_at_once(req, catalog, context);
-        if (auto* answer = std::get_if<response>(&step)) {
-            res = std::move(*answer);
-        } else {
-            res = co_await answer_later(req, context, std::move(std::get<deferred_answer>(step)));
-        }
+        res = co_await answer_later(req, context, std::move(*work));
     } catch (std::exception const& e) {
         failure = e.what();
     }

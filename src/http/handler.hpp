@@ -17,7 +17,8 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include <optional>
+#include <memory>
+#include <variant>
 
 namespace kachel::http {
 
@@ -47,17 +48,26 @@ struct request_context {
     std::string_view cache_status = "-";
 };
 
-/// Answers a request at once when that needs no waiting: every route but `/_/ready`, tiles the
-/// cache holds, and every refusal. nullopt when the answer must be awaited: then call
-/// async_handle_request. Never throws (as async_handle_request). Cache hits take this path
-/// without a coroutine frame: nothing is allocated for them but the response's header fields,
-/// which come from per-thread pools.
-[[nodiscard]] std::optional<response>
-handle_request_at_once(request const& req, tiles::catalog const& catalog, request_context& context);
+/// What handle_request leaves to async_finish_request: the readiness checks or a tile to make
+/// (opaque; defined in handler.cpp).
+struct deferred_answer;
+struct deferred_answer_deleter {
+    void operator()(deferred_answer* work) const noexcept;
+};
+using deferred_answer_ptr = std::unique_ptr<deferred_answer, deferred_answer_deleter>;
 
-/// Answers one request from the catalog. Never throws for bad input: every failure becomes a
-/// response with a plain-text reason (details of internal errors go to the log only).
-boost::asio::awaitable<response> async_handle_request(request const& req, tiles::catalog const& catalog,
-                                                      request_context& context);
+/// Answers one request from the catalog, at once when that needs no waiting: every route but
+/// `/_/ready`, tiles the cache holds, and every refusal. Cache hits take this path without a
+/// coroutine frame: nothing is allocated for them but the response's header fields, which come
+/// from per-thread pools. Otherwise returns the work left, for async_finish_request.
+/// Never throws for bad input: every failure becomes a response with a plain-text reason
+/// (details of internal errors go to the log only).
+[[nodiscard]] std::variant<response, deferred_answer_ptr>
+handle_request(request const& req, tiles::catalog const& catalog, request_context& context);
+
+/// Finishes a request that handle_request could not answer at once (same rules).
+/// \pre `work` is what handle_request returned for `req` and `context`.
+boost::asio::awaitable<response> async_finish_request(request const& req, request_context& context,
+                                                      deferred_answer_ptr work);
 
 } // namespace kachel::http

@@ -329,12 +329,12 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
         context.client = &socket;
         context.cache = options.cache;
         // Most answers (cache hits among them) need no waiting, and so no coroutine frame.
-        // (Not with `?:`: GCC 12 miscompiles co_await inside a conditional expression.)
-        auto answer = handle_request_at_once(req, *catalog, context);
-        if (!answer) {
-            answer = co_await async_handle_request(req, *catalog, context);
+        auto step = handle_request(req, *catalog, context);
+        if (auto* work = std::get_if<deferred_answer_ptr>(&step)) {
+            auto finished = co_await async_finish_request(req, context, std::move(*work));
+            step = std::move(finished);
         }
-        auto& res = *answer;
+        auto& res = std::get<response>(step);
         if (context.client_gone) {
             // 499 "client closed request", as nginx logs it.
             record(req, 499, 0, std::chrono::steady_clock::now() - started, context, options, remote);
