@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates openssl curl clang-format
   postgresql-15 postgresql-client-15 postgresql-15-postgis-3 libpq-dev
   libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
-  zlib1g-dev libbrotli-dev libzstd-dev libxxhash-dev
+  zlib1g-dev libdeflate-dev libbrotli-dev libzstd-dev libxxhash-dev
   libprotozero-dev libgtest-dev
 )
 # Node.js for the web UI build and its tests: Debian's, unless a Node.js (which brings its own

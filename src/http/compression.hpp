@@ -30,7 +30,8 @@ enum class encoding { identity, gzip, brotli, zstd };
                                                          encoding stored, bool compressible,
                                                          encoding preferred) noexcept;
 
-/// Compresses with the library defaults (brotli quality 6, as Martin).
+/// Compresses at kachel's levels (gzip through libdeflate, zstd, brotli quality 6 as Martin),
+/// with compressor state kept per thread: only the returned string is allocated.
 /// \throws std::runtime_error if the library fails.
 [[nodiscard]] std::string compress(std::string_view data, encoding e);
 

@@ -67,6 +67,25 @@ TEST(compression, round_trips_every_encoding) {
     EXPECT_THROW((void)http::decompress("not gzip", encoding::gzip), std::runtime_error);
 }
 
+TEST(compression, outputs_larger_than_the_threads_buffer_and_after_it_round_trip) {
+    // 3 MB of poorly compressible bytes (a big tile's output outgrows the per-thread buffer),
+    // then a small input again, which goes back to that buffer: neither sees the other's bytes.
+    std::string large(3U << 20, '\0');
+    std::uint32_t state = 12345;
+    for (auto& c : large) {
+        state = state * 1664525U + 1013904223U;
+        c = static_cast<char>(state >> 24);
+    }
+    std::string const small = "a small tile";
+    for (auto e : {encoding::gzip, encoding::brotli, encoding::zstd}) {
+        auto const packed_large = http::compress(large, e);
+        auto const packed_small = http::compress(small, e);
+        EXPECT_EQ(http::decompress(packed_large, e), large) << http::encoding_token(e);
+        EXPECT_EQ(http::decompress(packed_small, e), small) << http::encoding_token(e);
+        EXPECT_LT(packed_small.size(), 64U) << http::encoding_token(e);
+    }
+}
+
 TEST(accept, tile_formats) {
     EXPECT_TRUE(http::parse_accept(std::nullopt).any);
     EXPECT_TRUE(http::parse_accept("").any);
