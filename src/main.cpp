@@ -65,11 +65,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
     std::vector<kachel::postgres::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
-        kachel::pg::pool_options options{settings.pool_size_for(i),
-                                         settings.acquire_timeout_for(i),
-                                         params.application_name,
-                                         {},
-                                         settings.prepared_statements_for(i)};
+        auto options = settings.pool_options_for(i, params.application_name);
         auto const publish = settings.publish_config_for(i);
         published.push_back(co_await kachel::postgres::async_publish_database(
             ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,
@@ -131,8 +127,10 @@ asio::awaitable<bool> check_connections(asio::io_context& ioc, kachel::config::s
     }
     bool all_ok = true;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
-        auto const report = co_await kachel::postgres::async_check_connection(ioc.get_executor(),
-                                                                              settings.connect_params_for(i));
+        auto params = settings.connect_params_for(i);
+        auto const options = settings.pool_options_for(i, params.application_name);
+        auto const report =
+            co_await kachel::postgres::async_check_connection(ioc.get_executor(), params, options);
         fmt::print("{}", report.text);
         std::fflush(stdout);
         all_ok = all_ok && report.ok;

@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
 namespace kachel::config {
 
 namespace {
@@ -218,6 +221,40 @@ postgres::auto_publish_config parse_auto_publish(YAML::Node const& node, std::st
     return out;
 }
 
+/// `session_settings: {name: value, ...}`: server settings the user wants on every tile
+/// connection; names as PostgreSQL spells them (letters, digits, `_`, `.` for extensions').
+std::vector<pg::session_setting> parse_session_settings(YAML::Node const& node, std::string const& path,
+                                                        yaml_context const& ctx) {
+    std::vector<pg::session_setting> out;
+    if (!node || node.IsNull()) {
+        return out;
+    }
+    require_map(node, path, ctx);
+    for (auto const& entry : node) {
+        auto const name = entry.first.as<std::string>();
+        auto const dotted = path + "." + name;
+        bool const valid_name =
+            !name.empty() && std::isdigit(static_cast<unsigned char>(name.front())) == 0 &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.';
+            });
+        if (!valid_name) {
+            throw config_error{
+                fmt_error("{}: '{}' is not a PostgreSQL setting name (letters, digits, '_' and '.', "
+                          "as in max_parallel_workers_per_gather)",
+                          ctx.file, dotted)};
+        }
+        auto value = scalar(entry.second, dotted, ctx);
+        if (!value) {
+            throw config_error{fmt_error("{}: '{}' needs a value (remove the line to keep kachel's default)",
+                                         ctx.file, dotted)};
+        }
+        out.push_back(
+            pg::session_setting{name, std::move(*value), fmt::format("{} in {}", dotted, ctx.file), true});
+    }
+    return out;
+}
+
 } // namespace
 
 std::optional<postgres::invalid_policy> parse_invalid_policy(std::string_view text) {
@@ -280,6 +317,8 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
             }
         } else if (key == "prepared_statements") {
             out.prepared_statements = boolean(value, dotted, ctx);
+        } else if (key == "session_settings") {
+            out.session_settings = parse_session_settings(value, dotted, ctx);
         } else if (key == "acquire_timeout") {
             out.acquire_timeout = duration(value, dotted, ctx);
             if (out.acquire_timeout && out.acquire_timeout->count() == 0) {

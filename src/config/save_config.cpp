@@ -208,6 +208,13 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     if (!s.prepared_statements_for(i)) {
         y << YAML::Key << "prepared_statements" << YAML::Value << false;
     }
+    if (!entry.session_settings.empty()) {
+        y << YAML::Key << "session_settings" << YAML::Value << YAML::BeginMap;
+        for (auto const& setting : entry.session_settings) {
+            y << YAML::Key << setting.name << YAML::Value << setting.value;
+        }
+        y << YAML::EndMap;
+    }
     y << YAML::Key << "auto_publish" << YAML::Value;
     if (entry.auto_publish_yaml) {
         y << YAML::Load(*entry.auto_publish_yaml);

@@ -31,6 +31,17 @@ bool settings::prepared_statements_for(std::size_t i) const {
     return !no_prepared_statements && postgres.at(i).prepared_statements.value_or(true);
 }
 
+pg::pool_options settings::pool_options_for(std::size_t i, std::string name) const {
+    pg::pool_options out;
+    out.max_size = pool_size_for(i);
+    out.acquire_timeout = acquire_timeout_for(i);
+    out.name = std::move(name);
+    out.prepared_statements = prepared_statements_for(i);
+    out.session_settings =
+        pg::with_overrides(pg::default_session_settings(), postgres.at(i).session_settings);
+    return out;
+}
+
 std::chrono::milliseconds settings::acquire_timeout_for(std::size_t i) const {
     return postgres.at(i).acquire_timeout.value_or(default_acquire_timeout);
 }

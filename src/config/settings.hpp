@@ -2,6 +2,8 @@
 
 #include "http/http_options.hpp"
 #include "pg/connect_params.hpp"
+#include "pg/pool.hpp"
+#include "pg/session_settings.hpp"
 #include "postgres/publish_config.hpp"
 #include "tiles/tile_cache.hpp"
 
@@ -28,6 +30,9 @@ struct postgres_settings {
     std::optional<std::chrono::milliseconds> acquire_timeout;
     /// `prepared_statements` (default true): false for PgBouncer in transaction mode.
     std::optional<bool> prepared_statements;
+    /// `session_settings`: server settings for the tile connections, each beating kachel's default
+    /// of the same name and any value from the connection's options, role or database.
+    std::vector<pg::session_setting> session_settings;
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
     /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).
@@ -92,6 +97,9 @@ struct settings {
     [[nodiscard]] std::chrono::milliseconds acquire_timeout_for(std::size_t i) const;
     /// `--no-prepared-statements`, else the connection's `prepared_statements`, else true.
     [[nodiscard]] bool prepared_statements_for(std::size_t i) const;
+    /// The pool settings of connection i: size, acquire timeout, prepared statements, and the
+    /// session settings (kachel's defaults with the entry's `session_settings` over them).
+    [[nodiscard]] pg::pool_options pool_options_for(std::size_t i, std::string name) const;
     /// `--no-prepared-statements`: unnamed statements for every connection.
     bool no_prepared_statements = false;
     static constexpr std::chrono::milliseconds default_acquire_timeout{5000};

@@ -21,14 +21,12 @@ namespace kachel::pg {
 
 namespace asio = boost::asio;
 
-asio::awaitable<void> prepare_session(connection& conn, std::chrono::milliseconds statement_timeout) {
-    // Custom plans for every execution: a generic plan can read rows in another order, which
-    // changes the MVT bytes (and so the ETag) of an unchanged tile; tile boxes also vary so much
-    // by zoom that one generic plan rarely suits them all.
-    co_await conn.async_exec("SET plan_cache_mode = force_custom_plan");
-    if (statement_timeout.count() > 0) {
-        co_await conn.async_exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
+asio::awaitable<std::vector<effective_setting>> prepare_session(connection& conn,
+                                                                pool_options const& options) {
+    if (!options.prepared_statements) {
+        co_return std::vector<effective_setting>{};
     }
+    co_return co_await async_apply_session_settings(conn, options.session_settings);
 }
 
 pooled_connection::~pooled_connection() {
@@ -104,9 +102,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             try {
                 conn = co_await connection::async_connect(executor, params, deadline);
                 conn->use_prepared_statements(m_options.prepared_statements);
-                if (m_options.prepared_statements) {
-                    co_await prepare_session(*conn, m_options.statement_timeout);
-                }
+                co_await prepare_session(*conn, m_options);
                 global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
                 global_metrics().count_connection_attempt(m_params.label(), failure_reason(e.what()));

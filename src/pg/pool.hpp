@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pg/connection.hpp"
+#include "pg/session_settings.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -19,10 +20,13 @@ namespace kachel::pg {
 
 class pool;
 
-/// Session settings every pooled connection gets before its first use
-/// (`plan_cache_mode = force_custom_plan`, and `statement_timeout` when not zero: the server-side
-/// limit behind kachel's own per-source timer). \throws database_error
-boost::asio::awaitable<void> prepare_session(connection& conn, std::chrono::milliseconds statement_timeout);
+struct pool_options;
+
+/// Applies `options.session_settings` to a connection before its first use, when prepared
+/// statements are on (a pooler in transaction mode gets no session state).
+/// \returns the effective values, empty when nothing was set. \throws database_error
+boost::asio::awaitable<std::vector<effective_setting>> prepare_session(connection& conn,
+                                                                       pool_options const& options);
 
 /// A connection borrowed from a pool; gives it back (or discards it if broken) when destroyed.
 class pooled_connection {
@@ -51,8 +55,9 @@ struct pool_options {
     std::chrono::milliseconds acquire_timeout{5000};
     /// Names connections "<name>/C<n>" through application_name (unless the user set one).
     std::string name = "kachel";
-    /// Server-side statement_timeout of every connection (0 = none).
-    std::chrono::milliseconds statement_timeout{0};
+    /// Server settings of every connection (prepare_session): kachel's defaults, the user's
+    /// `session_settings`, and the statement_timeout backstop behind kachel's own timer.
+    std::vector<session_setting> session_settings = default_session_settings();
     /// Named prepared statements and session settings (prepare_session) on every connection.
     /// false for a pooler in transaction mode: unnamed statements, no session state.
     bool prepared_statements = true;

@@ -14,7 +14,8 @@ namespace kachel::postgres {
 namespace asio = boost::asio;
 
 asio::awaitable<connection_report> async_check_connection(asio::any_io_executor executor,
-                                                          pg::connect_params const& params) {
+                                                          pg::connect_params const& params,
+                                                          pg::pool_options const& options) {
     connection_report report;
     auto& out = report.text;
     out += fmt::format("connection: {} ({})\n", params.redacted(), params.origin);
@@ -44,6 +45,17 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
     }
     auto const app = co_await conn->async_exec("SELECT current_setting('application_name')");
     out += fmt::format("  application_name: {}\n", app.get(0, 0));
+    if (!options.prepared_statements) {
+        out += "  session settings: none (prepared_statements off: no session state)\n";
+    } else {
+        try {
+            auto const effective = co_await pg::prepare_session(*conn, options);
+            out += fmt::format("  session settings: {}\n", pg::describe(effective));
+        } catch (database_error const& e) {
+            out += fmt::format("  session settings: {}\n  result: FAILED\n", e.what());
+            co_return report;
+        }
+    }
     auto const tls = pg::inspect_tls(*conn, params);
     if (!tls.in_use) {
         out += "  TLS: none (plaintext connection)\n";

@@ -126,9 +126,12 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     for (auto const& f : resolved.functions) {
         longest = std::max(longest, f.statement_timeout);
     }
-    options.statement_timeout = longest.count() > 0 ? longest + std::chrono::seconds{1} : longest;
-    auto const session_timeout = options.statement_timeout;
-    bool const session_state = options.prepared_statements;
+    if (longest.count() > 0) {
+        std::array const backstop{pg::session_setting{
+            "statement_timeout", std::to_string((longest + std::chrono::seconds{1}).count()),
+            "kachel: the longest source timeout + 1 s", true}};
+        options.session_settings = pg::with_overrides(std::move(options.session_settings), backstop);
+    }
     auto pool = pg::pool::create(std::move(params), std::move(options));
 
     // quick: each bounds statement may take 5 s; calc: no limit.
@@ -192,9 +195,11 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
         catalog.add(std::make_shared<function_source>(std::move(spec), pool));
     }
     co_await conn->async_exec("RESET statement_timeout");
-    if (session_state) {
-        co_await pg::prepare_session(*conn, session_timeout);
-    }
+    auto const effective = co_await pg::prepare_session(*conn, pool->options());
+    spdlog::info("Session settings of the tile connections to {}: {}", pool->params().label(),
+                 pool->options().prepared_statements
+                     ? pg::describe(effective)
+                     : std::string{"none (prepared_statements off: no session state)"});
     pool->adopt(std::move(conn));
     if (ready != nullptr) {
         ready->add(pool);

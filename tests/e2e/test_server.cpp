@@ -267,6 +267,40 @@ TEST(startup, untrusted_server_certificate_refuses_to_start) {
     EXPECT_EQ(out.find(test::cluster_env("KACHEL_PG_PASSWORD")), std::string::npos) << out;
 }
 
+TEST_F(server, startup_log_shows_the_session_settings_of_tile_connections) {
+    auto const out = s_kachel->output();
+    EXPECT_NE(
+        out.find("Session settings of the tile connections to localhost:" +
+                 test::cluster_env("KACHEL_PG_PORT") + "/" + s_db->name() +
+                 ": plan_cache_mode=force_custom_plan (kachel default), max_parallel_workers_per_gather=0 "
+                 "(kachel default), jit=off (kachel default), statement_timeout=31s (kachel: the longest "
+                 "source timeout + 1 s)"),
+        std::string::npos)
+        << out;
+}
+
+TEST(startup, check_connection_shows_each_session_setting_with_its_origin) {
+    test::tempdb db;
+    auto const config =
+        std::filesystem::temp_directory_path() / ("kachel-session-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream{config} << "postgres:\n  connection_string: " << test::tls_url(db.name()) << "\n"
+                          << "  session_settings:\n    max_parallel_workers_per_gather: 1\n";
+    test::child_process kachel{{KACHEL_BINARY, "--check-connection", "-c", config.string()},
+                               {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+                                {"PGOPTIONS", "-c jit=on -c max_parallel_workers_per_gather=4"},
+                                {"DATABASE_URL", std::nullopt}}};
+    auto const code = kachel.wait_exit(30s);
+    std::filesystem::remove(config);
+    ASSERT_TRUE(code.has_value()) << kachel.output();
+    EXPECT_EQ(*code, 0) << kachel.output();
+    EXPECT_NE(kachel.output().find("  session settings: plan_cache_mode=force_custom_plan (kachel default), "
+                                   "max_parallel_workers_per_gather=1 "
+                                   "(postgres.session_settings.max_parallel_workers_per_gather in " +
+                                   config.string() + "), jit=on (connection options)\n"),
+              std::string::npos)
+        << kachel.output();
+}
+
 TEST(startup, no_connection_is_a_clear_error) {
     test::child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0"}, {{"DATABASE_URL", std::nullopt}}};
     auto const code = kachel.wait_exit(30s);

@@ -115,3 +115,81 @@ TEST(pool, a_broken_connection_is_replaced) {
     EXPECT_NE(first, second);
     EXPECT_EQ(pool->size(), 1U);
 }
+
+namespace {
+
+/// Settings a pooled connection of `pool` runs with, as "name=value" lines in `names` order.
+std::string session_values(asio::io_context& ioc, pg::pool& pool) {
+    return run(ioc, [&]() -> asio::awaitable<std::string> {
+        auto conn = co_await pool.async_acquire();
+        auto const r = co_await conn->async_exec(
+            "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings "
+            "WHERE name IN ('plan_cache_mode', 'max_parallel_workers_per_gather', 'jit', 'work_mem')");
+        co_return std::string{r.get(0, 0)};
+    }());
+}
+
+} // namespace
+
+TEST(session_settings, tile_connections_run_without_parallel_workers_or_jit_and_with_custom_plans) {
+    asio::io_context ioc;
+    auto pool = make_pool(1, std::chrono::milliseconds{1000});
+    EXPECT_EQ(session_values(ioc, *pool),
+              "jit=off max_parallel_workers_per_gather=0 plan_cache_mode=force_custom_plan work_mem=4MB");
+}
+
+TEST(session_settings, the_users_choices_win_over_kachels_defaults) {
+    test::tempdb const db;
+    // The database's own setting, and one in the connection's options.
+    db.query("ALTER DATABASE \"" + db.name() + "\" SET max_parallel_workers_per_gather = 3");
+    asio::io_context ioc;
+    auto params = test::params_for(test::tls_conninfo(db.name()) + " options='-c jit=on -c work_mem=8MB'");
+    auto pool =
+        pg::pool::create(params, pg::pool_options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"});
+    EXPECT_EQ(session_values(ioc, *pool),
+              "jit=on max_parallel_workers_per_gather=3 plan_cache_mode=force_custom_plan work_mem=8MB");
+
+    // What the startup log and --check-connection print: each value with its origin.
+    auto conn = run(ioc, pg::connection::async_connect(ioc.get_executor(), params));
+    auto const effective = run(ioc, pg::prepare_session(*conn, pool->options()));
+    EXPECT_EQ(pg::describe(effective), "plan_cache_mode=force_custom_plan (kachel default), "
+                                       "max_parallel_workers_per_gather=3 (ALTER DATABASE), "
+                                       "jit=on (connection options)");
+
+    // The config key (forced) wins over both.
+    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
+    std::array const from_config{
+        pg::session_setting{"jit", "off", "session_settings in test.yaml", true},
+        pg::session_setting{"max_parallel_workers_per_gather", "1", "session_settings in test.yaml", true},
+        pg::session_setting{"work_mem", "16MB", "session_settings in test.yaml", true}};
+    options.session_settings = pg::with_overrides(options.session_settings, from_config);
+    auto configured = pg::pool::create(params, options);
+    EXPECT_EQ(session_values(ioc, *configured),
+              "jit=off max_parallel_workers_per_gather=1 plan_cache_mode=force_custom_plan work_mem=16MB");
+}
+
+TEST(session_settings, a_value_the_server_refuses_fails_with_its_name) {
+    asio::io_context ioc;
+    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
+    std::array const bad{pg::session_setting{"jit", "sometimes", "session_settings in test.yaml", true}};
+    options.session_settings = pg::with_overrides(options.session_settings, bad);
+    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
+    auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
+        try {
+            auto conn = co_await pool->async_acquire();
+        } catch (unavailable_error const& e) {
+            co_return e.what();
+        }
+        co_return "acquired";
+    }());
+    EXPECT_NE(outcome.find("parameter \"jit\" requires a Boolean value"), std::string::npos) << outcome;
+}
+
+TEST(session_settings, none_without_prepared_statements) {
+    asio::io_context ioc;
+    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
+    options.prepared_statements = false;
+    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
+    EXPECT_EQ(session_values(ioc, *pool),
+              "jit=on max_parallel_workers_per_gather=2 plan_cache_mode=auto work_mem=4MB");
+}

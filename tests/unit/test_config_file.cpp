@@ -69,6 +69,32 @@ TEST(config_file, single_postgres_entry_with_substitution_in_plain_scalars_only)
     EXPECT_EQ(p.origin, "k.yaml postgres");
 }
 
+TEST(config_file, session_settings_are_forced_and_name_their_origin) {
+    auto const file = parse_config("postgres:\n"
+                                   "  connection_string: host=a dbname=x\n"
+                                   "  session_settings:\n"
+                                   "    max_parallel_workers_per_gather: 2\n"
+                                   "    jit: on\n"
+                                   "    postgis.gdal_enabled_drivers: ENABLE_ALL\n",
+                                   "k.yaml", env({}));
+    auto const& settings = file.postgres.at(0).session_settings;
+    ASSERT_EQ(settings.size(), 3U);
+    EXPECT_EQ(settings[0].name, "max_parallel_workers_per_gather");
+    EXPECT_EQ(settings[0].value, "2");
+    EXPECT_EQ(settings[1].value, "on");
+    EXPECT_EQ(settings[2].name, "postgis.gdal_enabled_drivers");
+    EXPECT_TRUE(settings[0].forced);
+    EXPECT_EQ(settings[0].origin, "postgres.session_settings.max_parallel_workers_per_gather in k.yaml");
+
+    for (char const* bad : {"    \"jit; DROP TABLE x\": on\n", "    jit:\n", "    jit: [on]\n"}) {
+        EXPECT_THROW((void)parse_config(
+                         std::string{"postgres:\n  connection_string: host=a\n  session_settings:\n"} + bad,
+                         "k.yaml", env({})),
+                     config_error)
+            << bad;
+    }
+}
+
 TEST(config_file, list_of_connections) {
     auto const file = parse_config("postgres:\n"
                                    "  - connection_string: host=a dbname=x\n"
