@@ -279,6 +279,40 @@ async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> req
     co_return out;
 }
 
+asio::awaitable<std::vector<std::optional<std::array<double, 4>>>>
+async_exact_bounds(pg::connection& conn, std::span<bounds_request const> requests) {
+    // Small tables cost a round trip each, not their scan; a few dozen per statement keeps the
+    // statement short and one slow table's time limit from failing hundreds of others.
+    constexpr std::size_t per_statement = 50;
+    std::vector<std::optional<std::array<double, 4>>> out(requests.size());
+    for (std::size_t first = 0; first < requests.size(); first += per_statement) {
+        auto const chunk = requests.subspan(first, std::min(per_statement, requests.size() - first));
+        bool batch_failed = false;
+        std::string failure;
+        try {
+            auto const r = co_await conn.async_exec(exact_bounds_sql(chunk));
+            for (int row = 0; row < r.num_rows(); ++row) {
+                auto const position = std::stoul(std::string{r.get(row, 0)});
+                if (position < chunk.size()) {
+                    out[first + position] = bounds_from(r, row, 1);
+                }
+            }
+        } catch (database_error const& e) {
+            batch_failed = true;
+            failure = e.what();
+        }
+        if (batch_failed) {
+            spdlog::debug("Exact bounds of {} tables in one statement failed ({}); asking table by table",
+                          chunk.size(), failure);
+            for (std::size_t k = 0; k < chunk.size(); ++k) {
+                out[first + k] =
+                    co_await async_table_bounds(conn, *chunk[k].table, chunk[k].srid, bounds_mode::calc);
+            }
+        }
+    }
+    co_return out;
+}
+
 asio::awaitable<std::optional<std::array<double, 4>>>
 async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode) {
     if (mode == bounds_mode::skip) {

@@ -54,17 +54,19 @@ enum class bounds_mode {
 boost::asio::awaitable<std::optional<std::array<double, 4>>>
 async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode);
 
-/// A table and the SRID its column is taken in, for async_estimated_bounds.
-struct bounds_request {
-    table_info const* table;
-    int srid;
-};
-
 /// The estimated extents (`quick`'s first try) of many tables in one statement, one round trip
 /// instead of one per table: element i is requests[i]'s [west, south, east, north] in EPSG:4326,
 /// or nullopt when that table has no statistics yet. nullopt as a whole when the statement fails
 /// (logged at debug); the caller then asks table by table, where one table's failure stays its own.
 boost::asio::awaitable<std::optional<std::vector<std::optional<std::array<double, 4>>>>>
 async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> requests);
+
+/// The exact extents (ST_Extent) of many tables, a few dozen tables per statement instead of one
+/// statement per table: element i is requests[i]'s [west, south, east, north] in EPSG:4326, or
+/// nullopt for an empty table or one whose own statement failed too (logged). A statement that
+/// fails (the 5 s limit of `quick`, a table the user cannot read) is retried table by table, so
+/// one table's failure stays its own. The caller sets the statement timeout.
+boost::asio::awaitable<std::vector<std::optional<std::array<double, 4>>>>
+async_exact_bounds(pg::connection& conn, std::span<bounds_request const> requests);
 
 } // namespace kachel::postgres

@@ -138,25 +138,46 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     co_await conn->async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
                                                                        : "SET statement_timeout = 0");
     bool const margin = versions.postgis >= postgis_margin_version;
-    // quick: every table's estimated extent in one statement first (one round trip, not one per
-    // table); a table without statistics then gets its exact extent on its own.
-    std::vector<std::optional<std::array<double, 4>>> estimated;
-    if (config.auto_bounds == bounds_mode::quick) {
-        std::vector<bounds_request> requests;
-        std::vector<std::size_t> positions;
-        for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
-            if (resolved.needs_bounds[i]) {
-                requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
-                positions.push_back(i);
-            }
+    // Bounds in as few statements as possible. quick: every table's estimated extent in one
+    // statement, then the exact extents of the tables it left out (no statistics yet), a few
+    // dozen tables per statement; calc: the exact extents that way.
+    std::vector<bounds_request> requests;
+    std::vector<std::size_t> positions;
+    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
+        if (resolved.needs_bounds[i]) {
+            requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
+            positions.push_back(i);
         }
-        if (!requests.empty()) {
-            if (auto batch = co_await async_estimated_bounds(*conn, requests)) {
-                estimated.resize(resolved.tables.size());
-                for (std::size_t k = 0; k < positions.size(); ++k) {
-                    estimated[positions[k]] = (*batch)[k];
+    }
+    std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
+    if (!requests.empty() && config.auto_bounds != bounds_mode::skip) {
+        std::vector<bounds_request> exact;
+        std::vector<std::size_t> exact_positions;
+        if (config.auto_bounds == bounds_mode::calc) {
+            exact = requests;
+            exact_positions = positions;
+        } else if (auto batch = co_await async_estimated_bounds(*conn, requests)) {
+            for (std::size_t k = 0; k < positions.size(); ++k) {
+                found[positions[k]] = (*batch)[k];
+                if (!(*batch)[k]) {
+                    auto const& table = *requests[k].table;
+                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run "
+                                  "ANALYZE); computing them exactly",
+                                  table.schema, table.table, table.geometry_column);
+                    exact.push_back(requests[k]);
+                    exact_positions.push_back(positions[k]);
                 }
             }
+        } else {
+            // The one statement failed: each table on its own, estimated then exact.
+            for (std::size_t k = 0; k < positions.size(); ++k) {
+                found[positions[k]] = co_await async_table_bounds(*conn, *requests[k].table, requests[k].srid,
+                                                                  bounds_mode::quick);
+            }
+        }
+        auto const exact_found = co_await async_exact_bounds(*conn, exact);
+        for (std::size_t k = 0; k < exact_positions.size(); ++k) {
+            found[exact_positions[k]] = exact_found[k];
         }
     }
     published_database out;
@@ -168,21 +189,7 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
                          table.geometry_column);
         }
         if (resolved.needs_bounds[i]) {
-            // Without the one statement's answers, each table is asked as auto_bounds says; with
-            // them, a table they leave out has no statistics and gets its exact extent.
-            auto mode = config.auto_bounds;
-            if (!estimated.empty()) {
-                spec.extras.bounds = estimated[i];
-                mode = bounds_mode::calc;
-                if (!estimated[i]) {
-                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run "
-                                  "ANALYZE); computing them exactly",
-                                  table.schema, table.table, table.geometry_column);
-                }
-            }
-            if (!spec.extras.bounds) {
-                spec.extras.bounds = co_await async_table_bounds(*conn, table, spec.layout.srid, mode);
-            }
+            spec.extras.bounds = found[i];
         }
         spdlog::info("Publishing {} {}.{}.{} as source '{}'", relation_kind(table.relkind), table.schema,
                      table.table, table.geometry_column, spec.id);

@@ -134,6 +134,21 @@ std::string table_bounds_sql(table_info const& table, int srid, bool quick) {
                        widened_in_wgs84, extent);
 }
 
+std::string exact_bounds_sql(std::span<bounds_request const> items) {
+    std::string parts;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        auto const& table = *items[i].table;
+        parts +=
+            fmt::format("{}SELECT {} AS i, ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
+                        i == 0 ? "" : " UNION ALL ", i, quote_ident(table.geometry_column), items[i].srid,
+                        quote_ident(table.schema), quote_ident(table.table));
+    }
+    return fmt::format(
+        "SELECT ext.i, ST_XMin(x.b), ST_YMin(x.b), ST_XMax(x.b), ST_YMax(x.b) FROM ({}) AS ext "
+        "CROSS JOIN LATERAL (SELECT {} AS b) AS x WHERE x.b IS NOT NULL",
+        parts, widened_in_wgs84);
+}
+
 std::string estimated_bounds_sql() {
     return fmt::format("SELECT t.i, ST_XMin(x.b), ST_YMin(x.b), ST_XMax(x.b), ST_YMax(x.b) "
                        "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) WITH ORDINALITY AS "

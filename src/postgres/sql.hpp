@@ -29,6 +29,10 @@ namespace kachel::postgres {
 /// ST_EstimatedExtent with `$1` schema, `$2` table, `$3` column, the exact form ST_Extent.
 [[nodiscard]] std::string table_bounds_sql(table_info const& table, int srid, bool quick);
 
+/// The exact bounds of several tables in one statement (ST_Extent of each, UNION ALL). Rows: the
+/// 0-based position in `tables`, then xmin, ymin, xmax, ymax in EPSG:4326, for non-empty tables.
+[[nodiscard]] std::string exact_bounds_sql(std::span<bounds_request const> tables);
+
 /// The estimated bounds of many tables in one statement: `$1` schemas, `$2` tables, `$3` columns
 /// (text arrays) and `$4` SRIDs (an integer array), in the same order. Rows: the 1-based position
 /// in the arrays, then xmin, ymin, xmax, ymax in EPSG:4326, for the tables that have statistics.

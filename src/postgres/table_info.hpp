@@ -58,4 +58,10 @@ struct table_layout {
     return out;
 }
 
+/// A table and the SRID its column is taken in, for the bounds queries.
+struct bounds_request {
+    table_info const* table;
+    int srid;
+};
+
 } // namespace kachel::postgres

@@ -206,6 +206,49 @@ TEST_F(discovery, estimated_bounds_of_every_table_in_one_statement_match_the_que
     s_db->query(R"(DROP TABLE "b""ounds {x}, \ ü")");
 }
 
+TEST_F(discovery, exact_bounds_in_batches_match_the_query_per_table) {
+    // 60 tables without statistics (more than one statement's worth), one of them unreadable so
+    // its statement fails and that chunk is asked table by table, and one empty.
+    for (int i = 0; i < 60; ++i) {
+        s_db->query(fmt::format("CREATE TABLE exact_{0} (gid int4, geom geometry(Point, 4326)); "
+                                "INSERT INTO exact_{0} VALUES (1, 'SRID=4326;POINT({1} 1)'), (2, "
+                                "'SRID=4326;POINT({2} 3)')",
+                                i, i, i + 2));
+    }
+    s_db->query("CREATE TABLE exact_empty (gid int4, geom geometry(Point, 4326))");
+    auto conn = connect();
+    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+    std::vector<postgres::bounds_request> requests;
+    for (auto const& t : tables) {
+        if (t.table.starts_with("exact_")) {
+            requests.push_back({&t, 4326});
+        }
+    }
+    ASSERT_EQ(requests.size(), 61U);
+    test::admin_connection{s_db->name()}.query("ALTER TABLE exact_7 OWNER TO postgres");
+    auto const batch = run(m_ioc, postgres::async_exact_bounds(*conn, requests));
+    ASSERT_EQ(batch.size(), requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        auto const& name = requests[i].table->table;
+        if (name == "exact_empty" || name == "exact_7") {
+            EXPECT_FALSE(batch[i].has_value()) << name;
+            continue;
+        }
+        auto const single = run(m_ioc, postgres::async_table_bounds(*conn, *requests[i].table, 4326,
+                                                                    postgres::bounds_mode::calc));
+        ASSERT_TRUE(single.has_value()) << name;
+        ASSERT_TRUE(batch[i].has_value()) << name;
+        EXPECT_EQ(*batch[i], *single) << name;
+    }
+    test::admin_connection{s_db->name()}.query("DROP TABLE exact_7");
+    for (int i = 0; i < 60; ++i) {
+        if (i != 7) {
+            s_db->query(fmt::format("DROP TABLE exact_{}", i));
+        }
+    }
+    s_db->query("DROP TABLE exact_empty");
+}
+
 TEST_F(discovery, an_unchanged_tile_keeps_its_bytes_on_every_execution_and_connection) {
     // Big enough that a whole-world tile is read by a sequential scan when planned for its box,
     // and by the index (another row order, other bytes) under a generic plan, which PostgreSQL's
