@@ -1,5 +1,7 @@
 #include "pg/session_settings.hpp"
 
+#include "core/error.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -69,13 +71,29 @@ async_apply_session_settings(connection& conn, std::span<session_setting const> 
         params.push_back(wanted[i].value);
         params.push_back(wanted[i].forced ? "true" : "false");
     }
+    // A forced setting the server does not know reaches set_config too, which refuses it by name;
+    // a default of kachel's that an older server lacks is left out.
     auto const sql = fmt::format(
-        "SELECT w.i, CASE WHEN w.forced OR s.source NOT IN ('client', 'user', 'database', 'database user') "
-        "THEN set_config(w.name, w.value, false) ELSE current_setting(w.name) END, "
-        "w.forced OR s.source NOT IN ('client', 'user', 'database', 'database user'), s.source "
-        "FROM (VALUES {}) AS w(i, name, value, forced) JOIN pg_settings AS s USING (name) ORDER BY w.i",
+        "SELECT i, CASE WHEN apply THEN set_config(name, value, false) ELSE current_setting(name) END, "
+        "apply, source FROM ("
+        "SELECT w.i, w.name, w.value, s.source, w.forced OR s.source IS NULL OR "
+        "s.source NOT IN ('client', 'user', 'database', 'database user') AS apply "
+        "FROM (VALUES {}) AS w(i, name, value, forced) LEFT JOIN pg_settings AS s USING (name) "
+        "WHERE w.forced OR s.name IS NOT NULL) AS t ORDER BY i",
         rows);
-    auto const r = co_await conn.async_exec(sql, params);
+    pg::result r;
+    try {
+        r = co_await conn.async_exec(sql, params);
+    } catch (unavailable_error const&) {
+        throw; // the connection, not the settings
+    } catch (database_error const& e) {
+        std::string asked;
+        for (auto const& wish : wanted) {
+            asked +=
+                fmt::format("{}{}={} ({})", asked.empty() ? "" : ", ", wish.name, wish.value, wish.origin);
+        }
+        throw database_error{fmt_error("The server refused a session setting of {}: {}", asked, e.what())};
+    }
     for (int row = 0; row < r.num_rows(); ++row) {
         auto const& wish = wanted[std::stoul(std::string{r.get(row, 0)})];
         bool const applied = r.get(row, 2) == "t";

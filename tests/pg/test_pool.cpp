@@ -183,6 +183,27 @@ TEST(session_settings, a_value_the_server_refuses_fails_with_its_name) {
         co_return "acquired";
     }());
     EXPECT_NE(outcome.find("parameter \"jit\" requires a Boolean value"), std::string::npos) << outcome;
+    EXPECT_NE(outcome.find("jit=sometimes (session_settings in test.yaml)"), std::string::npos) << outcome;
+}
+
+TEST(session_settings, a_name_the_server_does_not_know_fails_instead_of_being_ignored) {
+    asio::io_context ioc;
+    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
+    std::array const typo{
+        pg::session_setting{"max_parallel_worker_per_gather", "1", "session_settings in test.yaml", true}};
+    options.session_settings = pg::with_overrides(options.session_settings, typo);
+    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
+    auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
+        try {
+            auto conn = co_await pool->async_acquire();
+        } catch (unavailable_error const& e) {
+            co_return e.what();
+        }
+        co_return "acquired";
+    }());
+    EXPECT_NE(outcome.find("unrecognized configuration parameter \"max_parallel_worker_per_gather\""),
+              std::string::npos)
+        << outcome;
 }
 
 TEST(session_settings, none_without_prepared_statements) {
