@@ -254,14 +254,17 @@ async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> req
     std::vector<std::string> tables;
     std::vector<std::string> columns;
     std::vector<std::string> srids;
+    std::vector<std::string> indexed;
     for (auto const& request : requests) {
         schemas.push_back(estimated_extent_name(request.table->schema));
         tables.push_back(estimated_extent_name(request.table->table));
         columns.push_back(request.table->geometry_column);
         srids.push_back(std::to_string(request.srid));
+        indexed.emplace_back(request.table->has_spatial_index ? "t" : "f");
     }
-    std::array<std::string, 4> const params{array_literal(schemas), array_literal(tables),
-                                            array_literal(columns), array_literal(srids)};
+    std::array<std::string, 5> const params{array_literal(schemas), array_literal(tables),
+                                            array_literal(columns), array_literal(srids),
+                                            array_literal(indexed)};
     std::vector<std::optional<std::array<double, 4>>> out(requests.size());
     try {
         auto const r = co_await conn.async_exec(estimated_bounds_sql(), params);

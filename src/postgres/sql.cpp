@@ -150,13 +150,19 @@ std::string exact_bounds_sql(std::span<bounds_request const> items) {
 }
 
 std::string estimated_bounds_sql() {
-    return fmt::format("SELECT t.i, ST_XMin(x.b), ST_YMin(x.b), ST_XMax(x.b), ST_YMax(x.b) "
-                       "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) WITH ORDINALITY AS "
-                       "t(s, n, c, srid, i) "
-                       "CROSS JOIN LATERAL (SELECT {} AS b FROM (SELECT ST_SetSRID(ST_EstimatedExtent(t.s, "
-                       "t.n, t.c)::geometry, "
-                       "t.srid) AS e) AS ext) AS x WHERE x.b IS NOT NULL",
-                       widened_in_wgs84);
+    // ST_EstimatedExtent reads the column's statistics, or else the root of its spatial index;
+    // with neither it only warns twice and returns NULL, which cost 0.28 ms a table (500 such
+    // tables: 140 ms), so those go straight to the exact extent. `t.s` and `t.n` are spelled
+    // for ST_EstimatedExtent (double quotes doubled); replace() gives the names back.
+    return fmt::format(
+        "SELECT t.i, ST_XMin(x.b), ST_YMin(x.b), ST_XMax(x.b), ST_YMax(x.b) "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::boolean[]) "
+        "WITH ORDINALITY AS t(s, n, c, srid, indexed, i) "
+        "CROSS JOIN LATERAL (SELECT {} AS b FROM (SELECT ST_SetSRID(ST_EstimatedExtent(t.s, "
+        "t.n, t.c)::geometry, t.srid) AS e WHERE t.indexed OR EXISTS (SELECT 1 FROM pg_stats AS st "
+        "WHERE st.schemaname = replace(t.s, '\"\"', '\"') AND st.tablename = replace(t.n, "
+        "'\"\"', '\"') AND st.attname = t.c)) AS ext) AS x WHERE x.b IS NOT NULL",
+        widened_in_wgs84);
 }
 
 std::string array_literal(std::span<std::string const> items) {

@@ -34,7 +34,9 @@ namespace kachel::postgres {
 [[nodiscard]] std::string exact_bounds_sql(std::span<bounds_request const> tables);
 
 /// The estimated bounds of many tables in one statement: `$1` schemas, `$2` tables, `$3` columns
-/// (text arrays) and `$4` SRIDs (an integer array), in the same order. Rows: the 1-based position
+/// (text arrays), `$4` SRIDs (an integer array) and `$5` whether the column has a spatial index
+/// (a boolean array), in the same order. A column with neither statistics nor an index is not
+/// estimated. Rows: the 1-based position
 /// in the arrays, then xmin, ymin, xmax, ymax in EPSG:4326, for the tables that have statistics.
 [[nodiscard]] std::string estimated_bounds_sql();
 
