@@ -129,6 +129,24 @@ std::string session_values(asio::io_context& ioc, pg::pool& pool) {
     }());
 }
 
+/// What acquiring a connection from a pool with `extra` among its session settings gives:
+/// "acquired", or the error's text.
+std::string acquire_with(pg::session_setting extra) {
+    asio::io_context ioc;
+    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
+    std::array const extras{std::move(extra)};
+    options.session_settings = pg::with_overrides(options.session_settings, extras);
+    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
+    return run(ioc, [&]() -> asio::awaitable<std::string> {
+        try {
+            auto conn = co_await pool->async_acquire();
+        } catch (unavailable_error const& e) {
+            co_return e.what();
+        }
+        co_return "acquired";
+    }());
+}
+
 } // namespace
 
 TEST(session_settings, tile_connections_run_without_parallel_workers_or_jit_and_with_custom_plans) {
@@ -169,38 +187,15 @@ TEST(session_settings, the_users_choices_win_over_kachels_defaults) {
 }
 
 TEST(session_settings, a_value_the_server_refuses_fails_with_its_name) {
-    asio::io_context ioc;
-    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
-    std::array const bad{pg::session_setting{"jit", "sometimes", "session_settings in test.yaml", true}};
-    options.session_settings = pg::with_overrides(options.session_settings, bad);
-    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
-    auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
-        try {
-            auto conn = co_await pool->async_acquire();
-        } catch (unavailable_error const& e) {
-            co_return e.what();
-        }
-        co_return "acquired";
-    }());
+    auto const outcome =
+        acquire_with(pg::session_setting{"jit", "sometimes", "session_settings in test.yaml", true});
     EXPECT_NE(outcome.find("parameter \"jit\" requires a Boolean value"), std::string::npos) << outcome;
     EXPECT_NE(outcome.find("jit=sometimes (session_settings in test.yaml)"), std::string::npos) << outcome;
 }
 
 TEST(session_settings, a_name_the_server_does_not_know_fails_instead_of_being_ignored) {
-    asio::io_context ioc;
-    pg::pool_options options{1, std::chrono::milliseconds{1000}, "kachel-pool-test"};
-    std::array const typo{
-        pg::session_setting{"max_parallel_worker_per_gather", "1", "session_settings in test.yaml", true}};
-    options.session_settings = pg::with_overrides(options.session_settings, typo);
-    auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
-    auto const outcome = run(ioc, [&]() -> asio::awaitable<std::string> {
-        try {
-            auto conn = co_await pool->async_acquire();
-        } catch (unavailable_error const& e) {
-            co_return e.what();
-        }
-        co_return "acquired";
-    }());
+    auto const outcome = acquire_with(
+        pg::session_setting{"max_parallel_worker_per_gather", "1", "session_settings in test.yaml", true});
     EXPECT_NE(outcome.find("unrecognized configuration parameter \"max_parallel_worker_per_gather\""),
               std::string::npos)
         << outcome;
