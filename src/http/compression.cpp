@@ -25,20 +25,13 @@ struct brotli_decoder_deleter {
 struct zstd_dctx_deleter {
     void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
 };
-/// Ends a z_stream when it leaves scope (deflateEnd or inflateEnd).
+/// Ends an inflating z_stream when it leaves scope (zlib only decompresses here).
 struct z_stream_guard {
-    z_stream_guard(z_stream& s, bool is_inflating) noexcept : stream(s), inflating(is_inflating) {}
+    explicit z_stream_guard(z_stream& s) noexcept : stream(s) {}
     z_stream& stream;
-    bool inflating;
     z_stream_guard(z_stream_guard const&) = delete;
     z_stream_guard& operator=(z_stream_guard const&) = delete;
-    ~z_stream_guard() {
-        if (inflating) {
-            inflateEnd(&stream);
-        } else {
-            deflateEnd(&stream);
-        }
-    }
+    ~z_stream_guard() { inflateEnd(&stream); }
 };
 
 constexpr std::size_t max_decoded_size = std::size_t{256} << 20;
@@ -313,7 +306,7 @@ std::string decompress(std::string_view data, encoding e) {
         if (inflateInit2(&zs, 15 + 32) != Z_OK) {
             throw std::runtime_error{"gzip: inflateInit2 failed"};
         }
-        z_stream_guard const guard{zs, true};
+        z_stream_guard const guard{zs};
         zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
         zs.avail_in = static_cast<uInt>(data.size());
         int rc = Z_OK;

@@ -143,8 +143,8 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
                                                                        : "SET statement_timeout = 0");
     bool const margin = versions.postgis >= postgis_margin_version;
     // Bounds in as few statements as possible. quick: every table's estimated extent in one
-    // statement, then the exact extents of the tables it left out (no statistics yet), a few
-    // dozen tables per statement; calc: the exact extents that way.
+    // statement, then the exact extents of the tables it could not estimate (neither statistics
+    // nor a spatial index), a few dozen tables per statement; calc: the exact extents that way.
     std::vector<bounds_request> requests;
     std::vector<std::size_t> positions;
     for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
@@ -165,8 +165,8 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
                 found[positions[k]] = (*batch)[k];
                 if (!(*batch)[k]) {
                     auto const& table = *requests[k].table;
-                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics yet, run "
-                                  "ANALYZE); computing them exactly",
+                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics or spatial "
+                                  "index yet: run ANALYZE); computing them exactly",
                                   table.schema, table.table, table.geometry_column);
                     exact.push_back(requests[k]);
                     exact_positions.push_back(positions[k]);
