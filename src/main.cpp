@@ -166,11 +166,11 @@ int main(int argc, char** argv) {
     kachel::global_metrics().set_constant_labels(settings.metric_labels);
     kachel::global_metrics().add_gauges([&ready] { return pool_gauges(ready); });
     std::unique_ptr<kachel::tiles::tile_cache> cache;
-    if (settings.cache.max_bytes > 0) {
-        cache = std::make_unique<kachel::tiles::tile_cache>(settings.cache);
-        spdlog::info("Tile cache: up to {} MB{}", settings.cache.max_bytes / 1'000'000,
-                     settings.cache.expiry
-                         ? fmt::format(", tiles kept {} s", settings.cache.expiry->count() / 1000)
+    if (auto const cache_options = settings.cache.tile_cache(); cache_options.max_bytes > 0) {
+        cache = std::make_unique<kachel::tiles::tile_cache>(cache_options);
+        spdlog::info("Tile cache: up to {} MB{}", cache_options.max_bytes / 1'000'000,
+                     cache_options.expiry
+                         ? fmt::format(", tiles kept {} s", cache_options.expiry->count() / 1000)
                          : std::string{});
         kachel::global_metrics().add_gauges([c = cache.get()] {
             return std::vector<kachel::metrics::gauge_sample>{

@@ -2,7 +2,6 @@
 
 #include "config/postgres_section.hpp"
 #include "core/error.hpp"
-#include "http/router.hpp"
 
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -27,19 +26,6 @@ bool contains(std::array<std::string_view, N> const& keys, std::string_view key)
 }
 
 using context = yaml_context;
-
-/// `route_prefix` / `base_path`: a path starting with `/`.
-std::string prefix(YAML::Node const& node, std::string const& key, context const& ctx) {
-    auto const text = scalar(node, key, ctx).value_or("/");
-    auto normalized = http::normalize_prefix(text);
-    if (!normalized) {
-        throw config_error{
-            fmt_error("{}: Base path must be a valid URL path, and must begin with a '/' symbol, but "
-                      "'{}' is '{}'",
-                      ctx.file, key, text)};
-    }
-    return *normalized;
-}
 
 /// `cors: true | false | {origin: [..], max_age: N}`.
 http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
@@ -79,28 +65,26 @@ http::cors_options parse_cors(YAML::Node const& node, context const& ctx) {
     return cors;
 }
 
+/// A table setting's value, as given (after `${VAR}` expansion); null and empty give nothing.
+void give(setting const& target, YAML::Node const& node, std::string const& dotted, context const& ctx,
+          std::vector<given_value>& out) {
+    if (auto text = scalar(node, dotted, ctx)) {
+        out.push_back(given_value{&target, std::move(*text), value_origin{ctx.file, dotted}});
+    }
+}
+
 /// `cache: disable | {size_mb, tile_size_mb, expiry, tile_expiry, minzoom, maxzoom}`.
-void parse_cache(YAML::Node const& node, context const& ctx, cache_file_settings& out) {
-    out.disabled = cache_disabled(node, "cache", ctx, "size_mb, tile_size_mb, tile_expiry, minzoom, maxzoom");
-    if (out.disabled) {
+void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_value>& out) {
+    if (cache_disabled(node, "cache", ctx, "size_mb, tile_size_mb, tile_expiry, minzoom, maxzoom")) {
+        out.push_back(given_value{find_setting("cache.size_mb", setting_scope::server), "0",
+                                  value_origin{ctx.file, "cache"}});
         return;
     }
     for (auto const& entry : node) {
-        auto const key = entry.first.as<std::string>();
-        auto const dotted = "cache." + key;
-        if (key == "size_mb") {
-            out.size_mb = integer_in(entry.second, dotted, ctx, 0, 1'000'000);
-        } else if (key == "tile_size_mb") {
-            out.tile_size_mb = integer_in(entry.second, dotted, ctx, 0, 1'000'000);
-        } else if (key == "expiry") {
-            out.expiry = duration(entry.second, dotted, ctx);
-        } else if (key == "tile_expiry") {
-            out.tile_expiry = duration(entry.second, dotted, ctx);
-        } else if (key == "minzoom") {
-            out.minzoom = zoom(entry.second, dotted, ctx);
-        } else if (key == "maxzoom") {
-            out.maxzoom = zoom(entry.second, dotted, ctx);
-        } else if (key == "idle_timeout" || key == "tile_idle_timeout") {
+        auto const dotted = "cache." + entry.first.as<std::string>();
+        if (auto const* known = find_setting(dotted, setting_scope::server)) {
+            give(*known, entry.second, dotted, ctx, out);
+        } else if (dotted == "cache.idle_timeout" || dotted == "cache.tile_idle_timeout") {
             spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored (use "
                          "tile_expiry)",
                          ctx.file, dotted);
@@ -164,73 +148,18 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
     for (auto const& entry : root) {
         auto const key = entry.first.as<std::string>();
         auto const& value = entry.second;
-        if (key == "listen_addresses") {
-            out.listen_addresses = scalar(value, key, ctx);
-        } else if (key == "worker_processes") {
-            if (auto v = positive_integer(value, key, ctx)) {
-                out.workers = static_cast<unsigned>(*v);
-            }
-        } else if (key == "web_ui") {
-            if (auto text = scalar(value, key, ctx)) {
-                out.webui = http::parse_webui_mode(*text);
-                if (!out.webui) {
-                    throw config_error{
-                        fmt_error("{}: 'web_ui' must be disable, loopback-only or enable-for-all, "
-                                  "got '{}'",
-                                  name, *text)};
-                }
-            }
-        } else if (key == "cors") {
+        if (key == "cors") {
             out.cors = parse_cors(value, ctx);
-        } else if (key == "cache_control") {
-            out.cache_control = scalar(value, key, ctx);
-            if (out.cache_control && !http::is_valid_cache_control(*out.cache_control)) {
-                throw config_error{
-                    fmt_error("{}: 'cache_control' must be a comma-separated list of Cache-Control "
-                              "directives such as 'public, max-age=3600', got '{}'",
-                              name, *out.cache_control)};
-            }
-        } else if (key == "preferred_encoding") {
-            if (auto text = scalar(value, key, ctx)) {
-                auto e = http::parse_encoding(*text);
-                if (!e || *e == http::encoding::identity || *e == http::encoding::zstd) {
-                    throw config_error{fmt_error(
-                        "{}: 'preferred_encoding' must be gzip, brotli or br, got '{}'", name, *text)};
-                }
-                out.preferred_encoding = e;
-            }
-        } else if (key == "max_connections") {
-            if (auto v = positive_integer(value, key, ctx)) {
-                out.max_connections = static_cast<std::size_t>(*v);
-            }
-        } else if (key == "access_log") {
-            out.access_log = boolean(value, key, ctx);
-        } else if (key == "shutdown_timeout") {
-            out.shutdown_timeout = duration(value, key, ctx);
-        } else if (key == "keep_alive") {
-            out.keep_alive = duration(value, key, ctx);
-        } else if (key == "route_prefix") {
-            out.route_prefix = prefix(value, key, ctx);
-        } else if (key == "base_path") {
-            out.base_path = prefix(value, key, ctx);
-        } else if (key == "on_invalid") {
-            if (auto text = scalar(value, key, ctx)) {
-                out.on_invalid = parse_invalid_policy(*text);
-                if (!out.on_invalid) {
-                    throw config_error{
-                        fmt_error("{}: 'on_invalid' must be abort or warn, got '{}'", name, *text)};
-                }
-            }
         } else if (key == "observability") {
             parse_observability(value, ctx, out);
         } else if (key == "cache") {
-            parse_cache(value, ctx, out.cache);
-        } else if (key == "cache_size_mb") {
-            spdlog::warn("{}: 'cache_size_mb' is deprecated, use cache.size_mb", name);
-            out.cache.size_mb = integer_in(value, key, ctx, 0, 1'000'000);
-        } else if (key == "tile_cache_size_mb") {
-            spdlog::warn("{}: 'tile_cache_size_mb' is deprecated, use cache.tile_size_mb", name);
-            out.cache.tile_size_mb = integer_in(value, key, ctx, 0, 1'000'000);
+            parse_cache(value, ctx, out.values);
+        } else if (auto const* known = find_setting(key, setting_scope::server);
+                   known != nullptr && known->key == key && key.find('.') == std::string::npos) {
+            give(*known, value, key, ctx, out.values);
+        } else if (known != nullptr && known->deprecated_key == key) {
+            spdlog::warn("{}: '{}' is deprecated, use {}", name, key, known->key);
+            give(*known, value, key, ctx, out.values);
         } else if (key == "postgres") {
             if (value.IsSequence()) {
                 for (std::size_t i = 0; i < value.size(); ++i) {
@@ -246,7 +175,18 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             spdlog::warn("{}: ignoring unrecognized configuration key '{}'", name, key);
         }
     }
+    settings checked; // every value is checked here, where the file is read
+    out.apply_to(checked);
     return out;
+}
+
+void file_settings::apply_to(settings& s) const {
+    s.postgres = postgres;
+    apply_settings(s, values);
+    if (cors) {
+        s.http.cors = *cors;
+    }
+    s.metric_labels = metric_labels;
 }
 
 file_settings load_config_file(std::string const& path, env_lookup const& lookup) {

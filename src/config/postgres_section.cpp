@@ -1,5 +1,6 @@
 #include "config/postgres_section.hpp"
 
+#include "config/setting.hpp"
 #include "core/error.hpp"
 
 #include <spdlog/spdlog.h>
@@ -297,48 +298,12 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
         if (key == "connection_string") {
             out.connection_string = scalar(value, dotted, ctx).value_or("");
             out.connection_string_reference = unexpanded(value, ctx);
-        } else if (key == "ssl_root_cert" || key == "ssl_cert" || key == "ssl_key") {
-            auto text = scalar(value, dotted, ctx);
-            if (text) {
-                pg::sourced_value v{std::move(*text), fmt::format("{} in {}", dotted, ctx.file)};
-                (key == "ssl_root_cert" ? out.ssl_root_cert
-                 : key == "ssl_cert"    ? out.ssl_cert
-                                        : out.ssl_key) = std::move(v);
+        } else if (auto const* known = find_setting(key, setting_scope::connection)) {
+            if (auto text = scalar(value, dotted, ctx)) {
+                known->set_entry(out, *text, value_origin{ctx.file, dotted});
             }
-        } else if (key == "pool_size") {
-            if (auto v = positive_integer(value, dotted, ctx)) {
-                out.pool_size = static_cast<std::size_t>(*v);
-            }
-        } else if (key == "retry_timeout") {
-            out.retry_timeout = duration(value, dotted, ctx);
-        } else if (key == "statement_timeout") {
-            if (auto v = duration(value, dotted, ctx)) {
-                out.publish.statement_timeout = *v;
-            }
-        } else if (key == "prepared_statements") {
-            out.prepared_statements = boolean(value, dotted, ctx);
         } else if (key == "session_settings") {
             out.session_settings = parse_session_settings(value, dotted, ctx);
-        } else if (key == "acquire_timeout") {
-            out.acquire_timeout = duration(value, dotted, ctx);
-            if (out.acquire_timeout && out.acquire_timeout->count() == 0) {
-                throw config_error{fmt_error("{}: '{}' must be more than 0", ctx.file, dotted)};
-            }
-        } else if (key == "default_srid") {
-            if (auto v = integer_in(value, dotted, ctx, 1, 999999)) {
-                out.publish.default_srid = static_cast<int>(*v);
-            }
-        } else if (key == "auto_bounds") {
-            if (auto text = scalar(value, dotted, ctx)) {
-                auto mode = parse_bounds_mode(*text);
-                if (!mode) {
-                    throw config_error{
-                        fmt_error("{}: '{}' must be quick, calc or skip, got '{}'", ctx.file, dotted, *text)};
-                }
-                out.publish.auto_bounds = *mode;
-            }
-        } else if (key == "max_feature_count") {
-            out.publish.max_feature_count = positive_integer(value, dotted, ctx);
         } else if (key == "auto_publish") {
             auto_publish = value;
         } else if (key == "tables") {
@@ -359,8 +324,7 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
                 }
             }
             out.sources_listed = true;
-        } else if (key == "reload_interval" || key == "prepared_statements" || key == "convert_to_mlt" ||
-                   key == "convert_to_mvt") {
+        } else if (key == "reload_interval" || key == "convert_to_mlt" || key == "convert_to_mvt") {
             spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file,
                          dotted);
         } else {

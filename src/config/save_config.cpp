@@ -1,5 +1,6 @@
 #include "config/save_config.hpp"
 
+#include "config/setting.hpp"
 #include "core/error.hpp"
 
 #include <spdlog/spdlog.h>
@@ -155,16 +156,61 @@ void emit_function(YAML::Emitter& y, postgres::function_spec const& f,
     y << YAML::EndMap;
 }
 
-char const* bounds_name(postgres::bounds_mode m) {
-    switch (m) {
-    case postgres::bounds_mode::calc:
-        return "calc";
-    case postgres::bounds_mode::skip:
-        return "skip";
-    case postgres::bounds_mode::quick:
-        break;
+/// The table's server settings in table order: top-level keys, then each section (`cache`) as a
+/// map; then `cors` and the metric labels.
+void emit_server_settings(YAML::Emitter& y, settings const& s) {
+    std::vector<std::pair<std::string_view, std::vector<std::pair<std::string_view, std::string>>>> sections;
+    for (auto const& st : all_settings()) {
+        if (st.scope != setting_scope::server) {
+            continue;
+        }
+        auto value = st.show(s, 0);
+        if (value.empty()) {
+            continue;
+        }
+        auto const dot = st.key.find('.');
+        if (dot == std::string_view::npos) {
+            y << YAML::Key << std::string{st.key} << YAML::Value << text{value};
+            continue;
+        }
+        auto const section = st.key.substr(0, dot);
+        auto it =
+            std::find_if(sections.begin(), sections.end(), [&](auto const& e) { return e.first == section; });
+        if (it == sections.end()) {
+            it = sections.insert(sections.end(), {section, {}});
+        }
+        it->second.emplace_back(st.key.substr(dot + 1), std::move(value));
     }
-    return "quick";
+    for (auto const& [section, values] : sections) {
+        y << YAML::Key << std::string{section} << YAML::Value << YAML::BeginMap;
+        for (auto const& [key, value] : values) {
+            y << YAML::Key << std::string{key} << YAML::Value << text{value};
+        }
+        y << YAML::EndMap;
+    }
+    auto const& cors = s.http.cors;
+    y << YAML::Key << "cors" << YAML::Value;
+    if (!cors.enabled || (cors.origins.empty() && !cors.max_age)) {
+        y << cors.enabled;
+    } else {
+        y << YAML::BeginMap << YAML::Key << "origin" << YAML::Value << YAML::BeginSeq;
+        for (auto const& origin : cors.origins) {
+            y << text{origin};
+        }
+        y << YAML::EndSeq;
+        if (cors.max_age) {
+            y << YAML::Key << "max_age" << YAML::Value << *cors.max_age;
+        }
+        y << YAML::EndMap;
+    }
+    if (!s.metric_labels.empty()) {
+        y << YAML::Key << "observability" << YAML::Value << YAML::BeginMap << YAML::Key << "metrics"
+          << YAML::Value << YAML::BeginMap << YAML::Key << "add_labels" << YAML::Value << YAML::BeginMap;
+        for (auto const& [name, value] : s.metric_labels) {
+            y << YAML::Key << name << YAML::Value << text{value};
+        }
+        y << YAML::EndMap << YAML::EndMap << YAML::EndMap;
+    }
 }
 
 void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
@@ -178,35 +224,12 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     } else {
         y << text{strip_password(entry.connection_string)};
     }
-    // --ca-root-file overrides ssl_root_cert of every connection.
-    auto const root = s.ca_root_file
-                          ? s.ca_root_file
-                          : (entry.ssl_root_cert ? std::optional{entry.ssl_root_cert->value} : std::nullopt);
-    if (root) {
-        y << YAML::Key << "ssl_root_cert" << YAML::Value << *root;
-    }
-    for (auto const& [key, value] :
-         {std::pair{"ssl_cert", &entry.ssl_cert}, std::pair{"ssl_key", &entry.ssl_key}}) {
-        if (*value) {
-            y << YAML::Key << key << YAML::Value << (*value)->value;
+    for (auto const& st : all_settings()) {
+        if (st.scope == setting_scope::connection) {
+            if (auto const value = st.show(s, i); !value.empty()) {
+                y << YAML::Key << std::string{st.key} << YAML::Value << text{value};
+            }
         }
-    }
-    y << YAML::Key << "pool_size" << YAML::Value << s.pool_size_for(i);
-    if (publish.default_srid) {
-        y << YAML::Key << "default_srid" << YAML::Value << *publish.default_srid;
-    }
-    y << YAML::Key << "auto_bounds" << YAML::Value << bounds_name(publish.auto_bounds);
-    y << YAML::Key << "statement_timeout" << YAML::Value
-      << fmt::format("{}s",
-                     std::chrono::duration_cast<std::chrono::seconds>(publish.statement_timeout).count());
-    y << YAML::Key << "acquire_timeout" << YAML::Value
-      << fmt::format("{}s",
-                     std::chrono::duration_cast<std::chrono::seconds>(s.acquire_timeout_for(i)).count());
-    if (publish.max_feature_count) {
-        y << YAML::Key << "max_feature_count" << YAML::Value << *publish.max_feature_count;
-    }
-    if (!s.prepared_statements_for(i)) {
-        y << YAML::Key << "prepared_statements" << YAML::Value << false;
     }
     if (!entry.session_settings.empty()) {
         y << YAML::Key << "session_settings" << YAML::Value << YAML::BeginMap;
@@ -283,21 +306,7 @@ std::string render_saved_config(settings const& s,
                                 std::vector<postgres::published_database> const& published) {
     YAML::Emitter y;
     y << YAML::BeginMap;
-    y << YAML::Key << "listen_addresses" << YAML::Value << s.listen_addresses;
-    if (s.workers != 0) {
-        y << YAML::Key << "worker_processes" << YAML::Value << s.workers;
-    }
-    if (!s.http.route_prefix.empty()) {
-        y << YAML::Key << "route_prefix" << YAML::Value << s.http.route_prefix;
-    }
-    if (s.http.base_path) {
-        y << YAML::Key << "base_path" << YAML::Value << (s.http.base_path->empty() ? "/" : *s.http.base_path);
-    }
-    y << YAML::Key << "on_invalid" << YAML::Value
-      << (s.on_invalid == postgres::invalid_policy::abort ? "abort" : "warn");
-    if (s.http.cache_control) {
-        y << YAML::Key << "cache_control" << YAML::Value << *s.http.cache_control;
-    }
+    emit_server_settings(y, s);
     y << YAML::Key << "postgres" << YAML::Value << YAML::BeginSeq;
     for (std::size_t i = 0; i < s.postgres.size(); ++i) {
         emit_postgres(y, s, i, published.at(i));

@@ -28,7 +28,7 @@ std::chrono::seconds settings::retry_timeout_for(std::size_t i) const {
 }
 
 bool settings::prepared_statements_for(std::size_t i) const {
-    return !no_prepared_statements && postgres.at(i).prepared_statements.value_or(true);
+    return prepared_statements.value_or(postgres.at(i).prepared_statements.value_or(true));
 }
 
 pg::pool_options settings::pool_options_for(std::size_t i, std::string name) const {
@@ -58,6 +58,18 @@ postgres::publish_config settings::publish_config_for(std::size_t i) const {
         out.max_feature_count = max_feature_count;
     }
     out.on_invalid = on_invalid;
+    return out;
+}
+
+tiles::tile_cache_options cache_settings::tile_cache() const {
+    tiles::tile_cache_options out;
+    std::int64_t const tile_mb = tile_size_mb.value_or(size_mb / 2);
+    out.max_bytes = size_mb == 0 ? 0 : static_cast<std::size_t>(tile_mb) * 1'000'000;
+    if (auto const e = tile_expiry ? tile_expiry : expiry) {
+        out.expiry = std::chrono::duration_cast<std::chrono::milliseconds>(*e);
+    }
+    out.minzoom = minzoom;
+    out.maxzoom = maxzoom;
     return out;
 }
 

@@ -45,6 +45,21 @@ struct postgres_settings {
     bool sources_listed = false;
 };
 
+/// The `cache` section (martin-compat 9); `cache: disable` is `size_mb: 0`.
+struct cache_settings {
+    /// Megabytes of 1,000,000 bytes for every cache; 0 turns caching off.
+    std::int64_t size_mb = 512;
+    /// The tile cache's share; half of size_mb when unset, as in Martin.
+    std::optional<std::int64_t> tile_size_mb;
+    std::optional<std::chrono::seconds> expiry;      ///< `expiry`
+    std::optional<std::chrono::seconds> tile_expiry; ///< `tile_expiry` (wins over `expiry`)
+    std::optional<int> minzoom;
+    std::optional<int> maxzoom;
+
+    /// What the tile cache gets: `tile_size_mb`, else half of `size_mb`; no bytes when off.
+    [[nodiscard]] tiles::tile_cache_options tile_cache() const;
+};
+
 /// Everything kachel needs to start, after command line, config file and environment are merged.
 struct settings {
     std::vector<postgres_settings> postgres;
@@ -76,9 +91,8 @@ struct settings {
     std::optional<postgres::bounds_mode> auto_bounds;
     /// `-m/--max-feature-count`: overrides every connection's `max_feature_count`.
     std::optional<std::uint64_t> max_feature_count;
-    /// The tile cache: `cache` (martin-compat 9), `-C/--cache-size`, `--cache-expiry`. Tiles get
-    /// `tile_size_mb`, else half of `size_mb` (512 by default), as Martin; 1 MB = 1,000,000 bytes.
-    tiles::tile_cache_options cache;
+    /// The tile cache: `cache` (martin-compat 9), `-C/--cache-size`, `--cache-expiry`.
+    cache_settings cache;
     /// `on_invalid` / `--on-invalid`: what happens to configured sources that cannot be published.
     postgres::invalid_policy on_invalid = postgres::invalid_policy::abort;
     /// `shutdown_timeout` / `--shutdown-timeout`: how long SIGTERM waits for requests in flight.
@@ -100,8 +114,8 @@ struct settings {
     /// The pool settings of connection i: size, acquire timeout, prepared statements, and the
     /// session settings (kachel's defaults with the entry's `session_settings` over them).
     [[nodiscard]] pg::pool_options pool_options_for(std::size_t i, std::string name) const;
-    /// `--no-prepared-statements`: unnamed statements for every connection.
-    bool no_prepared_statements = false;
+    /// `--no-prepared-statements` (false): overrides every connection's `prepared_statements`.
+    std::optional<bool> prepared_statements;
     static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
     /// The publishing settings of entry `i` with the command-line overrides applied.
     [[nodiscard]] postgres::publish_config publish_config_for(std::size_t i) const;

@@ -1,5 +1,6 @@
 #include "config/yaml_values.hpp"
 
+#include "config/value_text.hpp"
 #include "core/error.hpp"
 
 #include <spdlog/spdlog.h>
@@ -39,65 +40,24 @@ std::optional<std::string> unexpanded(YAML::Node const& node, yaml_context const
 std::optional<std::uint64_t> positive_integer(YAML::Node const& node, std::string const& key,
                                               yaml_context const& ctx) {
     auto const text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    std::uint64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || value == 0) {
-        throw config_error{fmt_error("{}: '{}' must be a positive integer, got '{}'", ctx.file, key, *text)};
-    }
-    return value;
+    return text ? std::optional{parse_positive(*text, {ctx.file, key})} : std::nullopt;
 }
 
 std::optional<std::int64_t> integer_in(YAML::Node const& node, std::string const& key,
                                        yaml_context const& ctx, std::int64_t min, std::int64_t max) {
     auto const text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    std::int64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc{} || ptr != text->data() + text->size() || value < min || value > max) {
-        throw config_error{
-            fmt_error("{}: '{}' must be an integer from {} to {}, got '{}'", ctx.file, key, min, max, *text)};
-    }
-    return value;
+    return text ? std::optional{parse_integer(*text, {ctx.file, key}, min, max)} : std::nullopt;
 }
 
 std::optional<bool> boolean(YAML::Node const& node, std::string const& key, yaml_context const& ctx) {
     auto const text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    if (*text == "true" || *text == "yes" || *text == "on") {
-        return true;
-    }
-    if (*text == "false" || *text == "no" || *text == "off") {
-        return false;
-    }
-    throw config_error{fmt_error("{}: '{}' must be true or false, got '{}'", ctx.file, key, *text)};
+    return text ? std::optional{parse_boolean(*text, {ctx.file, key})} : std::nullopt;
 }
 
 std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key,
                                              yaml_context const& ctx) {
-    auto text = scalar(node, key, ctx);
-    if (!text) {
-        return std::nullopt;
-    }
-    std::int64_t factor = 1;
-    std::string_view digits = *text;
-    if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
-        factor = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
-        digits.remove_suffix(1);
-    }
-    std::int64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || value < 0) {
-        throw config_error{
-            fmt_error("{}: '{}' must be a duration such as 30, 30s or 2m, got '{}'", ctx.file, key, *text)};
-    }
-    return std::chrono::seconds{value * factor};
+    auto const text = scalar(node, key, ctx);
+    return text ? std::optional{parse_duration(*text, {ctx.file, key})} : std::nullopt;
 }
 
 std::vector<std::string> string_list(YAML::Node const& node, std::string const& key,

@@ -15,6 +15,18 @@ std::optional<webui_mode> parse_webui_mode(std::string_view text) noexcept {
     return std::nullopt;
 }
 
+std::string_view webui_mode_name(webui_mode mode) noexcept {
+    switch (mode) {
+    case webui_mode::disable:
+        return "disable";
+    case webui_mode::enable_for_all:
+        return "enable-for-all";
+    case webui_mode::loopback_only:
+        break;
+    }
+    return "loopback-only";
+}
+
 bool webui_enabled_for(webui_mode mode, boost::asio::ip::address const& remote) noexcept {
     switch (mode) {
     case webui_mode::disable:

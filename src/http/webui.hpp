@@ -18,6 +18,9 @@ enum class webui_mode {
 /// "disable", "loopback-only", "enable-for-all"; nullopt for anything else.
 [[nodiscard]] std::optional<webui_mode> parse_webui_mode(std::string_view text) noexcept;
 
+/// The text parse_webui_mode reads: "disable", "loopback-only", "enable-for-all".
+[[nodiscard]] std::string_view webui_mode_name(webui_mode mode) noexcept;
+
 /// True when `mode` lets a client at `remote` see the UI.
 [[nodiscard]] bool webui_enabled_for(webui_mode mode, boost::asio::ip::address const& remote) noexcept;
 

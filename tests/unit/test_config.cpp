@@ -75,9 +75,12 @@ TEST(command_line, pool_size_zero_is_rejected) {
     EXPECT_THROW((void)parse({"-p", "0"}), config_error);
 }
 
-TEST(command_line, help_and_version_exit_zero) {
-    EXPECT_EQ(parse({"--version"}).exit_code, 0);
-    EXPECT_EQ(parse({"-V"}).exit_code, 0);
+TEST(command_line, version_prints_the_version_and_exits_zero) {
+    for (char const* flag : {"--version", "-V"}) {
+        ::testing::internal::CaptureStdout();
+        EXPECT_EQ(parse({flag}).exit_code, 0);
+        EXPECT_EQ(::testing::internal::GetCapturedStdout(), "kachel " KACHEL_VERSION "\n") << flag;
+    }
 }
 
 TEST(command_line, config_file_with_flags_on_top) {
@@ -122,15 +125,15 @@ TEST(log_filter, directive_syntax) {
 TEST(command_line, cache_and_keep_alive_follow_martin) {
     ::unsetenv("DATABASE_URL");
     auto const defaults = parse({}).values;
-    EXPECT_EQ(defaults.cache.max_bytes, 256'000'000U); // half of size_mb 512, as Martin
-    EXPECT_FALSE(defaults.cache.expiry);
+    EXPECT_EQ(defaults.cache.tile_cache().max_bytes, 256'000'000U); // half of size_mb 512, as Martin
+    EXPECT_FALSE(defaults.cache.tile_cache().expiry);
     EXPECT_EQ(defaults.keep_alive, std::chrono::seconds{75});
 
     auto const flags = parse({"-C", "100", "--cache-expiry", "30", "-k", "5"}).values;
-    EXPECT_EQ(flags.cache.max_bytes, 50'000'000U);
-    EXPECT_EQ(flags.cache.expiry, std::chrono::milliseconds{30'000});
+    EXPECT_EQ(flags.cache.tile_cache().max_bytes, 50'000'000U);
+    EXPECT_EQ(flags.cache.tile_cache().expiry, std::chrono::milliseconds{30'000});
     EXPECT_EQ(flags.keep_alive, std::chrono::seconds{5});
-    EXPECT_EQ(parse({"-C", "0"}).values.cache.max_bytes, 0U);
+    EXPECT_EQ(parse({"-C", "0"}).values.cache.tile_cache().max_bytes, 0U);
 
     auto const path = std::string{::testing::TempDir()} + "kachel-test-cache.yaml";
     auto const from_file = [&path](std::string const& yaml, std::vector<char const*> extra = {}) {
@@ -141,16 +144,18 @@ TEST(command_line, cache_and_keep_alive_follow_martin) {
     };
     auto const section =
         from_file("keep_alive: 20\ncache:\n  size_mb: 64\n  tile_expiry: 2m\n  minzoom: 3\n  maxzoom: 12\n");
-    EXPECT_EQ(section.cache.max_bytes, 32'000'000U);
-    EXPECT_EQ(section.cache.expiry, std::chrono::milliseconds{120'000});
-    EXPECT_EQ(section.cache.minzoom, 3);
-    EXPECT_EQ(section.cache.maxzoom, 12);
+    EXPECT_EQ(section.cache.tile_cache().max_bytes, 32'000'000U);
+    EXPECT_EQ(section.cache.tile_cache().expiry, std::chrono::milliseconds{120'000});
+    EXPECT_EQ(section.cache.tile_cache().minzoom, 3);
+    EXPECT_EQ(section.cache.tile_cache().maxzoom, 12);
     EXPECT_EQ(section.keep_alive, std::chrono::seconds{20});
-    EXPECT_EQ(from_file("cache:\n  size_mb: 64\n  tile_size_mb: 10\n").cache.max_bytes, 10'000'000U);
-    EXPECT_EQ(from_file("cache: disable\n").cache.max_bytes, 0U);
-    EXPECT_EQ(from_file("cache_size_mb: 40\n").cache.max_bytes, 20'000'000U);    // deprecated key
-    EXPECT_EQ(from_file("tile_cache_size_mb: 7\n").cache.max_bytes, 7'000'000U); // deprecated key
-    EXPECT_EQ(from_file("cache:\n  tile_size_mb: 10\n", {"-C", "8"}).cache.max_bytes,
+    EXPECT_EQ(from_file("cache:\n  size_mb: 64\n  tile_size_mb: 10\n").cache.tile_cache().max_bytes,
+              10'000'000U);
+    EXPECT_EQ(from_file("cache: disable\n").cache.tile_cache().max_bytes, 0U);
+    EXPECT_EQ(from_file("cache_size_mb: 40\n").cache.tile_cache().max_bytes, 20'000'000U); // deprecated key
+    EXPECT_EQ(from_file("tile_cache_size_mb: 7\n").cache.tile_cache().max_bytes,
+              7'000'000U); // deprecated key
+    EXPECT_EQ(from_file("cache:\n  tile_size_mb: 10\n", {"-C", "8"}).cache.tile_cache().max_bytes,
               4'000'000U); // flag wins
     EXPECT_THROW((void)from_file("cache: sometimes\n"), config_error);
     EXPECT_THROW((void)from_file("cache:\n  size_mb: -1\n"), config_error);

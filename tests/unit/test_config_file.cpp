@@ -19,6 +19,13 @@ config::env_lookup env(std::map<std::string, std::string> vars) {
     };
 }
 
+/// The settings a file gives on top of the defaults.
+config::settings settings_of(config::file_settings const& file) {
+    config::settings s;
+    file.apply_to(s);
+    return s;
+}
+
 } // namespace
 
 TEST(env_substitution, all_forms) {
@@ -119,14 +126,15 @@ TEST(config_file, errors_name_the_key_and_value) {
     expect_error("postgres:\n  pool_size: 3\n", "'postgres.connection_string' is required");
     expect_error("postgres: [1, 2\n", "not valid YAML");
     expect_error("postgres:\n  connection_string: ${NOPE}\n", "missing property 'NOPE'");
-    expect_error("worker_processes: -1\n", "'worker_processes' must be a positive integer");
+    expect_error("worker_processes: -1\n", "'worker_processes' must be an integer from 1 to 1024, got '-1'");
 }
 
 TEST(config_file, unknown_and_unsupported_keys_are_not_fatal) {
     auto const file = parse_config("listen_addresses: 1.2.3.4:5\nfoo: 1\ncache_size_mb: 3\n"
                                    "postgres:\n  connection_string: host=h\n  bar: 2\n  auto_publish: true\n",
                                    "k.yaml", env({}));
-    EXPECT_EQ(file.listen_addresses, "1.2.3.4:5");
+    EXPECT_EQ(settings_of(file).listen_addresses, "1.2.3.4:5");
+    EXPECT_EQ(settings_of(file).cache.size_mb, 3); // the deprecated key still counts
     EXPECT_EQ(file.postgres.size(), 1U);
 }
 
@@ -160,9 +168,10 @@ postgres:
     f1: {schema: public, function: fn, maxzoom: 6}
 )",
                                    "k.yaml", env({{"URL", "postgresql://u:secret@h/db"}}));
-    EXPECT_EQ(file.on_invalid, postgres::invalid_policy::warn);
-    EXPECT_EQ(file.route_prefix, "/tiles");
-    EXPECT_EQ(file.base_path, "");
+    auto const s = settings_of(file);
+    EXPECT_EQ(s.on_invalid, postgres::invalid_policy::warn);
+    EXPECT_EQ(s.http.route_prefix, "/tiles");
+    EXPECT_EQ(s.http.base_path, "");
     ASSERT_EQ(file.postgres.size(), 1U);
     auto const& pg = file.postgres[0];
     EXPECT_EQ(pg.connection_string_reference, "${URL}");
