@@ -7,9 +7,9 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/server.hpp"
-#include "postgres/check_connection.hpp"
-#include "postgres/publisher.hpp"
-#include "postgres/readiness.hpp"
+#include "postgis/check_connection.hpp"
+#include "postgis/publisher.hpp"
+#include "postgis/readiness.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -38,7 +38,7 @@ std::string format_endpoint(asio::ip::tcp::endpoint const& ep) {
 }
 
 /// Pool gauges per connection, computed at scrape time.
-std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgres::readiness const& ready) {
+std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgis::readiness const& ready) {
     std::vector<kachel::metrics::gauge_sample> out;
     for (auto const& pool : ready.pools()) {
         auto const s = pool->stats();
@@ -57,17 +57,17 @@ std::vector<kachel::metrics::gauge_sample> pool_gauges(kachel::postgres::readine
 
 /// Publishes every database, then starts the HTTP server and logs the readiness line.
 asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings const& settings,
-                            kachel::postgres::readiness& ready, kachel::tiles::tile_cache* cache,
+                            kachel::postgis::readiness& ready, kachel::tiles::tile_cache* cache,
                             std::unique_ptr<kachel::http::server>& server,
                             std::vector<asio::io_context*> more_loops) {
     auto catalog = std::make_shared<kachel::tiles::catalog>();
     kachel::tiles::id_resolver ids;
-    std::vector<kachel::postgres::published_database> published;
+    std::vector<kachel::postgis::published_database> published;
     for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
         auto params = settings.connect_params_for(i);
         auto options = settings.pool_options_for(i, params.application_name);
         auto const publish = settings.publish_config_for(i);
-        published.push_back(co_await kachel::postgres::async_publish_database(
+        published.push_back(co_await kachel::postgis::async_publish_database(
             ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i), publish,
             ids, *catalog, &ready));
     }
@@ -96,7 +96,7 @@ asio::awaitable<void> start(asio::io_context& ioc, kachel::config::settings cons
 /// after that, waits briefly for their requests to end, then stops the event loop. Pools close
 /// their connections cleanly when they are destroyed.
 asio::awaitable<void> shut_down(asio::io_context& ioc, kachel::http::server const& server,
-                                kachel::postgres::readiness const& ready, std::chrono::seconds timeout) {
+                                kachel::postgis::readiness const& ready, std::chrono::seconds timeout) {
     asio::steady_timer timer{ioc};
     auto const wait_until_idle =
         [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
@@ -130,7 +130,7 @@ asio::awaitable<bool> check_connections(asio::io_context& ioc, kachel::config::s
         auto params = settings.connect_params_for(i);
         auto const options = settings.pool_options_for(i, params.application_name);
         auto const report =
-            co_await kachel::postgres::async_check_connection(ioc.get_executor(), params, options);
+            co_await kachel::postgis::async_check_connection(ioc.get_executor(), params, options);
         fmt::print("{}", report.text);
         std::fflush(stdout);
         all_ok = all_ok && report.ok;
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     asio::io_context& ioc = loops.main();
     std::unique_ptr<kachel::http::server> server;
     std::exception_ptr failure;
-    kachel::postgres::readiness ready;
+    kachel::postgis::readiness ready;
     kachel::global_metrics().set_constant_labels(settings.metric_labels);
     kachel::global_metrics().add_gauges([&ready] { return pool_gauges(ready); });
     std::unique_ptr<kachel::tiles::tile_cache> cache;

@@ -12,8 +12,8 @@ namespace kachel::config {
 
 namespace {
 
-using postgres::function_config;
-using postgres::table_config;
+using postgis::function_config;
+using postgis::table_config;
 
 std::optional<int> int_in(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
                           std::int64_t min, std::int64_t max) {
@@ -145,7 +145,7 @@ function_config parse_function(std::string id, YAML::Node const& node, std::stri
 
 /// `auto_publish.tables` or `.functions`: true/false or an object. Returns whether it is on.
 bool parse_auto_part(YAML::Node const& node, std::string const& path, yaml_context const& ctx, bool is_tables,
-                     postgres::auto_publish_config& out) {
+                     postgis::auto_publish_config& out) {
     if (!node || node.IsNull()) {
         return true;
     }
@@ -181,9 +181,9 @@ bool parse_auto_part(YAML::Node const& node, std::string const& path, yaml_conte
 }
 
 /// `auto_publish` in all its forms (martin-compat 6.2).
-postgres::auto_publish_config parse_auto_publish(YAML::Node const& node, std::string const& path,
+postgis::auto_publish_config parse_auto_publish(YAML::Node const& node, std::string const& path,
                                                  yaml_context const& ctx) {
-    postgres::auto_publish_config out;
+    postgis::auto_publish_config out;
     if (node.IsScalar()) {
         bool const on = boolean(node, path, ctx).value_or(true);
         out.tables = on;
@@ -258,25 +258,25 @@ std::vector<pg::session_setting> parse_session_settings(YAML::Node const& node, 
 
 } // namespace
 
-std::optional<postgres::invalid_policy> parse_invalid_policy(std::string_view text) {
+std::optional<postgis::invalid_policy> parse_invalid_policy(std::string_view text) {
     if (text == "abort") {
-        return postgres::invalid_policy::abort;
+        return postgis::invalid_policy::abort;
     }
     if (text == "warn" || text == "warning" || text == "warnings" || text == "continue" || text == "ignore") {
-        return postgres::invalid_policy::warn;
+        return postgis::invalid_policy::warn;
     }
     return std::nullopt;
 }
 
-std::optional<postgres::bounds_mode> parse_bounds_mode(std::string_view text) {
+std::optional<postgis::bounds_mode> parse_bounds_mode(std::string_view text) {
     if (text == "quick") {
-        return postgres::bounds_mode::quick;
+        return postgis::bounds_mode::quick;
     }
     if (text == "calc") {
-        return postgres::bounds_mode::calc;
+        return postgis::bounds_mode::calc;
     }
     if (text == "skip") {
-        return postgres::bounds_mode::skip;
+        return postgis::bounds_mode::skip;
     }
     return std::nullopt;
 }

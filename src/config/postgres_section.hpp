@@ -13,9 +13,9 @@ namespace kachel::config {
                                                yaml_context const& ctx);
 
 /// `on_invalid` values: abort, or warn with Martin's aliases. nullopt when not one of them.
-[[nodiscard]] std::optional<postgres::invalid_policy> parse_invalid_policy(std::string_view text);
+[[nodiscard]] std::optional<postgis::invalid_policy> parse_invalid_policy(std::string_view text);
 
 /// `auto_bounds` values: quick, calc, skip. nullopt when not one of them.
-[[nodiscard]] std::optional<postgres::bounds_mode> parse_bounds_mode(std::string_view text);
+[[nodiscard]] std::optional<postgis::bounds_mode> parse_bounds_mode(std::string_view text);
 
 } // namespace kachel::config

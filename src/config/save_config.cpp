@@ -83,7 +83,7 @@ void emit_bounds(YAML::Emitter& y, std::array<double, 4> const& b) {
     y << YAML::EndSeq;
 }
 
-void emit_zooms(YAML::Emitter& y, postgres::tilejson_extras const& e) {
+void emit_zooms(YAML::Emitter& y, postgis::tilejson_extras const& e) {
     if (e.minzoom) {
         y << YAML::Key << "minzoom" << YAML::Value << *e.minzoom;
     }
@@ -119,7 +119,7 @@ void emit_timeout(YAML::Emitter& y, std::chrono::milliseconds timeout,
     }
 }
 
-void emit_table(YAML::Emitter& y, postgres::table_spec const& t, std::chrono::milliseconds default_timeout) {
+void emit_table(YAML::Emitter& y, postgis::table_spec const& t, std::chrono::milliseconds default_timeout) {
     y << YAML::Key << text{t.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{t.table.schema};
     y << YAML::Key << "table" << YAML::Value << text{t.table.table};
@@ -145,7 +145,7 @@ void emit_table(YAML::Emitter& y, postgres::table_spec const& t, std::chrono::mi
     y << YAML::EndMap << YAML::EndMap;
 }
 
-void emit_function(YAML::Emitter& y, postgres::function_spec const& f,
+void emit_function(YAML::Emitter& y, postgis::function_spec const& f,
                    std::chrono::milliseconds default_timeout) {
     y << YAML::Key << text{f.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{f.function.schema};
@@ -214,7 +214,7 @@ void emit_server_settings(YAML::Emitter& y, settings const& s) {
 }
 
 void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
-                   postgres::published_database const& db) {
+                   postgis::published_database const& db) {
     auto const& entry = s.postgres[i];
     auto const publish = s.publish_config_for(i);
     y << YAML::BeginMap;
@@ -246,12 +246,12 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     }
     // Sorted by id, so saving again from the saved file gives the same text.
     auto const by_id = [](auto const* a, auto const* b) { return a->id < b->id; };
-    std::vector<postgres::table_spec const*> tables;
+    std::vector<postgis::table_spec const*> tables;
     for (auto const& t : db.tables) {
         tables.push_back(&t);
     }
     std::sort(tables.begin(), tables.end(), by_id);
-    std::vector<postgres::function_spec const*> functions;
+    std::vector<postgis::function_spec const*> functions;
     for (auto const& f : db.functions) {
         functions.push_back(&f);
     }
@@ -303,7 +303,7 @@ std::string strip_password(std::string_view conninfo) {
 }
 
 std::string render_saved_config(settings const& s,
-                                std::vector<postgres::published_database> const& published) {
+                                std::vector<postgis::published_database> const& published) {
     YAML::Emitter y;
     y << YAML::BeginMap;
     emit_server_settings(y, s);
@@ -316,7 +316,7 @@ std::string render_saved_config(settings const& s,
 }
 
 void save_config(std::string const& path, settings const& s,
-                 std::vector<postgres::published_database> const& published) {
+                 std::vector<postgis::published_database> const& published) {
     auto const text = render_saved_config(s, published);
     if (path == "-") {
         std::fwrite(text.data(), 1, text.size(), stdout);

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "config/settings.hpp"
-#include "postgres/publisher.hpp"
+#include "postgis/publisher.hpp"
 
 #include <string>
 #include <vector>
@@ -18,11 +18,11 @@ namespace kachel::config {
 /// `${VAR}` connection string is written back as written, any other loses its password.
 /// \pre published.size() == s.postgres.size()
 [[nodiscard]] std::string render_saved_config(settings const& s,
-                                              std::vector<postgres::published_database> const& published);
+                                              std::vector<postgis::published_database> const& published);
 
 /// Writes render_saved_config to `path`, or to stdout for `-`.
 /// \throws config_error when the file cannot be written.
 void save_config(std::string const& path, settings const& s,
-                 std::vector<postgres::published_database> const& published);
+                 std::vector<postgis::published_database> const& published);
 
 } // namespace kachel::config

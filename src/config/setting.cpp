@@ -42,7 +42,7 @@ int srid(std::string_view text, value_origin const& origin) {
     return static_cast<int>(parse_integer(text, origin, 1, 999999));
 }
 
-postgres::bounds_mode bounds(std::string_view text, value_origin const& origin) {
+postgis::bounds_mode bounds(std::string_view text, value_origin const& origin) {
     auto mode = parse_bounds_mode(text);
     if (!mode) {
         throw config_error{fmt_error("{} must be quick, calc or skip, got '{}'", origin.describe(), text)};
@@ -85,13 +85,13 @@ std::string millis_text(std::chrono::milliseconds value) {
     return duration_text(std::chrono::duration_cast<std::chrono::seconds>(value));
 }
 
-std::string_view bounds_name(postgres::bounds_mode m) {
+std::string_view bounds_name(postgis::bounds_mode m) {
     switch (m) {
-    case postgres::bounds_mode::calc:
+    case postgis::bounds_mode::calc:
         return "calc";
-    case postgres::bounds_mode::skip:
+    case postgis::bounds_mode::skip:
         return "skip";
-    case postgres::bounds_mode::quick:
+    case postgis::bounds_mode::quick:
         break;
     }
     return "quick";
@@ -257,7 +257,7 @@ std::array const table{
                 },
             .show =
                 [](settings const& s, std::size_t) {
-                    return std::string{s.on_invalid == postgres::invalid_policy::abort ? "abort" : "warn"};
+                    return std::string{s.on_invalid == postgis::invalid_policy::abort ? "abort" : "warn"};
                 }},
     setting{.key = "cache.size_mb",
             .flags = "-C,--cache-size",

@@ -46,7 +46,7 @@ std::chrono::milliseconds settings::acquire_timeout_for(std::size_t i) const {
     return postgres.at(i).acquire_timeout.value_or(default_acquire_timeout);
 }
 
-postgres::publish_config settings::publish_config_for(std::size_t i) const {
+postgis::publish_config settings::publish_config_for(std::size_t i) const {
     auto out = postgres.at(i).publish;
     if (default_srid) {
         out.default_srid = default_srid;

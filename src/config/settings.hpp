@@ -4,7 +4,7 @@
 #include "pg/connect_params.hpp"
 #include "pg/pool.hpp"
 #include "pg/session_settings.hpp"
-#include "postgres/publish_config.hpp"
+#include "postgis/publish_config.hpp"
 #include "tiles/tile_cache.hpp"
 
 #include <chrono>
@@ -36,7 +36,7 @@ struct postgres_settings {
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
     /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).
-    postgres::publish_config publish;
+    postgis::publish_config publish;
     /// The config text of connection_string when it used `${VAR}`: written back by --save-config.
     std::optional<std::string> connection_string_reference;
     /// `auto_publish` as written in the file (YAML), for --save-config.
@@ -88,13 +88,13 @@ struct settings {
     /// `-d/--default-srid` (or DEFAULT_SRID without a config file): overrides every connection's.
     std::optional<int> default_srid;
     /// `-b/--auto-bounds`: overrides every connection's `auto_bounds`.
-    std::optional<postgres::bounds_mode> auto_bounds;
+    std::optional<postgis::bounds_mode> auto_bounds;
     /// `-m/--max-feature-count`: overrides every connection's `max_feature_count`.
     std::optional<std::uint64_t> max_feature_count;
     /// The tile cache: `cache` (martin-compat 9), `-C/--cache-size`, `--cache-expiry`.
     cache_settings cache;
     /// `on_invalid` / `--on-invalid`: what happens to configured sources that cannot be published.
-    postgres::invalid_policy on_invalid = postgres::invalid_policy::abort;
+    postgis::invalid_policy on_invalid = postgis::invalid_policy::abort;
     /// `shutdown_timeout` / `--shutdown-timeout`: how long SIGTERM waits for requests in flight.
     std::chrono::seconds shutdown_timeout{10};
     /// `--save-config FILE|-`: write the resolved configuration there after publishing.
@@ -118,7 +118,7 @@ struct settings {
     std::optional<bool> prepared_statements;
     static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
     /// The publishing settings of entry `i` with the command-line overrides applied.
-    [[nodiscard]] postgres::publish_config publish_config_for(std::size_t i) const;
+    [[nodiscard]] postgis::publish_config publish_config_for(std::size_t i) const;
 };
 
 /// The result of reading the command line: settings to run with, or an exit code (help,

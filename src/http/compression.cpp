@@ -134,36 +134,6 @@ accept_list parse_accept_encoding(std::string_view header) {
 
 } // namespace
 
-std::string_view encoding_token(encoding e) noexcept {
-    switch (e) {
-    case encoding::gzip:
-        return "gzip";
-    case encoding::brotli:
-        return "br";
-    case encoding::zstd:
-        return "zstd";
-    case encoding::identity:
-        break;
-    }
-    return {};
-}
-
-std::optional<encoding> parse_encoding(std::string_view name) noexcept {
-    if (name == "gzip") {
-        return encoding::gzip;
-    }
-    if (name == "br" || name == "brotli") {
-        return encoding::brotli;
-    }
-    if (name == "zstd") {
-        return encoding::zstd;
-    }
-    if (name == "identity") {
-        return encoding::identity;
-    }
-    return std::nullopt;
-}
-
 std::optional<encoding> negotiate_encoding(std::optional<std::string_view> header, encoding stored,
                                            bool compressible, encoding preferred) noexcept {
     if (!header) {

@@ -1,19 +1,17 @@
 #pragma once
 
+#include "tiles/content_encoding.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace kachel::http {
 
-/// HTTP content encodings kachel produces or passes through.
-enum class encoding { identity, gzip, brotli, zstd };
-
-/// `gzip`, `br`, `zstd`; empty for identity.
-[[nodiscard]] std::string_view encoding_token(encoding e) noexcept;
-
-/// `gzip` -> gzip; `brotli` and `br` -> brotli; `zstd` -> zstd; `identity`; nullopt otherwise.
-[[nodiscard]] std::optional<encoding> parse_encoding(std::string_view name) noexcept;
+// The encodings belong to the tiles (a cache entry is one encoding of a tile); HTTP negotiates them.
+using tiles::encoding;
+using tiles::encoding_token;
+using tiles::parse_encoding;
 
 /// Chooses the response encoding for an `Accept-Encoding` header (nullopt = header absent),
 /// after martin-compat 1.6:

@@ -345,8 +345,7 @@ struct tile_fetch {
 
     [[nodiscard]] tiles::tile_key_view key_view(tiles::tile_source const& source, encoding e) const noexcept {
         return tiles::tile_key_view{source.id(), coord,
-                                    source.accepts_query() ? raw_query : std::string_view{},
-                                    static_cast<std::uint8_t>(e)};
+                                    source.accepts_query() ? raw_query : std::string_view{}, e};
     }
 
     [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const {

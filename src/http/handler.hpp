@@ -3,8 +3,8 @@
 #include "http/field_allocator.hpp"
 #include "http/http_options.hpp"
 #include "http/tile_body.hpp"
-#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
+#include "tiles/readiness_check.hpp"
 #include "tiles/tile_cache.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -33,10 +33,10 @@ using response = boost::beast::http::response<tile_body, fields>;
 
 /// Per-request facts the handler needs besides the request itself.
 struct request_context {
-    boost::asio::ip::address remote;            ///< the client's address
-    http_options const* options = nullptr;      ///< \pre not null
-    postgres::readiness const* ready = nullptr; ///< databases for `/_/ready` (none: always ready)
-    std::string_view endpoint = "UNKNOWN";      ///< set by the handler: the route pattern, for metrics
+    boost::asio::ip::address remote;               ///< the client's address
+    http_options const* options = nullptr;         ///< \pre not null
+    tiles::readiness_check const* ready = nullptr; ///< databases for `/_/ready` (none: always ready)
+    std::string_view endpoint = "UNKNOWN";         ///< set by the handler: the route pattern, for metrics
     /// The client's socket, watched while tiles are made: a client that closes it cancels the
     /// work (and the database statements). May be null (nothing watched).
     boost::asio::ip::tcp::socket* client = nullptr;

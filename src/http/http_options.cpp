@@ -1,6 +1,7 @@
 #include "http/http_options.hpp"
 
 #include "core/text.hpp"
+#include "tiles/tile_format.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,25 +11,12 @@ namespace kachel::http {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> image_types{"image/gif", "image/jpeg", "image/png", "image/webp",
-                                                      "image/avif"};
-
-/// Canonical tile MIME type for an Accept entry, or empty when kachel knows no such tile format.
+/// Canonical tile MIME type for an Accept entry (JSON counts for TileJSON), or empty.
 std::string canonical(std::string_view type) {
-    if (type == "application/x-protobuf" || type == "application/vnd.mapbox-vector-tile") {
-        return "application/x-protobuf";
-    }
-    if (type == "application/vnd.maplibre-tile" || type == "application/vnd.maplibre-vector-tile") {
-        return "application/vnd.maplibre-tile";
-    }
-    if (type == "image/jpg") {
-        return "image/jpeg";
-    }
-    if (type == "application/json" ||
-        std::find(image_types.begin(), image_types.end(), type) != image_types.end()) {
+    if (type == "application/json") {
         return std::string{type};
     }
-    return {};
+    return std::string{tiles::canonical_tile_type(type).value_or("")};
 }
 
 } // namespace
@@ -97,7 +85,7 @@ accepted_formats parse_accept(std::optional<std::string_view> header) {
             return out;
         }
         if (type == "image/*") {
-            out.types.insert(out.types.end(), image_types.begin(), image_types.end());
+            out.types.insert(out.types.end(), tiles::image_tile_types.begin(), tiles::image_tile_types.end());
         } else if (auto c = canonical(type); !c.empty()) {
             out.types.push_back(std::move(c));
         }

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "http/http_options.hpp"
-#include "postgres/readiness.hpp"
 #include "tiles/catalog.hpp"
+#include "tiles/readiness_check.hpp"
 #include "tiles/tile_cache.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -33,7 +33,7 @@ struct server_options {
     /// CORS, Cache-Control, encodings, web UI, access log.
     http_options http;
     /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.
-    postgres::readiness const* ready = nullptr;
+    tiles::readiness_check const* ready = nullptr;
     /// The tile cache (null: none). Must outlive the server.
     tiles::tile_cache* cache = nullptr;
     /// Requests being answered right now, and whether the server is shutting down (then every

@@ -37,7 +37,7 @@ struct key_hash {
         std::uint64_t h = std::hash<std::string_view>{}(k.source);
         h = scramble(h ^ std::hash<std::string_view>{}(k.query));
         h = scramble(h ^ ((std::uint64_t{k.coord.z} << 58) ^ (std::uint64_t{k.coord.x} << 29) ^ k.coord.y));
-        return static_cast<std::size_t>(scramble(h ^ k.encoding));
+        return static_cast<std::size_t>(scramble(h ^ static_cast<std::uint64_t>(k.encoding)));
     }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/tile_coord.hpp"
+#include "tiles/content_encoding.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -30,13 +31,12 @@ struct fetched_tile {
 };
 
 /// What identifies a cache entry (martin-compat 9 with decision D8): the source, the tile, the
-/// query string for sources that take one (else empty), and the content encoding of the bytes
-/// (0 = identity; other values are the HTTP layer's encodings).
+/// query string for sources that take one (else empty), and the content encoding of the bytes.
 struct tile_key {
     std::string source;
     tile_coord coord;
     std::string query;
-    std::uint8_t encoding = 0;
+    tiles::encoding encoding = encoding::identity;
 
     bool operator==(tile_key const&) const = default;
 };
@@ -47,10 +47,10 @@ struct tile_key_view {
     std::string_view source;
     tile_coord coord;
     std::string_view query;
-    std::uint8_t encoding = 0;
+    tiles::encoding encoding = encoding::identity;
 
     tile_key_view(std::string_view source_id, tile_coord c, std::string_view query_string,
-                  std::uint8_t content_encoding) noexcept
+                  tiles::encoding content_encoding) noexcept
         : source(source_id), coord(c), query(query_string), encoding(content_encoding) {}
     // NOLINTNEXTLINE(google-explicit-constructor): a key is usable wherever its view is.
     tile_key_view(tile_key const& key) noexcept

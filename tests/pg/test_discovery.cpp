@@ -3,9 +3,9 @@
 #include "core/error.hpp"
 #include "pg/connection.hpp"
 #include "pg/diagnosis.hpp"
-#include "postgres/discovery.hpp"
-#include "postgres/publisher.hpp"
-#include "postgres/table_source.hpp"
+#include "postgis/discovery.hpp"
+#include "postgis/publisher.hpp"
+#include "postgis/table_source.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
 #include "tiles/mvt_decoder.hpp"
@@ -35,8 +35,8 @@ class discovery : public ::testing::Test {
         tiles::catalog catalog;
         tiles::id_resolver ids;
         auto const params = test::params_for(test::tls_conninfo(s_db->name()));
-        run(m_ioc, postgres::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                    std::chrono::milliseconds{0}, postgres::publish_config{},
+        run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
+                                                    std::chrono::milliseconds{0}, postgis::publish_config{},
                                                     ids, catalog));
         return catalog;
     }
@@ -47,7 +47,7 @@ class discovery : public ::testing::Test {
 
 std::unique_ptr<test::tempdb> discovery::s_db;
 
-postgres::table_info const* find(std::vector<postgres::table_info> const& tables, std::string const& schema,
+postgis::table_info const* find(std::vector<postgis::table_info> const& tables, std::string const& schema,
                                  std::string const& table, std::string const& column) {
     auto const it = std::find_if(tables.begin(), tables.end(), [&](auto const& t) {
         return t.schema == schema && t.table == table && t.geometry_column == column;
@@ -59,15 +59,15 @@ postgres::table_info const* find(std::vector<postgres::table_info> const& tables
 
 TEST_F(discovery, versions_are_checked) {
     auto conn = connect();
-    auto const v = run(m_ioc, postgres::async_check_versions(*conn));
-    EXPECT_GE(v.postgres, postgres::minimum_postgres_version);
-    EXPECT_GE(v.postgis, postgres::minimum_postgis_version);
+    auto const v = run(m_ioc, postgis::async_check_versions(*conn));
+    EXPECT_GE(v.postgres, postgis::minimum_postgres_version);
+    EXPECT_GE(v.postgis, postgis::minimum_postgis_version);
     EXPECT_FALSE(v.postgis_text.empty());
 }
 
 TEST_F(discovery, finds_every_kind_of_relation_with_its_columns) {
     auto conn = connect();
-    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+    auto const tables = run(m_ioc, postgis::async_discover_tables(*conn));
 
     auto const* points = find(tables, "public", "points", "geom");
     ASSERT_NE(points, nullptr);
@@ -114,7 +114,7 @@ TEST_F(discovery, roles_see_only_what_they_can_read) {
     s_db->query("CREATE TABLE private_points (gid int4, geom geometry(Point, 4326))");
     s_db->query("REVOKE ALL ON private_points FROM kachel");
     auto conn = connect();
-    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
+    auto const tables = run(m_ioc, postgis::async_discover_tables(*conn));
     EXPECT_EQ(find(tables, "public", "private_points", "geom"), nullptr);
     s_db->query("DROP TABLE private_points");
 }
@@ -176,12 +176,12 @@ TEST_F(discovery, estimated_bounds_of_every_table_in_one_statement_match_the_que
         R"(INSERT INTO "b""ounds {x}, \ ü" VALUES (1, 'SRID=4326;POINT(10 20)'), (2, 'SRID=4326;POINT(30 40)'))");
     s_db->query(R"(ANALYZE "b""ounds {x}, \ ü")");
     auto conn = connect();
-    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
-    std::vector<postgres::bounds_request> requests;
+    auto const tables = run(m_ioc, postgis::async_discover_tables(*conn));
+    std::vector<postgis::bounds_request> requests;
     for (auto const& t : tables) {
         requests.push_back({&t, t.srid == 0 ? 3857 : t.srid});
     }
-    auto const batch = run(m_ioc, postgres::async_estimated_bounds(*conn, requests));
+    auto const batch = run(m_ioc, postgis::async_estimated_bounds(*conn, requests));
     ASSERT_TRUE(batch.has_value()) << "the one statement failed";
     ASSERT_EQ(batch->size(), tables.size());
 
@@ -193,8 +193,8 @@ TEST_F(discovery, estimated_bounds_of_every_table_in_one_statement_match_the_que
         }
         ++estimated;
         hostile_seen = hostile_seen || tables[i].table == "b\"ounds {x}, \\ ü";
-        auto const single = run(m_ioc, postgres::async_table_bounds(*conn, tables[i], requests[i].srid,
-                                                                    postgres::bounds_mode::quick));
+        auto const single = run(m_ioc, postgis::async_table_bounds(*conn, tables[i], requests[i].srid,
+                                                                    postgis::bounds_mode::quick));
         ASSERT_TRUE(single.has_value()) << tables[i].table;
         for (std::size_t k = 0; k < 4; ++k) {
             EXPECT_DOUBLE_EQ((*(*batch)[i])[k], (*single)[k]) << tables[i].table << " " << k;
@@ -217,8 +217,8 @@ TEST_F(discovery, exact_bounds_in_batches_match_the_query_per_table) {
     }
     s_db->query("CREATE TABLE exact_empty (gid int4, geom geometry(Point, 4326))");
     auto conn = connect();
-    auto const tables = run(m_ioc, postgres::async_discover_tables(*conn));
-    std::vector<postgres::bounds_request> requests;
+    auto const tables = run(m_ioc, postgis::async_discover_tables(*conn));
+    std::vector<postgis::bounds_request> requests;
     for (auto const& t : tables) {
         if (t.table.starts_with("exact_")) {
             requests.push_back({&t, 4326});
@@ -226,7 +226,7 @@ TEST_F(discovery, exact_bounds_in_batches_match_the_query_per_table) {
     }
     ASSERT_EQ(requests.size(), 61U);
     test::admin_connection{s_db->name()}.query("ALTER TABLE exact_7 OWNER TO postgres");
-    auto const batch = run(m_ioc, postgres::async_exact_bounds(*conn, requests));
+    auto const batch = run(m_ioc, postgis::async_exact_bounds(*conn, requests));
     ASSERT_EQ(batch.size(), requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
         auto const& name = requests[i].table->table;
@@ -234,8 +234,8 @@ TEST_F(discovery, exact_bounds_in_batches_match_the_query_per_table) {
             EXPECT_FALSE(batch[i].has_value()) << name;
             continue;
         }
-        auto const single = run(m_ioc, postgres::async_table_bounds(*conn, *requests[i].table, 4326,
-                                                                    postgres::bounds_mode::calc));
+        auto const single = run(m_ioc, postgis::async_table_bounds(*conn, *requests[i].table, 4326,
+                                                                    postgis::bounds_mode::calc));
         ASSERT_TRUE(single.has_value()) << name;
         ASSERT_TRUE(batch[i].has_value()) << name;
         EXPECT_EQ(*batch[i], *single) << name;

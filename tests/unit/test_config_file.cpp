@@ -169,14 +169,14 @@ postgres:
 )",
                                    "k.yaml", env({{"URL", "postgresql://u:secret@h/db"}}));
     auto const s = settings_of(file);
-    EXPECT_EQ(s.on_invalid, postgres::invalid_policy::warn);
+    EXPECT_EQ(s.on_invalid, postgis::invalid_policy::warn);
     EXPECT_EQ(s.http.route_prefix, "/tiles");
     EXPECT_EQ(s.http.base_path, "");
     ASSERT_EQ(file.postgres.size(), 1U);
     auto const& pg = file.postgres[0];
     EXPECT_EQ(pg.connection_string_reference, "${URL}");
     EXPECT_EQ(pg.publish.default_srid, 3857);
-    EXPECT_EQ(pg.publish.auto_bounds, postgres::bounds_mode::calc);
+    EXPECT_EQ(pg.publish.auto_bounds, postgis::bounds_mode::calc);
     EXPECT_EQ(pg.publish.max_feature_count, 1000U);
     // Listing tables or functions without auto_publish publishes only those.
     EXPECT_FALSE(pg.publish.auto_publish.tables);

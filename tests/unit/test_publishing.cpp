@@ -3,7 +3,7 @@
 
 #include "config/save_config.hpp"
 #include "http/query_params.hpp"
-#include "postgres/resolver.hpp"
+#include "postgis/resolver.hpp"
 
 #include <gtest/gtest.h>
 
@@ -41,9 +41,9 @@ TEST(query_to_json, hostile_input_stays_a_string) {
 
 namespace {
 
-postgres::table_info table(std::string schema, std::string name, std::string column, int srid,
+postgis::table_info table(std::string schema, std::string name, std::string column, int srid,
                            std::map<std::string, std::string> properties = {}) {
-    postgres::table_info t;
+    postgis::table_info t;
     t.schema = std::move(schema);
     t.table = std::move(name);
     t.geometry_column = std::move(column);
@@ -53,8 +53,8 @@ postgres::table_info table(std::string schema, std::string name, std::string col
     return t;
 }
 
-postgres::function_info function(std::string schema, std::string name) {
-    postgres::function_info f;
+postgis::function_info function(std::string schema, std::string name) {
+    postgis::function_info f;
     f.schema = std::move(schema);
     f.function = std::move(name);
     f.signature = f.schema + "." + f.function + "(integer, integer, integer) -> bytea";
@@ -62,23 +62,23 @@ postgres::function_info function(std::string schema, std::string name) {
 }
 
 struct fixture {
-    std::vector<postgres::table_info> tables{
+    std::vector<postgis::table_info> tables{
         table("public", "Roads", "geom", 4326, {{"Gid", "int4"}, {"name", "text"}, {"code", "text"}}),
         table("public", "two", "a", 3857),
         table("public", "two", "b", 3857),
         table("other", "roads", "geom", 4326),
         table("public", "zero", "geom", 0, {{"gid", "int8"}}),
     };
-    std::vector<postgres::function_info> functions{function("public", "tiles"), function("fns", "tiles")};
+    std::vector<postgis::function_info> functions{function("public", "tiles"), function("fns", "tiles")};
     std::vector<std::string> schemas{"public", "other", "fns", "empty"};
 
-    postgres::resolution resolve(postgres::publish_config const& config) const {
+    postgis::resolution resolve(postgis::publish_config const& config) const {
         tiles::id_resolver ids;
-        return postgres::resolve_sources(config, tables, functions, schemas, "h:5432/db", ids);
+        return postgis::resolve_sources(config, tables, functions, schemas, "h:5432/db", ids);
     }
 };
 
-std::vector<std::string> ids_of(postgres::resolution const& r) {
+std::vector<std::string> ids_of(postgis::resolution const& r) {
     std::vector<std::string> out;
     for (auto const& t : r.tables) {
         out.push_back(t.id);
@@ -103,7 +103,7 @@ TEST(resolver, auto_publish_everything_in_martins_order) {
 
 TEST(resolver, default_srid_publishes_srid_zero_columns) {
     fixture const f;
-    postgres::publish_config config;
+    postgis::publish_config config;
     config.default_srid = 3857;
     auto const r = f.resolve(config);
     auto const ids = ids_of(r);
@@ -113,10 +113,10 @@ TEST(resolver, default_srid_publishes_srid_zero_columns) {
 
 TEST(resolver, configured_table_matches_case_insensitively_and_aliases_columns) {
     fixture const f;
-    postgres::publish_config config;
+    postgis::publish_config config;
     config.auto_publish.tables = false;
     config.auto_publish.functions = false;
-    postgres::table_config t;
+    postgis::table_config t;
     t.id = "my_roads";
     t.schema = "PUBLIC";
     t.table = "roads"; // exact match is in schema other only; in public, Roads matches ignoring case
@@ -144,14 +144,14 @@ TEST(resolver, configured_table_matches_case_insensitively_and_aliases_columns) 
 
 TEST(resolver, configured_sources_are_not_published_twice_by_auto_publish) {
     fixture const f;
-    postgres::publish_config config;
-    postgres::table_config t;
+    postgis::publish_config config;
+    postgis::table_config t;
     t.id = "first";
     t.schema = "public";
     t.table = "two";
     t.geometry_column = "b";
     config.tables.push_back(t);
-    postgres::function_config fn;
+    postgis::function_config fn;
     fn.id = "fn";
     fn.schema = "fns";
     fn.function = "TILES";
@@ -172,8 +172,8 @@ TEST(resolver, configured_sources_are_not_published_twice_by_auto_publish) {
 
 TEST(resolver, problems_say_what_is_missing) {
     fixture const f;
-    auto const problem_for = [&](postgres::table_config t) {
-        postgres::publish_config config;
+    auto const problem_for = [&](postgis::table_config t) {
+        postgis::publish_config config;
         config.auto_publish.tables = false;
         config.auto_publish.functions = false;
         t.id = "src";
@@ -181,7 +181,7 @@ TEST(resolver, problems_say_what_is_missing) {
         auto const r = f.resolve(config);
         return r.problems.empty() ? std::string{} : r.problems.front();
     };
-    postgres::table_config t;
+    postgis::table_config t;
     t.schema = "nope";
     t.table = "x";
     EXPECT_NE(problem_for(t).find("schema 'nope' does not exist. Available schemas: other, public"),
@@ -215,10 +215,10 @@ TEST(resolver, problems_say_what_is_missing) {
 
 TEST(resolver, one_function_under_two_ids) {
     fixture const f;
-    postgres::publish_config config;
+    postgis::publish_config config;
     config.auto_publish.tables = false;
     config.auto_publish.functions = false;
-    postgres::function_config low;
+    postgis::function_config low;
     low.id = "low";
     low.schema = "public";
     low.function = "tiles";

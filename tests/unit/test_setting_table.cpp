@@ -4,7 +4,7 @@
 #include "config/save_config.hpp"
 #include "config/setting.hpp"
 #include "config/settings.hpp"
-#include "postgres/publisher.hpp"
+#include "postgis/publisher.hpp"
 
 #include <gtest/gtest.h>
 
@@ -48,7 +48,7 @@ std::map<std::string, std::string> effective(config::settings const& s) {
 
 /// --save-config's text for `s` (with nothing published).
 std::string saved(config::settings const& s) {
-    return config::render_saved_config(s, std::vector<postgres::published_database>(s.postgres.size()));
+    return config::render_saved_config(s, std::vector<postgis::published_database>(s.postgres.size()));
 }
 
 /// `value` set through the setting's flag, or else through its key in a config file.

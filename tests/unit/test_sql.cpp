@@ -1,11 +1,11 @@
-#include "postgres/sql.hpp"
+#include "postgis/sql.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-using namespace kachel::postgres;
+using namespace kachel::postgis;
 
 namespace {
 

@@ -1,5 +1,5 @@
 #include "core/error.hpp"
-#include "postgres/table_source.hpp"
+#include "postgis/table_source.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/tilejson.hpp"
 
@@ -26,8 +26,8 @@ class fixed_source final : public tiles::tile_source {
     nlohmann::json m_tilejson;
 };
 
-postgres::table_info points_table() {
-    postgres::table_info t;
+postgis::table_info points_table() {
+    postgis::table_info t;
     t.schema = "public";
     t.table = "points";
     t.geometry_column = "geom";
@@ -36,11 +36,11 @@ postgres::table_info points_table() {
     return t;
 }
 
-postgres::table_spec spec_of(postgres::table_info table, std::optional<std::array<double, 4>> bounds = {}) {
-    postgres::table_spec spec;
+postgis::table_spec spec_of(postgis::table_info table, std::optional<std::array<double, 4>> bounds = {}) {
+    postgis::table_spec spec;
     spec.id = "points";
     spec.layout.layer = "points";
-    spec.layout.properties = postgres::all_properties(table);
+    spec.layout.properties = postgis::all_properties(table);
     spec.table = std::move(table);
     spec.extras.bounds = bounds;
     return spec;
@@ -49,7 +49,7 @@ postgres::table_spec spec_of(postgres::table_info table, std::optional<std::arra
 } // namespace
 
 TEST(tilejson, table_source_document) {
-    auto const doc = postgres::table_tilejson(spec_of(points_table(), std::array<double, 4>{-10, -5, 10, 5}));
+    auto const doc = postgis::table_tilejson(spec_of(points_table(), std::array<double, 4>{-10, -5, 10, 5}));
     EXPECT_EQ(doc["tilejson"], "3.0.0");
     EXPECT_EQ(doc["name"], "points");
     EXPECT_EQ(doc["description"], "public.points.geom");
@@ -62,14 +62,14 @@ TEST(tilejson, table_source_document) {
 }
 
 TEST(tilejson, no_bounds_when_unknown) {
-    auto const doc = postgres::table_tilejson(spec_of(points_table()));
+    auto const doc = postgis::table_tilejson(spec_of(points_table()));
     EXPECT_FALSE(doc.contains("bounds"));
 }
 
 TEST(tilejson, json_comment_is_a_merge_patch) {
     auto table = points_table();
     table.comment = R"({"description": null, "attribution": "me", "foo": {"bar": 1}})";
-    auto const doc = postgres::table_tilejson(spec_of(table));
+    auto const doc = postgis::table_tilejson(spec_of(table));
     EXPECT_FALSE(doc.contains("description"));
     EXPECT_EQ(doc["attribution"], "me");
     EXPECT_EQ(doc["foo"]["bar"], 1);
@@ -79,7 +79,7 @@ TEST(tilejson, json_comment_is_a_merge_patch) {
 TEST(tilejson, plain_text_comment_is_ignored) {
     auto table = points_table();
     table.comment = "A table with points";
-    auto const doc = postgres::table_tilejson(spec_of(table));
+    auto const doc = postgis::table_tilejson(spec_of(table));
     EXPECT_EQ(doc["description"], "public.points.geom");
 }
 

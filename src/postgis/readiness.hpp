@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "tiles/readiness_check.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -8,16 +9,16 @@
 #include <string>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// Readiness of the configured databases for `/_/ready`: each must hand out a connection within
 /// a second and answer `SELECT 1`.
-class readiness {
+class readiness final : public tiles::readiness_check {
   public:
     void add(std::shared_ptr<pg::pool> pool);
 
     /// Why kachel is not ready (one line per failing database), empty when ready.
-    boost::asio::awaitable<std::vector<std::string>> async_problems() const;
+    [[nodiscard]] boost::asio::awaitable<std::vector<std::string>> async_problems() const override;
 
     /// The pools, for metrics.
     [[nodiscard]] std::vector<std::shared_ptr<pg::pool>> const& pools() const noexcept { return m_pools; }
@@ -26,4 +27,4 @@ class readiness {
     std::vector<std::shared_ptr<pg::pool>> m_pools;
 };
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,16 +1,16 @@
-#include "postgres/publisher.hpp"
+#include "postgis/publisher.hpp"
 
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "pg/connect.hpp"
 #include "pg/tls_info.hpp"
-#include "postgres/discovery.hpp"
-#include "postgres/function_source.hpp"
-#include "postgres/table_source.hpp"
+#include "postgis/discovery.hpp"
+#include "postgis/function_source.hpp"
+#include "postgis/table_source.hpp"
 
 #include <spdlog/spdlog.h>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 
@@ -218,4 +218,4 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     co_return out;
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

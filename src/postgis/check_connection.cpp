@@ -1,15 +1,15 @@
-#include "postgres/check_connection.hpp"
+#include "postgis/check_connection.hpp"
 
 #include "core/error.hpp"
 #include "pg/connection.hpp"
 #include "pg/diagnosis.hpp"
 #include "pg/tls_info.hpp"
-#include "postgres/discovery.hpp"
+#include "postgis/discovery.hpp"
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 
@@ -96,4 +96,4 @@ asio::awaitable<connection_report> async_check_connection(asio::any_io_executor 
     co_return report;
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,14 +1,14 @@
 #pragma once
 
-#include "postgres/function_source.hpp"
-#include "postgres/publish_config.hpp"
-#include "postgres/table_source.hpp"
+#include "postgis/function_source.hpp"
+#include "postgis/publish_config.hpp"
+#include "postgis/table_source.hpp"
 #include "tiles/id_resolver.hpp"
 
 #include <string>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// What one database publishes, before bounds are computed.
 struct resolution {
@@ -30,4 +30,4 @@ struct resolution {
                                          std::vector<std::string> const& all_schemas,
                                          std::string const& identity, tiles::id_resolver& ids);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

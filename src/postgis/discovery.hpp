@@ -1,8 +1,8 @@
 #pragma once
 
 #include "pg/connection.hpp"
-#include "postgres/function_info.hpp"
-#include "postgres/table_info.hpp"
+#include "postgis/function_info.hpp"
+#include "postgis/table_info.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// Oldest PostgreSQL kachel runs against (server_version_num).
 inline constexpr int minimum_postgres_version = 110000;
@@ -69,4 +69,4 @@ async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> req
 boost::asio::awaitable<std::vector<std::optional<std::array<double, 4>>>>
 async_exact_bounds(pg::connection& conn, std::span<bounds_request const> requests);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

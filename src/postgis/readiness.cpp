@@ -1,10 +1,10 @@
-#include "postgres/readiness.hpp"
+#include "postgis/readiness.hpp"
 
 #include "core/error.hpp"
 
 #include <fmt/format.h>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 
@@ -31,4 +31,4 @@ asio::awaitable<std::vector<std::string>> readiness::async_problems() const {
     co_return problems;
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

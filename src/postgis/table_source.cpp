@@ -1,4 +1,4 @@
-#include "postgres/table_source.hpp"
+#include "postgis/table_source.hpp"
 
 #include "core/error.hpp"
 #include "core/metrics.hpp"
@@ -12,7 +12,7 @@
 
 #include <atomic>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
@@ -168,4 +168,4 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
                                             params, m_spec.statement_timeout);
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,4 +1,4 @@
-#include "postgres/resolver.hpp"
+#include "postgis/resolver.hpp"
 
 #include "core/text.hpp"
 
@@ -10,7 +10,7 @@
 #include <set>
 #include <tuple>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace {
 
@@ -475,4 +475,4 @@ resolution resolve_sources(publish_config const& config, std::vector<table_info>
     return resolver{config, tables, functions, all_schemas, identity, ids}.run();
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

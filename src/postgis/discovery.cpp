@@ -1,8 +1,8 @@
-#include "postgres/discovery.hpp"
+#include "postgis/discovery.hpp"
 
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "postgres/sql.hpp"
+#include "postgis/sql.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <charconv>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 
@@ -358,4 +358,4 @@ async_table_bounds(pg::connection& conn, table_info const& table, int srid, boun
     co_return std::nullopt;
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// A function that serves tiles: `(z|zoom integer, x integer, y integer[, query json|jsonb])`
 /// returning `bytea`, a single bytea column, or `(bytea, text)` (martin-compat 3.1).
@@ -20,4 +20,4 @@ struct function_info {
     std::string signature;
 };
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "postgres/discovery.hpp"
+#include "postgis/discovery.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <array>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// A table published under a chosen id (`postgres.tables.<id>`, Martin's TableInfo).
 struct table_config {
@@ -82,4 +82,4 @@ struct publish_config {
 format_source_id(std::string_view format,
                  std::vector<std::pair<std::string_view, std::string_view>> const& values);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "pg/pool.hpp"
-#include "postgres/sql.hpp"
-#include "postgres/table_info.hpp"
+#include "postgis/sql.hpp"
+#include "postgis/table_info.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <array>
@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// TileJSON keys a source has besides its own description: configured zooms, bounds (configured
 /// or computed).
@@ -78,4 +78,4 @@ class table_source final : public tiles::tile_source {
     std::shared_ptr<pg::pool> m_pool;
 };
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

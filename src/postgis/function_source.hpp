@@ -1,14 +1,14 @@
 #pragma once
 
 #include "pg/pool.hpp"
-#include "postgres/function_info.hpp"
-#include "postgres/table_source.hpp"
+#include "postgis/function_info.hpp"
+#include "postgis/table_source.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <memory>
 #include <string>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// Everything a function source is built from.
 struct function_spec {
@@ -55,4 +55,4 @@ class function_source final : public tiles::tile_source {
     std::shared_ptr<pg::pool> m_pool;
 };
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,8 +1,8 @@
-#include "postgres/sql.hpp"
+#include "postgis/sql.hpp"
 
 #include <fmt/format.h>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace {
 
@@ -184,4 +184,4 @@ std::string array_literal(std::span<std::string const> items) {
     return out;
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "pg/pool.hpp"
-#include "postgres/publish_config.hpp"
-#include "postgres/readiness.hpp"
-#include "postgres/resolver.hpp"
+#include "postgis/publish_config.hpp"
+#include "postgis/readiness.hpp"
+#include "postgis/resolver.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -12,7 +12,7 @@
 
 #include <chrono>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// What one database published, as resolved (for `--save-config`).
 struct published_database {
@@ -33,4 +33,4 @@ async_publish_database(boost::asio::any_io_executor executor, pg::connect_params
                        publish_config const& config, tiles::id_resolver& ids, tiles::catalog& catalog,
                        readiness* ready = nullptr);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

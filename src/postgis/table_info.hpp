@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// One (relation, geometry/geography column) pair found in geometry_columns / geography_columns.
 struct table_info {
@@ -64,4 +64,4 @@ struct bounds_request {
     int srid;
 };
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,12 +1,13 @@
-#include "postgres/function_source.hpp"
+#include "postgis/function_source.hpp"
 
-#include "postgres/sql.hpp"
+#include "postgis/sql.hpp"
+#include "tiles/tile_format.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <array>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 namespace asio = boost::asio;
 
@@ -16,38 +17,22 @@ namespace {
 constexpr std::array<Oid, 4> json_param_types{21, 20, 20, 114};
 constexpr std::array<Oid, 4> jsonb_param_types{21, 20, 20, 3802};
 
-/// MIME types a function may declare, with aliases mapped to the canonical one.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 9> known_content_types{{
-    {"application/x-protobuf", "application/x-protobuf"},
-    {"application/vnd.mapbox-vector-tile", "application/x-protobuf"},
-    {"application/vnd.maplibre-tile", "application/vnd.maplibre-tile"},
-    {"image/png", "image/png"},
-    {"image/jpeg", "image/jpeg"},
-    {"image/jpg", "image/jpeg"},
-    {"image/gif", "image/gif"},
-    {"image/webp", "image/webp"},
-    {"image/avif", "image/avif"},
-}};
-
 } // namespace
 
 std::string function_content_type(nlohmann::json const& tilejson, std::string_view id) {
     auto const it = tilejson.find("content_type");
     if (it == tilejson.end()) {
-        return "application/x-protobuf";
+        return std::string{tiles::mvt_type};
     }
     if (it->is_string()) {
-        auto const& text = it->get_ref<std::string const&>();
-        for (auto const& [name, canonical] : known_content_types) {
-            if (text == name) {
-                return std::string{canonical};
-            }
+        if (auto canonical = tiles::canonical_tile_type(it->get_ref<std::string const&>())) {
+            return std::string{*canonical};
         }
     }
     spdlog::warn("Function source '{}': content_type {} in its comment is not a known tile format, serving "
                  "it as application/x-protobuf",
                  id, it->dump());
-    return "application/x-protobuf";
+    return std::string{tiles::mvt_type};
 }
 
 nlohmann::json function_tilejson(function_spec const& spec) {
@@ -86,4 +71,4 @@ asio::awaitable<tiles::tile_result> function_source::async_get_tile(tile_coord c
                                             m_spec.statement_timeout);
 }
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -1,13 +1,13 @@
 #pragma once
 
-#include "postgres/function_info.hpp"
-#include "postgres/table_info.hpp"
+#include "postgis/function_info.hpp"
+#include "postgis/table_info.hpp"
 
 #include <span>
 #include <string>
 #include <string_view>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// `"name"` with embedded quotes doubled.
 [[nodiscard]] std::string quote_ident(std::string_view name);
@@ -43,4 +43,4 @@ namespace kachel::postgres {
 /// A PostgreSQL array literal of `items` (`{"a","b\"c"}`), to pass as one text parameter.
 [[nodiscard]] std::string array_literal(std::span<std::string const> items);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

@@ -8,7 +8,7 @@
 
 #include <string>
 
-namespace kachel::postgres {
+namespace kachel::postgis {
 
 /// `--check-connection` for one database: connects once and returns a report (PostgreSQL and
 /// PostGIS versions, TLS version and cipher, the server certificate and whether its chain and
@@ -24,4 +24,4 @@ boost::asio::awaitable<connection_report> async_check_connection(boost::asio::an
                                                                  pg::connect_params const& params,
                                                                  pg::pool_options const& options);
 
-} // namespace kachel::postgres
+} // namespace kachel::postgis

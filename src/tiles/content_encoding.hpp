@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kachel::tiles {
+
+/// How tile bytes are encoded: as made, or compressed for transfer. A cache entry holds one
+/// encoding of a tile; the HTTP layer negotiates which one a client gets.
+enum class encoding : std::uint8_t { identity, gzip, brotli, zstd };
+
+/// The HTTP token: `gzip`, `br`, `zstd`; empty for identity.
+[[nodiscard]] std::string_view encoding_token(encoding e) noexcept;
+
+/// `gzip` -> gzip; `brotli` and `br` -> brotli; `zstd` -> zstd; `identity`; nullopt otherwise.
+[[nodiscard]] std::optional<encoding> parse_encoding(std::string_view name) noexcept;
+
+} // namespace kachel::tiles

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string_view>
+
+namespace kachel::tiles {
+
+/// The canonical MIME type of a tile format kachel serves, for a type or one of its aliases:
+/// `application/vnd.mapbox-vector-tile` -> `application/x-protobuf`, `image/jpg` -> `image/jpeg`,
+/// `application/vnd.maplibre-vector-tile` -> `application/vnd.maplibre-tile`. nullopt for a type
+/// that is no tile format. The views point at static strings.
+[[nodiscard]] std::optional<std::string_view> canonical_tile_type(std::string_view mime) noexcept;
+
+/// The image types among the tile formats (what `image/*` means in an Accept header).
+inline constexpr std::array<std::string_view, 5> image_tile_types{"image/gif", "image/jpeg", "image/png",
+                                                                  "image/webp", "image/avif"};
+
+/// The type of Mapbox Vector Tiles, the default of every source.
+inline constexpr std::string_view mvt_type = "application/x-protobuf";
+
+} // namespace kachel::tiles
