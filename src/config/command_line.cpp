@@ -2,6 +2,7 @@
 #include "config/setting.hpp"
 #include "config/settings.hpp"
 #include "core/error.hpp"
+#include "core/secrets.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/ranges.h>
@@ -19,21 +20,6 @@ namespace kachel::config {
 bool is_connection_string(std::string_view arg) noexcept {
     return arg.starts_with("postgres://") || arg.starts_with("postgresql://") ||
            arg.find('=') != std::string_view::npos;
-}
-
-std::string mask_password(std::string_view text) {
-    std::string out{text};
-    auto const scheme = out.find("://");
-    auto const from = scheme == std::string::npos ? 0 : scheme + 3;
-    auto const at = out.find('@', from);
-    if (at == std::string::npos) {
-        return out;
-    }
-    auto const colon = out.find(':', from);
-    if (colon != std::string::npos && colon < at) {
-        out.replace(colon + 1, at - colon - 1, "****");
-    }
-    return out;
 }
 
 namespace {
@@ -114,7 +100,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
         } else {
-            unrecognized.push_back(mask_password(positional[i]));
+            unrecognized.push_back(without_password(positional[i]));
         }
     }
     if (!unrecognized.empty()) {

@@ -2,6 +2,7 @@
 
 #include "config/setting.hpp"
 #include "core/error.hpp"
+#include "core/secrets.hpp"
 
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -13,54 +14,6 @@
 namespace kachel::config {
 
 namespace {
-
-/// Removes `key=value` (value possibly single-quoted with \' escapes) from key=value text.
-std::string strip_keyword(std::string_view text, std::string_view key) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && text[i] == ' ') {
-            out += text[i++];
-        }
-        auto const start = i;
-        auto const eq = text.find('=', i);
-        if (eq == std::string_view::npos) {
-            out.append(text.substr(i));
-            break;
-        }
-        auto name = text.substr(i, eq - i);
-        while (!name.empty() && name.back() == ' ') {
-            name.remove_suffix(1);
-        }
-        i = eq + 1;
-        while (i < text.size() && text[i] == ' ') {
-            ++i;
-        }
-        if (i < text.size() && text[i] == '\'') {
-            ++i;
-            while (i < text.size() && text[i] != '\'') {
-                i += text[i] == '\\' ? 2 : 1;
-            }
-            ++i;
-        } else {
-            while (i < text.size() && text[i] != ' ') {
-                i += text[i] == '\\' ? 2 : 1;
-            }
-        }
-        i = std::min(i, text.size());
-        if (name != key) {
-            out.append(text.substr(start, i - start));
-        } else {
-            while (!out.empty() && out.back() == ' ') {
-                out.pop_back();
-            }
-        }
-    }
-    while (!out.empty() && out.front() == ' ') {
-        out.erase(0, 1);
-    }
-    return out;
-}
 
 /// Names from the database may contain `$`, which a plain scalar would expand as `${VAR}` when
 /// the file is read back: such values are written double-quoted.
@@ -222,7 +175,7 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     if (entry.connection_string_reference) {
         y << *entry.connection_string_reference; // ${VAR} stays a reference
     } else {
-        y << text{strip_password(entry.connection_string)};
+        y << text{without_password(entry.connection_string)};
     }
     for (auto const& st : all_settings()) {
         if (st.scope == setting_scope::connection) {
@@ -269,38 +222,6 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
 }
 
 } // namespace
-
-std::string strip_password(std::string_view conninfo) {
-    std::string text{conninfo};
-    if (text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-        auto const from = text.find("://") + 3;
-        auto const end = text.find_first_of("/?", from);
-        auto const at = text.rfind('@', end == std::string::npos ? text.size() : end);
-        if (at != std::string::npos && at >= from) {
-            auto const colon = text.find(':', from);
-            if (colon != std::string::npos && colon < at) {
-                text.erase(colon, at - colon);
-            }
-        }
-        // password=... among the URL parameters
-        if (auto const q = text.find('?'); q != std::string::npos) {
-            std::string query;
-            std::string_view rest = std::string_view{text}.substr(q + 1);
-            while (!rest.empty()) {
-                auto const amp = rest.find('&');
-                auto const item = rest.substr(0, amp);
-                rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
-                if (!item.starts_with("password=") && !item.starts_with("sslpassword=") && !item.empty()) {
-                    query += query.empty() ? "" : "&";
-                    query += item;
-                }
-            }
-            text = text.substr(0, q) + (query.empty() ? "" : "?" + query);
-        }
-        return text;
-    }
-    return strip_keyword(strip_keyword(text, "password"), "sslpassword");
-}
 
 std::string render_saved_config(settings const& s,
                                 std::vector<postgis::published_database> const& published) {

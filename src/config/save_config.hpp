@@ -8,10 +8,6 @@
 
 namespace kachel::config {
 
-/// The connection string without its password (URL userinfo, `password=` keyword or URL
-/// parameter), so libpq takes it from PGPASSWORD or the password file instead.
-[[nodiscard]] std::string strip_password(std::string_view conninfo);
-
 /// The fully resolved configuration as YAML (martin-compat 6.4, decision D15): server settings,
 /// and per database every published table and function spelled out with what discovery found,
 /// such that starting from this file publishes the same catalog. Passwords are never written: a

@@ -131,9 +131,6 @@ struct command_line {
 /// True for `postgres://...` and `postgresql://...` URLs and libpq `key=value` strings.
 [[nodiscard]] bool is_connection_string(std::string_view arg) noexcept;
 
-/// Masks a `user:password@` part so a rejected argument can be printed safely.
-[[nodiscard]] std::string mask_password(std::string_view text);
-
 /// Parses `kachel [OPTIONS] [CONNECTION]...`, reads the `-c/--config` file if given, and
 /// DATABASE_URL when no connection is given anywhere else.
 /// \throws config_error for values that make no sense, naming the flag or config key.

@@ -86,4 +86,14 @@ void init_logging() {
     spdlog::set_default_logger(std::move(logger));
 }
 
+void log_exception(char const* what, std::exception_ptr const& failure) noexcept {
+    try {
+        std::rethrow_exception(failure);
+    } catch (std::exception const& e) {
+        spdlog::error("{} failed: {}", what, e.what());
+    } catch (...) {
+        spdlog::error("{} failed with an exception that is not a std::exception", what);
+    }
+}
+
 } // namespace kachel

@@ -120,9 +120,16 @@ void metrics::set_certificate_expiry(std::string_view connection, std::string_vi
                          {"subject", std::string{subject}}}] = unix_seconds;
 }
 
-void metrics::add_gauges(std::function<std::vector<gauge_sample>()> collector) {
+std::size_t metrics::add_gauges(std::function<std::vector<gauge_sample>()> collector) {
     std::unique_lock const lock{m_mutex};
-    m_collectors.push_back(std::move(collector));
+    auto const token = m_next_collector++;
+    m_collectors.emplace(token, std::move(collector));
+    return token;
+}
+
+void metrics::remove_gauges(std::size_t token) {
+    std::unique_lock const lock{m_mutex};
+    m_collectors.erase(token);
 }
 
 void metrics::set_constant_labels(labels constant) {
@@ -184,7 +191,7 @@ std::string metrics::render() const {
                            format_labels(join(m_constant, l)), number(v));
     }
     std::map<std::string, std::vector<gauge_sample>> gauges;
-    for (auto const& collect : m_collectors) {
+    for (auto const& [token, collect] : m_collectors) {
         for (auto& sample : collect()) {
             gauges[sample.name].push_back(std::move(sample));
         }

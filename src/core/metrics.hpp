@@ -36,8 +36,10 @@ class metrics {
         labels label_set;
         double value = 0;
     };
-    /// Gauges computed at scrape time (pool sizes, ...).
-    void add_gauges(std::function<std::vector<gauge_sample>()> collector);
+    /// Gauges computed at scrape time (pool sizes, ...). Returns a token for remove_gauges.
+    std::size_t add_gauges(std::function<std::vector<gauge_sample>()> collector);
+    /// Drops the collector add_gauges returned `token` for (before what it reads is destroyed).
+    void remove_gauges(std::size_t token);
     /// Constant labels added to every series (`observability.metrics.add_labels`).
     void set_constant_labels(labels constant);
 
@@ -72,7 +74,8 @@ class metrics {
     std::map<labels, std::uint64_t> m_attempts;
     std::map<labels, std::uint64_t> m_failures;
     std::map<labels, double> m_cert_expiry;
-    std::vector<std::function<std::vector<gauge_sample>()>> m_collectors;
+    std::map<std::size_t, std::function<std::vector<gauge_sample>()>> m_collectors;
+    std::size_t m_next_collector = 0;
     /// Cache lookups by zoom (0..30), hits then misses.
     std::array<std::atomic<std::uint64_t>, 62> m_cache_lookups{};
 };

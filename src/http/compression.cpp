@@ -1,5 +1,7 @@
 #include "http/compression.hpp"
 
+#include "core/c_handle.hpp"
+
 #include "core/text.hpp"
 
 #include <brotli/decode.h>
@@ -19,12 +21,6 @@ namespace kachel::http {
 
 namespace {
 
-struct brotli_decoder_deleter {
-    void operator()(BrotliDecoderState* s) const noexcept { BrotliDecoderDestroyInstance(s); }
-};
-struct zstd_dctx_deleter {
-    void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
-};
 /// Ends an inflating z_stream when it leaves scope (zlib only decompresses here).
 struct z_stream_guard {
     explicit z_stream_guard(z_stream& s) noexcept : stream(s) {}
@@ -42,13 +38,6 @@ constexpr int brotli_quality = 6;
 constexpr int gzip_level = 1;
 constexpr int zstd_level = 3;
 
-struct deflate_compressor_deleter {
-    void operator()(libdeflate_compressor* c) const noexcept { libdeflate_free_compressor(c); }
-};
-struct zstd_cctx_deleter {
-    void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
-};
-
 /// Outputs up to this size are compressed into the thread's scratch buffer; a larger one (a
 /// tile of megabytes) gets a buffer of its own, so no thread keeps megabytes for good.
 constexpr std::size_t scratch_limit = std::size_t{1} << 20;
@@ -56,8 +45,8 @@ constexpr std::size_t scratch_limit = std::size_t{1} << 20;
 /// What one thread keeps between responses, so compressing allocates only the result: the
 /// compressor states and a scratch buffer of up to scratch_limit bytes.
 struct compressor_state {
-    std::unique_ptr<libdeflate_compressor, deflate_compressor_deleter> gzip;
-    std::unique_ptr<ZSTD_CCtx, zstd_cctx_deleter> zstd;
+    c_handle<libdeflate_compressor, libdeflate_free_compressor> gzip;
+    c_handle<ZSTD_CCtx, ZSTD_freeCCtx> zstd;
     std::string scratch;
 
     /// Runs `encode(out, capacity) -> size` into a buffer of `bound` bytes and returns the
@@ -296,7 +285,7 @@ std::string decompress(std::string_view data, encoding e) {
         return out;
     }
     case encoding::brotli: {
-        std::unique_ptr<BrotliDecoderState, brotli_decoder_deleter> state{
+        c_handle<BrotliDecoderState, BrotliDecoderDestroyInstance> state{
             BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)};
         auto const* next_in = reinterpret_cast<uint8_t const*>(data.data());
         std::size_t avail_in = data.size();
@@ -316,7 +305,7 @@ std::string decompress(std::string_view data, encoding e) {
         }
     }
     case encoding::zstd: {
-        std::unique_ptr<ZSTD_DCtx, zstd_dctx_deleter> ctx{ZSTD_createDCtx()};
+        c_handle<ZSTD_DCtx, ZSTD_freeDCtx> ctx{ZSTD_createDCtx()};
         ZSTD_inBuffer in{data.data(), data.size(), 0};
         while (in.pos < in.size) {
             ZSTD_outBuffer o{buffer.data(), buffer.size(), 0};

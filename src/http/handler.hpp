@@ -1,51 +1,38 @@
 #pragma once
 
-#include "http/field_allocator.hpp"
 #include "http/http_options.hpp"
-#include "http/tile_body.hpp"
+#include "http/response.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/readiness_check.hpp"
 #include "tiles/tile_cache.hpp"
-#include "tiles/tile_source.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/fields.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/status.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <memory>
+#include <string_view>
 #include <variant>
 
 namespace kachel::http {
 
-/// Header fields allocated from per-thread pools (http/field_allocator.hpp).
-using fields = boost::beast::http::basic_fields<field_allocator<char>>;
-using request = boost::beast::http::request<boost::beast::http::empty_body, fields>;
-using response = boost::beast::http::response<tile_body, fields>;
-
-/// The one place where a tile error becomes an HTTP status:
-/// not_found 404, bad_request 400, unavailable 503, internal 500.
-[[nodiscard]] boost::beast::http::status status_for(tiles::tile_errc error) noexcept;
-
-/// Per-request facts the handler needs besides the request itself.
+/// What the handler needs besides the request: every field is an input.
 struct request_context {
     boost::asio::ip::address remote;               ///< the client's address
     http_options const* options = nullptr;         ///< \pre not null
-    tiles::readiness_check const* ready = nullptr; ///< databases for `/_/ready` (none: always ready)
-    std::string_view endpoint = "UNKNOWN";         ///< set by the handler: the route pattern, for metrics
+    tiles::readiness_check const* ready = nullptr; ///< backends for `/_/ready` (none: always ready)
     /// The client's socket, watched while tiles are made: a client that closes it cancels the
     /// work (and the database statements). May be null (nothing watched).
     boost::asio::ip::tcp::socket* client = nullptr;
-    /// Set by the handler when the client went away before the answer was ready: do not answer.
-    bool client_gone = false;
-    /// The tile cache (null or disabled: none).
+    /// The tile cache (null: none).
     tiles::tile_cache* cache = nullptr;
-    /// Set by the handler for the access log: "hit", "miss" or "-" (not a cached request).
-    std::string_view cache_status = "-";
+};
+
+/// What the handler reports about a request besides the response, for metrics and the log.
+struct request_report {
+    std::string_view endpoint = "UNKNOWN"; ///< the route pattern (`/{source_ids}/{z}/{x}/{y}`)
+    std::string_view cache_status = "-";   ///< "hit", "miss" or "-" (not a cached request)
+    bool client_gone = false;              ///< the client went away first: do not answer
 };
 
 /// What handle_request leaves to async_finish_request: the readiness checks or a tile to make
@@ -62,12 +49,26 @@ using deferred_answer_ptr = std::unique_ptr<deferred_answer, deferred_answer_del
 /// from per-thread pools. Otherwise returns the work left, for async_finish_request.
 /// Never throws for bad input: every failure becomes a response with a plain-text reason
 /// (details of internal errors go to the log only).
-[[nodiscard]] std::variant<response, deferred_answer_ptr>
-handle_request(request const& req, tiles::catalog const& catalog, request_context& context);
+/// handle_request's result: the response, or the work left; and the report so far.
+struct first_answer {
+    std::variant<response, deferred_answer_ptr> answer;
+    request_report report;
+};
+
+[[nodiscard]] first_answer handle_request(request const& req, tiles::catalog const& catalog,
+                                          request_context const& context);
+
+/// async_finish_request's result: the response (empty when the client went away) and the report.
+struct final_answer {
+    response res;
+    request_report report;
+};
 
 /// Finishes a request that handle_request could not answer at once (same rules).
-/// \pre `work` is what handle_request returned for `req` and `context`.
-boost::asio::awaitable<response> async_finish_request(request const& req, request_context& context,
-                                                      deferred_answer_ptr work);
+/// \pre `work` and `report` are what handle_request returned for `req` and `context`.
+[[nodiscard]] boost::asio::awaitable<final_answer> async_finish_request(request const& req,
+                                                                        request_context const& context,
+                                                                        deferred_answer_ptr work,
+                                                                        request_report report);
 
 } // namespace kachel::http

@@ -93,32 +93,4 @@ accepted_formats parse_accept(std::optional<std::string_view> header) {
     return out;
 }
 
-std::string redact_query(std::string_view query) {
-    constexpr std::array<std::string_view, 11> sensitive{"token",        "key",      "api_key", "apikey",
-                                                         "access_token", "password", "secret",  "signature",
-                                                         "sig",          "auth",     "jwt"};
-    std::string out;
-    while (!query.empty()) {
-        auto const amp = query.find('&');
-        auto const pair = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        if (!out.empty()) {
-            out += '&';
-        }
-        auto const eq = pair.find('=');
-        auto const name = to_lower(pair.substr(0, eq));
-        if (eq != std::string_view::npos &&
-            std::find(sensitive.begin(), sensitive.end(), name) != sensitive.end()) {
-            out += pair.substr(0, eq + 1);
-            out += "***";
-        } else {
-            out += pair;
-        }
-        if (amp != std::string_view::npos && query.empty()) {
-            out += '&';
-        }
-    }
-    return out;
-}
-
 } // namespace kachel::http

@@ -51,7 +51,4 @@ struct accepted_formats {
 /// with q=0 are ignored; unknown types are dropped (so the result may be empty: 406).
 [[nodiscard]] accepted_formats parse_accept(std::optional<std::string_view> header);
 
-/// The query string with the values of sensitive keys (token, key, password, ...) replaced by ***.
-[[nodiscard]] std::string redact_query(std::string_view query);
-
 } // namespace kachel::http

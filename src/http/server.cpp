@@ -1,16 +1,18 @@
 #include "http/server.hpp"
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/secrets.hpp"
 #include "http/handler.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -41,20 +43,20 @@ using request_parser = bhttp::request_parser<bhttp::empty_body, field_allocator<
 
 /// Metrics and the access log for one answered request.
 void record(request const& req, unsigned status, std::size_t bytes, std::chrono::steady_clock::duration took,
-            request_context const& context, server_options const& options, tcp::endpoint const& remote) {
+            request_report const& report, server_options const& options, tcp::endpoint const& remote) {
     auto const seconds = std::chrono::duration<double>(took).count();
     auto const method = std::string_view{req.method_string().data(), req.method_string().size()};
-    if (context.endpoint != "/_/metrics") {
-        global_metrics().count_request(context.endpoint, method, status, seconds);
+    if (report.endpoint != "/_/metrics") {
+        global_metrics().count_request(report.endpoint, method, status, seconds);
     }
     if (options.http.access_log) {
         std::string_view const target{req.target().data(), req.target().size()};
         auto const q = target.find('?');
-        auto const path = q == std::string_view::npos
-                              ? std::string{target}
-                              : std::string{target.substr(0, q + 1)} + redact_query(target.substr(q + 1));
+        auto const path = q == std::string_view::npos ? std::string{target}
+                                                      : std::string{target.substr(0, q + 1)} +
+                                                            kachel::redact_query(target.substr(q + 1));
         spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache={}", remote.address().to_string(), method, path,
-                     status, bytes, seconds * 1000, context.cache_status);
+                     status, bytes, seconds * 1000, report.cache_status);
     }
 }
 
@@ -325,19 +327,19 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
         auto const started = std::chrono::steady_clock::now();
         ++*options.in_flight;
         count_release const counting{options.in_flight};
-        request_context context{remote.address(), &options.http, options.ready};
-        context.client = &socket;
-        context.cache = options.cache;
+        request_context const context{remote.address(), &options.http, options.ready, &socket, options.cache};
         // Most answers (cache hits among them) need no waiting, and so no coroutine frame.
         auto step = handle_request(req, *catalog, context);
-        if (auto* work = std::get_if<deferred_answer_ptr>(&step)) {
-            auto finished = co_await async_finish_request(req, context, std::move(*work));
-            step = std::move(finished);
+        auto report = step.report;
+        if (auto* work = std::get_if<deferred_answer_ptr>(&step.answer)) {
+            auto finished = co_await async_finish_request(req, context, std::move(*work), report);
+            step.answer = std::move(finished.res);
+            report = finished.report;
         }
-        auto& res = std::get<response>(step);
-        if (context.client_gone) {
+        auto& res = std::get<response>(step.answer);
+        if (report.client_gone) {
             // 499 "client closed request", as nginx logs it.
-            record(req, 499, 0, std::chrono::steady_clock::now() - started, context, options, remote);
+            record(req, 499, 0, std::chrono::steady_clock::now() - started, report, options, remote);
             break;
         }
         if (req.method() == bhttp::verb::head) {
@@ -354,7 +356,7 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
         bool const keep_alive = res.keep_alive();
         deadline->expires_after(write_timeout);
         // Recorded before the write, so a scrape right after this response already counts it.
-        record(req, res.result_int(), res.body().size(), std::chrono::steady_clock::now() - started, context,
+        record(req, res.result_int(), res.body().size(), std::chrono::steady_clock::now() - started, report,
                options, remote);
         auto const write_ec = co_await async_write_response(socket, res, head);
         if (write_ec) {
@@ -388,7 +390,8 @@ asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
         socket.set_option(tcp::no_delay{true}, ec);
         auto executor = socket.get_executor();
         ++*active;
-        asio::co_spawn(executor, run_session(std::move(socket), catalog, options, active), asio::detached);
+        asio::co_spawn(executor, run_session(std::move(socket), catalog, options, active),
+                       log_failure("An HTTP connection"));
     }
 }
 
@@ -465,7 +468,7 @@ std::vector<tcp::endpoint> server::listen(std::string_view address) {
         bound.push_back(acceptor->local_endpoint());
         m_acceptors.push_back(acceptor);
         asio::co_spawn(m_ioc, run_acceptor(acceptor, m_catalog, m_options, m_active, m_loops),
-                       asio::detached);
+                       log_failure("Accepting HTTP connections"));
     }
     if (bound.empty()) {
         throw config_error{fmt_error("Unable to bind to {}: {}", address, fmt::join(failures, "; "))};

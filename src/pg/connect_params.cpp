@@ -1,5 +1,8 @@
 #include "pg/connect_params.hpp"
 
+#include "core/c_handle.hpp"
+#include "core/secrets.hpp"
+
 #include "core/error.hpp"
 
 #include <fmt/format.h>
@@ -14,14 +17,6 @@
 namespace kachel::pg {
 
 namespace {
-
-struct conninfo_options_deleter {
-    void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
-};
-
-bool is_secret(std::string_view keyword) noexcept {
-    return keyword == "password" || keyword == "sslpassword";
-}
 
 /// libpq's parse errors quote pieces of the string, which may include a password: keep only
 /// quoted fragments that look like keywords.
@@ -95,7 +90,7 @@ std::string connect_params::label() const {
 std::string connect_params::redacted() const {
     std::string out;
     for (auto const& [k, v] : keywords) {
-        if (is_secret(k)) {
+        if (is_secret_name(k)) {
             continue;
         }
         if (!out.empty()) {
@@ -120,7 +115,7 @@ connect_params make_connect_params(std::string const& conninfo, tls_overrides co
     connect_params params;
     params.origin = std::move(origin);
     char* err = nullptr;
-    std::unique_ptr<PQconninfoOption, conninfo_options_deleter> opts{PQconninfoParse(conninfo.c_str(), &err)};
+    c_handle<PQconninfoOption, PQconninfoFree> opts{PQconninfoParse(conninfo.c_str(), &err)};
     if (!opts) {
         std::string const message = err == nullptr ? "out of memory" : safe_parse_error(err);
         if (err != nullptr) {

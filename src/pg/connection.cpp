@@ -1,5 +1,7 @@
 #include "pg/connection.hpp"
 
+#include "pg/cancel.hpp"
+
 #include "core/error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -53,7 +55,7 @@ std::vector<char const*> c_strings(std::span<std::string const> params) {
 /// The `connect_timeout` libpq will use for `conn` (connection string, PGCONNECT_TIMEOUT), with
 /// libpq's rules: whole seconds, 1 counts as 2, 0 or less or absent means none (nullopt).
 std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
-    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options{PQconninfo(conn), PQconninfoFree};
+    c_handle<PQconninfoOption, PQconninfoFree> options{PQconninfo(conn)};
     for (auto const* o = options.get(); o != nullptr && o->keyword != nullptr; ++o) {
         if (std::string_view{o->keyword} != "connect_timeout" || o->val == nullptr) {
             continue;
@@ -68,22 +70,6 @@ std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
     }
     return std::nullopt;
 }
-
-/// The state a PQcancel call on its own thread shares with the coroutine waiting for it, which
-/// may stop waiting (and go away) before the call returns. The thread reports through a
-/// thread-safe channel with room for its one message, so the report is never lost, whether it
-/// comes before or after the coroutine starts waiting.
-struct cancel_call {
-    explicit cancel_call(asio::any_io_executor executor, PGcancel* c)
-        : done(std::move(executor), 1), cancel(c) {}
-    cancel_call(cancel_call const&) = delete;
-    cancel_call& operator=(cancel_call const&) = delete;
-    ~cancel_call() { PQfreeCancel(cancel); }
-
-    asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
-    PGcancel* cancel;
-    std::string error; ///< written before `done` is sent to
-};
 
 } // namespace
 
@@ -235,33 +221,13 @@ asio::awaitable<result> connection::async_collect() {
 
 asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadline) noexcept {
     try {
-        auto call = std::make_shared<cancel_call>(m_socket.get_executor(), PQgetCancel(m_conn.get()));
-        if (call->cancel == nullptr) {
+        if (auto const failure =
+                co_await async_send_cancel(cancel_handle{PQgetCancel(m_conn.get())}, deadline)) {
+            spdlog::warn("Could not cancel a running statement: {}; closing its connection", *failure);
             m_broken = true;
             co_return false;
         }
-        // PQcancel opens its own connection to the server and blocks until the server answers:
-        // a thread of its own, so that a silent network path stalls neither an event-loop thread
-        // nor later cancellations. The call owns its state; this coroutine may stop waiting.
-        std::thread{[call] {
-            std::array<char, 256> error{};
-            if (PQcancel(call->cancel, error.data(), static_cast<int>(error.size())) != 1) {
-                call->error = trimmed_message(error.data());
-            }
-            std::ignore = call->done.try_send(boost::system::error_code{});
-        }}.detach();
         asio::steady_timer timer{m_socket.get_executor(), deadline};
-        auto const answered = co_await (call->done.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                                        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-        if (answered.index() == 1) {
-            spdlog::warn("Could not cancel a running statement: the server did not answer in time; "
-                         "closing its connection");
-            m_broken = true;
-            co_return false;
-        }
-        if (!call->error.empty()) {
-            spdlog::warn("Could not cancel a running statement: {}", call->error);
-        }
         auto drain = [this]() -> asio::awaitable<void> {
             try {
                 co_await async_collect();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/c_handle.hpp"
 #include "pg/connect_params.hpp"
 #include "pg/result.hpp"
 
@@ -8,6 +9,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -18,11 +20,6 @@
 #include <vector>
 
 namespace kachel::pg {
-
-/// Frees a PGconn; stateless so unique_ptr stays pointer-sized.
-struct conn_deleter {
-    void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
 
 /// One PostgreSQL connection driven without blocking: libpq in non-blocking mode, its socket
 /// watched by Asio. Not thread-safe: one coroutine uses it at a time (the pool guarantees this).
@@ -102,11 +99,12 @@ class connection {
     boost::asio::awaitable<void> async_flush();
     boost::asio::awaitable<result> async_collect();
 
-    std::unique_ptr<PGconn, conn_deleter> m_conn;
+    c_handle<PGconn, PQfinish> m_conn;
     boost::asio::posix::stream_descriptor m_socket;
     std::unordered_set<std::string> m_prepared;
-    bool m_broken = false;
-    bool m_busy = false;
+    std::atomic<bool> m_broken = false;
+    /// Read by pool::async_cancel_running from other threads.
+    std::atomic<bool> m_busy = false;
     bool m_prepare = true;
 };
 

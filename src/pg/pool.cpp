@@ -1,19 +1,19 @@
 #include "pg/pool.hpp"
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "pg/cancel.hpp"
 #include "pg/diagnosis.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <tuple>
 
@@ -97,6 +97,9 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             co_return lease(std::move(conn));
         }
         if (number != 0) {
+            // The slot counted in m_open goes back whatever ends the attempt: a failure, or the
+            // cancellation of the request that waits for it (which throws at its next wait).
+            slot_guard slot{*this};
             connect_params params = m_params;
             params.application_name = fmt::format("{}/C{}", m_options.name, number);
             try {
@@ -106,17 +109,13 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
                 global_metrics().count_connection_attempt(m_params.label(), {});
             } catch (database_error const& e) {
                 global_metrics().count_connection_attempt(m_params.label(), failure_reason(e.what()));
-                {
-                    std::lock_guard const lock{m_mutex};
-                    --m_open;
-                    wake_one_locked();
-                }
                 throw unavailable_error{e.what()};
             }
             spdlog::debug("pool {}: opened connection C{} ({})", m_options.name, number,
                           PQsslInUse(conn->native_handle()) != 0
                               ? PQsslAttribute(conn->native_handle(), "protocol")
                               : "no TLS");
+            slot.keep();
             co_return lease(std::move(conn));
         }
         // Woken by expiry or by release() cancelling the timer; both end the wait.
@@ -141,26 +140,33 @@ pooled_connection pool::lease(std::unique_ptr<connection> conn) {
     return pooled_connection{shared_from_this(), std::move(conn)};
 }
 
-std::size_t pool::cancel_running() {
-    std::vector<std::unique_ptr<PGcancel, void (*)(PGcancel*)>> cancels;
+asio::awaitable<std::size_t> pool::async_cancel_running(std::chrono::steady_clock::time_point deadline) {
+    std::vector<cancel_handle> cancels;
     {
         // PQgetCancel only copies the server's address and the backend key; done under the lock
         // so no leased connection can be freed meanwhile.
         std::lock_guard const lock{m_mutex};
         for (auto* conn : m_leased) {
             if (conn->is_busy()) {
-                cancels.emplace_back(PQgetCancel(conn->native_handle()), PQfreeCancel);
+                cancels.emplace_back(PQgetCancel(conn->native_handle()));
             }
         }
     }
     std::size_t sent = 0;
-    for (auto const& cancel : cancels) {
-        std::array<char, 256> error{};
-        if (cancel && PQcancel(cancel.get(), error.data(), static_cast<int>(error.size())) == 1) {
+    for (auto& cancel : cancels) {
+        if (auto const failure = co_await async_send_cancel(std::move(cancel), deadline)) {
+            spdlog::warn("pool {}: could not cancel a running statement: {}", m_options.name, *failure);
+        } else {
             ++sent;
         }
     }
-    return sent;
+    co_return sent;
+}
+
+void pool::return_slot() noexcept {
+    std::lock_guard const lock{m_mutex};
+    --m_open;
+    wake_one_locked();
 }
 
 void pool::release(std::unique_ptr<connection> conn) noexcept {
@@ -183,7 +189,7 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
                                   ok ? "connection reused" : "connection closed");
                     self->release(std::move(c));
                 },
-                asio::detached);
+                log_failure("Cancelling a statement of a released connection"));
             return;
         } catch (...) { // NOLINT(bugprone-empty-catch): falls through to closing it
         }

@@ -98,9 +98,11 @@ class pool : public std::enable_shared_from_this<pool> {
     /// Connections currently open (idle + in use).
     [[nodiscard]] std::size_t size() const;
 
-    /// Sends a cancel request for every statement running on a leased connection (at shutdown).
-    /// Blocks while the requests are sent. \returns how many were sent.
-    std::size_t cancel_running();
+    /// Sends a cancel request for every statement running on a leased connection (at shutdown),
+    /// each from a thread of its own (pg::async_send_cancel), waiting for the server's answers
+    /// until `deadline`. \returns how many the server acknowledged.
+    [[nodiscard]] boost::asio::awaitable<std::size_t>
+    async_cancel_running(std::chrono::steady_clock::time_point deadline);
 
   private:
     friend class pooled_connection;
@@ -114,6 +116,26 @@ class pool : public std::enable_shared_from_this<pool> {
     void release(std::unique_ptr<connection> conn) noexcept;
     pooled_connection lease(std::unique_ptr<connection> conn);
     void wake_one_locked() noexcept;
+    /// Gives back a slot of m_open that an attempt to open a connection held, waking a waiter.
+    void return_slot() noexcept;
+
+    /// Holds a slot of m_open while a connection is being opened; returns it unless kept.
+    class slot_guard {
+      public:
+        explicit slot_guard(pool& p) noexcept : m_pool(&p) {}
+        slot_guard(slot_guard const&) = delete;
+        slot_guard& operator=(slot_guard const&) = delete;
+        ~slot_guard() {
+            if (m_pool != nullptr) {
+                m_pool->return_slot();
+            }
+        }
+        /// The slot now counts the opened connection.
+        void keep() noexcept { m_pool = nullptr; }
+
+      private:
+        pool* m_pool;
+    };
 
     connect_params m_params;
     pool_options m_options;

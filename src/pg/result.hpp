@@ -2,16 +2,13 @@
 
 #include <libpq-fe.h>
 
+#include "core/c_handle.hpp"
+
 #include <cassert>
 #include <memory>
 #include <string_view>
 
 namespace kachel::pg {
-
-/// Frees a PGresult; stateless so unique_ptr stays pointer-sized.
-struct result_deleter {
-    void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
 
 /// Move-only owner of a PGresult.
 class result {
@@ -53,7 +50,7 @@ class result {
     }
 
   private:
-    std::unique_ptr<PGresult, result_deleter> m_result;
+    c_handle<PGresult, PQclear> m_result;
 };
 
 } // namespace kachel::pg

@@ -1,5 +1,7 @@
 #include "pg/tls_info.hpp"
 
+#include "core/c_handle.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,18 +21,10 @@ namespace kachel::pg {
 
 namespace {
 
-struct bio_deleter {
-    void operator()(BIO* b) const noexcept { BIO_free(b); }
-};
-struct x509_deleter {
-    void operator()(X509* x) const noexcept { X509_free(x); }
-};
-struct general_names_deleter {
-    void operator()(GENERAL_NAMES* g) const noexcept { GENERAL_NAMES_free(g); }
-};
+using bio_handle = c_handle<BIO, BIO_free>;
 
 std::string name_text(X509_NAME const* name) {
-    std::unique_ptr<BIO, bio_deleter> bio{BIO_new(BIO_s_mem())};
+    bio_handle bio{BIO_new(BIO_s_mem())};
     X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
     char* data = nullptr;
     auto const len = BIO_get_mem_data(bio.get(), &data);
@@ -39,7 +33,7 @@ std::string name_text(X509_NAME const* name) {
 
 std::vector<std::string> alt_names(X509* cert) {
     std::vector<std::string> out;
-    std::unique_ptr<GENERAL_NAMES, general_names_deleter> names{
+    c_handle<GENERAL_NAMES, GENERAL_NAMES_free> names{
         static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr))};
     if (!names) {
         return out;
@@ -74,7 +68,7 @@ certificate_info describe_certificate(X509* cert) {
 }
 
 std::string conninfo_value(PGconn* conn, std::string_view keyword) {
-    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts{PQconninfo(conn), &PQconninfoFree};
+    c_handle<PQconninfoOption, PQconninfoFree> opts{PQconninfo(conn)};
     for (auto* o = opts.get(); o != nullptr && o->keyword != nullptr; ++o) {
         if (keyword == o->keyword && o->val != nullptr) {
             return o->val;
@@ -147,12 +141,12 @@ tls_report inspect_tls(connection const& conn, connect_params const& params) {
 
 std::vector<certificate_info> read_certificates(std::string const& path) {
     std::vector<certificate_info> out;
-    std::unique_ptr<BIO, bio_deleter> bio{BIO_new_file(path.c_str(), "r")};
+    bio_handle bio{BIO_new_file(path.c_str(), "r")};
     if (!bio) {
         return out;
     }
     while (true) {
-        std::unique_ptr<X509, x509_deleter> cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)};
+        c_handle<X509, X509_free> cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)};
         if (!cert) {
             break;
         }

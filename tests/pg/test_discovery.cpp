@@ -36,8 +36,8 @@ class discovery : public ::testing::Test {
         tiles::id_resolver ids;
         auto const params = test::params_for(test::tls_conninfo(s_db->name()));
         run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                    std::chrono::milliseconds{0}, postgis::publish_config{},
-                                                    ids, catalog));
+                                                   std::chrono::milliseconds{0}, postgis::publish_config{},
+                                                   ids, catalog));
         return catalog;
     }
 
@@ -48,7 +48,7 @@ class discovery : public ::testing::Test {
 std::unique_ptr<test::tempdb> discovery::s_db;
 
 postgis::table_info const* find(std::vector<postgis::table_info> const& tables, std::string const& schema,
-                                 std::string const& table, std::string const& column) {
+                                std::string const& table, std::string const& column) {
     auto const it = std::find_if(tables.begin(), tables.end(), [&](auto const& t) {
         return t.schema == schema && t.table == table && t.geometry_column == column;
     });
@@ -194,7 +194,7 @@ TEST_F(discovery, estimated_bounds_of_every_table_in_one_statement_match_the_que
         ++estimated;
         hostile_seen = hostile_seen || tables[i].table == "b\"ounds {x}, \\ ü";
         auto const single = run(m_ioc, postgis::async_table_bounds(*conn, tables[i], requests[i].srid,
-                                                                    postgis::bounds_mode::quick));
+                                                                   postgis::bounds_mode::quick));
         ASSERT_TRUE(single.has_value()) << tables[i].table;
         for (std::size_t k = 0; k < 4; ++k) {
             EXPECT_DOUBLE_EQ((*(*batch)[i])[k], (*single)[k]) << tables[i].table << " " << k;
@@ -234,8 +234,8 @@ TEST_F(discovery, exact_bounds_in_batches_match_the_query_per_table) {
             EXPECT_FALSE(batch[i].has_value()) << name;
             continue;
         }
-        auto const single = run(m_ioc, postgis::async_table_bounds(*conn, *requests[i].table, 4326,
-                                                                    postgis::bounds_mode::calc));
+        auto const single = run(
+            m_ioc, postgis::async_table_bounds(*conn, *requests[i].table, 4326, postgis::bounds_mode::calc));
         ASSERT_TRUE(single.has_value()) << name;
         ASSERT_TRUE(batch[i].has_value()) << name;
         EXPECT_EQ(*batch[i], *single) << name;

@@ -3,9 +3,11 @@
 #include "core/error.hpp"
 #include "pg/pool.hpp"
 #include "support/run.hpp"
+#include "support/tcp_proxy.hpp"
 #include "support/tempdb.hpp"
 
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,6 +16,7 @@
 using namespace kachel;
 using test::run;
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -208,4 +211,25 @@ TEST(session_settings, none_without_prepared_statements) {
     auto pool = pg::pool::create(test::params_for(test::tls_conninfo("postgres")), options);
     EXPECT_EQ(session_values(ioc, *pool),
               "jit=on max_parallel_workers_per_gather=2 plan_cache_mode=auto work_mem=4MB");
+}
+
+TEST(pool, a_request_cancelled_while_its_connection_opens_gives_the_slot_back) {
+    // The path goes silent: the connection attempt would wait for its whole connect_timeout.
+    test::tcp_proxy silent{static_cast<unsigned short>(std::stoi(test::cluster_env("KACHEL_PG_PORT")))};
+    silent.blackhole();
+    auto const conninfo = "host=127.0.0.1 port=" + std::to_string(silent.port()) +
+                          " dbname=postgres user=kachel sslmode=disable connect_timeout=30";
+    auto pool =
+        pg::pool::create(test::params_for(conninfo), pg::pool_options{1, std::chrono::seconds{30}, "slot"});
+    asio::io_context ioc;
+    auto const outcome = run(ioc, [&]() -> asio::awaitable<int> {
+        asio::steady_timer client_gone{co_await asio::this_coro::executor, std::chrono::milliseconds{200}};
+        // The client goes away first: the acquire is cancelled mid-connect.
+        auto const first = co_await (pool->async_acquire() || client_gone.async_wait(asio::use_awaitable));
+        co_return static_cast<int>(first.index());
+    }());
+    EXPECT_EQ(outcome, 1);
+    auto const stats = pool->stats();
+    EXPECT_EQ(stats.open, 0U) << "the cancelled attempt kept its slot: the pool of one is full for ever";
+    EXPECT_EQ(stats.waiters, 0U);
 }

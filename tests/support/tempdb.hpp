@@ -48,7 +48,7 @@ class admin_connection {
     }
 
   private:
-    std::unique_ptr<PGconn, pg::conn_deleter> m_conn;
+    c_handle<PGconn, PQfinish> m_conn;
 };
 
 /// A throwaway database `kachel-test-<pid>-<n>` owned by role kachel, with PostGIS and the

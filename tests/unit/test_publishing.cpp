@@ -2,6 +2,7 @@
 // and functions, and password removal for --save-config.
 
 #include "config/save_config.hpp"
+#include "core/secrets.hpp"
 #include "http/query_params.hpp"
 #include "postgis/resolver.hpp"
 
@@ -42,7 +43,7 @@ TEST(query_to_json, hostile_input_stays_a_string) {
 namespace {
 
 postgis::table_info table(std::string schema, std::string name, std::string column, int srid,
-                           std::map<std::string, std::string> properties = {}) {
+                          std::map<std::string, std::string> properties = {}) {
     postgis::table_info t;
     t.schema = std::move(schema);
     t.table = std::move(name);
@@ -233,10 +234,10 @@ TEST(resolver, one_function_under_two_ids) {
 }
 
 TEST(save_config, passwords_are_removed) {
-    EXPECT_EQ(config::strip_password("postgresql://user:s3cret@host:5432/db?sslmode=verify-full&password=x"),
+    EXPECT_EQ(without_password("postgresql://user:s3cret@host:5432/db?sslmode=verify-full&password=x"),
               "postgresql://user@host:5432/db?sslmode=verify-full");
-    EXPECT_EQ(config::strip_password("postgres://u:p@h/db"), "postgres://u@h/db");
-    EXPECT_EQ(config::strip_password("host=h password='se cret' dbname=db"), "host=h dbname=db");
-    EXPECT_EQ(config::strip_password("password=abc host=h sslpassword=k"), "host=h");
-    EXPECT_EQ(config::strip_password("host=h dbname=db"), "host=h dbname=db");
+    EXPECT_EQ(without_password("postgres://u:p@h/db"), "postgres://u@h/db");
+    EXPECT_EQ(without_password("host=h password='se cret' dbname=db"), "host=h dbname=db");
+    EXPECT_EQ(without_password("password=abc host=h sslpassword=k"), "host=h");
+    EXPECT_EQ(without_password("host=h dbname=db"), "host=h dbname=db");
 }

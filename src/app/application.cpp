@@ -1,0 +1,291 @@
+#include "app/application.hpp"
+
+#include "config/save_config.hpp"
+#include "core/error.hpp"
+#include "core/event_loops.hpp"
+#include "core/metrics.hpp"
+#include "http/server.hpp"
+#include "postgis/check_connection.hpp"
+#include "postgis/publisher.hpp"
+#include "postgis/readiness.hpp"
+#include "tiles/catalog.hpp"
+#include "tiles/id_resolver.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace kachel::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string format_endpoint(asio::ip::tcp::endpoint const& ep) {
+    if (ep.address().is_v6()) {
+        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    }
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+/// Pool gauges per connection, computed at scrape time.
+std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) {
+    std::vector<metrics::gauge_sample> out;
+    for (auto const& pool : ready.pools()) {
+        auto const s = pool->stats();
+        metrics::labels const l{{"connection", pool->params().label()}};
+        out.push_back(
+            {"kachel_postgres_pool_size", "Maximum connections of the pool.", l, double(s.max_size)});
+        out.push_back(
+            {"kachel_postgres_pool_connections", "Open connections of the pool.", l, double(s.open)});
+        out.push_back({"kachel_postgres_pool_idle", "Idle connections of the pool.", l, double(s.idle)});
+        out.push_back({"kachel_postgres_pool_in_use", "Connections in use.", l, double(s.open - s.idle)});
+        out.push_back(
+            {"kachel_postgres_pool_waiters", "Requests waiting for a connection.", l, double(s.waiters)});
+    }
+    return out;
+}
+
+} // namespace
+
+/// Everything a running server holds, in the order it is built (and destroyed in reverse).
+struct application::state {
+    explicit state(config::settings s)
+        : settings(std::move(s)),
+          loops(settings.workers != 0 ? settings.workers
+                                      : std::max(1U, std::thread::hardware_concurrency())) {}
+
+    config::settings settings;
+    event_loops loops;
+    postgis::readiness ready;
+    std::unique_ptr<tiles::tile_cache> cache;
+    std::unique_ptr<http::server> server;
+    std::vector<std::size_t> gauge_tokens;
+    std::exception_ptr failure;
+    bool shutting_down = false; ///< on the main loop only
+
+    /// Startup's outcome for wait_until_serving.
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool started = false;
+    std::optional<asio::ip::tcp::endpoint> endpoint;
+
+    void announce(std::optional<asio::ip::tcp::endpoint> ep) {
+        {
+            std::lock_guard const lock{mutex};
+            started = true;
+            endpoint = ep;
+        }
+        changed.notify_all();
+    }
+
+    /// Publishes every database, then starts the HTTP server and logs the readiness line.
+    asio::awaitable<void> start() {
+        auto& ioc = loops.main();
+        auto catalog = std::make_shared<tiles::catalog>();
+        tiles::id_resolver ids;
+        std::vector<postgis::published_database> published;
+        for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
+            auto params = settings.connect_params_for(i);
+            auto options = settings.pool_options_for(i, params.application_name);
+            auto const publish = settings.publish_config_for(i);
+            published.push_back(co_await postgis::async_publish_database(
+                ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
+                publish, ids, *catalog, &ready));
+        }
+        if (settings.save_config) {
+            config::save_config(*settings.save_config, settings, published);
+        }
+        if (catalog->size() == 0) {
+            throw config_error{
+                "No tile sources found: give a PostgreSQL connection (postgresql://... argument, "
+                "DATABASE_URL or the config file's postgres.connection_string) to a database "
+                "with PostGIS tables the user can read"};
+        }
+        http::server_options options;
+        options.http = settings.http;
+        options.max_connections = settings.max_connections;
+        options.keep_alive = settings.keep_alive;
+        options.ready = &ready;
+        options.cache = cache.get();
+        server = std::make_unique<http::server>(ioc, catalog, options, loops.others());
+        auto const endpoints = server->listen(settings.listen_addresses);
+        spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
+                     format_endpoint(endpoints.front()), settings.http.route_prefix);
+        announce(endpoints.front());
+    }
+
+    /// Waits for the requests in flight (up to `shutdown_timeout`), cancels the statements still
+    /// running after that, waits briefly for their requests to end, then stops the event loop.
+    /// Pools close their connections cleanly when they are destroyed.
+    asio::awaitable<void> shut_down() {
+        auto& ioc = loops.main();
+        auto const timeout = settings.shutdown_timeout;
+        asio::steady_timer timer{ioc};
+        auto const wait_until_idle =
+            [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
+            while (server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+                timer.expires_after(std::chrono::milliseconds{20});
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+        };
+        co_await wait_until_idle(std::chrono::steady_clock::now() + timeout);
+        if (auto const left = server->in_flight(); left > 0) {
+            auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+            std::size_t cancelled = 0;
+            for (auto const& pool : ready.pools()) {
+                cancelled += co_await pool->async_cancel_running(deadline);
+            }
+            spdlog::warn("{} request(s) still running after {} s: cancelled {} database statement(s)", left,
+                         timeout.count(), cancelled);
+            co_await wait_until_idle(deadline);
+        }
+        spdlog::info("kachel stopped");
+        ioc.stop();
+    }
+
+    /// On the main loop: a graceful shutdown once serving, else an immediate stop.
+    void stop(std::string_view why) {
+        auto& ioc = loops.main();
+        if (shutting_down) {
+            return;
+        }
+        shutting_down = true;
+        if (!server) {
+            spdlog::info("{}, stopping", why);
+            ioc.stop();
+            return;
+        }
+        spdlog::info("{}, shutting down: no new connections, finishing {} request(s) within {} s", why,
+                     server->in_flight(), settings.shutdown_timeout.count());
+        server->stop();
+        asio::co_spawn(ioc, shut_down(), [this](std::exception_ptr e) {
+            if (e) {
+                // A failed shutdown must not leave the process hanging: stop the loops now.
+                failure = e;
+                loops.main().stop();
+            }
+        });
+    }
+
+    /// `--check-connection`: one report per connection on stdout; true when all succeeded.
+    asio::awaitable<bool> check_connections() {
+        if (settings.postgres.empty()) {
+            throw config_error{
+                "--check-connection needs a connection: a postgresql://... argument, DATABASE_URL "
+                "or the config file's postgres section"};
+        }
+        bool all_ok = true;
+        for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
+            auto params = settings.connect_params_for(i);
+            auto const options = settings.pool_options_for(i, params.application_name);
+            auto const report =
+                co_await postgis::async_check_connection(loops.main().get_executor(), params, options);
+            fmt::print("{}", report.text);
+            std::fflush(stdout);
+            all_ok = all_ok && report.ok;
+        }
+        co_return all_ok;
+    }
+};
+
+application::application(config::settings settings) : m_state(std::make_unique<state>(std::move(settings))) {}
+
+application::~application() {
+    for (auto const token : m_state->gauge_tokens) {
+        global_metrics().remove_gauges(token);
+    }
+}
+
+int application::run(bool handle_signals) {
+    auto& s = *m_state;
+    auto& ioc = s.loops.main();
+    auto const& settings = s.settings;
+    global_metrics().set_constant_labels(settings.metric_labels);
+    s.gauge_tokens.push_back(global_metrics().add_gauges([&s] { return pool_gauges(s.ready); }));
+    if (auto const cache_options = settings.cache.tile_cache(); cache_options.max_bytes > 0) {
+        s.cache = std::make_unique<tiles::tile_cache>(cache_options);
+        spdlog::info("Tile cache: up to {} MB{}", cache_options.max_bytes / 1'000'000,
+                     cache_options.expiry
+                         ? fmt::format(", tiles kept {} s", cache_options.expiry->count() / 1000)
+                         : std::string{});
+        s.gauge_tokens.push_back(global_metrics().add_gauges([c = s.cache.get()] {
+            return std::vector<metrics::gauge_sample>{
+                {"kachel_tile_cache_bytes", "Bytes held by the tile cache.", {}, double(c->size_bytes())},
+                {"kachel_tile_cache_entries",
+                 "Tiles held by the tile cache (one per encoding).",
+                 {},
+                 double(c->entries())}};
+        }));
+    } else {
+        spdlog::info("Tile cache: off");
+    }
+
+    std::optional<asio::signal_set> signals;
+    if (handle_signals) {
+        signals.emplace(ioc, SIGINT, SIGTERM);
+        signals->async_wait([&s](boost::system::error_code const& ec, int signo) {
+            if (!ec) {
+                s.stop(fmt::format("Received signal {}", signo));
+            }
+        });
+    }
+
+    bool check_ok = false;
+    if (settings.check_connection) {
+        asio::co_spawn(ioc, s.check_connections(), [&](std::exception_ptr e, bool ok) {
+            s.failure = e;
+            check_ok = ok;
+            ioc.stop();
+        });
+    } else {
+        asio::co_spawn(ioc, s.start(), [&s, &ioc](std::exception_ptr e) {
+            if (e) {
+                s.failure = e;
+                ioc.stop();
+            }
+        });
+    }
+
+    s.loops.run_main();
+    s.loops.shut_down(); // while the cache, the pools and the server still exist
+    s.announce(std::nullopt);
+
+    if (s.failure) {
+        try {
+            std::rethrow_exception(s.failure);
+        } catch (std::exception const& e) {
+            spdlog::error("{}", e.what());
+        }
+        return 1;
+    }
+    if (settings.check_connection) {
+        return check_ok ? 0 : 1;
+    }
+    return 0;
+}
+
+void application::request_stop() {
+    auto* s = m_state.get();
+    asio::post(s->loops.main(), [s] { s->stop("Stop requested"); });
+}
+
+std::optional<asio::ip::tcp::endpoint> application::wait_until_serving(std::chrono::seconds timeout) {
+    auto& s = *m_state;
+    std::unique_lock lock{s.mutex};
+    s.changed.wait_for(lock, timeout, [&s] { return s.started; });
+    return s.endpoint;
+}
+
+} // namespace kachel::app

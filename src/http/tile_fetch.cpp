@@ -1,0 +1,92 @@
+#include "http/tile_fetch.hpp"
+
+#include "core/metrics.hpp"
+#include "tiles/etag.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace kachel::http {
+
+namespace asio = boost::asio;
+
+bool tile_fetch::cached(tiles::tile_source const& source) const noexcept {
+    return m_cache != nullptr && m_cache->covers(m_coord.z) && source.cache_policy().allows(m_coord.z);
+}
+
+tiles::tile_key_view tile_fetch::key_view(tiles::tile_source const& source, encoding e) const noexcept {
+    return tiles::tile_key_view{source.id(), m_coord,
+                                source.accepts_query() ? m_raw_query : std::string_view{}, e};
+}
+
+tiles::tile_key tile_fetch::key(tiles::tile_source const& source, encoding e) const {
+    auto const view = key_view(source, e);
+    return tiles::tile_key{std::string{view.source}, m_coord, std::string{view.query}, view.encoding};
+}
+
+asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* source) {
+    auto compute = [source, this]() -> asio::awaitable<tiles::fetched_tile> {
+        auto result = co_await source->async_get_tile(m_coord, m_query_json);
+        if (result.error != tiles::tile_errc::none) {
+            co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
+        }
+        auto bytes = std::make_shared<tiles::tile_bytes>();
+        bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
+        bytes->data = std::move(result.data);
+        co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+    };
+    if (!cached(*source)) {
+        co_return co_await compute();
+    }
+    bool hit = false;
+    auto out = co_await m_cache->get_or_compute(key(*source, encoding::identity), compute, &hit);
+    (hit ? m_any_hit : m_any_miss) = true;
+    global_metrics().count_cache_lookup(m_coord.z, hit);
+    co_return out;
+}
+
+asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::tile_bytes const> plain,
+                    encoding e) {
+    auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
+        auto bytes = std::make_shared<tiles::tile_bytes>();
+        bytes->data = compress(plain->data, e);
+        bytes->etag = plain->etag;
+        co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+    };
+    if (!cached(source)) {
+        co_return (co_await compute()).bytes;
+    }
+    co_return (co_await m_cache->get_or_compute(key(source, e), compute)).bytes;
+}
+
+asio::awaitable<std::vector<tiles::fetched_tile>>
+tile_fetch::get_all(std::span<tiles::tile_source const* const> sources) {
+    std::vector<tiles::fetched_tile> results;
+    if (sources.size() == 1) {
+        results.push_back(co_await get(sources.front()));
+        co_return results;
+    }
+    auto const executor = co_await asio::this_coro::executor;
+    using operation = decltype(asio::co_spawn(executor, get(sources.front()), asio::deferred));
+    std::vector<operation> operations;
+    operations.reserve(sources.size());
+    for (auto const* source : sources) {
+        operations.push_back(asio::co_spawn(executor, get(source), asio::deferred));
+    }
+    auto [order, exceptions, values] =
+        co_await asio::experimental::make_parallel_group(std::move(operations))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (exceptions[i]) {
+            std::rethrow_exception(exceptions[i]); // get() does not throw; a bug if it did
+        }
+        results.push_back(std::move(values[i]));
+    }
+    co_return results;
+}
+
+} // namespace kachel::http

@@ -1,0 +1,63 @@
+#pragma once
+
+#include "core/tile_coord.hpp"
+#include "http/compression.hpp"
+#include "tiles/tile_cache.hpp"
+#include "tiles/tile_source.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kachel::http {
+
+/// Where a tile request's bytes come from: each source's tile through the cache when the cache
+/// covers the zoom and the source allows it (one computation for concurrent misses), else straight
+/// from the source. Composites fetch their constituents at once. Records whether any lookup hit or
+/// missed, for the access log. The references must outlive the fetch.
+class tile_fetch {
+  public:
+    /// \pre `query_json` outlives the fetch; `cache` may be null (no cache).
+    tile_fetch(tile_coord coord, std::string const& query_json, std::string_view raw_query,
+               tiles::tile_cache* cache) noexcept
+        : m_coord(coord), m_query_json(query_json), m_raw_query(raw_query), m_cache(cache) {}
+
+    /// True when `source`'s tile goes through the cache.
+    [[nodiscard]] bool cached(tiles::tile_source const& source) const noexcept;
+
+    /// The cache key of `source`'s tile in encoding `e` (the query only for sources that take one).
+    [[nodiscard]] tiles::tile_key_view key_view(tiles::tile_source const& source, encoding e) const noexcept;
+
+    /// One source's uncompressed tile. Never throws for a failed tile: the error is in the result.
+    [[nodiscard]] boost::asio::awaitable<tiles::fetched_tile> get(tiles::tile_source const* source);
+
+    /// A source's tile compressed with `e`, made once per cache entry.
+    [[nodiscard]] boost::asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+    encoded(tiles::tile_source const& source, std::shared_ptr<tiles::tile_bytes const> plain, encoding e);
+
+    /// Every constituent's tile at once; results in the sources' order.
+    [[nodiscard]] boost::asio::awaitable<std::vector<tiles::fetched_tile>>
+    get_all(std::span<tiles::tile_source const* const> sources);
+
+    /// "hit" when every cached lookup hit, "miss" when any missed, "-" when nothing went through
+    /// the cache.
+    [[nodiscard]] std::string_view cache_status() const noexcept {
+        return m_any_miss ? "miss" : m_any_hit ? "hit" : "-";
+    }
+
+  private:
+    [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const;
+
+    tile_coord m_coord;
+    std::string const& m_query_json; ///< for the sources (`{}` when none takes a query)
+    std::string_view m_raw_query;    ///< the cache key part for sources that take a query
+    tiles::tile_cache* m_cache;
+    bool m_any_miss = false;
+    bool m_any_hit = false;
+};
+
+} // namespace kachel::http

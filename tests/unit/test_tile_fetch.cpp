@@ -1,0 +1,143 @@
+// Tile fetching (http/tile_fetch): through the cache or straight from the source, one computation
+// for concurrent misses, composites in URL order. The source is a fake that counts its calls and
+// answers after a short wait, so that requests overlap.
+
+#include "http/tile_fetch.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+using namespace kachel;
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+
+class fake_source final : public tiles::tile_source {
+  public:
+    fake_source(std::string id, std::string bytes, bool cacheable = true,
+                std::chrono::milliseconds delay = std::chrono::milliseconds{20})
+        : m_id(std::move(id)), m_bytes(std::move(bytes)), m_cacheable(cacheable), m_delay(delay) {}
+
+    [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
+    [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override {
+        return tiles::cache_gate{!m_cacheable, {}, {}};
+    }
+    asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord, std::string const&) const override {
+        ++calls;
+        asio::steady_timer wait{co_await asio::this_coro::executor, m_delay};
+        co_await wait.async_wait(asio::use_awaitable);
+        if (coord.z == 9) {
+            co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, "no connection", {}};
+        }
+        co_return tiles::tile_result{m_bytes + std::to_string(coord.z), tiles::tile_errc::none, {}, {}};
+    }
+
+    mutable std::atomic<int> calls{0};
+
+  private:
+    std::string m_id;
+    std::string m_bytes;
+    bool m_cacheable;
+    std::chrono::milliseconds m_delay;
+    nlohmann::json m_tilejson = nlohmann::json::object();
+};
+
+std::string const no_query = "{}";
+
+} // namespace
+
+TEST(tile_fetch, concurrent_misses_share_one_computation_and_then_hit) {
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", "A"};
+    http::tile_fetch first{tile_coord{3, 1, 1}, no_query, {}, &cache};
+    http::tile_fetch second{tile_coord{3, 1, 1}, no_query, {}, &cache};
+    auto const [one, two] =
+        test::run(ioc, [&]() -> asio::awaitable<std::pair<tiles::fetched_tile, tiles::fetched_tile>> {
+            auto both = co_await (first.get(&source) && second.get(&source));
+            co_return std::pair{std::get<0>(both), std::get<1>(both)};
+        }());
+    EXPECT_EQ(source.calls, 1);
+    ASSERT_TRUE(one.bytes && two.bytes);
+    EXPECT_EQ(one.bytes, two.bytes); // the same shared bytes, not a copy
+    EXPECT_EQ(one.bytes->data, "A3");
+    EXPECT_FALSE(one.bytes->etag.empty());
+    EXPECT_EQ(first.cache_status(), "miss");
+    EXPECT_EQ(second.cache_status(), "miss"); // it waited for the other's query
+
+    http::tile_fetch third{tile_coord{3, 1, 1}, no_query, {}, &cache};
+    auto const again = test::run(ioc, third.get(&source));
+    EXPECT_EQ(source.calls, 1);
+    EXPECT_EQ(again.bytes, one.bytes);
+    EXPECT_EQ(third.cache_status(), "hit");
+}
+
+TEST(tile_fetch, a_source_that_refuses_the_cache_is_asked_every_time) {
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"live", "L", false};
+    for (int i = 0; i < 3; ++i) {
+        http::tile_fetch fetch{tile_coord{2, 0, 0}, no_query, {}, &cache};
+        EXPECT_EQ(test::run(ioc, fetch.get(&source)).bytes->data, "L2");
+        EXPECT_EQ(fetch.cache_status(), "-");
+    }
+    EXPECT_EQ(source.calls, 3);
+    EXPECT_EQ(cache.entries(), 0U);
+}
+
+TEST(tile_fetch, errors_are_handed_over_but_never_stored) {
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", "A"};
+    for (int i = 0; i < 2; ++i) {
+        http::tile_fetch fetch{tile_coord{9, 0, 0}, no_query, {}, &cache};
+        auto const result = test::run(ioc, fetch.get(&source));
+        EXPECT_EQ(result.error, tiles::tile_errc::unavailable);
+        EXPECT_EQ(result.detail, "no connection");
+        EXPECT_FALSE(result.bytes);
+    }
+    EXPECT_EQ(source.calls, 2);
+}
+
+TEST(tile_fetch, a_composite_fetches_its_constituents_at_once_in_url_order) {
+    asio::io_context ioc;
+    auto const slow = std::chrono::milliseconds{100};
+    fake_source a{"a", "A", true, slow};
+    fake_source b{"b", "B", true, slow};
+    fake_source c{"c", "C", true, slow};
+    std::array<tiles::tile_source const*, 3> const sources{&c, &a, &b};
+    http::tile_fetch fetch{tile_coord{4, 2, 2}, no_query, {}, nullptr};
+    auto const started = std::chrono::steady_clock::now();
+    auto const results = test::run(ioc, fetch.get_all(sources));
+    auto const took = std::chrono::steady_clock::now() - started;
+    ASSERT_EQ(results.size(), 3U);
+    EXPECT_EQ(results[0].bytes->data, "C4");
+    EXPECT_EQ(results[1].bytes->data, "A4");
+    EXPECT_EQ(results[2].bytes->data, "B4");
+    // Three 100 ms fetches side by side, not one after the other (which takes 300 ms).
+    EXPECT_LT(took, std::chrono::milliseconds{250});
+}
+
+TEST(tile_fetch, an_encoding_is_made_once_per_cache_entry) {
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", std::string(4000, 'x')};
+    http::tile_fetch fetch{tile_coord{5, 3, 3}, no_query, {}, &cache};
+    auto const plain = test::run(ioc, fetch.get(&source)).bytes;
+    auto const gzip = test::run(ioc, fetch.encoded(source, plain, http::encoding::gzip));
+    auto const again = test::run(ioc, fetch.encoded(source, plain, http::encoding::gzip));
+    EXPECT_EQ(gzip, again); // the stored variant
+    EXPECT_LT(gzip->data.size(), plain->data.size());
+    EXPECT_EQ(gzip->etag, plain->etag); // one ETag for every encoding of a tile
+    EXPECT_EQ(http::decompress(gzip->data, http::encoding::gzip), plain->data);
+    EXPECT_EQ(cache.entries(), 2U);
+}
