@@ -5,6 +5,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
+#include "support/threads.hpp"
 
 #include <gtest/gtest.h>
 
@@ -97,7 +98,8 @@ TEST(tile_cache, hits_cost_no_query_and_concurrent_misses_share_one) {
     {
         std::vector<std::jthread> clients;
         for (auto& reply : replies) {
-            clients.emplace_back([&reply, &k] { reply = test::http_get(k.port, "/counted/3/1/1"); });
+            clients.push_back(
+                test::test_thread([&reply, &k] { reply = test::http_get(k.port, "/counted/3/1/1"); }));
         }
     }
     for (auto const& r : replies) {

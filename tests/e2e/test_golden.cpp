@@ -8,6 +8,7 @@
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
+#include "support/threads.hpp"
 #include "tiles/mvt_decoder.hpp"
 
 #include <gtest/gtest.h>
@@ -176,6 +177,17 @@ TEST_P(golden, matches_expected) {
                                 << json::diff(expected, actual).dump(1);
 }
 
+// A case file that cannot be read would give no cases, and so a pass: this fails instead.
+TEST(golden_cases, the_case_file_is_read_and_holds_cases) {
+    ASSERT_TRUE(std::ifstream{golden_dir / "cases.txt"}) << "cannot read " << golden_dir / "cases.txt";
+    auto const cases = read_cases();
+    EXPECT_GE(cases.size(), 30U);
+    for (auto const& c : cases) {
+        EXPECT_FALSE(c.name.empty());
+        EXPECT_TRUE(c.path.starts_with("/")) << c.name << ": " << c.path;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(cases, golden, ::testing::ValuesIn(read_cases()),
                          [](auto const& test_info) { return test_info.param.name; });
 
@@ -196,9 +208,9 @@ TEST_F(golden, invalid_configured_sources_are_skipped_with_a_warning) {
 TEST_F(golden, composite_constituents_run_concurrently) {
     // Each constituent sleeps one second in the database; while the request runs, all three
     // queries must be active at the same time.
-    std::thread request{[port = s_kachel->port] {
+    auto request = test::test_thread([port = s_kachel->port] {
         EXPECT_EQ(test::http_get(port, "/sleep_a,sleep_b,sleep_c/10/0/0").status, 204U);
-    }};
+    });
     std::size_t most = 0;
     for (int i = 0; i < 40 && most < 3; ++i) {
         auto const rows =
@@ -432,7 +444,8 @@ TEST(golden_startup, sigterm_finishes_requests_in_flight_then_exits_cleanly) {
     instance k{db.name(), golden_dir / "config.yaml"};
     ASSERT_NE(k.port, 0) << k.process->output();
     std::atomic<unsigned> status{0};
-    std::thread request{[&] { status = test::http_get(k.port, "/sleep_a/15/0/0").status; }}; // 1.5 s
+    auto request =
+        test::test_thread([&] { status = test::http_get(k.port, "/sleep_a/15/0/0").status; }); // 1.5 s
     for (int i = 0; i < 100 && running(db, "state = 'active' AND query LIKE '%fn_sleep%'") == 0; ++i) {
         std::this_thread::sleep_for(20ms);
     }
@@ -451,13 +464,13 @@ TEST(golden_startup, sigterm_cancels_what_outlives_the_shutdown_timeout) {
     instance k{db.name(), golden_dir / "config.yaml", {"--shutdown-timeout", "1"}};
     ASSERT_NE(k.port, 0) << k.process->output();
     std::atomic<unsigned> status{0};
-    std::thread request{[&] {
+    auto request = test::test_thread([&] {
         try {
             status = test::http_get(k.port, "/sleep_a/30/0/0").status; // 3 s
         } catch (std::exception const&) {
             status = 1; // connection closed without an answer
         }
-    }};
+    });
     for (int i = 0; i < 100 && running(db, "state = 'active' AND query LIKE '%fn_sleep%'") == 0; ++i) {
         std::this_thread::sleep_for(20ms);
     }

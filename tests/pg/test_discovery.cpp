@@ -111,12 +111,16 @@ TEST_F(discovery, finds_every_kind_of_relation_with_its_columns) {
 }
 
 TEST_F(discovery, roles_see_only_what_they_can_read) {
+    // Both tables belong to the administrator; only one is granted to kachel's role.
     s_db->query("CREATE TABLE private_points (gid int4, geom geometry(Point, 4326))");
     s_db->query("REVOKE ALL ON private_points FROM kachel");
+    s_db->query("CREATE TABLE granted_points (gid int4, geom geometry(Point, 4326))");
+    s_db->query("GRANT SELECT ON granted_points TO kachel");
     auto conn = connect();
     auto const tables = run(m_ioc, postgis::async_discover_tables(*conn));
     EXPECT_EQ(find(tables, "public", "private_points", "geom"), nullptr);
-    s_db->query("DROP TABLE private_points");
+    EXPECT_NE(find(tables, "public", "granted_points", "geom"), nullptr) << "discovery found nothing at all?";
+    s_db->query("DROP TABLE private_points, granted_points");
 }
 
 TEST_F(discovery, publishing_assigns_martin_source_ids) {

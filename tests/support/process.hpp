@@ -137,15 +137,17 @@ class child_process {
     [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
 
     /// Resident memory of the process in KiB (VmRSS), 0 when it cannot be read.
+    /// \throws std::runtime_error when /proc does not tell (a memory check must not pass blind).
     [[nodiscard]] std::size_t resident_kib() const {
-        std::ifstream status{"/proc/" + std::to_string(m_pid) + "/status"};
+        auto const path = "/proc/" + std::to_string(m_pid) + "/status";
+        std::ifstream status{path};
         std::string line;
         while (std::getline(status, line)) {
             if (line.starts_with("VmRSS:")) {
                 return std::stoul(line.substr(6));
             }
         }
-        return 0;
+        throw std::runtime_error{"cannot read the resident memory (VmRSS) of the process from " + path};
     }
 
   private:

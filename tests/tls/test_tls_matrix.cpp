@@ -7,6 +7,7 @@
 #include "support/process.hpp"
 #include "support/tcp_proxy.hpp"
 #include "support/tempdb.hpp"
+#include "support/threads.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -532,7 +533,7 @@ class tile_load {
   public:
     tile_load(unsigned short port, int threads) {
         for (int i = 0; i < threads; ++i) {
-            m_threads.emplace_back([this, port, i] {
+            m_threads.push_back(kachel::test::test_thread([this, port, i] {
                 while (!m_stop) {
                     auto const started = std::chrono::steady_clock::now();
                     unsigned status = 0;
@@ -561,7 +562,7 @@ class tile_load {
                         ++m_report.other;
                     }
                 }
-            });
+            }));
         }
     }
     ~tile_load() { finish(); }
@@ -591,7 +592,7 @@ class tile_load {
     std::mutex m_mutex;
     load_report m_report;
     std::chrono::steady_clock::time_point m_last_ok{};
-    std::vector<std::thread> m_threads;
+    std::vector<std::jthread> m_threads;
 };
 
 } // namespace
