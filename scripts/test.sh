@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, start a throwaway PostgreSQL 15 + PostGIS
 # cluster with TLS (scripts/pg-cluster.sh), run the whole test suite with ctest, stop the cluster.
-# Exits non-zero when anything fails. Extra arguments go to ctest (e.g. -L unit, -R router).
+# Exits non-zero when anything fails. The suite runs in two phases: everything but the tests
+# labelled slow (fuzzing, the memory soak, clang-tidy), then those. Extra arguments replace both
+# with one ctest run of their own (e.g. -L unit, -R router).
 #
 #   KACHEL_BUILD_DIR   build folder (default build/test)
 #   KACHEL_SANITIZE    sanitizers for the test build (default address,undefined; "" for none)
+#   KACHEL_SKIP_SLOW   1: leave out the slow phase
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,5 +45,19 @@ if [ -z "${ASAN_OPTIONS:-}" ] && [[ "$sanitize" == *address* ]]; then
 fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-ctest --test-dir "$build" --output-on-failure -j2 "$@"
+if [ $# -gt 0 ]; then
+  ctest --test-dir "$build" --output-on-failure -j2 "$@"
+  exit
+fi
+echo "test.sh: phase 1 of 2: every test but the slow ones"
+phase1=0
+ctest --test-dir "$build" --output-on-failure -j2 -LE slow || phase1=$?
+if [ "${KACHEL_SKIP_SLOW:-0}" = 1 ]; then
+  echo "test.sh: phase 2 (slow tests) skipped: KACHEL_SKIP_SLOW=1"
+  exit "$phase1"
+fi
+echo "test.sh: phase 2 of 2: the slow tests (fuzzing, soak, clang-tidy)"
+phase2=0
+ctest --test-dir "$build" --output-on-failure -j2 -L slow || phase2=$?
+[ "$phase1" -eq 0 ] && [ "$phase2" -eq 0 ]
 # The browser test leaves a screenshot of the web UI in "$build/artifacts".

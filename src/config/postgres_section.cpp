@@ -182,7 +182,7 @@ bool parse_auto_part(YAML::Node const& node, std::string const& path, yaml_conte
 
 /// `auto_publish` in all its forms (martin-compat 6.2).
 postgis::auto_publish_config parse_auto_publish(YAML::Node const& node, std::string const& path,
-                                                 yaml_context const& ctx) {
+                                                yaml_context const& ctx) {
     postgis::auto_publish_config out;
     if (node.IsScalar()) {
         bool const on = boolean(node, path, ctx).value_or(true);
