@@ -1,6 +1,7 @@
 #pragma once
 
 #include "http/http_options.hpp"
+#include "http/server.hpp"
 #include "pg/connect_params.hpp"
 #include "pg/pool.hpp"
 #include "pg/session_settings.hpp"
@@ -78,9 +79,9 @@ struct settings {
     /// `preferred_encoding`, `--no-access-log` + `access_log`.
     http::http_options http;
     /// `-k/--keep-alive`, config `keep_alive`: idle time allowed between requests on a connection.
-    std::chrono::seconds keep_alive{75};
+    std::chrono::seconds keep_alive = http::server_options::default_keep_alive;
     /// `--max-connections`, config `max_connections`: HTTP connections served at once.
-    std::size_t max_connections = 8192;
+    std::size_t max_connections = http::server_options::default_max_connections;
     /// `observability.metrics.add_labels`: constant labels on every metric.
     std::vector<std::pair<std::string, std::string>> metric_labels;
     /// `--check-connection`: connect once per connection, report, exit.
@@ -100,7 +101,7 @@ struct settings {
     /// `--save-config FILE|-`: write the resolved configuration there after publishing.
     std::optional<std::string> save_config;
 
-    static constexpr std::size_t default_pool_size = 20;
+    static constexpr std::size_t default_pool_size = pg::pool_options::default_max_size;
     static constexpr std::chrono::seconds default_retry_timeout{30};
 
     /// The connection parameters of entry `i` with every channel applied (see pg::make_connect_params).
@@ -116,7 +117,8 @@ struct settings {
     [[nodiscard]] pg::pool_options pool_options_for(std::size_t i, std::string name) const;
     /// `--no-prepared-statements` (false): overrides every connection's `prepared_statements`.
     std::optional<bool> prepared_statements;
-    static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
+    static constexpr std::chrono::milliseconds default_acquire_timeout =
+        pg::pool_options::default_acquire_timeout;
     /// The publishing settings of entry `i` with the command-line overrides applied.
     [[nodiscard]] postgis::publish_config publish_config_for(std::size_t i) const;
 };

@@ -20,7 +20,10 @@ namespace kachel::http {
 /// Listener settings.
 struct server_options {
     /// Idle time allowed between requests on a kept-alive connection.
-    std::chrono::seconds keep_alive{75};
+    static constexpr std::chrono::seconds default_keep_alive{75};
+    static constexpr std::size_t default_max_connections = 8192;
+
+    std::chrono::seconds keep_alive = default_keep_alive;
     /// Longest request header accepted (431 beyond it).
     std::uint32_t header_limit = 16 * 1024;
     /// Longest request target accepted (414 beyond it).
@@ -29,7 +32,7 @@ struct server_options {
     /// that trickle bytes are disconnected).
     std::chrono::seconds header_timeout{10};
     /// Connections served at once; further ones get 503 and are closed (`--max-connections`).
-    std::size_t max_connections = 8192;
+    std::size_t max_connections = default_max_connections;
     /// CORS, Cache-Control, encodings, web UI, access log.
     http_options http;
     /// Databases checked by `/_/ready` (may be null: always ready). Must outlive the server.

@@ -50,9 +50,12 @@ class pooled_connection {
 
 /// Pool settings.
 struct pool_options {
-    std::size_t max_size = 20;
+    static constexpr std::size_t default_max_size = 20;
+    static constexpr std::chrono::milliseconds default_acquire_timeout{5000};
+
+    std::size_t max_size = default_max_size;
     /// How long a request waits for a free connection before it gets "unavailable" (HTTP 503).
-    std::chrono::milliseconds acquire_timeout{5000};
+    std::chrono::milliseconds acquire_timeout = default_acquire_timeout;
     /// Names connections "<name>/C<n>" through application_name (unless the user set one).
     std::string name = "kachel";
     /// Server settings of every connection (prepare_session): kachel's defaults, the user's

@@ -2,6 +2,7 @@
 
 #include "pg/pool.hpp"
 #include "postgis/function_info.hpp"
+#include "postgis/publish_config.hpp"
 #include "postgis/table_source.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -15,7 +16,7 @@ struct function_spec {
     std::string id;
     function_info function;
     tilejson_extras extras;
-    std::chrono::milliseconds statement_timeout{30000};
+    std::chrono::milliseconds statement_timeout = default_statement_timeout;
     tiles::cache_gate cache;
 };
 

@@ -64,6 +64,9 @@ struct auto_publish_config {
 /// What to do with a configured source that cannot be published (`on_invalid`).
 enum class invalid_policy { abort, warn };
 
+/// The longest a tile query may run unless the config says otherwise.
+inline constexpr std::chrono::milliseconds default_statement_timeout{30000};
+
 /// Publishing settings of one `postgres` entry.
 struct publish_config {
     std::vector<table_config> tables;
@@ -74,7 +77,7 @@ struct publish_config {
     std::optional<std::uint64_t> max_feature_count;
     invalid_policy on_invalid = invalid_policy::abort;
     /// Longest a tile query may run (`statement_timeout`); sources may set their own.
-    std::chrono::milliseconds statement_timeout{30000};
+    std::chrono::milliseconds statement_timeout = default_statement_timeout;
 };
 
 /// `{schema}`-style placeholders replaced; unknown ones are kept.

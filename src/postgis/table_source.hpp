@@ -1,8 +1,10 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "postgis/publish_config.hpp"
 #include "postgis/sql.hpp"
 #include "postgis/table_info.hpp"
+#include "tiles/tile_format.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <array>
@@ -26,7 +28,7 @@ struct table_spec {
     table_info table;
     table_layout layout;
     tilejson_extras extras;
-    std::chrono::milliseconds statement_timeout{30000};
+    std::chrono::milliseconds statement_timeout = default_statement_timeout;
     tiles::cache_gate cache;
 };
 
@@ -62,7 +64,7 @@ class table_source final : public tiles::tile_source {
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] tiles::zoom_range zooms() const noexcept override { return m_zooms; }
     [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override { return m_spec.cache; }
-    [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
+    [[nodiscard]] std::string_view content_type() const noexcept override { return tiles::mvt_type; }
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
 

@@ -88,7 +88,8 @@ class child_process {
         // A sanitizer report of the child (a leak found at exit, a memory error) fails the test
         // that ran it, even when the test only looked at HTTP answers.
         auto const out = output();
-        for (char const* marker : {"ERROR: LeakSanitizer", "ERROR: AddressSanitizer", "runtime error:"}) {
+        for (char const* marker : {"ERROR: LeakSanitizer", "ERROR: AddressSanitizer",
+                                   "runtime error:", "WARNING: ThreadSanitizer"}) {
             if (auto const at = out.find(marker); at != std::string::npos) {
                 ADD_FAILURE() << "the kachel process reported: " << out.substr(at, 4000);
                 break;
