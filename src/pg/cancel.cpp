@@ -35,10 +35,10 @@ struct cancel_call {
 
 } // namespace
 
-asio::awaitable<std::optional<std::string>>
-async_send_cancel(cancel_handle cancel, std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<cancel_outcome> async_send_cancel(cancel_handle cancel,
+                                                  std::chrono::steady_clock::time_point deadline) {
     if (!cancel) {
-        co_return std::string{"libpq has no cancel key for this connection"};
+        co_return cancel_outcome{false, "libpq has no cancel key for this connection"};
     }
     auto const executor = co_await asio::this_coro::executor;
     auto call = std::make_shared<cancel_call>(executor, std::move(cancel));
@@ -56,12 +56,9 @@ async_send_cancel(cancel_handle cancel, std::chrono::steady_clock::time_point de
     auto const answered = co_await (call->done.async_receive(asio::as_tuple(asio::use_awaitable)) ||
                                     timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (answered.index() == 1) {
-        co_return std::string{"the server did not answer in time"};
+        co_return cancel_outcome{false, "the server did not answer in time"};
     }
-    if (!call->error.empty()) {
-        co_return call->error;
-    }
-    co_return std::nullopt;
+    co_return cancel_outcome{true, call->error};
 }
 
 } // namespace kachel::pg

@@ -1,12 +1,10 @@
 #include "pg/connection.hpp"
 
-#include "pg/cancel.hpp"
-
 #include "core/error.hpp"
+#include "pg/cancel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -16,7 +14,6 @@
 
 #include <array>
 #include <charconv>
-#include <thread>
 
 namespace kachel::pg {
 
@@ -221,11 +218,15 @@ asio::awaitable<result> connection::async_collect() {
 
 asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadline) noexcept {
     try {
-        if (auto const failure =
-                co_await async_send_cancel(cancel_handle{PQgetCancel(m_conn.get())}, deadline)) {
-            spdlog::warn("Could not cancel a running statement: {}; closing its connection", *failure);
+        auto const cancel = co_await async_send_cancel(cancel_handle{PQgetCancel(m_conn.get())}, deadline);
+        if (!cancel.answered) {
+            spdlog::warn("Could not cancel a running statement: {}; closing its connection", cancel.error);
             m_broken = true;
             co_return false;
+        }
+        if (!cancel.error.empty()) {
+            // The statement runs on: wait for it as for a cancelled one, until the deadline.
+            spdlog::warn("Could not cancel a running statement: {}", cancel.error);
         }
         asio::steady_timer timer{m_socket.get_executor(), deadline};
         auto drain = [this]() -> asio::awaitable<void> {

@@ -154,10 +154,11 @@ asio::awaitable<std::size_t> pool::async_cancel_running(std::chrono::steady_cloc
     }
     std::size_t sent = 0;
     for (auto& cancel : cancels) {
-        if (auto const failure = co_await async_send_cancel(std::move(cancel), deadline)) {
-            spdlog::warn("pool {}: could not cancel a running statement: {}", m_options.name, *failure);
-        } else {
+        auto const outcome = co_await async_send_cancel(std::move(cancel), deadline);
+        if (outcome.answered && outcome.error.empty()) {
             ++sent;
+        } else {
+            spdlog::warn("pool {}: could not cancel a running statement: {}", m_options.name, outcome.error);
         }
     }
     co_return sent;
