@@ -85,7 +85,7 @@ struct application::state {
         {
             std::lock_guard const lock{mutex};
             started = true;
-            endpoint = ep;
+            endpoint = std::move(ep);
         }
         changed.notify_all();
     }
@@ -170,7 +170,7 @@ struct application::state {
         spdlog::info("{}, shutting down: no new connections, finishing {} request(s) within {} s", why,
                      server->in_flight(), settings.shutdown_timeout.count());
         server->stop();
-        asio::co_spawn(ioc, shut_down(), [this](std::exception_ptr e) {
+        asio::co_spawn(ioc, shut_down(), [this](std::exception_ptr const& e) {
             if (e) {
                 // A failed shutdown must not leave the process hanging: stop the loops now.
                 failure = e;
@@ -193,7 +193,7 @@ struct application::state {
             auto const report =
                 co_await postgis::async_check_connection(loops.main().get_executor(), params, options);
             fmt::print("{}", report.text);
-            std::fflush(stdout);
+            (void)std::fflush(stdout);
             all_ok = all_ok && report.ok;
         }
         co_return all_ok;
@@ -245,12 +245,12 @@ int application::run(bool handle_signals) {
     bool check_ok = false;
     if (settings.check_connection) {
         asio::co_spawn(ioc, s.check_connections(), [&](std::exception_ptr e, bool ok) {
-            s.failure = e;
+            s.failure = std::move(e);
             check_ok = ok;
             ioc.stop();
         });
     } else {
-        asio::co_spawn(ioc, s.start(), [&s, &ioc](std::exception_ptr e) {
+        asio::co_spawn(ioc, s.start(), [&s, &ioc](std::exception_ptr const& e) {
             if (e) {
                 s.failure = e;
                 ioc.stop();

@@ -115,7 +115,8 @@ void parse_observability(YAML::Node const& node, context const& ctx, file_settin
             for (auto const& label : m.second) {
                 auto const name = label.first.as<std::string>();
                 auto const dotted = "observability.metrics.add_labels." + name;
-                if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') ||
+                if (name.empty() ||
+                    !(std::isalpha(static_cast<unsigned char>(name[0])) != 0 || name[0] == '_') ||
                     name.find_first_not_of(
                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
                         std::string::npos) {

@@ -39,11 +39,11 @@ tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, 
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
         if (key == "minzoom") {
-            gate.minzoom = zoom(entry.second, dotted + "." + key, ctx);
+            gate.minzoom = zoom(entry.second, child_key(dotted, key), ctx);
         } else if (key == "maxzoom") {
-            gate.maxzoom = zoom(entry.second, dotted + "." + key, ctx);
+            gate.maxzoom = zoom(entry.second, child_key(dotted, key), ctx);
         } else {
-            warn_unknown_key(dotted + "." + key, ctx);
+            warn_unknown_key(child_key(dotted, key), ctx);
         }
     }
     return gate;
@@ -56,7 +56,7 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
     t.id = std::move(id);
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
+        auto const dotted = child_key(path, key);
         auto const& value = entry.second;
         if (key == "schema") {
             t.schema = scalar(value, dotted, ctx).value_or("");
@@ -94,7 +94,7 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
                 require_map(value, dotted, ctx);
                 for (auto const& p : value) {
                     auto const name = p.first.as<std::string>();
-                    props.emplace_back(name, scalar(p.second, dotted + "." + name, ctx).value_or(""));
+                    props.emplace_back(name, scalar(p.second, child_key(dotted, name), ctx).value_or(""));
                 }
             }
             t.properties = std::move(props);
@@ -116,7 +116,7 @@ function_config parse_function(std::string id, YAML::Node const& node, std::stri
     f.id = std::move(id);
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
+        auto const dotted = child_key(path, key);
         auto const& value = entry.second;
         if (key == "schema") {
             f.schema = scalar(value, dotted, ctx).value_or("");
@@ -155,7 +155,7 @@ bool parse_auto_part(YAML::Node const& node, std::string const& path, yaml_conte
     require_map(node, path, ctx);
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
+        auto const dotted = child_key(path, key);
         auto const& value = entry.second;
         if (key == "from_schemas" || key == "from_schema") {
             auto list = string_list(value, dotted, ctx);
@@ -196,7 +196,7 @@ postgis::auto_publish_config parse_auto_publish(YAML::Node const& node, std::str
     std::optional<YAML::Node> functions;
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
+        auto const dotted = child_key(path, key);
         if (key == "from_schemas" || key == "from_schema") {
             common = string_list(entry.second, dotted, ctx);
         } else if (key == "tables") {
@@ -233,7 +233,7 @@ std::vector<pg::session_setting> parse_session_settings(YAML::Node const& node, 
     require_map(node, path, ctx);
     for (auto const& entry : node) {
         auto const name = entry.first.as<std::string>();
-        auto const dotted = path + "." + name;
+        auto const dotted = child_key(path, name);
         bool const valid_name =
             !name.empty() && std::isdigit(static_cast<unsigned char>(name.front())) == 0 &&
             std::all_of(name.begin(), name.end(), [](char c) {
@@ -293,7 +293,7 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
     YAML::Node auto_publish;
     for (auto const& entry : node) {
         auto const key = entry.first.as<std::string>();
-        auto const dotted = path + "." + key;
+        auto const dotted = child_key(path, key);
         auto const& value = entry.second;
         if (key == "connection_string") {
             out.connection_string = scalar(value, dotted, ctx).value_or("");
@@ -311,7 +311,7 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
                 require_map(value, dotted, ctx);
                 for (auto const& t : value) {
                     auto const id = t.first.as<std::string>();
-                    out.publish.tables.push_back(parse_table(id, t.second, dotted + "." + id, ctx));
+                    out.publish.tables.push_back(parse_table(id, t.second, child_key(dotted, id), ctx));
                 }
             }
             out.sources_listed = true;
@@ -320,7 +320,7 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
                 require_map(value, dotted, ctx);
                 for (auto const& f : value) {
                     auto const id = f.first.as<std::string>();
-                    out.publish.functions.push_back(parse_function(id, f.second, dotted + "." + id, ctx));
+                    out.publish.functions.push_back(parse_function(id, f.second, child_key(dotted, id), ctx));
                 }
             }
             out.sources_listed = true;

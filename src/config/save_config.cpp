@@ -240,8 +240,9 @@ void save_config(std::string const& path, settings const& s,
                  std::vector<postgis::published_database> const& published) {
     auto const text = render_saved_config(s, published);
     if (path == "-") {
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
+        if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+            throw config_error{"--save-config -: could not write the configuration to standard output"};
+        }
         return;
     }
     std::ofstream out{path, std::ios::trunc};

@@ -472,7 +472,7 @@ std::span<setting const> all_settings() noexcept {
 }
 
 setting const* find_setting(std::string_view key, setting_scope scope) noexcept {
-    auto const it = std::find_if(table.begin(), table.end(), [&](setting const& s) {
+    auto const* const it = std::find_if(table.begin(), table.end(), [&](setting const& s) {
         return s.scope == scope && !key.empty() && (s.key == key || s.deprecated_key == key);
     });
     return it == table.end() ? nullptr : &*it;

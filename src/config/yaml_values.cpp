@@ -133,6 +133,13 @@ bool cache_disabled(YAML::Node const& node, std::string const& key, yaml_context
     return true;
 }
 
+std::string child_key(std::string_view parent, std::string_view child) {
+    std::string out;
+    out.reserve(parent.size() + 1 + child.size());
+    out.append(parent).append(1, '.').append(child);
+    return out;
+}
+
 void warn_unknown_key(std::string const& dotted, yaml_context const& ctx) {
     spdlog::warn("{}: ignoring unrecognized configuration key '{}'", ctx.file, dotted);
 }

@@ -64,6 +64,9 @@ void require_map(YAML::Node const& node, std::string const& key, yaml_context co
 [[nodiscard]] bool cache_disabled(YAML::Node const& node, std::string const& key, yaml_context const& ctx,
                                   std::string_view expected);
 
+/// `parent.child`: the dotted key of a value inside a map, for error messages.
+[[nodiscard]] std::string child_key(std::string_view parent, std::string_view child);
+
 /// Logs the warning for a key kachel does not know.
 void warn_unknown_key(std::string const& dotted, yaml_context const& ctx);
 

@@ -69,7 +69,21 @@ class metrics {
         std::atomic<std::uint64_t>* count;
         histogram* durations;
     };
-    std::map<std::tuple<std::string, std::string, unsigned>, request_series, std::less<>> m_request_index;
+    /// Orders (endpoint, method, status) keys, stored as strings or looked up as views.
+    struct request_key_less {
+        using is_transparent = void;
+        using view = std::tuple<std::string_view, std::string_view, unsigned>;
+        static view as_view(view const& k) { return k; }
+        static view as_view(std::tuple<std::string, std::string, unsigned> const& k) {
+            return {std::get<0>(k), std::get<1>(k), std::get<2>(k)};
+        }
+        template <typename A, typename B>
+        bool operator()(A const& a, B const& b) const {
+            return as_view(a) < as_view(b);
+        }
+    };
+    std::map<std::tuple<std::string, std::string, unsigned>, request_series, request_key_less>
+        m_request_index;
     std::map<labels, histogram> m_query_durations;
     std::map<labels, std::uint64_t> m_attempts;
     std::map<labels, std::uint64_t> m_failures;

@@ -66,8 +66,8 @@ bool is_secret_name(std::string_view name) noexcept {
     return std::any_of(secret.begin(), secret.end(), [name](std::string_view s) { return iequals(name, s); });
 }
 
-std::string without_password(std::string_view conninfo) {
-    std::string text{conninfo};
+std::string without_password(std::string_view connection_string) {
+    std::string text{connection_string};
     // A URL (postgresql://, or any other scheme a user may have typed by mistake).
     if (auto const scheme = text.find("://");
         scheme != std::string::npos && scheme > 0 && text.find_first_of(" =") > scheme) {

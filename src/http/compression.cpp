@@ -123,14 +123,14 @@ accept_list parse_accept_encoding(std::string_view header) {
 
 } // namespace
 
-std::optional<encoding> negotiate_encoding(std::optional<std::string_view> header, encoding stored,
+std::optional<encoding> negotiate_encoding(std::optional<std::string_view> accept_encoding, encoding stored,
                                            bool compressible, encoding preferred) noexcept {
-    if (!header) {
+    if (!accept_encoding) {
         return encoding::identity;
     }
     accept_list list;
     try {
-        list = parse_accept_encoding(*header);
+        list = parse_accept_encoding(*accept_encoding);
     } catch (...) {
         return encoding::identity;
     }

@@ -27,7 +27,7 @@ struct server_options {
     /// Longest request header accepted (431 beyond it).
     std::uint32_t header_limit = 16 * 1024;
     /// Longest request target accepted (414 beyond it).
-    std::size_t target_limit = 8 * 1024;
+    std::size_t target_limit = std::size_t{8} * 1024;
     /// Once a request has started, its whole header must arrive within this time (slow clients
     /// that trickle bytes are disconnected).
     std::chrono::seconds header_timeout{10};

@@ -56,7 +56,7 @@ struct tile_body {
         writer(boost::beast::http::header<isRequest, Fields> const& /*header*/, value_type const& body)
             : m_body(body) {}
 
-        void init(boost::beast::error_code& ec) { ec = {}; }
+        static void init(boost::beast::error_code& ec) { ec = {}; }
 
         boost::optional<std::pair<const_buffers_type, bool>> get(boost::beast::error_code& ec) {
             ec = {};

@@ -25,8 +25,8 @@ namespace {
 /// away) before the call returns. The thread reports through a thread-safe channel with room for
 /// its one message, so the report is never lost, whether it comes before or after the wait.
 struct cancel_call {
-    cancel_call(asio::any_io_executor executor, cancel_handle c)
-        : done(std::move(executor), 1), cancel(std::move(c)) {}
+    cancel_call(asio::any_io_executor const& executor, cancel_handle c)
+        : done(executor, 1), cancel(std::move(c)) {}
 
     asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
     cancel_handle cancel;

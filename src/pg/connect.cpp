@@ -47,6 +47,7 @@ asio::awaitable<std::unique_ptr<connection>>
 async_connect_with_retry(asio::any_io_executor executor, connect_params const& params,
                          std::chrono::milliseconds retry_timeout) {
     auto const start = std::chrono::steady_clock::now();
+    // NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read below; clang 14 loses it across co_await
     auto const deadline = start + retry_timeout;
     auto delay = std::chrono::milliseconds{250};
     for (int attempt = 1;; ++attempt) {

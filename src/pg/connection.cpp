@@ -70,8 +70,8 @@ std::optional<std::chrono::seconds> connect_timeout_of(PGconn* conn) {
 
 } // namespace
 
-connection::connection(asio::any_io_executor executor, PGconn* conn)
-    : m_conn(conn), m_socket(std::move(executor)) {}
+connection::connection(asio::any_io_executor const& executor, PGconn* conn)
+    : m_conn(conn), m_socket(executor) {}
 
 connection::~connection() {
     // libpq owns the file descriptor: detach it from Asio so only PQfinish closes it.

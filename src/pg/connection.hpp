@@ -85,7 +85,7 @@ class connection {
     [[nodiscard]] std::string server_address() const;
 
   private:
-    connection(boost::asio::any_io_executor executor, PGconn* conn);
+    connection(boost::asio::any_io_executor const& executor, PGconn* conn);
     void rebind_socket();
     /// Waits until the socket is ready for `what`; false when `deadline` came first.
     boost::asio::awaitable<bool> async_wait_until(boost::asio::posix::stream_descriptor::wait_type what,

@@ -69,7 +69,7 @@ async_apply_session_settings(connection& conn, std::span<session_setting const> 
                             3 * i + 2, 3 * i + 3);
         params.push_back(wanted[i].name);
         params.push_back(wanted[i].value);
-        params.push_back(wanted[i].forced ? "true" : "false");
+        params.emplace_back(wanted[i].forced ? "true" : "false");
     }
     // A forced setting the server does not know reaches set_config too, which refuses it by name;
     // a default of kachel's that an older server lacks is left out.

@@ -96,9 +96,7 @@ std::optional<function_info> qualifies(std::string schema, std::string name, nlo
         f.query_type = in_types[3];
     }
     std::string result;
-    if (out_types.empty() && return_type == "bytea") {
-        result = "bytea";
-    } else if (out_types == std::vector<std::string>{"bytea"}) {
+    if ((out_types.empty() && return_type == "bytea") || out_types == std::vector<std::string>{"bytea"}) {
         result = "bytea";
     } else if (return_type == "record" && out_types == std::vector<std::string>{"bytea", "text"}) {
         result = "(bytea, text)";

@@ -43,8 +43,8 @@ class function_source final : public tiles::tile_source {
     }
     [[nodiscard]] function_spec const& spec() const noexcept { return m_spec; }
 
-    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord,
-                                                              std::string const& query) const override;
+    [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
+    async_get_tile(tile_coord coord, std::string const& query) const override;
 
   private:
     function_spec m_spec;

@@ -97,8 +97,9 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     if (want_functions) {
         functions = co_await async_discover_functions(*conn);
     }
-    std::vector<std::string> schemas;
     auto const schema_rows = co_await conn->async_exec("SELECT nspname::text FROM pg_namespace");
+    std::vector<std::string> schemas;
+    schemas.reserve(static_cast<std::size_t>(schema_rows.num_rows()));
     for (int i = 0; i < schema_rows.num_rows(); ++i) {
         schemas.emplace_back(schema_rows.get(i, 0));
     }

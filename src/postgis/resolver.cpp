@@ -24,7 +24,7 @@ std::optional<std::string> match_name(Range const& candidates, Key key, std::str
     std::size_t folded_count = 0;
     std::set<std::string> seen;
     for (auto const& c : candidates) {
-        std::string const name{key(c)};
+        auto const& name = key(c);
         if (name == wanted) {
             return name;
         }
@@ -118,7 +118,7 @@ class resolver {
   private:
     void problem(std::string text) { m_out.problems.push_back(std::move(text)); }
 
-    std::string table_signature(table_info const& t) const {
+    [[nodiscard]] std::string table_signature(table_info const& t) const {
         return fmt::format("{}.{}.{}.{}", m_identity, t.schema, t.table, t.geometry_column);
     }
 
@@ -126,7 +126,7 @@ class resolver {
     std::optional<std::string> find_schema(std::string const& id, std::string const& wanted,
                                            std::set<std::string> const& with_sources, char const* what) {
         bool ambiguous = false;
-        auto const m = match_name(with_sources, wanted, ambiguous);
+        auto m = match_name(with_sources, wanted, ambiguous);
         if (m) {
             return m;
         }
@@ -312,7 +312,7 @@ class resolver {
         }
         bool const needs_bounds = !extras.bounds;
         m_out.tables.push_back(
-            table_spec{std::move(id), info, std::move(layout), std::move(extras), statement_timeout, cache});
+            table_spec{std::move(id), info, std::move(layout), extras, statement_timeout, cache});
         m_out.needs_bounds.push_back(needs_bounds);
     }
 
@@ -374,7 +374,7 @@ class resolver {
         }
     }
 
-    std::string function_signature(function_info const& f) const {
+    [[nodiscard]] std::string function_signature(function_info const& f) const {
         return fmt::format("{}.{}.{}", m_identity, f.schema, f.function);
     }
 

@@ -41,12 +41,11 @@ std::string table_tile_sql(table_info const& table, table_layout const& layout, 
     // The box used with && must be in the column's SRID and include the buffer, so features
     // just outside the tile still draw their part inside it.
     std::string search_box;
-    if (params.buffer == 0) {
-        search_box = fmt::format("ST_Transform({}, {})", envelope, srid);
-    } else if (srid == 3857 && margin_supported) {
+    // Without a buffer, and in SRIDs other than these two, the tile's envelope transformed.
+    if (params.buffer != 0 && srid == 3857 && margin_supported) {
         search_box =
             fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
-    } else if (srid == 4326) {
+    } else if (params.buffer != 0 && srid == 4326) {
         // Expanding in degrees: a margin-expanded 3857 envelope transformed to 4326 wraps at the
         // antimeridian and would cover none of the tile.
         search_box = fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))",
@@ -134,13 +133,13 @@ std::string table_bounds_sql(table_info const& table, int srid, bool quick) {
                        widened_in_wgs84, extent);
 }
 
-std::string exact_bounds_sql(std::span<bounds_request const> items) {
+std::string exact_bounds_sql(std::span<bounds_request const> tables) {
     std::string parts;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        auto const& table = *items[i].table;
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+        auto const& table = *tables[i].table;
         parts +=
             fmt::format("{}SELECT {} AS i, ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e FROM {}.{}",
-                        i == 0 ? "" : " UNION ALL ", i, quote_ident(table.geometry_column), items[i].srid,
+                        i == 0 ? "" : " UNION ALL ", i, quote_ident(table.geometry_column), tables[i].srid,
                         quote_ident(table.schema), quote_ident(table.table));
     }
     return fmt::format(

@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
 
 namespace kachel::postgis {
@@ -27,12 +28,7 @@ bool usable_etag(std::string_view text) noexcept {
     if (text.empty() || text.size() > 256) {
         return false;
     }
-    for (char const c : text) {
-        if (c <= 0x20 || c >= 0x7f || c == '"') {
-            return false;
-        }
-    }
-    return true;
+    return std::ranges::all_of(text, [](char c) { return c > 0x20 && c < 0x7f && c != '"'; });
 }
 
 } // namespace
@@ -161,7 +157,8 @@ table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool
     spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
 }
 
-asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord, std::string const&) const {
+asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord,
+                                                                 std::string const& /*query_json*/) const {
     std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
                                             std::to_string(coord.y)};
     co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, tile_param_types,

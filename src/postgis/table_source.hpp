@@ -68,8 +68,8 @@ class table_source final : public tiles::tile_source {
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
 
-    boost::asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord,
-                                                              std::string const& query) const override;
+    [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
+    async_get_tile(tile_coord coord, std::string const& query) const override;
 
   private:
     table_spec m_spec;

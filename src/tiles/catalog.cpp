@@ -38,16 +38,16 @@ nlohmann::json catalog::to_json() const {
 
 namespace kachel::tiles {
 
-zoom_range tile_source::zooms() const noexcept {
+zoom_range tile_source::zooms() const {
     return zooms_of(tilejson());
 }
 
-zoom_range zooms_of(nlohmann::json const& tj) noexcept {
+zoom_range zooms_of(nlohmann::json const& tilejson) {
     zoom_range out;
-    if (auto const it = tj.find("minzoom"); it != tj.end() && it->is_number()) {
+    if (auto const it = tilejson.find("minzoom"); it != tilejson.end() && it->is_number()) {
         out.min = it->get<int>();
     }
-    if (auto const it = tj.find("maxzoom"); it != tj.end() && it->is_number()) {
+    if (auto const it = tilejson.find("maxzoom"); it != tilejson.end() && it->is_number()) {
         out.max = it->get<int>();
     }
     return out;

@@ -38,7 +38,7 @@ bool is_reserved_id(std::string_view id) noexcept {
 }
 
 std::string id_resolver::resolve(std::string_view name, std::string_view signature) {
-    std::string const base = sanitize_id(name);
+    std::string base = sanitize_id(name);
     bool const reserved = is_reserved_id(base);
     if (!reserved) {
         auto const it = m_owner_by_id.find(base);

@@ -77,7 +77,7 @@ struct tile_cache::shard {
 };
 
 tile_cache::tile_cache(tile_cache_options options)
-    : m_options(std::move(options)), m_shards(std::make_unique<shard[]>(shard_count)) {
+    : m_options(options), m_shards(std::make_unique<shard[]>(shard_count)) {
     for (std::size_t i = 0; i < shard_count; ++i) {
         m_shards[i].capacity = m_options.max_bytes / shard_count;
     }

@@ -100,8 +100,8 @@ class tile_cache {
   private:
     struct shard;
     struct flight;
-    shard& shard_for(tile_key_view key) const;
-    void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes);
+    [[nodiscard]] shard& shard_for(tile_key_view key) const;
+    static void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes);
 
     tile_cache_options m_options;
     std::unique_ptr<shard[]> m_shards;

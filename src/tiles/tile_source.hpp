@@ -56,7 +56,7 @@ struct cache_gate {
 };
 
 /// `minzoom`/`maxzoom` of a TileJSON document.
-[[nodiscard]] zoom_range zooms_of(nlohmann::json const& tilejson) noexcept;
+[[nodiscard]] zoom_range zooms_of(nlohmann::json const& tilejson);
 
 /// A source of tiles: a PostGIS table or function, an MBTiles or PMTiles file.
 /// Implementations are immutable after construction and safe to use from any thread.
@@ -82,7 +82,7 @@ class tile_source {
 
     /// The zoom levels this source serves (from its TileJSON). Asked on every tile request:
     /// sources with a fixed TileJSON return a value computed once.
-    [[nodiscard]] virtual zoom_range zooms() const noexcept;
+    [[nodiscard]] virtual zoom_range zooms() const;
 
     /// Which of this source's tiles may be cached (all by default).
     [[nodiscard]] virtual cache_gate cache_policy() const noexcept { return {}; }
@@ -91,8 +91,8 @@ class tile_source {
     /// empty); sources that do not accept queries ignore it. Never throws: failures come back as
     /// tile_result::error.
     /// \pre is_valid(coord)
-    virtual boost::asio::awaitable<tile_result> async_get_tile(tile_coord coord,
-                                                               std::string const& query) const = 0;
+    [[nodiscard]] virtual boost::asio::awaitable<tile_result>
+    async_get_tile(tile_coord coord, std::string const& query) const = 0;
 };
 
 } // namespace kachel::tiles
