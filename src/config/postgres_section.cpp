@@ -2,6 +2,7 @@
 
 #include "config/setting.hpp"
 #include "core/error.hpp"
+#include "postgis/cql2.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -49,6 +50,24 @@ tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, 
     return gate;
 }
 
+/// `filter`: CQL2 Text, checked for syntax here (against the columns once the table is found).
+std::string row_filter_text(YAML::Node const& node, std::string const& dotted, yaml_context const& ctx) {
+    auto text = scalar(node, dotted, ctx);
+    if (!text) {
+        throw config_error{fmt_error("{}: '{}' is empty: remove it to serve every row, or write a CQL2 "
+                                     "condition such as population > 1000",
+                                     ctx.file, dotted)};
+    }
+    try {
+        (void)postgis::cql2::parse(*text);
+    } catch (postgis::cql2::filter_error const& e) {
+        throw config_error{fmt_error("{}: '{}' is not a valid CQL2 filter: {} (at character {})\n{}",
+                                     ctx.file, dotted, e.what(), e.position() + 1,
+                                     postgis::cql2::point_at(*text, e.position()))};
+    }
+    return std::move(*text);
+}
+
 table_config parse_table(std::string id, YAML::Node const& node, std::string const& path,
                          yaml_context const& ctx) {
     require_map(node, path, ctx);
@@ -88,6 +107,8 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             t.statement_timeout = duration(value, dotted, ctx);
         } else if (key == "cache") {
             t.cache = cache_gate(value, dotted, ctx);
+        } else if (key == "filter") {
+            t.filter = row_filter_text(value, dotted, ctx);
         } else if (key == "properties") {
             std::vector<std::pair<std::string, std::string>> props;
             if (value && !value.IsNull()) {

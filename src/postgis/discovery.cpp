@@ -315,6 +315,39 @@ async_exact_bounds(pg::connection& conn, std::span<bounds_request const> request
 }
 
 asio::awaitable<std::optional<std::array<double, 4>>>
+async_filtered_bounds(pg::connection& conn, table_info const& table, int srid, row_filter const& filter) {
+    std::string failure;
+    try {
+        auto const r = co_await conn.async_exec(filtered_bounds_sql(table, srid, filter.sql), filter.params);
+        if (r.num_rows() == 1 && !r.is_null(0, 0)) {
+            co_return bounds_from(r, 0, 0);
+        }
+        co_return std::nullopt;
+    } catch (database_error const& e) {
+        failure = e.what();
+    }
+    spdlog::warn("Bounds of the filtered rows of {}.{}.{} unavailable: {}", table.schema, table.table,
+                 table.geometry_column, failure);
+    co_return std::nullopt;
+}
+
+asio::awaitable<void> async_check_filter(pg::connection& conn, table_info const& table,
+                                         row_filter const& filter, std::string const& source_id,
+                                         std::string const& filter_text) {
+    std::string failure;
+    try {
+        co_await conn.async_exec(filter_check_sql(table, filter.sql), filter.params);
+        co_return;
+    } catch (database_error const& e) {
+        failure = e.what();
+    }
+    throw config_error{fmt_error("The filter of source {} ({}) does not fit {}.{}: {}; compare each column "
+                                 "with a value of its type (numbers unquoted, text in single quotes, "
+                                 "DATE('YYYY-MM-DD') for dates)",
+                                 source_id, filter_text, table.schema, table.table, failure)};
+}
+
+asio::awaitable<std::optional<std::array<double, 4>>>
 async_table_bounds(pg::connection& conn, table_info const& table, int srid, bounds_mode mode) {
     if (mode == bounds_mode::skip) {
         co_return std::nullopt;

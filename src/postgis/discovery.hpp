@@ -2,6 +2,7 @@
 
 #include "pg/connection.hpp"
 #include "postgis/function_info.hpp"
+#include "postgis/row_filter.hpp"
 #include "postgis/table_info.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -68,5 +69,17 @@ async_estimated_bounds(pg::connection& conn, std::span<bounds_request const> req
 /// one table's failure stays its own. The caller sets the statement timeout.
 boost::asio::awaitable<std::vector<std::optional<std::array<double, 4>>>>
 async_exact_bounds(pg::connection& conn, std::span<bounds_request const> requests);
+
+/// The extent in EPSG:4326 of the rows of `table` that `filter` keeps (compiled with its
+/// parameters from `$1`); nullopt when it keeps none or the query fails (logged).
+boost::asio::awaitable<std::optional<std::array<double, 4>>>
+async_filtered_bounds(pg::connection& conn, table_info const& table, int srid, row_filter const& filter);
+
+/// Has PostgreSQL check `filter` (parameters from `$1`) against `table` without reading a row:
+/// operators for the columns' types, values that fit them, valid WKT.
+/// \throws config_error naming `source_id`, the filter and PostgreSQL's message.
+boost::asio::awaitable<void> async_check_filter(pg::connection& conn, table_info const& table,
+                                                row_filter const& filter, std::string const& source_id,
+                                                std::string const& filter_text);
 
 } // namespace kachel::postgis

@@ -33,6 +33,8 @@ struct table_config {
     std::optional<bool> clip_geom;
     std::optional<std::chrono::milliseconds> statement_timeout;
     std::optional<tiles::cache_gate> cache;
+    /// `filter`: CQL2 Text choosing the rows served (checked for syntax when the file is read).
+    std::optional<std::string> filter;
 };
 
 /// A function published under a chosen id (`postgres.functions.<id>`).

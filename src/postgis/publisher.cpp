@@ -8,6 +8,7 @@
 #include "postgis/function_source.hpp"
 #include "postgis/table_source.hpp"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace kachel::postgis {
@@ -105,6 +106,17 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     }
 
     auto resolved = resolve_sources(config, tables, functions, schemas, identity, ids);
+    if (!resolved.fatal_problems.empty()) {
+        throw config_error{fmt_error("{}\n{} row filter(s) cannot be applied: fix them; a source whose filter "
+                                     "fails is never served unfiltered",
+                                     fmt::join(resolved.fatal_problems, "\n"), resolved.fatal_problems.size())};
+    }
+    for (auto const& spec : resolved.tables) {
+        if (spec.filter) {
+            auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+            co_await async_check_filter(*conn, spec.table, filter, spec.id, spec.filter_text);
+        }
+    }
     if (!resolved.problems.empty()) {
         for (auto const& p : resolved.problems) {
             if (config.on_invalid == invalid_policy::abort) {
@@ -148,13 +160,20 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     // nor a spatial index), a few dozen tables per statement; calc: the exact extents that way.
     std::vector<bounds_request> requests;
     std::vector<std::size_t> positions;
+    std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
     for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
-        if (resolved.needs_bounds[i]) {
+        if (resolved.needs_bounds[i] && resolved.tables[i].filter) {
+            // The bounds of the rows the filter keeps: no estimate knows them.
+            if (config.auto_bounds != bounds_mode::skip) {
+                auto const& spec = resolved.tables[i];
+                auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+                found[i] = co_await async_filtered_bounds(*conn, spec.table, spec.layout.srid, filter);
+            }
+        } else if (resolved.needs_bounds[i]) {
             requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
             positions.push_back(i);
         }
     }
-    std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
     if (!requests.empty() && config.auto_bounds != bounds_mode::skip) {
         std::vector<bounds_request> exact;
         std::vector<std::size_t> exact_positions;

@@ -1,6 +1,7 @@
 #include "postgis/resolver.hpp"
 
 #include "core/text.hpp"
+#include "postgis/row_filter.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -262,9 +263,26 @@ class resolver {
             std::sort(layout.properties.begin(), layout.properties.end(),
                       [](auto const& a, auto const& b) { return a.name < b.name; });
         }
+        cql2::node_ptr filter;
+        if (cfg.filter) {
+            try {
+                filter = cql2::parse(*cfg.filter);
+                // Compiled here only to check it against the columns; the source compiles it again.
+                (void)compile_filter(*filter, *info, layout.srid, 1);
+            } catch (cql2::filter_error const& e) {
+                m_out.fatal_problems.push_back(
+                    fmt::format("The filter of source {} is not valid for {}.{}: {}\n{}", cfg.id, info->schema,
+                                info->table, e.what(), cql2::point_at(*cfg.filter, e.position())));
+                return;
+            }
+        }
         add_table(cfg.id, *info, std::move(layout), tilejson_extras{cfg.bounds, cfg.minzoom, cfg.maxzoom},
                   cfg.statement_timeout.value_or(m_config.statement_timeout),
                   cfg.cache.value_or(tiles::cache_gate{}));
+        if (filter) {
+            m_out.tables.back().filter_text = *cfg.filter;
+            m_out.tables.back().filter = std::move(filter);
+        }
     }
 
     /// Martin's SRID rule (martin-compat 2.2); nullopt (reported for configured sources) when the
@@ -312,7 +330,7 @@ class resolver {
         }
         bool const needs_bounds = !extras.bounds;
         m_out.tables.push_back(
-            table_spec{std::move(id), info, std::move(layout), extras, statement_timeout, cache});
+            table_spec{std::move(id), info, std::move(layout), extras, statement_timeout, cache, {}, {}});
         m_out.needs_bounds.push_back(needs_bounds);
     }
 

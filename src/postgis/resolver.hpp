@@ -18,6 +18,9 @@ struct resolution {
     std::vector<function_spec> functions;
     /// Configured sources that cannot be published, one sentence each (`on_invalid` decides).
     std::vector<std::string> problems;
+    /// Problems that stop startup whatever `on_invalid` says: a row filter that does not fit its
+    /// table (serving the table without it would publish rows the config meant to hide).
+    std::vector<std::string> fatal_problems;
 };
 
 /// Applies the config to what discovery found (martin-compat 2.2, 2.3, 2.7, 3.6, 6.2): configured

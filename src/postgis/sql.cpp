@@ -30,7 +30,8 @@ std::string quote_literal(std::string_view text) {
     return quote_with(text, '\'');
 }
 
-std::string table_tile_sql(table_info const& table, table_layout const& layout, bool margin_supported) {
+std::string table_tile_sql(table_info const& table, table_layout const& layout, bool margin_supported,
+                           std::string_view row_filter) {
     auto const& params = layout.geometry;
     int const srid = layout.srid;
     auto const column = quote_ident(table.geometry_column);
@@ -88,6 +89,9 @@ std::string table_tile_sql(table_info const& table, table_layout const& layout, 
     for (auto const& p : layout.properties) {
         add_column(p);
     }
+    if (!row_filter.empty()) {
+        filter = fmt::format("{} AND {}", filter, row_filter);
+    }
     std::string limit;
     if (layout.max_feature_count) {
         limit = fmt::format(" LIMIT {}", *layout.max_feature_count);
@@ -121,6 +125,19 @@ constexpr std::string_view widened_in_wgs84 = "ST_Transform(CASE WHEN GeometryTy
                                               "'LINESTRING') THEN ST_Expand(e, 1) ELSE e END, 4326)";
 
 } // namespace
+
+std::string filtered_bounds_sql(table_info const& table, int srid, std::string_view row_filter) {
+    return fmt::format("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
+                       "SELECT {} AS b FROM (SELECT ST_SetSRID(ST_Extent({}::geometry)::geometry, {}) AS e "
+                       "FROM {}.{} WHERE {}) AS ext) AS t WHERE b IS NOT NULL",
+                       widened_in_wgs84, quote_ident(table.geometry_column), srid, quote_ident(table.schema),
+                       quote_ident(table.table), row_filter);
+}
+
+std::string filter_check_sql(table_info const& table, std::string_view row_filter) {
+    return fmt::format("SELECT 1 FROM {}.{} WHERE {} LIMIT 0", quote_ident(table.schema),
+                       quote_ident(table.table), row_filter);
+}
 
 std::string table_bounds_sql(table_info const& table, int srid, bool quick) {
     std::string const extent =

@@ -18,8 +18,9 @@ namespace kachel::postgis {
 /// The tile query for a table source, taking `$1` z, `$2` x, `$3` y, returning one bytea
 /// (ST_AsMVT of every feature in the tile with the layout's id column and attributes).
 /// `margin_supported`: PostGIS >= 3.1 accepts ST_TileEnvelope(..., margin => m).
+/// `row_filter`: a compiled filter (postgis/row_filter.hpp) ANDed to the tile's box, or empty.
 [[nodiscard]] std::string table_tile_sql(table_info const& table, table_layout const& layout,
-                                         bool margin_supported);
+                                         bool margin_supported, std::string_view row_filter = {});
 
 /// The tile query for a function source: `$1` z, `$2` x, `$3` y (and `$4` the query object),
 /// returning the function's columns (tile bytes, then the ETag text when it has one).
@@ -28,6 +29,14 @@ namespace kachel::postgis {
 /// The bounds query (EPSG:4326 xmin, ymin, xmax, ymax) for a table in `srid`; `quick` uses
 /// ST_EstimatedExtent with `$1` schema, `$2` table, `$3` column, the exact form ST_Extent.
 [[nodiscard]] std::string table_bounds_sql(table_info const& table, int srid, bool quick);
+
+/// The exact bounds (EPSG:4326 xmin, ymin, xmax, ymax) of the rows of `table` that `row_filter`
+/// keeps: a compiled filter whose parameters start at `$1`.
+[[nodiscard]] std::string filtered_bounds_sql(table_info const& table, int srid, std::string_view row_filter);
+
+/// A statement that only checks that `row_filter` (parameters from `$1`) is valid SQL for `table`
+/// and that its values fit the columns' types; it reads no row.
+[[nodiscard]] std::string filter_check_sql(table_info const& table, std::string_view row_filter);
 
 /// The exact bounds of several tables in one statement (ST_Extent of each, UNION ALL). Rows: the
 /// 0-based position in `tables`, then xmin, ymin, xmax, ymax in EPSG:4326, for non-empty tables.

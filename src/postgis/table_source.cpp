@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/metrics.hpp"
+#include "postgis/row_filter.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -152,16 +153,25 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
 
 table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
     : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
-      m_sql(table_tile_sql(m_spec.table, m_spec.layout, margin_supported)),
+      m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()),
       m_statement_name(next_statement_name()), m_pool(std::move(pool)) {
+    row_filter filter;
+    if (m_spec.filter) {
+        filter = compile_filter(*m_spec.filter, m_spec.table, m_spec.layout.srid, 4);
+        m_params.insert(m_params.end(), filter.params.begin(), filter.params.end());
+        m_param_types.resize(m_params.size(), 0);
+    }
+    m_sql = table_tile_sql(m_spec.table, m_spec.layout, margin_supported, filter.sql);
     spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
 }
 
 asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord,
                                                                  std::string const& /*query_json*/) const {
-    std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
-                                            std::to_string(coord.y)};
-    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, tile_param_types,
+    auto params = m_params;
+    params[0] = std::to_string(coord.z);
+    params[1] = std::to_string(coord.x);
+    params[2] = std::to_string(coord.y);
+    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, m_param_types,
                                             params, m_spec.statement_timeout);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "postgis/cql2.hpp"
 #include "postgis/publish_config.hpp"
 #include "postgis/sql.hpp"
 #include "postgis/table_info.hpp"
@@ -30,6 +31,9 @@ struct table_spec {
     tilejson_extras extras;
     std::chrono::milliseconds statement_timeout = default_statement_timeout;
     tiles::cache_gate cache;
+    /// The configured CQL2 filter (text, then its tree); null when every row is served.
+    std::string filter_text;
+    cql2::node_ptr filter;
 };
 
 /// Sets `bounds`, `minzoom` and `maxzoom` in a TileJSON document when known.
@@ -76,6 +80,9 @@ class table_source final : public tiles::tile_source {
     nlohmann::json m_tilejson;
     tiles::zoom_range m_zooms;
     std::string m_sql;
+    /// z, x, y, then the filter's values; their types: int2, int8, int8, then left to PostgreSQL.
+    std::vector<std::string> m_params;
+    std::vector<Oid> m_param_types;
     std::string m_statement_name;
     std::shared_ptr<pg::pool> m_pool;
 };

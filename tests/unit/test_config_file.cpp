@@ -266,3 +266,35 @@ TEST(config_file, publishing_type_errors_name_the_key_and_value) {
         EXPECT_NE(std::string{e.what()}.find("must begin with a '/'"), std::string::npos);
     }
 }
+
+TEST(config_file, a_table_filter_is_read_and_a_bad_one_names_file_key_and_position) {
+    auto const file = parse_config("postgres:\n  connection_string: host=h\n  tables:\n    big:\n      "
+                                   "schema: public\n      table: cities\n"
+                                   "      filter: pop > 1000000 AND name LIKE 'B%'\n",
+                                   "f.yaml", env({}));
+    ASSERT_EQ(file.postgres.size(), 1U);
+    ASSERT_EQ(file.postgres[0].publish.tables.size(), 1U);
+    EXPECT_EQ(file.postgres[0].publish.tables[0].filter, "pop > 1000000 AND name LIKE 'B%'");
+
+    std::string text;
+    try {
+        (void)parse_config(
+            "postgres:\n  connection_string: host=h\n  tables:\n    big:\n      schema: public\n"
+            "      table: cities\n      filter: \"pop > 1; DROP TABLE cities\"\n",
+            "f.yaml", env({}));
+    } catch (config_error const& e) {
+        text = e.what();
+    }
+    EXPECT_NE(
+        text.find(
+            "f.yaml: 'postgres.tables.big.filter' is not a valid CQL2 filter: unexpected character ';'"),
+        std::string::npos)
+        << text;
+    EXPECT_NE(text.find("(at character 8)\n  pop > 1; DROP TABLE cities\n         ^"), std::string::npos)
+        << text;
+    EXPECT_THROW(
+        (void)parse_config("postgres:\n  connection_string: host=h\n  tables:\n    big:\n      schema: s\n"
+                           "      table: t\n      filter: ''\n",
+                           "f.yaml", env({})),
+        config_error);
+}
