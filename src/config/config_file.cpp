@@ -1,5 +1,6 @@
 #include "config/config_file.hpp"
 
+#include "config/martin_keys.hpp"
 #include "config/postgres_section.hpp"
 #include "core/error.hpp"
 
@@ -17,14 +18,6 @@ namespace {
 
 /// Martin keys kachel knows but does not implement yet: accepted with a warning, so a Martin
 /// config file starts.
-constexpr std::array<std::string_view, 9> martin_top_level_keys{
-    "pmtiles", "mbtiles", "sprites", "fonts", "styles", "srv", "cog", "tilejson_url_version_param"};
-
-template <std::size_t N>
-bool contains(std::array<std::string_view, N> const& keys, std::string_view key) {
-    return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
 using context = yaml_context;
 
 /// `cors: true | false | {origin: [..], max_age: N}`.
@@ -84,12 +77,8 @@ void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_v
         auto const dotted = "cache." + entry.first.as<std::string>();
         if (auto const* known = find_setting(dotted, setting_scope::server)) {
             give(*known, entry.second, dotted, ctx, out);
-        } else if (dotted == "cache.idle_timeout" || dotted == "cache.tile_idle_timeout") {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored (use "
-                         "tile_expiry)",
-                         ctx.file, dotted);
         } else {
-            warn_unknown_key(dotted, ctx);
+            unhandled_key(dotted, entry.second, ctx);
         }
     }
 }
@@ -169,11 +158,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             } else if (!value.IsNull()) {
                 out.postgres.push_back(parse_postgres(value, "postgres", ctx));
             }
-        } else if (contains(martin_top_level_keys, key)) {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", name,
-                         key);
         } else {
-            spdlog::warn("{}: ignoring unrecognized configuration key '{}'", name, key);
+            unhandled_key(key, value, ctx);
         }
     }
     settings checked; // every value is checked here, where the file is read

@@ -1,5 +1,6 @@
 #include "config/postgres_section.hpp"
 
+#include "config/martin_keys.hpp"
 #include "config/setting.hpp"
 #include "core/error.hpp"
 #include "postgis/cql2.hpp"
@@ -120,7 +121,7 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             }
             t.properties = std::move(props);
         } else {
-            warn_unknown_key(dotted, ctx);
+            unhandled_key(dotted, value, ctx);
         }
     }
     if (t.schema.empty() || t.table.empty()) {
@@ -154,7 +155,7 @@ function_config parse_function(std::string id, YAML::Node const& node, std::stri
         } else if (key == "cache") {
             f.cache = cache_gate(value, dotted, ctx);
         } else {
-            warn_unknown_key(dotted, ctx);
+            unhandled_key(dotted, value, ctx);
         }
     }
     if (f.schema.empty() || f.function.empty()) {
@@ -345,11 +346,8 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
                 }
             }
             out.sources_listed = true;
-        } else if (key == "reload_interval" || key == "convert_to_mlt" || key == "convert_to_mvt") {
-            spdlog::warn("{}: configuration key '{}' is not supported by kachel yet and is ignored", ctx.file,
-                         dotted);
         } else {
-            warn_unknown_key(dotted, ctx);
+            unhandled_key(dotted, value, ctx);
         }
     }
     if (out.connection_string.empty()) {

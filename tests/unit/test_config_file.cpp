@@ -163,7 +163,6 @@ postgres:
       buffer: 0
       clip_geom: false
       properties: {name: text, Lanes: int4}
-      nonsense: 1
   functions:
     f1: {schema: public, function: fn, maxzoom: 6}
 )",
