@@ -2,6 +2,7 @@
 
 #include "config/postgres_section.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "http/router.hpp"
 
 #include <algorithm>
@@ -51,7 +52,7 @@ postgis::bounds_mode bounds(std::string_view text, value_origin const& origin) {
 }
 
 std::chrono::milliseconds positive_duration(std::string_view text, value_origin const& origin) {
-    auto const value = parse_duration(text, origin);
+    auto const value = parse_duration_ms(text, origin);
     if (value.count() == 0) {
         throw config_error{fmt_error("{} must be more than 0", origin.describe())};
     }
@@ -82,7 +83,16 @@ std::string optional_duration(std::optional<std::chrono::seconds> const& value) 
 }
 
 std::string millis_text(std::chrono::milliseconds value) {
-    return duration_text(std::chrono::duration_cast<std::chrono::seconds>(value));
+    return duration_text(value);
+}
+
+/// `retry_timeout`: a duration, or Martin's `infinite`.
+std::chrono::seconds retry_timeout(std::string_view text, value_origin const& origin) {
+    return iequals(text, "infinite") ? settings::infinite_retry : parse_duration(text, origin);
+}
+
+std::string retry_timeout_text(std::chrono::seconds value) {
+    return value == settings::infinite_retry ? std::string{"infinite"} : duration_text(value);
 }
 
 std::string_view bounds_name(postgis::bounds_mode m) {
@@ -322,16 +332,18 @@ std::array const table{
             .set_entry = [](postgres_settings& e, text_t text,
                             origin_t o) { e.pool_size = static_cast<std::size_t>(parse_positive(text, o)); },
             .show = [](settings const& s, std::size_t i) { return number(s.pool_size_for(i)); }},
-    setting{.key = "retry_timeout",
-            .scope = scope::connection,
-            .flags = "--retry-timeout",
-            .type = "duration",
-            .help = "How long startup retries a database that is not reachable yet",
-            .sample = "5s",
-            .set = [](settings& s, text_t text, origin_t o) { s.retry_timeout = parse_duration(text, o); },
-            .set_entry = [](postgres_settings& e, text_t text,
-                            origin_t o) { e.retry_timeout = parse_duration(text, o); },
-            .show = [](settings const& s, std::size_t i) { return duration_text(s.retry_timeout_for(i)); }},
+    setting{
+        .key = "retry_timeout",
+        .scope = scope::connection,
+        .flags = "--retry-timeout,--pg-retry-timeout",
+        .type = "duration or infinite",
+        .help = "How long startup retries a database that is not reachable yet (--pg-retry-timeout is "
+                "Martin's name)",
+        .sample = "1m 30s",
+        .set = [](settings& s, text_t text, origin_t o) { s.retry_timeout = retry_timeout(text, o); },
+        .set_entry = [](postgres_settings& e, text_t text,
+                        origin_t o) { e.retry_timeout = retry_timeout(text, o); },
+        .show = [](settings const& s, std::size_t i) { return retry_timeout_text(s.retry_timeout_for(i)); }},
     setting{
         .key = "ssl_root_cert",
         .scope = scope::connection,
@@ -421,7 +433,7 @@ std::array const table{
             .help = "Longest a tile query may run; then it is cancelled and the answer is 504 (0: no limit)",
             .sample = "10s",
             .set_entry = [](postgres_settings& e, text_t text,
-                            origin_t o) { e.publish.statement_timeout = parse_duration(text, o); },
+                            origin_t o) { e.publish.statement_timeout = parse_duration_ms(text, o); },
             .show = [](settings const& s,
                        std::size_t i) { return millis_text(s.publish_config_for(i).statement_timeout); }},
     setting{.key = "acquire_timeout",
@@ -464,7 +476,7 @@ std::string setting::default_text() const {
 
 std::string_view setting::long_flag() const noexcept {
     auto const at = flags.find("--");
-    return at == std::string_view::npos ? std::string_view{} : flags.substr(at);
+    return at == std::string_view::npos ? std::string_view{} : flags.substr(at, flags.find(',', at) - at);
 }
 
 std::span<setting const> all_settings() noexcept {

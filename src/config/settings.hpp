@@ -103,6 +103,8 @@ struct settings {
 
     static constexpr std::size_t default_pool_size = pg::pool_options::default_max_size;
     static constexpr std::chrono::seconds default_retry_timeout{30};
+    /// `retry_timeout: infinite`: a century, which keeps deadline arithmetic from overflowing.
+    static constexpr std::chrono::seconds infinite_retry{std::chrono::hours{24 * 365 * 100}};
 
     /// The connection parameters of entry `i` with every channel applied (see pg::make_connect_params).
     /// \throws config_error as make_connect_params

@@ -2,7 +2,9 @@
 
 #include "core/error.hpp"
 
+#include <array>
 #include <charconv>
+#include <optional>
 
 namespace kachel::config {
 
@@ -44,24 +46,128 @@ bool parse_boolean(std::string_view text, value_origin const& origin) {
     throw config_error{fmt_error("{} must be true or false, got '{}'", origin.describe(), text)};
 }
 
+namespace {
+
+/// Nanoseconds per unit, for humantime's unit names.
+std::optional<double> unit_nanoseconds(std::string_view unit) noexcept {
+    struct unit_name {
+        std::string_view name;
+        double ns;
+    };
+    constexpr double second = 1e9;
+    static constexpr std::array<unit_name, 33> units{{
+        {"nsec", 1},
+        {"ns", 1},
+        {"usec", 1e3},
+        {"us", 1e3},
+        {"msec", 1e6},
+        {"ms", 1e6},
+        {"seconds", second},
+        {"second", second},
+        {"sec", second},
+        {"s", second},
+        {"minutes", 60 * second},
+        {"minute", 60 * second},
+        {"min", 60 * second},
+        {"m", 60 * second},
+        {"hours", 3600 * second},
+        {"hour", 3600 * second},
+        {"hr", 3600 * second},
+        {"h", 3600 * second},
+        {"days", 86400 * second},
+        {"day", 86400 * second},
+        {"d", 86400 * second},
+        {"weeks", 604800 * second},
+        {"week", 604800 * second},
+        {"w", 604800 * second},
+        {"months", 2630016 * second},
+        {"month", 2630016 * second},
+        {"M", 2630016 * second},
+        {"years", 31557600 * second},
+        {"year", 31557600 * second},
+        {"y", 31557600 * second},
+        {"mins", 60 * second},
+        {"hrs", 3600 * second},
+        {"secs", second},
+    }};
+    for (auto const& u : units) {
+        if (u.name == unit) {
+            return u.ns;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::chrono::milliseconds parse_duration_ms(std::string_view text, value_origin const& origin) {
+    auto const fail = [&]() {
+        return config_error{
+            fmt_error("{} must be a duration such as 30 (seconds), 500ms, 30s, 1m 30s, 2h or 1d, "
+                      "got '{}'",
+                      origin.describe(), text)};
+    };
+    std::uint64_t whole = 0;
+    if (auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), whole);
+        !text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) {
+        if (whole > 100U * 365 * 86400) {
+            throw fail();
+        }
+        return std::chrono::seconds{whole}; // bare seconds
+    }
+    double total_ns = 0;
+    std::size_t i = 0;
+    bool any = false;
+    while (i < text.size()) {
+        if (text[i] == ' ') {
+            ++i;
+            continue;
+        }
+        std::size_t const start = i;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            ++i;
+        }
+        if (i == start) {
+            throw fail();
+        }
+        std::uint64_t number = 0;
+        std::from_chars(text.data() + start, text.data() + i, number);
+        while (i < text.size() && text[i] == ' ') {
+            ++i; // `2 minutes` as well as `2minutes`
+        }
+        std::size_t const unit_start = i;
+        while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == 'M')) {
+            ++i;
+        }
+        auto const ns = unit_nanoseconds(text.substr(unit_start, i - unit_start));
+        if (!ns) {
+            throw fail();
+        }
+        total_ns += static_cast<double>(number) * *ns;
+        any = true;
+    }
+    // A century is the most any timeout here could mean; more is a typo (or an overflow).
+    if (!any || total_ns > 100.0 * 31557600 * 1e9) {
+        throw fail();
+    }
+    return std::chrono::milliseconds{static_cast<std::int64_t>(total_ns / 1e6)};
+}
+
 std::chrono::seconds parse_duration(std::string_view text, value_origin const& origin) {
-    std::int64_t factor = 1;
-    std::string_view digits = text;
-    if (!digits.empty() && (digits.back() == 's' || digits.back() == 'm' || digits.back() == 'h')) {
-        factor = digits.back() == 's' ? 1 : digits.back() == 'm' ? 60 : 3600;
-        digits.remove_suffix(1);
+    auto const value = parse_duration_ms(text, origin);
+    if (value.count() % 1000 != 0) {
+        throw config_error{fmt_error("{} takes whole seconds, got '{}'", origin.describe(), text)};
     }
-    std::int64_t value = 0;
-    auto const [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || value < 0) {
-        throw config_error{
-            fmt_error("{} must be a duration such as 30, 30s or 2m, got '{}'", origin.describe(), text)};
-    }
-    return std::chrono::seconds{value * factor};
+    return std::chrono::duration_cast<std::chrono::seconds>(value);
 }
 
 std::string duration_text(std::chrono::seconds value) {
     return fmt::format("{}s", value.count());
+}
+
+std::string duration_text(std::chrono::milliseconds value) {
+    return value.count() % 1000 == 0 ? fmt::format("{}s", value.count() / 1000)
+                                     : fmt::format("{}ms", value.count());
 }
 
 } // namespace kachel::config

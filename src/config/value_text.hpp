@@ -31,10 +31,19 @@ struct value_origin {
 /// true/false, yes/no, on/off.
 [[nodiscard]] bool parse_boolean(std::string_view text, value_origin const& origin);
 
-/// Seconds, bare or with a unit: 30, 30s, 2m, 1h.
+/// A duration as Martin writes them (humantime): bare seconds (`30`), or a sum of numbers with
+/// units (`500ms`, `30s`, `1m 30s`, `2h`, `1d`, `1week`); units from `ns` to `y` in their short
+/// and long spellings. \throws config_error naming the setting and the accepted forms.
+[[nodiscard]] std::chrono::milliseconds parse_duration_ms(std::string_view text, value_origin const& origin);
+
+/// A duration in whole seconds (parse_duration_ms's forms). \throws config_error for a fraction
+/// of a second, which the setting cannot hold.
 [[nodiscard]] std::chrono::seconds parse_duration(std::string_view text, value_origin const& origin);
 
 /// The text form of a duration that parse_duration reads back: `75s`.
 [[nodiscard]] std::string duration_text(std::chrono::seconds value);
+
+/// The text form of a duration that parse_duration_ms reads back: `75s` or `1500ms`.
+[[nodiscard]] std::string duration_text(std::chrono::milliseconds value);
 
 } // namespace kachel::config

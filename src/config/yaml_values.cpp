@@ -54,10 +54,10 @@ std::optional<bool> boolean(YAML::Node const& node, std::string const& key, yaml
     return text ? std::optional{parse_boolean(*text, {ctx.file, key})} : std::nullopt;
 }
 
-std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key,
-                                             yaml_context const& ctx) {
+std::optional<std::chrono::milliseconds> duration(YAML::Node const& node, std::string const& key,
+                                                  yaml_context const& ctx) {
     auto const text = scalar(node, key, ctx);
-    return text ? std::optional{parse_duration(*text, {ctx.file, key})} : std::nullopt;
+    return text ? std::optional{parse_duration_ms(*text, {ctx.file, key})} : std::nullopt;
 }
 
 std::vector<std::string> string_list(YAML::Node const& node, std::string const& key,

@@ -41,8 +41,8 @@ struct yaml_context {
                                           yaml_context const& ctx);
 
 /// Seconds, optionally with a unit: 30, 30s, 2m, 1h. \throws config_error otherwise.
-[[nodiscard]] std::optional<std::chrono::seconds> duration(YAML::Node const& node, std::string const& key,
-                                                           yaml_context const& ctx);
+[[nodiscard]] std::optional<std::chrono::milliseconds>
+duration(YAML::Node const& node, std::string const& key, yaml_context const& ctx);
 
 /// A string or a list of strings.
 [[nodiscard]] std::vector<std::string> string_list(YAML::Node const& node, std::string const& key,

@@ -1,4 +1,5 @@
 #include "config/settings.hpp"
+#include "config/value_text.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -160,4 +161,36 @@ TEST(command_line, cache_and_keep_alive_follow_martin) {
     EXPECT_THROW((void)from_file("cache: sometimes\n"), config_error);
     EXPECT_THROW((void)from_file("cache:\n  size_mb: -1\n"), config_error);
     EXPECT_THROW((void)from_file("cache:\n  maxzoom: 31\n"), config_error);
+}
+
+TEST(durations, every_form_martin_accepts) {
+    using namespace std::chrono_literals;
+    config::value_origin const o{"f.yaml", "k"};
+    EXPECT_EQ(config::parse_duration_ms("30", o), 30s);
+    EXPECT_EQ(config::parse_duration_ms("500ms", o), 500ms);
+    EXPECT_EQ(config::parse_duration_ms("30s", o), 30s);
+    EXPECT_EQ(config::parse_duration_ms("1m 30s", o), 90s);
+    EXPECT_EQ(config::parse_duration_ms("1m30s", o), 90s);
+    EXPECT_EQ(config::parse_duration_ms("2h", o), 2h);
+    EXPECT_EQ(config::parse_duration_ms("1d", o), 24h);
+    EXPECT_EQ(config::parse_duration_ms("1week", o), 7 * 24h);
+    EXPECT_EQ(config::parse_duration_ms("2 minutes 1sec", o), 121s);
+    EXPECT_EQ(config::parse_duration_ms("0s", o), 0s);
+    for (auto const* bad : {"", "s", "1.5s", "-1s", "10 parsecs", "1m 30", "99999999999d"}) {
+        EXPECT_THROW((void)config::parse_duration_ms(bad, o), config_error) << bad;
+    }
+    try {
+        (void)config::parse_duration("500ms", o);
+        ADD_FAILURE() << "a fraction of a second where whole seconds are kept";
+    } catch (config_error const& e) {
+        EXPECT_STREQ(e.what(), "f.yaml: 'k' takes whole seconds, got '500ms'");
+    }
+}
+
+TEST(durations, retry_timeout_takes_infinite_and_martins_flag_name) {
+    auto const c = parse({"--pg-retry-timeout", "infinite", "postgresql://h/db"});
+    EXPECT_EQ(c.values.retry_timeout_for(0), config::settings::infinite_retry);
+    EXPECT_EQ(parse({"--retry-timeout", "1m 30s", "postgresql://h/db"}).values.retry_timeout_for(0),
+              std::chrono::seconds{90});
+    EXPECT_THROW((void)parse({"--pg-retry-timeout", "forever", "postgresql://h/db"}), config_error);
 }
