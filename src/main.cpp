@@ -8,9 +8,9 @@
 #include <spdlog/spdlog.h>
 
 int main(int argc, char** argv) {
-    kachel::init_logging();
     kachel::config::settings settings;
     try {
+        kachel::init_logging();
         auto cli = kachel::config::parse_command_line(argc, argv);
         if (cli.exit_code) {
             return *cli.exit_code;

@@ -5,6 +5,7 @@
 #include "core/metrics.hpp"
 #include "core/secrets.hpp"
 #include "http/handler.hpp"
+#include "http/response.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +25,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <tuple>
 
 namespace kachel::http {
@@ -55,8 +57,22 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
         auto const path = q == std::string_view::npos ? std::string{target}
                                                       : std::string{target.substr(0, q + 1)} +
                                                             kachel::redact_query(target.substr(q + 1));
-        spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache={}", remote.address().to_string(), method, path,
-                     status, bytes, seconds * 1000, report.cache_status);
+        auto const address = remote.address().to_string();
+        if (current_log_format() == log_format::json) {
+            auto const id = next_request_id();
+            std::array<log_field, 8> const fields{{{"request_id", id},
+                                                   {"remote", address},
+                                                   {"method", method},
+                                                   {"path", path},
+                                                   {"status", {}, status},
+                                                   {"bytes", {}, static_cast<double>(bytes)},
+                                                   {"duration_ms", {}, std::round(seconds * 1e4) / 10},
+                                                   {"cache", report.cache_status}}};
+            log_with_fields(spdlog::level::info, "request", fields);
+        } else {
+            spdlog::info("{} \"{} {}\" {} {} {:.1f}ms cache={}", address, method, path, status, bytes,
+                         seconds * 1000, report.cache_status);
+        }
     }
 }
 

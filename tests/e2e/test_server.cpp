@@ -16,6 +16,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 using namespace kachel;
@@ -798,4 +799,60 @@ TEST(startup, connections_beyond_the_cap_get_503) {
     idle.clear();
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(test::http_get(port, "/health").status, 200U);
+}
+
+TEST(startup, log_format_json_writes_one_object_per_line_with_access_fields) {
+    test::tempdb db;
+    test::child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())},
+                               {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+                                {"DATABASE_URL", std::nullopt},
+                                {"KACHEL_LOG_FORMAT", std::nullopt},
+                                {"RUST_LOG_FORMAT", "json"}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    EXPECT_EQ(test::http_get(port, "/points/0/0/0").status, 200U);
+    EXPECT_EQ(test::http_get(port, "/catalog?token=hunter2").status, 200U);
+    ASSERT_TRUE(kachel.wait_for_output("/catalog?token=", 10s)) << kachel.output();
+    std::istringstream lines{kachel.output()};
+    std::string line;
+    int access = 0;
+    while (std::getline(lines, line)) {
+        auto const doc = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(doc.is_discarded()) << "not JSON: " << line;
+        for (auto const* key : {"timestamp", "level", "target", "message", "fields"}) {
+            EXPECT_TRUE(doc.contains(key)) << key << " missing in " << line;
+        }
+        if (doc["message"] != "request") {
+            continue;
+        }
+        ++access;
+        auto const& f = doc["fields"];
+        EXPECT_EQ(f["method"], "GET");
+        EXPECT_FALSE(f["request_id"].get<std::string>().empty());
+        EXPECT_EQ(f["status"], 200);
+        EXPECT_TRUE(f["duration_ms"].is_number());
+        EXPECT_GT(f["bytes"].get<double>(), 0);
+        EXPECT_TRUE(f["cache"].is_string());
+        EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+    }
+    EXPECT_EQ(access, 2);
+}
+
+TEST(startup, kachel_log_format_wins_and_an_unknown_format_is_refused) {
+    test::child_process bare{{KACHEL_BINARY, "--help"},
+                             {{"KACHEL_LOG_FORMAT", "bare"}, {"RUST_LOG_FORMAT", "json"}}};
+    EXPECT_EQ(bare.wait_exit(30s), 0);
+    test::child_process bad{{KACHEL_BINARY, "-l", "127.0.0.1:0"},
+                            {{"KACHEL_LOG_FORMAT", std::nullopt}, {"RUST_LOG_FORMAT", "xml"}}};
+    EXPECT_EQ(bad.wait_exit(30s), 1);
+    EXPECT_NE(
+        bad.output().find("RUST_LOG_FORMAT=xml is not a log format: use full, compact, bare, pretty or json"),
+        std::string::npos)
+        << bad.output();
+    test::child_process wins{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0"},
+        {{"KACHEL_LOG_FORMAT", "bare"}, {"RUST_LOG_FORMAT", "json"}, {"DATABASE_URL", std::nullopt}}};
+    EXPECT_EQ(wins.wait_exit(30s), 1);
+    EXPECT_NE(wins.output().find("\nerror No tile sources found"), std::string::npos) << wins.output();
+    EXPECT_EQ(wins.output().find("{\"timestamp\""), std::string::npos);
 }
