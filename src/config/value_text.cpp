@@ -110,7 +110,7 @@ std::chrono::milliseconds parse_duration_ms(std::string_view text, value_origin 
     std::uint64_t whole = 0;
     if (auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), whole);
         !text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) {
-        if (whole > 100U * 365 * 86400) {
+        if (whole > std::uint64_t{100} * 365 * 86400) {
             throw fail();
         }
         return std::chrono::seconds{whole}; // bare seconds

@@ -78,7 +78,7 @@ class compiler {
     }
 
     /// The column a property names: exactly, else the one that matches ignoring case.
-    std::pair<std::string, std::string> column(node const& property) const {
+    [[nodiscard]] std::pair<std::string, std::string> column(node const& property) const {
         auto const& name = property.text;
         if (auto const it = m_table.properties.find(name); it != m_table.properties.end()) {
             return *it;
@@ -186,7 +186,7 @@ class compiler {
     }
 
     /// The column type of a property node; empty for literals.
-    std::string type_of(node const& n) const {
+    [[nodiscard]] std::string type_of(node const& n) const {
         return n.kind == node_kind::property ? column(n).second : std::string{};
     }
 
