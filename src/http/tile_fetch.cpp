@@ -8,10 +8,22 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 
 namespace kachel::http {
 
 namespace asio = boost::asio;
+
+namespace {
+
+/// gzip's magic bytes. A tile in any format kachel serves never starts with them (an MVT starts
+/// with a field tag, 0x1a).
+bool is_gzip(std::string_view data) noexcept {
+    return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
+           static_cast<unsigned char>(data[1]) == 0x8b;
+}
+
+} // namespace
 
 bool tile_fetch::cached(tiles::tile_source const& source) const noexcept {
     return m_cache != nullptr && m_cache->covers(m_coord.z) && source.cache_policy().allows(m_coord.z);
@@ -32,6 +44,19 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
         auto result = co_await source->async_get_tile(m_coord, m_query_json);
         if (result.error != tiles::tile_errc::none) {
             co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
+        }
+        if (is_gzip(result.data)) {
+            // A function that returns gzip-compressed tiles (Martin 1.16): kept plain like every
+            // tile, so each client gets the encoding it accepts, and the ETag is the content's.
+            std::string failure;
+            try {
+                result.data = decompress(result.data, encoding::gzip);
+            } catch (std::exception const& e) {
+                failure = fmt::format("source {} returned broken gzip data: {}", source->id(), e.what());
+            }
+            if (!failure.empty()) {
+                co_return tiles::fetched_tile{nullptr, tiles::tile_errc::internal, std::move(failure)};
+            }
         }
         auto bytes = std::make_shared<tiles::tile_bytes>();
         bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);

@@ -856,3 +856,34 @@ TEST(startup, kachel_log_format_wins_and_an_unknown_format_is_refused) {
     EXPECT_NE(wins.output().find("\nerror No tile sources found"), std::string::npos) << wins.output();
     EXPECT_EQ(wins.output().find("{\"timestamp\""), std::string::npos);
 }
+
+TEST(startup, a_function_returning_gzip_is_served_in_the_encoding_each_client_accepts) {
+    test::tempdb db;
+    std::string const plain = "a tile that the function stores gzip-compressed";
+    auto const gzipped = http::compress(plain, http::encoding::gzip);
+    std::string hex;
+    for (unsigned char const c : gzipped) {
+        hex += fmt::format("{:02x}", c);
+    }
+    db.query("CREATE FUNCTION public.gz_tiles(z integer, x integer, y integer) RETURNS bytea "
+             "LANGUAGE sql IMMUTABLE AS $$ SELECT '\\x" +
+             hex + "'::bytea $$");
+    test::child_process kachel{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())},
+        {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}}};
+    auto const port = wait_ready(kachel);
+    ASSERT_NE(port, 0) << kachel.output();
+    for (int round = 0; round < 2; ++round) { // computed, then from the cache
+        auto const identity =
+            test::http_request(port, "/gz_tiles/0/0/0", bhttp::verb::get, {{"Accept-Encoding", "identity"}});
+        EXPECT_EQ(identity.status, 200U);
+        EXPECT_EQ(identity.header("content-encoding"), "");
+        EXPECT_EQ(identity.body, plain);
+        auto const gzip =
+            test::http_request(port, "/gz_tiles/0/0/0", bhttp::verb::get, {{"Accept-Encoding", "gzip"}});
+        EXPECT_EQ(gzip.status, 200U);
+        EXPECT_EQ(gzip.header("content-encoding"), "gzip");
+        EXPECT_EQ(http::decompress(gzip.body, http::encoding::gzip), plain);
+        EXPECT_EQ(gzip.header("etag"), identity.header("etag"));
+    }
+}
