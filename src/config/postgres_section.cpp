@@ -34,7 +34,7 @@ void check_zooms(std::optional<int> minzoom, std::optional<int> maxzoom, std::st
 /// A table's or function's `cache`: `disable`, or `{minzoom, maxzoom}` (tiles outside bypass it).
 tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, yaml_context const& ctx) {
     tiles::cache_gate gate;
-    gate.disabled = cache_disabled(node, dotted, ctx, "minzoom, maxzoom");
+    gate.disabled = cache_disabled(node, dotted, ctx, "minzoom, maxzoom, idle_timeout");
     if (gate.disabled) {
         return gate;
     }
@@ -44,6 +44,8 @@ tiles::cache_gate cache_gate(YAML::Node const& node, std::string const& dotted, 
             gate.minzoom = zoom(entry.second, child_key(dotted, key), ctx);
         } else if (key == "maxzoom") {
             gate.maxzoom = zoom(entry.second, child_key(dotted, key), ctx);
+        } else if (key == "idle_timeout") {
+            gate.idle_timeout = duration(entry.second, child_key(dotted, key), ctx);
         } else {
             warn_unknown_key(child_key(dotted, key), ctx);
         }

@@ -86,6 +86,10 @@ std::string millis_text(std::chrono::milliseconds value) {
     return duration_text(value);
 }
 
+std::string optional_millis(std::optional<std::chrono::milliseconds> const& value) {
+    return value ? duration_text(*value) : std::string{};
+}
+
 /// `retry_timeout`: a duration, or Martin's `infinite`.
 std::chrono::seconds retry_timeout(std::string_view text, value_origin const& origin) {
     return iequals(text, "infinite") ? settings::infinite_retry : parse_duration(text, origin);
@@ -307,6 +311,24 @@ std::array const table{
         .sample = "2m",
         .set = [](settings& s, text_t text, origin_t o) { s.cache.tile_expiry = parse_duration(text, o); },
         .show = [](settings const& s, std::size_t) { return optional_duration(s.cache.tile_expiry); }},
+    setting{.key = "cache.idle_timeout",
+            .type = "duration",
+            .help = "How long a cached tile may go unused before it is dropped, when cache.tile_idle_timeout "
+                    "is not set",
+            .no_default = "none",
+            .sample = "30m",
+            .set = [](settings& s, text_t text,
+                      origin_t o) { s.cache.idle_timeout = parse_duration_ms(text, o); },
+            .show = [](settings const& s, std::size_t) { return optional_millis(s.cache.idle_timeout); }},
+    setting{
+        .key = "cache.tile_idle_timeout",
+        .type = "duration",
+        .help = "How long a cached tile may go unused before it is dropped (time to idle)",
+        .no_default = "none",
+        .sample = "90s",
+        .set = [](settings& s, text_t text,
+                  origin_t o) { s.cache.tile_idle_timeout = parse_duration_ms(text, o); },
+        .show = [](settings const& s, std::size_t) { return optional_millis(s.cache.tile_idle_timeout); }},
     setting{.key = "cache.minzoom",
             .type = "zoom 0-30",
             .help = "Tiles below this zoom are not cached",
@@ -344,24 +366,24 @@ std::array const table{
         .set_entry = [](postgres_settings& e, text_t text,
                         origin_t o) { e.retry_timeout = retry_timeout(text, o); },
         .show = [](settings const& s, std::size_t i) { return retry_timeout_text(s.retry_timeout_for(i)); }},
-    setting{
-        .key = "ssl_root_cert",
-        .scope = scope::connection,
-        .flags = "--ca-root-file",
-        .type = "path or system",
-        .help = "Trusted CA certificate(s) for the server certificate of every connection that does not "
-                "set sslrootcert itself (overrides ssl_root_cert and PGSSLROOTCERT); 'system' trusts the "
-                "system CAs and requires verify-full",
-        .no_default = "libpq's",
-        .sample = "/etc/ssl/kachel-ca.pem",
-        .set = [](settings& s, text_t text, origin_t o) { s.ca_root_file = std::string{nonempty(text, o)}; },
-        .set_entry = [](postgres_settings& e, text_t text,
-                        origin_t o) { e.ssl_root_cert = tls_file(text, o); },
-        .show =
-            [](settings const& s, std::size_t i) {
-                auto const& root = s.postgres.at(i).ssl_root_cert;
-                return s.ca_root_file ? *s.ca_root_file : root ? root->value : std::string{};
-            }},
+    setting{.key = "ssl_root_cert",
+            .scope = scope::connection,
+            .flags = "--ca-root-file",
+            .type = "path or system",
+            .help = "Trusted CA certificate(s) for the server certificate of every connection that does not "
+                    "set sslrootcert itself (overrides ssl_root_cert and PGSSLROOTCERT); 'system' trusts the "
+                    "system CAs and requires verify-full",
+            .no_default = "libpq's",
+            .sample = "/etc/ssl/kachel-ca.pem",
+            .set = [](settings& s, text_t text,
+                      origin_t o) { s.ca_root_file = std::string{nonempty(text, o)}; },
+            .set_entry = [](postgres_settings& e, text_t text,
+                            origin_t o) { e.ssl_root_cert = tls_file(text, o); },
+            .show =
+                [](settings const& s, std::size_t i) {
+                    auto const& root = s.postgres.at(i).ssl_root_cert;
+                    return s.ca_root_file ? *s.ca_root_file : root ? root->value : std::string{};
+                }},
     setting{.key = "ssl_cert",
             .scope = scope::connection,
             .type = "path",

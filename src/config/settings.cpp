@@ -68,6 +68,7 @@ tiles::tile_cache_options cache_settings::tile_cache() const {
     if (auto const e = tile_expiry ? tile_expiry : expiry) {
         out.expiry = std::chrono::duration_cast<std::chrono::milliseconds>(*e);
     }
+    out.idle_timeout = tile_idle_timeout ? tile_idle_timeout : idle_timeout;
     out.minzoom = minzoom;
     out.maxzoom = maxzoom;
     return out;

@@ -225,7 +225,8 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
     tile_fetch fetch{route.coord, query_json, route.query, ctx.cache};
     if (chosen && serving.size() == 1 && route.source_ids.size() == 1 && fetch.cached(*serving.front())) {
         // The fast path: the encoded tile straight from the cache.
-        if (auto bytes = ctx.cache->find(fetch.key_view(*serving.front(), *chosen))) {
+        if (auto bytes = ctx.cache->find(fetch.key_view(*serving.front(), *chosen),
+                                         serving.front()->cache_policy().idle_timeout)) {
             report.cache_status = "hit";
             global_metrics().count_cache_lookup(route.coord.z, true);
             return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);

@@ -67,7 +67,8 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
         co_return co_await compute();
     }
     bool hit = false;
-    auto out = co_await m_cache->get_or_compute(key(*source, encoding::identity), compute, &hit);
+    auto out = co_await m_cache->get_or_compute(key(*source, encoding::identity), compute, &hit,
+                                                source->cache_policy().idle_timeout);
     (hit ? m_any_hit : m_any_miss) = true;
     global_metrics().count_cache_lookup(m_coord.z, hit);
     co_return out;
@@ -85,7 +86,9 @@ tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::til
     if (!cached(source)) {
         co_return (co_await compute()).bytes;
     }
-    co_return (co_await m_cache->get_or_compute(key(source, e), compute)).bytes;
+    co_return (co_await m_cache->get_or_compute(key(source, e), compute, nullptr,
+                                                source.cache_policy().idle_timeout))
+        .bytes;
 }
 
 asio::awaitable<std::vector<tiles::fetched_tile>>

@@ -66,6 +66,7 @@ struct tile_cache::shard {
         tile_key key;
         std::shared_ptr<tile_bytes const> bytes;
         clock::time_point stored;
+        clock::time_point used; ///< last returned by find (or stored)
         std::size_t cost = 0;
     };
     mutable std::mutex mutex;
@@ -95,19 +96,24 @@ bool tile_cache::covers(unsigned z) const noexcept {
            (!m_options.maxzoom || zoom <= *m_options.maxzoom);
 }
 
-std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key) {
+std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key,
+                                                   std::optional<std::chrono::milliseconds> idle_timeout) {
     auto& s = shard_for(key);
     std::lock_guard const lock{s.mutex};
     auto const it = s.index.find(key);
     if (it == s.index.end()) {
         return nullptr;
     }
-    if (m_options.expiry && clock::now() - it->second->stored > *m_options.expiry) {
+    auto const now = clock::now();
+    auto const idle = idle_timeout ? idle_timeout : m_options.idle_timeout;
+    if ((m_options.expiry && now - it->second->stored > *m_options.expiry) ||
+        (idle && now - it->second->used > *idle)) {
         s.bytes -= it->second->cost;
         s.lru.erase(it->second);
         s.index.erase(it);
         return nullptr;
     }
+    it->second->used = now;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     return it->second->bytes;
 }
@@ -129,17 +135,19 @@ void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes
         s.index.erase(victim.key);
         s.lru.pop_back();
     }
-    s.lru.push_front(shard::entry{key, std::move(bytes), clock::now(), cost});
+    auto const now = clock::now();
+    s.lru.push_front(shard::entry{key, std::move(bytes), now, now, cost});
     s.index.emplace(key, s.lru.begin());
     s.bytes += cost;
 }
 
 asio::awaitable<fetched_tile>
-tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_tile>()> compute, bool* hit) {
+tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_tile>()> compute, bool* hit,
+                           std::optional<std::chrono::milliseconds> idle_timeout) {
     if (hit != nullptr) {
         *hit = false;
     }
-    if (auto bytes = find(key)) {
+    if (auto bytes = find(key, idle_timeout)) {
         if (hit != nullptr) {
             *hit = true;
         }

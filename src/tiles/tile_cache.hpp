@@ -63,7 +63,9 @@ struct tile_key_view {
 struct tile_cache_options {
     std::size_t max_bytes = 256'000'000;             ///< 0 disables the cache
     std::optional<std::chrono::milliseconds> expiry; ///< entries older than this are misses
-    std::optional<int> minzoom;                      ///< zooms outside bypass the cache
+    /// Entries not used for this long are misses (time to idle), unless the source sets its own.
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    std::optional<int> minzoom; ///< zooms outside bypass the cache
     std::optional<int> maxzoom;
 };
 
@@ -78,15 +80,17 @@ class tile_cache {
     tile_cache(tile_cache const&) = delete;
     tile_cache& operator=(tile_cache const&) = delete;
 
-    /// The stored bytes, or null (absent, or expired: then dropped).
-    [[nodiscard]] std::shared_ptr<tile_bytes const> find(tile_key_view key);
+    /// The stored bytes, or null (absent, expired or idle too long: then dropped). `idle_timeout`
+    /// replaces the cache's time to idle for this source when set.
+    [[nodiscard]] std::shared_ptr<tile_bytes const>
+    find(tile_key_view key, std::optional<std::chrono::milliseconds> idle_timeout = std::nullopt);
 
     /// The stored bytes, or the result of `compute`, which then runs once for all the callers
     /// that miss on `key` meanwhile. A successful result is stored.
     /// `hit` tells whether the bytes came from the cache.
     boost::asio::awaitable<fetched_tile>
     get_or_compute(tile_key key, std::function<boost::asio::awaitable<fetched_tile>()> compute,
-                   bool* hit = nullptr);
+                   bool* hit = nullptr, std::optional<std::chrono::milliseconds> idle_timeout = std::nullopt);
 
     /// True when tiles of zoom `z` go through the cache.
     [[nodiscard]] bool covers(unsigned z) const noexcept;

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,8 @@ struct cache_gate {
     bool disabled = false;
     std::optional<int> minzoom;
     std::optional<int> maxzoom;
+    /// This source's time to idle (`cache: {idle_timeout}`), instead of the cache's.
+    std::optional<std::chrono::milliseconds> idle_timeout;
 
     [[nodiscard]] bool allows(unsigned z) const noexcept {
         auto const zoom = static_cast<int>(z);

@@ -238,3 +238,35 @@ TEST(tile_cache, sources_can_opt_out_or_limit_zooms) {
     twice("/always/6/0/0");
     EXPECT_EQ(db.calls(), 6);
 }
+
+TEST(tile_cache, time_to_idle_globally_and_per_source) {
+    counting_db const db;
+    auto const config = std::filesystem::temp_directory_path() /
+                        ("kachel-cache-idle-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream{config} << "cache:\n  tile_idle_timeout: 1500ms\npostgres:\n"
+                             "  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
+                             "  functions:\n"
+                             "    idle: {schema: public, function: counted}\n"
+                             "    patient: {schema: public, function: counted, cache: {idle_timeout: 10m}}\n";
+    test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+                          {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+                           {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}}};
+    auto const port = test::ready_port(k);
+    std::filesystem::remove(config);
+    ASSERT_NE(port, 0) << k.output();
+    auto const get = [&](std::string const& target) { EXPECT_EQ(test::http_get(port, target).status, 200U); };
+    get("/idle/3/0/0");
+    get("/patient/3/0/0");
+    EXPECT_EQ(db.calls(), 2);
+    // Used every second, the tile stays although it is older than the idle timeout...
+    std::this_thread::sleep_for(1000ms);
+    get("/idle/3/0/0");
+    std::this_thread::sleep_for(1000ms);
+    get("/idle/3/0/0");
+    EXPECT_EQ(db.calls(), 2);
+    // ...and once unused for longer, it is made again; the source with its own timeout keeps it.
+    std::this_thread::sleep_for(1700ms);
+    get("/idle/3/0/0");
+    get("/patient/3/0/0");
+    EXPECT_EQ(db.calls(), 3) << k.output();
+}

@@ -29,7 +29,7 @@ class fake_source final : public tiles::tile_source {
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
     [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override {
-        return tiles::cache_gate{!m_cacheable, {}, {}};
+        return tiles::cache_gate{!m_cacheable, {}, {}, {}};
     }
     asio::awaitable<tiles::tile_result> async_get_tile(tile_coord coord, std::string const&) const override {
         ++calls;
