@@ -670,3 +670,127 @@ TEST(golden_startup, hostile_names_and_values_run_nothing_but_kachel_statements)
     EXPECT_TRUE(saw_table_tile) << "the tile SQL does not quote the table as an identifier";
     EXPECT_TRUE(saw_bound_query) << "the URL query did not reach the function as a bound parameter";
 }
+
+// Every key of Martin's configuration reference that applies to PostgreSQL and the server, in one
+// file: kachel starts, and each key shows its effect (docs/config.md, "Martin's keys").
+TEST(golden_startup, a_whole_martin_config_runs_with_every_key_in_effect) {
+    test::tempdb const db;
+    auto const config = std::filesystem::temp_directory_path() / ("kachel-martin-" + db.name() + ".yaml");
+    std::ofstream{config} << R"(keep_alive: 30
+listen_addresses: '127.0.0.1:0'
+worker_processes: 2
+route_prefix: /tiles
+base_path: /base
+preferred_encoding: brotli
+cache_control: 'public, max-age=60'
+cors:
+  origin: ['https://maps.example']
+  max_age: 600
+web_ui: disable
+on_invalid: warn
+tilejson_url_version_param: v
+cache:
+  size_mb: 64
+  tile_size_mb: 32
+  expiry: 2h
+  tile_expiry: 1h
+  idle_timeout: 20m
+  tile_idle_timeout: 10m
+  minzoom: 0
+  maxzoom: 20
+observability:
+  metrics:
+    add_labels: {region: test}
+postgres:
+  connection_string: ${KACHEL_GOLDEN_URL}
+  default_srid: 4326
+  auto_bounds: skip
+  max_feature_count: 3
+  pool_size: 3
+  retry_timeout: 10s
+  reload_interval: 0s
+  convert_to_mlt: disabled
+  auto_publish: false
+  tables:
+    pts:
+      schema: public
+      table: points
+      srid: 4326
+      geometry_column: geom
+      id_column: gid
+      layer_id: the_points
+      minzoom: 0
+      maxzoom: 10
+      bounds: [-170, -80, 170, 80]
+      extent: 512
+      buffer: 8
+      clip_geom: true
+      geometry_type: POINT
+      properties: {name: text, kind: int4}
+      filter: kind = 1
+      cache: {maxzoom: 8}
+    broken:
+      schema: nope
+      table: points
+  functions:
+    fn:
+      schema: public
+      function: fn_zxy
+      minzoom: 1
+      maxzoom: 6
+      bounds: [-10, -10, 10, 10]
+      cache: disable
+)";
+    test::child_process k{{KACHEL_BINARY, "-c", config.string()},
+                          {{"KACHEL_GOLDEN_URL", test::tls_url(db.name())},
+                           {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}}};
+    ASSERT_TRUE(k.wait_for_output("kachel is now active", 60s)) << k.output();
+    std::filesystem::remove(config);
+    std::smatch m;
+    auto const out = k.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex{"See http://127\\.0\\.0\\.1:(\\d+)/tiles/catalog"}))
+        << out;
+    auto const port = static_cast<unsigned short>(std::stoi(m[1]));
+    // on_invalid: warn skips the broken source; the warned key is named.
+    EXPECT_NE(out.find("Unable to configure source broken"), std::string::npos) << out;
+    EXPECT_NE(out.find("'tilejson_url_version_param' is not supported by kachel yet and is ignored"),
+              std::string::npos);
+    // route_prefix, and the catalog holds exactly the configured sources that work.
+    EXPECT_EQ(test::http_get(port, "/catalog").status, 404U);
+    auto const catalog = json::parse(test::http_get(port, "/tiles/catalog").body)["tiles"];
+    EXPECT_EQ(catalog.size(), 2U) << catalog.dump();
+    EXPECT_TRUE(catalog.contains("pts") && catalog.contains("fn")) << catalog.dump();
+    // TileJSON: base_path, layer_id, properties, bounds, zooms.
+    auto const tj = json::parse(test::http_get(port, "/tiles/pts").body);
+    EXPECT_EQ(tj["tiles"][0], "http://localhost:" + std::to_string(port) + "/base/pts/{z}/{x}/{y}");
+    EXPECT_EQ(tj["vector_layers"][0]["id"], "the_points");
+    EXPECT_EQ(tj["vector_layers"][0]["fields"], (json{{"kind", "int4"}, {"name", "text"}}));
+    EXPECT_EQ(tj["bounds"], (json{-170, -80, 170, 80}));
+    EXPECT_EQ(tj["maxzoom"], 10);
+    auto const fn = json::parse(test::http_get(port, "/tiles/fn").body);
+    EXPECT_EQ(fn["minzoom"], 1);
+    EXPECT_EQ(fn["bounds"], (json{-10, -10, 10, 10}));
+    // A tile: preferred_encoding, cache_control, CORS, extent, id, filter, max_feature_count.
+    auto const tile =
+        test::http_request(port, "/tiles/pts/0/0/0", boost::beast::http::verb::get,
+                           {{"Accept-Encoding", "gzip, br"}, {"Origin", "https://maps.example"}});
+    ASSERT_EQ(tile.status, 200U);
+    EXPECT_EQ(tile.header("content-encoding"), "br");
+    EXPECT_EQ(tile.header("cache-control"), "public, max-age=60");
+    EXPECT_EQ(tile.header("access-control-allow-origin"), "https://maps.example");
+    auto const plain = test::http_get(port, "/tiles/pts/0/0/0");
+    auto const layers = tiles::decode_mvt(plain.body);
+    ASSERT_EQ(layers.size(), 1U);
+    EXPECT_EQ(layers[0].name, "the_points");
+    EXPECT_EQ(layers[0].extent, 512U);
+    EXPECT_EQ(layers[0].features.size(), 3U); // max_feature_count
+    for (auto const& f : layers[0].features) {
+        EXPECT_EQ(f.tags.at("kind"), "1"); // the filter
+        EXPECT_TRUE(f.id.has_value());
+    }
+    EXPECT_EQ(test::http_get(port, "/tiles/pts/11/0/0").status, 404U); // maxzoom
+    EXPECT_EQ(test::http_get(port, "/tiles/fn/0/0/0").status, 404U);   // the function's minzoom
+    // web_ui: disable; the metrics carry the added label.
+    EXPECT_EQ(test::http_get(port, "/tiles/").header("content-type"), "text/plain; charset=utf-8");
+    EXPECT_NE(test::http_get(port, "/tiles/_/metrics").body.find("region=\"test\""), std::string::npos);
+}
