@@ -52,8 +52,8 @@ struct cache_settings {
     std::int64_t size_mb = 512;
     /// The tile cache's share; half of size_mb when unset, as in Martin.
     std::optional<std::int64_t> tile_size_mb;
-    std::optional<std::chrono::seconds> expiry;      ///< `expiry`
-    std::optional<std::chrono::seconds> tile_expiry; ///< `tile_expiry` (wins over `expiry`)
+    std::optional<std::chrono::seconds> expiry;                 ///< `expiry`
+    std::optional<std::chrono::seconds> tile_expiry;            ///< `tile_expiry` (wins over `expiry`)
     std::optional<std::chrono::milliseconds> idle_timeout;      ///< `idle_timeout`
     std::optional<std::chrono::milliseconds> tile_idle_timeout; ///< `tile_idle_timeout` (wins)
     std::optional<int> minzoom;

@@ -107,9 +107,10 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
 
     auto resolved = resolve_sources(config, tables, functions, schemas, identity, ids);
     if (!resolved.fatal_problems.empty()) {
-        throw config_error{fmt_error("{}\n{} row filter(s) cannot be applied: fix them; a source whose filter "
-                                     "fails is never served unfiltered",
-                                     fmt::join(resolved.fatal_problems, "\n"), resolved.fatal_problems.size())};
+        throw config_error{
+            fmt_error("{}\n{} row filter(s) cannot be applied: fix them; a source whose filter "
+                      "fails is never served unfiltered",
+                      fmt::join(resolved.fatal_problems, "\n"), resolved.fatal_problems.size())};
     }
     for (auto const& spec : resolved.tables) {
         if (spec.filter) {

@@ -270,9 +270,9 @@ class resolver {
                 // Compiled here only to check it against the columns; the source compiles it again.
                 (void)compile_filter(*filter, *info, layout.srid, 1);
             } catch (cql2::filter_error const& e) {
-                m_out.fatal_problems.push_back(
-                    fmt::format("The filter of source {} is not valid for {}.{}: {}\n{}", cfg.id, info->schema,
-                                info->table, e.what(), cql2::point_at(*cfg.filter, e.position())));
+                m_out.fatal_problems.push_back(fmt::format(
+                    "The filter of source {} is not valid for {}.{}: {}\n{}", cfg.id, info->schema,
+                    info->table, e.what(), cql2::point_at(*cfg.filter, e.position())));
                 return;
             }
         }
