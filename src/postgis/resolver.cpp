@@ -69,10 +69,6 @@ std::string list_or_none(std::set<std::string> const& names) {
     return names.empty() ? std::string{"(none)"} : fmt::format("{}", fmt::join(names, ", "));
 }
 
-bool is_integer_type(std::string_view type) noexcept {
-    return type == "int2" || type == "int4" || type == "int8";
-}
-
 /// Schema filter of auto-publishing: empty = all; else each listed name matched exactly, then
 /// case-insensitively.
 bool schema_selected(std::vector<std::string> const& listed, std::string const& schema,

@@ -16,10 +16,6 @@ using cql2::filter_error;
 using cql2::node;
 using cql2::node_kind;
 
-bool is_integer(std::string_view type) noexcept {
-    return type == "int2" || type == "int4" || type == "int8";
-}
-
 bool is_text(std::string_view type) noexcept {
     return type == "text" || type == "varchar" || type == "bpchar" || type == "name" || type == "citext";
 }
@@ -197,7 +193,7 @@ class compiler {
             return quote_ident(column(n).first);
         case node_kind::number: {
             bool const integral = n.text.find_first_of(".eE") == std::string::npos;
-            if (context.empty() || (is_integer(context) && !integral) || is_text(context)) {
+            if (context.empty() || (is_integer_type(context) && !integral) || is_text(context)) {
                 // Compared as numbers: 2.5 with an integer column is not cut to 2, and a number
                 // with a text column stays a number (PostgreSQL then refuses the comparison).
                 return bind(n.text, "numeric");

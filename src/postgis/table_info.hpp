@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kachel::postgis {
@@ -23,6 +24,11 @@ struct table_info {
     /// Every other column that is not geometry/geography: name -> pg_type name without leading `_`.
     std::map<std::string, std::string> properties;
 };
+
+/// int2, int4 or int8: the types a feature id may have, and that compare exactly with integers.
+[[nodiscard]] inline bool is_integer_type(std::string_view type) noexcept {
+    return type == "int2" || type == "int4" || type == "int8";
+}
 
 /// A column as a tile shows it: the real column, the attribute name, the type shown in TileJSON.
 struct published_column {

@@ -81,6 +81,25 @@ struct kachel_process {
     }
 };
 
+/// kachel started with a config file (`yaml`, which may use ${KACHEL_CACHE_URL}) on `db`.
+struct configured_process {
+    std::unique_ptr<test::child_process> process;
+    unsigned short port = 0;
+
+    configured_process(counting_db const& db, std::string const& name, std::string const& yaml) {
+        auto const config = std::filesystem::temp_directory_path() /
+                            ("kachel-cache-" + name + "-" + std::to_string(::getpid()) + ".yaml");
+        std::ofstream{config} << yaml;
+        process = std::make_unique<test::child_process>(
+            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+            std::map<std::string, std::optional<std::string>>{
+                {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+                {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}});
+        port = test::ready_port(*process);
+        std::filesystem::remove(config);
+    }
+};
+
 std::size_t metric(unsigned short port, std::string const& name) {
     auto const value = test::metric_value(port, name);
     return value ? static_cast<std::size_t>(*value) : static_cast<std::size_t>(-1);
@@ -212,19 +231,14 @@ TEST(tile_cache, expiry_and_disabling) {
 
 TEST(tile_cache, sources_can_opt_out_or_limit_zooms) {
     counting_db const db;
-    auto const config = std::filesystem::temp_directory_path() /
-                        ("kachel-cache-gates-" + std::to_string(::getpid()) + ".yaml");
-    std::ofstream{config} << "postgres:\n  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
-                             "  functions:\n"
-                             "    never: {schema: public, function: counted, cache: disable}\n"
-                             "    low: {schema: public, function: counted, cache: {maxzoom: 4}}\n"
-                             "    always: {schema: public, function: counted}\n";
-    test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
-                          {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
-                           {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}}};
-    auto const port = test::ready_port(k);
-    std::filesystem::remove(config);
-    ASSERT_NE(port, 0) << k.output();
+    configured_process const k{db, "gates",
+                               "postgres:\n  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
+                               "  functions:\n"
+                               "    never: {schema: public, function: counted, cache: disable}\n"
+                               "    low: {schema: public, function: counted, cache: {maxzoom: 4}}\n"
+                               "    always: {schema: public, function: counted}\n"};
+    auto const port = k.port;
+    ASSERT_NE(port, 0) << k.process->output();
     auto const twice = [&](std::string const& target) {
         EXPECT_EQ(test::http_get(port, target).status, 200U) << target;
         EXPECT_EQ(test::http_get(port, target).status, 200U) << target;
@@ -241,19 +255,15 @@ TEST(tile_cache, sources_can_opt_out_or_limit_zooms) {
 
 TEST(tile_cache, time_to_idle_globally_and_per_source) {
     counting_db const db;
-    auto const config = std::filesystem::temp_directory_path() /
-                        ("kachel-cache-idle-" + std::to_string(::getpid()) + ".yaml");
-    std::ofstream{config} << "cache:\n  tile_idle_timeout: 1500ms\npostgres:\n"
-                             "  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
-                             "  functions:\n"
-                             "    idle: {schema: public, function: counted}\n"
-                             "    patient: {schema: public, function: counted, cache: {idle_timeout: 10m}}\n";
-    test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
-                          {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
-                           {"KACHEL_CACHE_URL", test::tls_url(db.db.name())}}};
-    auto const port = test::ready_port(k);
-    std::filesystem::remove(config);
-    ASSERT_NE(port, 0) << k.output();
+    configured_process const k{
+        db, "idle",
+        "cache:\n  tile_idle_timeout: 1500ms\npostgres:\n"
+        "  connection_string: ${KACHEL_CACHE_URL}\n  auto_publish: false\n"
+        "  functions:\n"
+        "    idle: {schema: public, function: counted}\n"
+        "    patient: {schema: public, function: counted, cache: {idle_timeout: 10m}}\n"};
+    auto const port = k.port;
+    ASSERT_NE(port, 0) << k.process->output();
     auto const get = [&](std::string const& target) { EXPECT_EQ(test::http_get(port, target).status, 200U); };
     get("/idle/3/0/0");
     get("/patient/3/0/0");
@@ -268,5 +278,5 @@ TEST(tile_cache, time_to_idle_globally_and_per_source) {
     std::this_thread::sleep_for(1700ms);
     get("/idle/3/0/0");
     get("/patient/3/0/0");
-    EXPECT_EQ(db.calls(), 3) << k.output();
+    EXPECT_EQ(db.calls(), 3) << k.process->output();
 }
