@@ -66,9 +66,13 @@ void give(setting const& target, YAML::Node const& node, std::string const& dott
     }
 }
 
-/// `cache: disable | {size_mb, tile_size_mb, expiry, tile_expiry, minzoom, maxzoom}`.
+/// `cache: disable | {size_mb, tile_size_mb, expiry, tile_expiry, idle_timeout, tile_idle_timeout, minzoom,
+/// maxzoom}`.
 void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_value>& out) {
-    if (cache_disabled(node, "cache", ctx, "size_mb, tile_size_mb, tile_expiry, minzoom, maxzoom")) {
+    if (cache_disabled(
+            node, "cache", ctx,
+            "size_mb, tile_size_mb, expiry, tile_expiry, idle_timeout, tile_idle_timeout, minzoom, "
+            "maxzoom")) {
         out.push_back(given_value{find_setting("cache.size_mb", setting_scope::server), "0",
                                   value_origin{ctx.file, "cache"}});
         return;
