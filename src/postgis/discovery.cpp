@@ -244,6 +244,17 @@ std::array<double, 4> bounds_from(pg::result const& r, int row, int first_column
             std::clamp(b[3], -90.0, 90.0)};
 }
 
+/// The smallest box holding every one of `boxes` ([west, south, east, north]); nullopt for none.
+std::optional<std::array<double, 4>> union_of(std::span<std::array<double, 4> const> boxes) {
+    std::optional<std::array<double, 4>> out;
+    for (auto const& b : boxes) {
+        out = out ? std::array{std::min((*out)[0], b[0]), std::min((*out)[1], b[1]),
+                               std::max((*out)[2], b[2]), std::max((*out)[3], b[3])}
+                  : b;
+    }
+    return out;
+}
+
 } // namespace
 
 asio::awaitable<std::optional<std::vector<std::optional<std::array<double, 4>>>>>
@@ -329,6 +340,61 @@ async_filtered_bounds(pg::connection& conn, table_info const& table, int srid, r
     spdlog::warn("Bounds of the filtered rows of {}.{}.{} unavailable: {}", table.schema, table.table,
                  table.geometry_column, failure);
     co_return std::nullopt;
+}
+
+asio::awaitable<value_srids> async_value_srids(pg::connection& conn, table_info const& table, int srid,
+                                               row_filter const* filter) {
+    value_srids out;
+    std::string failure;
+    try {
+        auto const sql = value_srids_sql(table, srid, filter != nullptr ? filter->sql : std::string{});
+        std::vector<std::string> const params =
+            filter != nullptr ? filter->params : std::vector<std::string>{};
+        auto const r = co_await conn.async_exec(sql, params);
+        out.read = true;
+        std::vector<std::string> unknown;
+        std::vector<std::array<double, 4>> extents;
+        std::vector<std::array<double, 4>> widened;
+        for (int row = 0; row < r.num_rows(); ++row) {
+            int const value_srid = std::stoi(std::string{r.get(row, 0)});
+            if (r.get(row, 2) != "t") {
+                unknown.push_back(fmt::format("{} value(s) with SRID {}", r.get(row, 1), value_srid));
+                continue;
+            }
+            out.srids.push_back(value_srid);
+            if (r.is_null(row, 3)) {
+                continue; // the filter keeps none of them
+            }
+            extents.push_back(bounds_from(r, row, 3));
+            widened.push_back(bounds_from(r, row, 7));
+        }
+        // Widened (a point or a line has no area) only when the union of every SRID's extent is.
+        auto const span = union_of(extents);
+        if (span && ((*span)[0] == (*span)[2] || (*span)[1] == (*span)[3])) {
+            out.bounds = union_of(widened);
+        } else {
+            out.bounds = span;
+        }
+        spdlog::info("{}.{}.{} declares no SRID: each value is drawn in its own (values without one in {}); "
+                     "SRIDs found: {}",
+                     table.schema, table.table, table.geometry_column, srid,
+                     out.srids.empty() ? std::string{"none yet"}
+                                       : fmt::format("{}", fmt::join(out.srids, ", ")));
+        if (!unknown.empty()) {
+            spdlog::warn(
+                "{}.{}.{}: spatial_ref_sys does not know the SRID of {}: they are not drawn; give them "
+                "a known SRID (ST_SetSRID) or add theirs to spatial_ref_sys",
+                table.schema, table.table, table.geometry_column, fmt::join(unknown, " and "));
+        }
+        co_return out;
+    } catch (database_error const& e) {
+        failure = e.what();
+    }
+    spdlog::warn("The SRIDs of the values of {}.{}.{} could not be read ({}): its tiles transform every row "
+                 "instead of using the spatial index; declare the column's SRID (for a view: "
+                 "{}::geometry(Geometry, 4326)), or use --auto-bounds calc to lift the 5 s limit",
+                 table.schema, table.table, table.geometry_column, failure, table.geometry_column);
+    co_return out;
 }
 
 asio::awaitable<void> async_check_filter(pg::connection& conn, table_info const& table,

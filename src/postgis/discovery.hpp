@@ -75,6 +75,21 @@ async_exact_bounds(pg::connection& conn, std::span<bounds_request const> request
 boost::asio::awaitable<std::optional<std::array<double, 4>>>
 async_filtered_bounds(pg::connection& conn, table_info const& table, int srid, row_filter const& filter);
 
+/// What the values of a column declared without an SRID carry (see value_srids_sql).
+struct value_srids {
+    bool read = false;      ///< false when the query failed (logged with the fix)
+    std::vector<int> srids; ///< the SRIDs to draw, 0 for values without one
+    /// The extent of those values in EPSG:4326 [west, south, east, north]; nullopt when none.
+    std::optional<std::array<double, 4>> bounds;
+};
+
+/// Reads the SRIDs the values of `table`'s column carry, with `srid` standing in for values that
+/// carry none, and the extent of the rows `filter` keeps (every row without one). Logs
+/// them; values whose SRID spatial_ref_sys does not know are left out with a warning, since no
+/// tile can draw them. The caller sets the statement timeout.
+boost::asio::awaitable<value_srids> async_value_srids(pg::connection& conn, table_info const& table, int srid,
+                                                      row_filter const* filter);
+
 /// Has PostgreSQL check `filter` (parameters from `$1`) against `table` without reading a row:
 /// operators for the columns' types, values that fit them, valid WKT.
 /// \throws config_error naming `source_id`, the filter and PostgreSQL's message.

@@ -163,10 +163,23 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     std::vector<std::size_t> positions;
     std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
     for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
-        if (resolved.needs_bounds[i] && resolved.tables[i].filter) {
+        auto& spec = resolved.tables[i];
+        if (srid_per_value(spec.table, spec.layout.srid)) {
+            // A column without a declared SRID: its values' SRIDs (for the tile filter) and
+            // their extent, of the rows the filter keeps, in one statement.
+            std::optional<row_filter> filter;
+            if (spec.filter) {
+                filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+            }
+            auto found_srids =
+                co_await async_value_srids(*conn, spec.table, spec.layout.srid, filter ? &*filter : nullptr);
+            spec.layout.value_srids = std::move(found_srids.srids);
+            if (resolved.needs_bounds[i] && config.auto_bounds != bounds_mode::skip) {
+                found[i] = found_srids.bounds;
+            }
+        } else if (resolved.needs_bounds[i] && spec.filter) {
             // The bounds of the rows the filter keeps: no estimate knows them.
             if (config.auto_bounds != bounds_mode::skip) {
-                auto const& spec = resolved.tables[i];
                 auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
                 found[i] = co_await async_filtered_bounds(*conn, spec.table, spec.layout.srid, filter);
             }

@@ -213,16 +213,13 @@ class compiler {
         }
     }
 
-    /// The table's geometry column as the tile query takes it (SRID set when the column has none).
+    /// The table's geometry column as the tile query draws it (each value in its own SRID when
+    /// the column declares none).
     [[nodiscard]] std::string geometry_column() const {
-        auto column = quote_ident(m_table.geometry_column);
-        if (m_table.is_geography) {
-            return column;
+        if (srid_per_value(m_table, m_srid)) {
+            return own_srid_geometry(m_table, m_srid);
         }
-        if (m_table.srid == 0 && m_srid != 0) {
-            return fmt::format("ST_SetSRID({}::geometry, {})", column, m_srid);
-        }
-        return column;
+        return quote_ident(m_table.geometry_column);
     }
 
     /// A literal geometry (EPSG:4326) in the column's SRID or as geography.
@@ -242,6 +239,10 @@ class compiler {
         }
         if (m_table.is_geography) {
             return value + "::geography";
+        }
+        if (srid_per_value(m_table, m_srid)) {
+            // Into each value's own SRID: the values of such a column may carry several.
+            return fmt::format("ST_Transform({}, ST_SRID({}))", value, geometry_column());
         }
         if (m_srid != 4326) {
             return fmt::format("ST_Transform({}, {})", value, m_srid);

@@ -30,47 +30,80 @@ std::string quote_literal(std::string_view text) {
     return quote_with(text, '\'');
 }
 
+namespace {
+
+constexpr std::string_view tile_envelope = "ST_TileEnvelope($1::integer, $2::integer, $3::integer)";
+
+/// The box used with && against a column in `srid`: the tile's envelope with the buffer, so
+/// features just outside the tile still draw their part inside it.
+std::string search_box(int srid, tile_params const& params, bool margin_supported) {
+    double const margin = static_cast<double>(params.buffer) / params.extent;
+    if (params.buffer != 0 && srid == 3857 && margin_supported) {
+        return fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
+    }
+    if (params.buffer != 0 && srid == 4326) {
+        // Expanding in degrees: a margin-expanded 3857 envelope transformed to 4326 wraps at the
+        // antimeridian and would cover none of the tile.
+        return fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))", tile_envelope,
+                           margin);
+    }
+    // Without a buffer, and in SRIDs other than these two, the tile's envelope transformed.
+    return fmt::format("ST_Transform({}, {})", tile_envelope, srid);
+}
+
+/// The tile filter of a column whose values carry their own SRIDs: one arm per SRID found, each
+/// `column && box in that SRID` (&& compares coordinates and ignores SRIDs), so every arm is a
+/// scan of the spatial index and PostgreSQL ORs their bitmaps. Values with an SRID found later
+/// match no arm; with none known, every row is transformed and compared (no index).
+std::string per_value_filter(table_info const& table, table_layout const& layout, bool margin_supported) {
+    auto const column = quote_ident(table.geometry_column);
+    if (layout.value_srids.empty()) {
+        double const margin = static_cast<double>(layout.geometry.buffer) / layout.geometry.extent;
+        // 40075016.68557849: the width of the Web Mercator world in metres.
+        return fmt::format(
+            "ST_Transform({}, 3857) && ST_Expand({}, {} * 40075016.68557849 / 2^($1::integer))",
+            own_srid_geometry(table, layout.srid), tile_envelope, margin);
+    }
+    std::string arms;
+    for (int const s : layout.value_srids) {
+        arms += fmt::format("{}(ST_SRID({}) = {} AND {} && {})", arms.empty() ? "" : " OR ", column, s,
+                            column, search_box(s == 0 ? layout.srid : s, layout.geometry, margin_supported));
+    }
+    return layout.value_srids.size() == 1 ? arms : "(" + arms + ")";
+}
+
+} // namespace
+
+std::string own_srid_geometry(table_info const& table, int srid) {
+    auto const column = quote_ident(table.geometry_column);
+    if (!srid_per_value(table, srid)) {
+        return column + "::geometry";
+    }
+    return fmt::format("CASE WHEN ST_SRID({0}) = 0 THEN ST_SetSRID({0}, {1}) ELSE {0} END", column, srid);
+}
+
 std::string table_tile_sql(table_info const& table, table_layout const& layout, bool margin_supported,
                            std::string_view row_filter) {
     auto const& params = layout.geometry;
     int const srid = layout.srid;
     auto const column = quote_ident(table.geometry_column);
     auto const relation = fmt::format("{}.{}", quote_ident(table.schema), quote_ident(table.table));
-    constexpr std::string_view envelope = "ST_TileEnvelope($1::integer, $2::integer, $3::integer)";
-    double const margin = static_cast<double>(params.buffer) / params.extent;
 
-    // The box used with && must be in the column's SRID and include the buffer, so features
-    // just outside the tile still draw their part inside it.
-    std::string search_box;
-    // Without a buffer, and in SRIDs other than these two, the tile's envelope transformed.
-    if (params.buffer != 0 && srid == 3857 && margin_supported) {
-        search_box =
-            fmt::format("ST_TileEnvelope($1::integer, $2::integer, $3::integer, margin => {})", margin);
-    } else if (params.buffer != 0 && srid == 4326) {
-        // Expanding in degrees: a margin-expanded 3857 envelope transformed to 4326 wraps at the
-        // antimeridian and would cover none of the tile.
-        search_box = fmt::format("ST_Expand(ST_Transform({}, 4326), ({} * 360.0) / 2^($1::integer))",
-                                 envelope, margin);
-    } else {
-        search_box = fmt::format("ST_Transform({}, {})", envelope, srid);
-    }
-    std::string filter = fmt::format("{} && {}", column, search_box);
-    if (table.is_geography) {
+    std::string filter;
+    if (srid_per_value(table, srid)) {
+        filter = per_value_filter(table, layout, margin_supported);
+    } else if (table.is_geography) {
         // The box becomes a geography: keep it inside the valid lon/lat range (it would be
         // wrapped otherwise), and skip the filter below zoom 2, where a tile spans 180 degrees
         // of longitude or more and no geodesic polygon can describe it. ST_AsMVTGeom still
         // drops what lies outside the tile.
         filter = fmt::format("CASE WHEN $1::integer < 2 THEN true ELSE {} && ST_ClipByBox2D({}, "
                              "ST_MakeEnvelope(-180, -90, 180, 90)::box2d) END",
-                             column, search_box);
+                             column, search_box(srid, params, margin_supported));
+    } else {
+        filter = fmt::format("{} && {}", column, search_box(srid, params, margin_supported));
     }
-
-    // A column whose SRID is 0 in the database but configured (or defaulted) gets it set here.
-    std::string geometry = fmt::format("{}::geometry", column);
-    if (table.srid == 0 && srid != 0) {
-        geometry = fmt::format("ST_SetSRID({}, {})", geometry, srid);
-        filter = fmt::format("ST_SetSRID({}::geometry, {}) && {}", column, srid, search_box);
-    }
+    std::string const geometry = own_srid_geometry(table, srid);
 
     std::string columns;
     auto const add_column = [&columns](published_column const& c) {
@@ -102,8 +135,8 @@ std::string table_tile_sql(table_info const& table, table_layout const& layout, 
                        "{extent}, {buffer}, {clip}) AS geom{columns} "
                        "FROM {rel} WHERE {filter}{limit}) AS tile",
                        fmt::arg("layer", quote_literal(layout.layer)), fmt::arg("extent", params.extent),
-                       fmt::arg("id", id_argument), fmt::arg("geometry", geometry), fmt::arg("env", envelope),
-                       fmt::arg("buffer", params.buffer),
+                       fmt::arg("id", id_argument), fmt::arg("geometry", geometry),
+                       fmt::arg("env", tile_envelope), fmt::arg("buffer", params.buffer),
                        fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("columns", columns),
                        fmt::arg("rel", relation), fmt::arg("filter", filter), fmt::arg("limit", limit));
 }
@@ -132,6 +165,32 @@ std::string filtered_bounds_sql(table_info const& table, int srid, std::string_v
                        "FROM {}.{} WHERE {}) AS ext) AS t WHERE b IS NOT NULL",
                        widened_in_wgs84, quote_ident(table.geometry_column), srid, quote_ident(table.schema),
                        quote_ident(table.table), row_filter);
+}
+
+std::string value_srids_sql(table_info const& table, int srid, std::string_view row_filter) {
+    auto const column = quote_ident(table.geometry_column);
+    // Per SRID of every row: how many values, whether spatial_ref_sys knows it (an unknown one
+    // cannot be transformed), and the extent in EPSG:4326 of the values the filter keeps, when
+    // known. CASE keeps the filter away from values it could not transform.
+    std::string kept = column;
+    if (!row_filter.empty()) {
+        kept = fmt::format("CASE WHEN ST_SRID({0}) = 0 OR ST_SRID({0}) IN (SELECT srid FROM spatial_ref_sys) "
+                           "THEN CASE WHEN {1} THEN {0} END END",
+                           column, row_filter);
+    }
+    return fmt::format(
+        "SELECT s, n, known, ST_XMin(a), ST_YMin(a), ST_XMax(a), ST_YMax(a), ST_XMin(b), ST_YMin(b), "
+        "ST_XMax(b), ST_YMax(b) FROM ("
+        "SELECT s, n, known, CASE WHEN known THEN ST_Transform(e, 4326) END AS a, "
+        "CASE WHEN known THEN {widened} END AS b FROM ("
+        "SELECT s, n, known, ST_SetSRID(x, CASE WHEN s = 0 THEN {srid} ELSE s END) AS e FROM ("
+        "SELECT s, n, x, s = 0 OR EXISTS (SELECT 1 FROM spatial_ref_sys AS r WHERE r.srid = s) AS known FROM "
+        "("
+        "SELECT ST_SRID({col}) AS s, count(*) AS n, ST_Extent({kept})::geometry AS x FROM {schema}.{table} "
+        "WHERE {col} IS NOT NULL GROUP BY 1) AS g) AS k) AS p) AS t ORDER BY s",
+        fmt::arg("widened", widened_in_wgs84), fmt::arg("srid", srid), fmt::arg("col", column),
+        fmt::arg("kept", kept), fmt::arg("schema", quote_ident(table.schema)),
+        fmt::arg("table", quote_ident(table.table)));
 }
 
 std::string filter_check_sql(table_info const& table, std::string_view row_filter) {

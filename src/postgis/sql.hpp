@@ -15,6 +15,10 @@ namespace kachel::postgis {
 /// `'text'` with embedded quotes doubled (standard_conforming_strings is on since PostgreSQL 9.1).
 [[nodiscard]] std::string quote_literal(std::string_view text);
 
+/// The column as a geometry with each value in its own SRID: for a column declared without one
+/// (srid_per_value), `srid` is set on the values that carry none; otherwise `column::geometry`.
+[[nodiscard]] std::string own_srid_geometry(table_info const& table, int srid);
+
 /// The tile query for a table source, taking `$1` z, `$2` x, `$3` y, returning one bytea
 /// (ST_AsMVT of every feature in the tile with the layout's id column and attributes).
 /// `margin_supported`: PostGIS >= 3.1 accepts ST_TileEnvelope(..., margin => m).
@@ -33,6 +37,13 @@ namespace kachel::postgis {
 /// The exact bounds (EPSG:4326 xmin, ymin, xmax, ymax) of the rows of `table` that `row_filter`
 /// keeps: a compiled filter whose parameters start at `$1`.
 [[nodiscard]] std::string filtered_bounds_sql(table_info const& table, int srid, std::string_view row_filter);
+
+/// For a column declared without an SRID (srid_per_value), the SRIDs its values carry. Rows, by
+/// SRID: the SRID (0 for none, taken as `srid`), the number of values, whether spatial_ref_sys
+/// knows it, and when it does the extent in EPSG:4326 (xmin, ymin, xmax, ymax) of the values
+/// `row_filter` keeps (parameters from `$1`; empty for every row), NULL when it keeps none; then
+/// that extent again, widened by one unit when it is a point or a line.
+[[nodiscard]] std::string value_srids_sql(table_info const& table, int srid, std::string_view row_filter);
 
 /// A statement that only checks that `row_filter` (parameters from `$1`) is valid SQL for `table`
 /// and that its values fit the columns' types; it reads no row.

@@ -52,7 +52,18 @@ struct table_layout {
     std::vector<published_column> properties;       ///< attributes, sorted by name
     tile_params geometry;                           ///< extent, buffer, clip_geom
     std::optional<std::uint64_t> max_feature_count; ///< LIMIT per tile
+    /// For a geometry column declared without an SRID: the SRIDs its values carry, found when
+    /// the source is published (0: values without one, drawn as `srid`). Each value is drawn in
+    /// its own SRID; empty when they could not be read, and the tile query then transforms every
+    /// row instead of using the spatial index.
+    std::vector<int> value_srids;
 };
+
+/// A geometry column declared without an SRID, published with `srid` standing in for values
+/// that carry none: its values are drawn each in its own SRID.
+[[nodiscard]] inline bool srid_per_value(table_info const& table, int srid) noexcept {
+    return !table.is_geography && table.srid == 0 && srid != 0;
+}
 
 /// Every discovered column as an attribute under its own name (auto-publish without id column).
 [[nodiscard]] inline std::vector<published_column> all_properties(table_info const& table) {

@@ -112,12 +112,30 @@ TEST(sql, configured_columns_are_aliased_and_the_id_column_is_passed_to_st_asmvt
     EXPECT_NE(sql.find(" LIMIT 100) AS tile"), std::string::npos) << sql;
 }
 
-TEST(sql, srid_zero_columns_get_the_configured_srid) {
+TEST(sql, a_column_without_srid_draws_each_value_in_its_own_and_filters_one_srid_per_arm) {
     auto t = make_table(0);
     auto l = make_layout(t);
     l.srid = 900913;
+    l.value_srids = {0, 4326};
     auto const sql = table_tile_sql(t, l, true);
-    EXPECT_NE(sql.find("ST_CurveToLine(ST_SetSRID(\"geom\"::geometry, 900913))"), std::string::npos) << sql;
+    // The configured SRID stands in only for values without one.
+    EXPECT_NE(
+        sql.find("ST_CurveToLine(CASE WHEN ST_SRID(\"geom\") = 0 THEN ST_SetSRID(\"geom\", 900913) ELSE "
+                 "\"geom\" END)"),
+        std::string::npos)
+        << sql;
+    // The bare column on the left of && in every arm: the spatial index serves each.
+    EXPECT_NE(
+        sql.find("WHERE ((ST_SRID(\"geom\") = 0 AND \"geom\" && ST_Transform(ST_TileEnvelope($1::integer, "
+                 "$2::integer, $3::integer), 900913)) OR (ST_SRID(\"geom\") = 4326 AND \"geom\" && "
+                 "ST_Expand(ST_Transform("),
+        std::string::npos)
+        << sql;
+    EXPECT_EQ(sql.find("ST_SetSRID(\"geom\", 900913) &&"), std::string::npos) << sql;
+
+    // SRIDs not known (none read): every row transformed, still correct.
+    l.value_srids.clear();
+    EXPECT_NE(table_tile_sql(t, l, true).find("WHERE ST_Transform(CASE WHEN"), std::string::npos);
 }
 
 TEST(sql, function_query_passes_the_query_object_with_its_declared_type) {
