@@ -55,11 +55,17 @@ std::optional<std::string_view> header(request const& req, bhttp::field f) {
     return std::string_view{it->value().data(), it->value().size()};
 }
 
+response error_response(request const& req, bhttp::status status, std::string body, std::string_view id) {
+    auto res = text_response(req, status, std::move(body));
+    res.set(request_id_header, id);
+    return res;
+}
+
 response internal_error(request const& req, std::string_view failure) {
     auto const rid = next_request_id();
     spdlog::error("request {}: {} {} failed: {}", rid, req.method_string(), req.target(), failure);
-    return text_response(req, bhttp::status::internal_server_error,
-                         fmt::format("Internal error (request {})", rid));
+    return error_response(req, bhttp::status::internal_server_error,
+                          fmt::format("Internal error (request {})", rid), rid);
 }
 
 } // namespace kachel::http

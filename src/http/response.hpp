@@ -37,6 +37,13 @@ using response = boost::beast::http::response<tile_body, fields>;
 /// A new request id (8 hex digits) that ties a client's error to the log line with the details.
 [[nodiscard]] std::string next_request_id();
 
+/// The header an error answer names its request id in (the access log then uses the same id).
+inline constexpr std::string_view request_id_header = "X-Request-Id";
+
+/// A plain-text error naming request `id` (in the body and in X-Request-Id).
+[[nodiscard]] response error_response(request const& req, boost::beast::http::status status, std::string body,
+                                      std::string_view id);
+
 /// The value of a request header, or nullopt. The view is valid while `req` is.
 [[nodiscard]] std::optional<std::string_view> header(request const& req, boost::beast::http::field f);
 

@@ -44,8 +44,11 @@ constexpr std::chrono::seconds write_timeout{30};
 using request_parser = bhttp::request_parser<bhttp::empty_body, field_allocator<char>>;
 
 /// Metrics and the access log for one answered request.
+/// `request_id`: the id an error answer already named (its X-Request-Id), so the access line and
+/// the error carry the same one; otherwise a new id is taken.
 void record(request const& req, unsigned status, std::size_t bytes, std::chrono::steady_clock::duration took,
-            request_report const& report, server_options const& options, tcp::endpoint const& remote) {
+            request_report const& report, server_options const& options, tcp::endpoint const& remote,
+            std::string_view request_id = {}) {
     auto const seconds = std::chrono::duration<double>(took).count();
     auto const method = std::string_view{req.method_string().data(), req.method_string().size()};
     if (report.endpoint != "/_/metrics") {
@@ -59,7 +62,7 @@ void record(request const& req, unsigned status, std::size_t bytes, std::chrono:
                                                             kachel::redact_query(target.substr(q + 1));
         auto const address = remote.address().to_string();
         if (current_log_format() == log_format::json) {
-            auto const id = next_request_id();
+            auto const id = request_id.empty() ? next_request_id() : std::string{request_id};
             std::array<log_field, 8> const fields{{{"request_id", id},
                                                    {"remote", address},
                                                    {"method", method},
@@ -372,8 +375,11 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
         bool const keep_alive = res.keep_alive();
         deadline->expires_after(write_timeout);
         // Recorded before the write, so a scrape right after this response already counts it.
+        auto const id_field = res.find(request_id_header);
         record(req, res.result_int(), res.body().size(), std::chrono::steady_clock::now() - started, report,
-               options, remote);
+               options, remote,
+               id_field == res.end() ? std::string_view{}
+                                     : std::string_view{id_field->value().data(), id_field->value().size()});
         auto const write_ec = co_await async_write_response(socket, res, head);
         if (write_ec) {
             spdlog::debug("closing HTTP connection: client went away ({})", write_ec.message());

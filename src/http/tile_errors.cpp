@@ -31,20 +31,20 @@ response tile_error_response(request const& req, tiles::fetched_tile const& resu
     if (result.error == tiles::tile_errc::unavailable) {
         spdlog::warn("request {}: tile {}/{}/{}/{}: database unavailable: {}", rid, ids, coord.z, coord.x,
                      coord.y, result.detail);
-        auto res =
-            text_response(req, status, fmt::format("Database unavailable, retry later (request {})", rid));
+        auto res = error_response(req, status,
+                                  fmt::format("Database unavailable, retry later (request {})", rid), rid);
         res.set(bhttp::field::retry_after, "5");
         return res;
     }
     if (result.error == tiles::tile_errc::timeout) {
         spdlog::warn("request {}: tile {}/{}/{}/{}: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
-        return text_response(
-            req, status,
-            fmt::format("The tile took too long to produce and was cancelled (request {})", rid));
+        return error_response(
+            req, status, fmt::format("The tile took too long to produce and was cancelled (request {})", rid),
+            rid);
     }
     spdlog::error("request {}: tile {}/{}/{}/{} failed: {}", rid, ids, coord.z, coord.x, coord.y,
                   result.detail);
-    return text_response(req, status, fmt::format("Could not produce the tile (request {})", rid));
+    return error_response(req, status, fmt::format("Could not produce the tile (request {})", rid), rid);
 }
 
 } // namespace kachel::http

@@ -803,6 +803,8 @@ TEST(startup, connections_beyond_the_cap_get_503) {
 
 TEST(startup, log_format_json_writes_one_object_per_line_with_access_fields) {
     test::tempdb db;
+    db.query("CREATE FUNCTION public.boom(z integer, x integer, y integer) RETURNS bytea AS "
+             "$$ BEGIN RAISE EXCEPTION 'boom'; END $$ LANGUAGE plpgsql");
     test::child_process kachel{{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(db.name())},
                                {{"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
                                 {"DATABASE_URL", std::nullopt},
@@ -812,10 +814,18 @@ TEST(startup, log_format_json_writes_one_object_per_line_with_access_fields) {
     ASSERT_NE(port, 0) << kachel.output();
     EXPECT_EQ(test::http_get(port, "/points/0/0/0").status, 200U);
     EXPECT_EQ(test::http_get(port, "/catalog?token=hunter2").status, 200U);
+    // An error names its request id in the body and X-Request-Id; its access line carries the same.
+    auto const failed = test::http_get(port, "/boom/0/0/0");
+    EXPECT_EQ(failed.status, 500U);
+    auto const failed_id = failed.header("x-request-id");
+    EXPECT_EQ(failed_id.size(), 8U) << failed.body;
+    EXPECT_NE(failed.body.find("(request " + failed_id + ")"), std::string::npos) << failed.body;
+    ASSERT_TRUE(kachel.wait_for_output("/boom/0/0/0", 10s)) << kachel.output();
     ASSERT_TRUE(kachel.wait_for_output("/catalog?token=", 10s)) << kachel.output();
     std::istringstream lines{kachel.output()};
     std::string line;
     int access = 0;
+    bool saw_failed = false;
     while (std::getline(lines, line)) {
         auto const doc = nlohmann::json::parse(line, nullptr, false);
         ASSERT_FALSE(doc.is_discarded()) << "not JSON: " << line;
@@ -829,13 +839,20 @@ TEST(startup, log_format_json_writes_one_object_per_line_with_access_fields) {
         auto const& f = doc["fields"];
         EXPECT_EQ(f["method"], "GET");
         EXPECT_FALSE(f["request_id"].get<std::string>().empty());
+        if (f["path"] == "/boom/0/0/0") {
+            EXPECT_EQ(f["status"], 500);
+            EXPECT_EQ(f["request_id"], failed_id) << line;
+            saw_failed = true;
+            continue;
+        }
         EXPECT_EQ(f["status"], 200);
         EXPECT_TRUE(f["duration_ms"].is_number());
         EXPECT_GT(f["bytes"].get<double>(), 0);
         EXPECT_TRUE(f["cache"].is_string());
         EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
     }
-    EXPECT_EQ(access, 2);
+    EXPECT_EQ(access, 3);
+    EXPECT_TRUE(saw_failed);
 }
 
 TEST(startup, kachel_log_format_wins_and_an_unknown_format_is_refused) {
