@@ -4,7 +4,7 @@
 #   --with-test-tools   also what the test suite uses besides the build: Debian's chromium (the web
 #                       UI's browser test), prometheus (promtool checks /_/metrics), and clang
 #                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets), clang-tidy (the
-#                       lint test), pgbouncer
+#                       lint test), pgbouncer, sqlite3 (writes the MBTiles archives the tests serve)
 #   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
 #                       server it compares against) and jq (reads wrk's figures); pgbench comes
 #                       with postgresql-15
@@ -14,7 +14,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates openssl curl clang-format
   postgresql-15 postgresql-client-15 postgresql-15-postgis-3 libpq-dev
   libboost1.81-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libssl-dev
-  zlib1g-dev libdeflate-dev libbrotli-dev libzstd-dev libxxhash-dev
+  zlib1g-dev libdeflate-dev libbrotli-dev libzstd-dev libxxhash-dev libsqlite3-dev
   libprotozero-dev libgtest-dev
 )
 # Node.js for the web UI build and its tests: Debian's, unless a Node.js (which brings its own
@@ -24,7 +24,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 for option in "$@"; do
   case "$option" in
-    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer) ;;
+    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3) ;;
     --with-bench-tools) packages+=(wrk nginx-light jq) ;;
     *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac

@@ -5,6 +5,7 @@
 #include "core/event_loops.hpp"
 #include "core/metrics.hpp"
 #include "http/server.hpp"
+#include "mbtiles/mbtiles_source.hpp"
 #include "postgis/check_connection.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/readiness.hpp"
@@ -16,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -23,6 +25,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -57,6 +60,46 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
     return out;
 }
 
+/// Publishes every MBTiles file `settings` names into `catalog`, ids from configured names or file
+/// stems (made unique by `ids`, beside the PostgreSQL sources). A file that cannot be served stops
+/// startup, or with on_invalid: warn is skipped with a warning.
+void publish_mbtiles(config::settings const& settings, asio::any_io_executor const& blocking,
+                     tiles::id_resolver& ids, tiles::catalog& catalog) {
+    if (settings.mbtiles.paths.empty() && settings.mbtiles.sources.empty()) {
+        return;
+    }
+    // A directory may also hold PMTiles archives, which kachel does not serve yet: never skip them silently.
+    tiles::archive_config directories = settings.mbtiles;
+    directories.sources.clear();
+    std::erase_if(directories.paths, [](std::string const& p) {
+        std::error_code ec;
+        return !std::filesystem::is_directory(p, ec);
+    });
+    if (auto const pmtiles = tiles::archive_files(directories, ".pmtiles"); !pmtiles.empty()) {
+        throw config_error{
+            fmt_error("{}: {} is a PMTiles archive, which kachel does not serve yet: move it out of "
+                      "the directory",
+                      settings.mbtiles.origin, pmtiles.front().path)};
+    }
+    for (auto const& file : tiles::archive_files(settings.mbtiles, ".mbtiles")) {
+        std::error_code ec;
+        auto const canonical = std::filesystem::weakly_canonical(file.path, ec);
+        auto const signature = "mbtiles:" + (ec ? file.path : canonical.string());
+        auto const id = ids.resolve(file.id.empty() ? tiles::file_stem(file.path) : file.id, signature);
+        try {
+            catalog.add(std::make_shared<mbtiles::mbtiles_source>(id, file.path, blocking));
+        } catch (source_error const& e) {
+            if (settings.on_invalid == postgis::invalid_policy::abort) {
+                throw config_error{
+                    fmt_error("{}\nfix the file, or set on_invalid: warn (--on-invalid warn) to start "
+                              "without it",
+                              e.what())};
+            }
+            spdlog::warn("{}; the source is skipped", e.what());
+        }
+    }
+}
+
 } // namespace
 
 /// Everything a running server holds, in the order it is built (and destroyed in reverse).
@@ -69,6 +112,8 @@ struct application::state {
     config::settings settings;
     event_loops loops;
     postgis::readiness ready;
+    /// Where archive reads run: they may block on the disk, so never on an event loop.
+    asio::thread_pool blocking{std::max(2U, std::thread::hardware_concurrency())};
     std::unique_ptr<tiles::tile_cache> cache;
     std::unique_ptr<http::server> server;
     std::vector<std::size_t> gauge_tokens;
@@ -104,6 +149,7 @@ struct application::state {
                 ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
                 publish, ids, *catalog, &ready));
         }
+        publish_mbtiles(settings, blocking.get_executor(), ids, *catalog);
         if (settings.save_config) {
             config::save_config(*settings.save_config, settings, published);
         }
@@ -111,7 +157,7 @@ struct application::state {
             throw config_error{
                 "No tile sources found: give a PostgreSQL connection (postgresql://... argument, "
                 "DATABASE_URL or the config file's postgres.connection_string) to a database "
-                "with PostGIS tables the user can read"};
+                "with PostGIS tables the user can read, or MBTiles files"};
         }
         http::server_options options;
         options.http = settings.http;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #ifndef KACHEL_VERSION
 #define KACHEL_VERSION "0.0.0"
@@ -54,7 +55,8 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
     std::vector<std::string> positional;
     app.add_option("connection", positional,
-                   "PostgreSQL connection strings (postgresql://... or key=value). Without any, DATABASE_URL "
+                   "PostgreSQL connection strings (postgresql://... or key=value), MBTiles files or "
+                   "directories of them. Without a connection, DATABASE_URL "
                    "is used. libpq reads every other setting (sslmode, PGSSLROOTCERT, ...) as psql does");
     // One slot per setting with a flag: the text given, or for a switch whether it was given.
     auto const table = all_settings();
@@ -93,12 +95,22 @@ command_line parse_command_line(int argc, char const* const* argv) {
     }
 
     std::vector<std::string> unrecognized;
+    s.mbtiles.origin = "command line";
     for (std::size_t i = 0; i < positional.size(); ++i) {
-        if (is_connection_string(positional[i])) {
+        auto const& arg = positional[i];
+        std::error_code ec;
+        if (is_connection_string(arg)) {
             postgres_settings entry;
-            entry.connection_string = positional[i];
+            entry.connection_string = arg;
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
+        } else if (arg.ends_with(".pmtiles") || arg.starts_with("http://") || arg.starts_with("https://") ||
+                   arg.starts_with("s3://")) {
+            throw config_error{fmt_error("{}: PMTiles archives are not served by kachel yet: remove it",
+                                         without_password(arg))};
+        } else if (arg.ends_with(".mbtiles") || std::filesystem::exists(arg, ec)) {
+            // A file is an MBTiles archive; a directory is searched for them.
+            s.mbtiles.paths.push_back(arg);
         } else {
             unrecognized.push_back(without_password(positional[i]));
         }
@@ -106,13 +118,15 @@ command_line parse_command_line(int argc, char const* const* argv) {
     if (!unrecognized.empty()) {
         throw config_error{
             fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
-                      "postgresql://user@host/db?sslmode=verify-full or as key=value pairs",
+                      "postgresql://user@host/db?sslmode=verify-full or as key=value pairs, and MBTiles "
+                      "archives as existing files or directories",
                       fmt::join(unrecognized, ", "))};
     }
     if (config_file) {
-        if (!s.postgres.empty()) {
-            throw config_error{"The --config file and connection arguments cannot be used together: put the "
-                               "connections in the config file's 'postgres' section, or drop --config"};
+        if (!s.postgres.empty() || !s.mbtiles.paths.empty()) {
+            throw config_error{"The --config file and source arguments cannot be used together: put the "
+                               "connections in the config file's 'postgres' section and the files in its "
+                               "'mbtiles' section, or drop --config"};
         }
         load_config_file(*config_file).apply_to(s);
         // Martin's rule: these flags override the key in every postgres entry of the file.

@@ -87,6 +87,67 @@ void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_v
     }
 }
 
+/// Paths under `key`: one string or a list of them.
+void archive_paths(YAML::Node const& node, std::string const& key, context const& ctx,
+                   std::vector<std::string>& out) {
+    if (node.IsSequence()) {
+        for (std::size_t i = 0; i < node.size(); ++i) {
+            if (auto v = scalar(node[i], fmt::format("{}[{}]", key, i), ctx)) {
+                out.push_back(std::move(*v));
+            }
+        }
+    } else if (auto v = scalar(node, key, ctx)) {
+        out.push_back(std::move(*v));
+    }
+}
+
+/// `mbtiles: path | [paths] | {paths: path | [paths], sources: {id: path | {path: path}}}`.
+tiles::archive_config parse_archives(YAML::Node const& node, std::string const& section, context const& ctx) {
+    tiles::archive_config out;
+    out.origin = fmt::format("{} {}", ctx.file, section);
+    if (!node.IsMap()) {
+        archive_paths(node, section, ctx, out.paths);
+        return out;
+    }
+    for (auto const& entry : node) {
+        auto const key = entry.first.as<std::string>();
+        auto dotted = section;
+        dotted += '.';
+        dotted += key;
+        if (key == "paths") {
+            archive_paths(entry.second, dotted, ctx, out.paths);
+        } else if (key == "sources" && entry.second.IsMap()) {
+            for (auto const& source : entry.second) {
+                auto const id = source.first.as<std::string>();
+                auto const where = fmt::format("{}.{}", dotted, id);
+                std::optional<std::string> path;
+                if (source.second.IsMap()) {
+                    for (auto const& field : source.second) {
+                        auto const name = field.first.as<std::string>();
+                        if (name != "path") {
+                            throw config_error{
+                                fmt_error("{}: '{}.{}' is not a key of an archive source: only path is "
+                                          "(an unknown key could change what is served)",
+                                          ctx.file, where, name)};
+                        }
+                        path = scalar(field.second, where + ".path", ctx);
+                    }
+                } else {
+                    path = scalar(source.second, where, ctx);
+                }
+                if (!path) {
+                    throw config_error{fmt_error("{}: '{}' needs a path: {}: /data/file{}", ctx.file, where,
+                                                 id, section == "mbtiles" ? ".mbtiles" : ".pmtiles")};
+                }
+                out.sources.push_back({std::move(*path), id});
+            }
+        } else {
+            unhandled_key(dotted, entry.second, ctx);
+        }
+    }
+    return out;
+}
+
 /// `observability.metrics.add_labels: {name: value}`.
 void parse_observability(YAML::Node const& node, context const& ctx, file_settings& out) {
     if (!node.IsMap()) {
@@ -154,6 +215,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
         } else if (known != nullptr && known->deprecated_key == key) {
             spdlog::warn("{}: '{}' is deprecated, use {}", name, key, known->key);
             give(*known, value, key, ctx, out.values);
+        } else if (key == "mbtiles") {
+            out.mbtiles = parse_archives(value, key, ctx);
         } else if (key == "postgres") {
             if (value.IsSequence()) {
                 for (std::size_t i = 0; i < value.size(); ++i) {
@@ -178,6 +241,9 @@ void file_settings::apply_to(settings& s) const {
         s.http.cors = *cors;
     }
     s.metric_labels = metric_labels;
+    if (mbtiles) {
+        s.mbtiles = *mbtiles;
+    }
 }
 
 file_settings load_config_file(std::string const& path, env_lookup const& lookup) {

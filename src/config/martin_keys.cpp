@@ -15,7 +15,7 @@ namespace {
 
 using enum key_status;
 
-constexpr std::string_view archives = "other source kinds: tile archives are not served yet";
+constexpr std::string_view archives = "this source kind is not served yet";
 constexpr std::string_view resources = "styles, fonts and sprites are not served yet";
 constexpr std::string_view transcoding =
     "MVT/MLT transcoding changes the tiles served and is not implemented";
@@ -48,8 +48,10 @@ constexpr std::array keys{
     martin_key{"purge_endpoint", refused, "false", "true", "the cache purge route is not implemented"},
     martin_key{"convert_to_mlt", refused, "disabled", "auto", transcoding},
     martin_key{"convert_to_mvt", refused, "disabled", "auto", transcoding},
-    martin_key{"mbtiles", refused, {}, "{paths: [/data]}", archives},
-    martin_key{"pmtiles", refused, {}, "{paths: [/data]}", archives},
+    martin_key{"mbtiles", implemented, {}, "{paths: [/data]}", {}},
+    martin_key{"mbtiles.paths", implemented, {}, "[/data]", {}},
+    martin_key{"mbtiles.sources", implemented, {}, "{world: /data/world.mbtiles}", {}},
+    martin_key{"pmtiles", refused, {}, "{paths: [/data]}", "PMTiles archives are not served yet"},
     martin_key{"cog", refused, {}, "{paths: [/data]}", archives},
     martin_key{"geojson", refused, {}, "{paths: [/data]}", archives},
     martin_key{"passthrough", refused, {}, "{sources: {a: 'https://a.example'}}", archives},

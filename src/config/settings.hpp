@@ -6,6 +6,7 @@
 #include "pg/pool.hpp"
 #include "pg/session_settings.hpp"
 #include "postgis/publish_config.hpp"
+#include "tiles/archive_paths.hpp"
 #include "tiles/tile_cache.hpp"
 
 #include <chrono>
@@ -66,6 +67,8 @@ struct cache_settings {
 /// Everything kachel needs to start, after command line, config file and environment are merged.
 struct settings {
     std::vector<postgres_settings> postgres;
+    /// MBTiles files and directories: positional paths, or the config file's `mbtiles` section.
+    tiles::archive_config mbtiles;
     /// `-l/--listen-addresses`, config `listen_addresses`.
     std::string listen_addresses = "0.0.0.0:3000";
     /// `-W/--workers`, config `worker_processes` (0 = number of cores).

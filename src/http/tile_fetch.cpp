@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace kachel::http {
 
 namespace asio = boost::asio;
@@ -45,12 +47,15 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
         if (result.error != tiles::tile_errc::none) {
             co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
         }
+        std::shared_ptr<tiles::tile_bytes> as_gzip;
         if (is_gzip(result.data)) {
-            // A function that returns gzip-compressed tiles (Martin 1.16): kept plain like every
-            // tile, so each client gets the encoding it accepts, and the ETag is the content's.
+            // Stored gzip-compressed (an MBTiles archive, a function as Martin 1.16 allows): kept
+            // plain like every tile, so each client gets the encoding it accepts and the ETag is the
+            // content's, and kept as stored too, for the clients that accept gzip.
+            as_gzip = std::make_shared<tiles::tile_bytes>();
             std::string failure;
             try {
-                result.data = decompress(result.data, encoding::gzip);
+                as_gzip->data = std::exchange(result.data, decompress(result.data, encoding::gzip));
             } catch (std::exception const& e) {
                 failure = fmt::format("source {} returned broken gzip data: {}", source->id(), e.what());
             }
@@ -61,6 +66,10 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
         auto bytes = std::make_shared<tiles::tile_bytes>();
         bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
         bytes->data = std::move(result.data);
+        if (as_gzip) {
+            as_gzip->etag = bytes->etag;
+            bytes->as_gzip = std::move(as_gzip);
+        }
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
     };
     if (!cached(*source)) {
@@ -77,6 +86,9 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
 asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
 tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::tile_bytes const> plain,
                     encoding e) {
+    if (e == encoding::gzip && plain->as_gzip) {
+        co_return plain->as_gzip; // as the source stored it: no compression to do
+    }
     auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
         auto bytes = std::make_shared<tiles::tile_bytes>();
         bytes->data = compress(plain->data, e);

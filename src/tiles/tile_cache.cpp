@@ -47,7 +47,8 @@ struct key_equal {
 };
 
 std::size_t cost_of(tile_key const& key, tile_bytes const& bytes) noexcept {
-    return bytes.data.size() + bytes.etag.size() + key.source.size() + key.query.size() + entry_overhead;
+    return bytes.data.size() + bytes.etag.size() + (bytes.as_gzip ? bytes.as_gzip->data.size() : 0) +
+           key.source.size() + key.query.size() + entry_overhead;
 }
 
 } // namespace

@@ -21,6 +21,9 @@ namespace kachel::tiles {
 struct tile_bytes {
     std::string data;
     std::string etag; ///< the tile's ETag value (of the uncompressed bytes), without quotes
+    /// The same tile gzip-compressed as its source stored it (an MBTiles archive, a function
+    /// returning gzip), sent as is to clients that accept gzip; null when the source gave it plain.
+    std::shared_ptr<tile_bytes const> as_gzip;
 };
 
 /// A tile or the reason there is none.

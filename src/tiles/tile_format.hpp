@@ -16,6 +16,14 @@ namespace kachel::tiles {
 inline constexpr std::array<std::string_view, 5> image_tile_types{"image/gif", "image/jpeg", "image/png",
                                                                   "image/webp", "image/avif"};
 
+/// The MIME type of tile bytes, from their first bytes: PNG, JPEG, GIF, WebP, AVIF, JSON; anything
+/// else is taken as a Mapbox Vector Tile. The bytes must be uncompressed.
+[[nodiscard]] std::string_view detect_tile_type(std::string_view data) noexcept;
+
+/// The MIME type of an archive's `format` name (MBTiles metadata): `pbf`/`mvt`, `mlt`, `png`,
+/// `jpg`/`jpeg`, `gif`, `webp`, `avif`, `json`; nullopt for another name.
+[[nodiscard]] std::optional<std::string_view> format_tile_type(std::string_view format) noexcept;
+
 /// The type of Mapbox Vector Tiles, the default of every source.
 inline constexpr std::string_view mvt_type = "application/x-protobuf";
 

@@ -1,0 +1,350 @@
+#include "mbtiles/mbtiles_source.hpp"
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "mbtiles/sqlite.hpp"
+#include "tiles/tile_format.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <array>
+#include <charconv>
+#include <set>
+
+namespace kachel::mbtiles {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// The tables and views of the file by name, with their type.
+std::set<std::string, std::less<>> relations(sqlite_db const& db) {
+    std::set<std::string, std::less<>> out;
+    sqlite_stmt stmt{db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"};
+    while (stmt.step()) {
+        out.emplace(stmt.bytes(0));
+    }
+    return out;
+}
+
+/// The statement that reads one tile (`?1` zoom, `?2` column, `?3` TMS row), for `kind`: the
+/// `tiles` table or view when the file has one, else a join of the schema's tables.
+std::string tile_sql(schema kind, bool has_tiles) {
+    constexpr std::string_view where = "zoom_level = ?1 AND tile_column = ?2 AND tile_row = ?3";
+    if (has_tiles) {
+        return fmt::format("SELECT tile_data FROM tiles WHERE {}", where);
+    }
+    switch (kind) {
+    case schema::normalized:
+        return fmt::format(
+            "SELECT images.tile_data FROM map JOIN images ON images.tile_id = map.tile_id WHERE "
+            "map.{}",
+            where);
+    case schema::tiles_shallow:
+        return fmt::format("SELECT tiles_data.tile_data FROM tiles_shallow JOIN tiles_data ON "
+                           "tiles_data.tile_data_id = tiles_shallow.tile_data_id WHERE tiles_shallow.{}",
+                           where);
+    case schema::flat_with_hash:
+        return fmt::format("SELECT tile_data FROM tiles_with_hash WHERE {}", where);
+    case schema::flat:
+        break;
+    }
+    return fmt::format("SELECT tile_data FROM tiles WHERE {}", where);
+}
+
+/// The table holding the coordinates, for the zoom range and a sample tile.
+std::string_view coordinate_table(schema kind, bool has_tiles) {
+    if (has_tiles) {
+        return "tiles";
+    }
+    switch (kind) {
+    case schema::normalized:
+        return "map";
+    case schema::tiles_shallow:
+        return "tiles_shallow";
+    case schema::flat_with_hash:
+        return "tiles_with_hash";
+    case schema::flat:
+        break;
+    }
+    return "tiles";
+}
+
+bool is_gzip(std::string_view data) noexcept {
+    return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
+           static_cast<unsigned char>(data[1]) == 0x8b;
+}
+
+/// The first bytes of a gzip stream inflated: enough to recognise the tile format.
+std::string gunzip_head(std::string_view data) {
+    std::string out(64, '\0');
+    z_stream zs{};
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        return {};
+    }
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data())); // NOLINT: zlib's C API
+    zs.avail_in = static_cast<uInt>(data.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data()); // NOLINT: zlib's C API
+    zs.avail_out = static_cast<uInt>(out.size());
+    inflate(&zs, Z_SYNC_FLUSH);
+    out.resize(out.size() - zs.avail_out);
+    inflateEnd(&zs);
+    return out;
+}
+
+std::optional<double> to_number(std::string_view text) {
+    text = trim(text);
+    double value = 0;
+    auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+/// `a,b,c[,d]` as numbers; nullopt unless there are exactly `count`.
+std::optional<std::vector<double>> numbers(std::string_view text, std::size_t count) {
+    std::vector<double> out;
+    while (true) {
+        auto const comma = text.find(',');
+        auto const n = to_number(text.substr(0, comma));
+        if (!n) {
+            return std::nullopt;
+        }
+        out.push_back(*n);
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(comma + 1);
+    }
+    if (out.size() != count) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+} // namespace
+
+std::string_view schema_name(schema s) noexcept {
+    switch (s) {
+    case schema::flat:
+        return "flat";
+    case schema::flat_with_hash:
+        return "flat-with-hash";
+    case schema::normalized:
+        return "normalized";
+    case schema::tiles_shallow:
+        return "tiles_shallow";
+    }
+    return "flat";
+}
+
+nlohmann::json metadata_tilejson(std::vector<std::pair<std::string, std::string>> const& rows,
+                                 std::optional<std::pair<int, int>> zooms, std::string_view file) {
+    nlohmann::json out{{"tilejson", "3.0.0"}};
+    auto const unusable = [file](std::string_view name, std::string_view value, std::string_view expected) {
+        spdlog::warn("{}: metadata {} = '{}' is not {}; left out of the TileJSON", file, name, value,
+                     expected);
+    };
+    for (auto const& [name, value] : rows) {
+        // name, version, description, attribution, legend and template are TileJSON strings, as
+        // is any other row but the few below.
+        if (name == "bounds") {
+            if (auto const b = numbers(value, 4)) {
+                out["bounds"] = *b;
+            } else {
+                unusable(name, value, "west,south,east,north");
+            }
+        } else if (name == "center") {
+            if (auto const c = numbers(value, 3)) {
+                out["center"] = *c;
+            } else if (auto const c2 = numbers(value, 2)) {
+                out["center"] = *c2;
+            } else {
+                unusable(name, value, "longitude,latitude,zoom");
+            }
+        } else if (name == "minzoom" || name == "maxzoom") {
+            auto const z = to_number(value);
+            if (z && *z >= 0 && *z <= 30 && *z == static_cast<int>(*z)) {
+                out[name] = static_cast<int>(*z);
+            } else {
+                unusable(name, value, "a zoom from 0 to 30");
+            }
+        } else if (name == "json") {
+            auto const doc = nlohmann::json::parse(value, nullptr, false);
+            if (doc.is_object() && doc.contains("vector_layers") && doc["vector_layers"].is_array()) {
+                out["vector_layers"] = doc["vector_layers"];
+            } else if (!doc.is_object()) {
+                unusable(name, value.substr(0, 40), "a JSON object");
+            }
+        } else if (name != "scheme") {
+            out[name] = value;
+        }
+    }
+    if (zooms) {
+        // The tiles themselves say which zooms there are.
+        for (auto const& [key, actual] :
+             {std::pair{"minzoom", zooms->first}, std::pair{"maxzoom", zooms->second}}) {
+            if (out.contains(key) && out[key] != actual) {
+                spdlog::warn("{}: metadata {} is {}, but the tiles say {}; serving {}", file, key,
+                             out[key].dump(), actual, actual);
+            }
+            out[key] = actual;
+        }
+    }
+    return out;
+}
+
+struct mbtiles_source::reader {
+    sqlite_db db;
+    sqlite_stmt tile;
+
+    reader(std::string const& path, std::string const& sql) : db(path), tile(db, sql) {}
+};
+
+mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_executor blocking)
+    : m_id(std::move(id)), m_path(std::move(path)), m_blocking(std::move(blocking)) {
+    auto const fail = [this](std::string_view what, std::string_view fix) {
+        return source_error{fmt_error("MBTiles file {} (source {}): {}; {}", m_path, m_id, what, fix)};
+    };
+    std::optional<sqlite_db> db;
+    std::set<std::string, std::less<>> names;
+    try {
+        db.emplace(m_path);
+        names = relations(*db);
+    } catch (source_error const& e) {
+        throw fail(e.what(), "give the path of an MBTiles (SQLite) file kachel can read");
+    }
+    bool const has_tiles = names.contains("tiles");
+    if (names.contains("map") && names.contains("images")) {
+        m_schema = schema::normalized;
+    } else if (names.contains("tiles_shallow") && names.contains("tiles_data")) {
+        m_schema = schema::tiles_shallow;
+    } else if (names.contains("tiles_with_hash")) {
+        m_schema = schema::flat_with_hash;
+    } else if (has_tiles) {
+        m_schema = schema::flat;
+    } else {
+        throw fail(
+            "it has no tiles table (neither tiles, tiles_with_hash, map with images, nor tiles_shallow)",
+            "is it an MBTiles file?");
+    }
+    m_tile_sql = tile_sql(m_schema, has_tiles);
+    auto const table = coordinate_table(m_schema, has_tiles);
+
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::optional<std::pair<int, int>> zooms;
+    std::string sample;
+    try {
+        if (names.contains("metadata")) {
+            sqlite_stmt meta{*db,
+                             "SELECT name, value FROM metadata WHERE name IS NOT NULL AND value IS NOT NULL"};
+            while (meta.step()) {
+                rows.emplace_back(meta.bytes(0), meta.bytes(1));
+            }
+        } else {
+            spdlog::warn("MBTiles file {} has no metadata table: its TileJSON has only what the tiles tell",
+                         m_path);
+        }
+        sqlite_stmt range{*db, fmt::format("SELECT min(zoom_level), max(zoom_level) FROM {}", table)};
+        if (range.step() && !range.is_null(0)) {
+            zooms = std::pair{static_cast<int>(range.integer(0)), static_cast<int>(range.integer(1))};
+        }
+        sqlite_stmt first{*db,
+                          fmt::format("SELECT zoom_level, tile_column, tile_row FROM {} LIMIT 1", table)};
+        if (first.step()) {
+            sqlite_stmt tile{*db, m_tile_sql};
+            tile.bind(1, first.integer(0));
+            tile.bind(2, first.integer(1));
+            tile.bind(3, first.integer(2));
+            if (tile.step()) {
+                sample = std::string{tile.bytes(0)};
+            }
+        }
+    } catch (source_error const& e) {
+        throw fail(e.what(),
+                   "check that the file is a complete MBTiles file (sqlite3 FILE 'PRAGMA integrity_check')");
+    }
+    m_tilejson = metadata_tilejson(rows, zooms, m_path);
+    m_zooms = tiles::zooms_of(m_tilejson);
+
+    // The format: the metadata's, else the sample tile's; gzip when the sample is compressed.
+    std::string_view type;
+    auto const format = m_tilejson.find("format");
+    if (format != m_tilejson.end() && format->is_string()) {
+        if (auto const t = tiles::format_tile_type(format->get_ref<std::string const&>())) {
+            type = *t;
+        }
+    }
+    if (is_gzip(sample)) {
+        m_stored = tiles::encoding::gzip;
+    }
+    if (type.empty()) {
+        type = sample.empty()
+                   ? tiles::mvt_type
+                   : tiles::detect_tile_type(is_gzip(sample) ? std::string_view{gunzip_head(sample)}
+                                                             : std::string_view{sample});
+    }
+    m_content_type = type;
+    m_idle.push_back(std::make_unique<reader>(m_path, m_tile_sql));
+    spdlog::info("Publishing MBTiles file {} ({} schema, {}{}) as source '{}'", m_path, schema_name(m_schema),
+                 m_content_type, m_stored == tiles::encoding::gzip ? ", stored gzip-compressed" : "", m_id);
+}
+
+mbtiles_source::~mbtiles_source() = default;
+
+std::unique_ptr<mbtiles_source::reader> mbtiles_source::acquire() const {
+    {
+        std::lock_guard const lock{m_mutex};
+        if (!m_idle.empty()) {
+            auto r = std::move(m_idle.back());
+            m_idle.pop_back();
+            return r;
+        }
+    }
+    return std::make_unique<reader>(m_path, m_tile_sql);
+}
+
+void mbtiles_source::release(std::unique_ptr<reader> r) const {
+    std::lock_guard const lock{m_mutex};
+    m_idle.push_back(std::move(r));
+}
+
+tiles::tile_result mbtiles_source::read(tile_coord coord) const {
+    std::string failure;
+    try {
+        auto r = acquire();
+        auto& stmt = r->tile;
+        stmt.bind(1, coord.z);
+        stmt.bind(2, coord.x);
+        // TMS rows count from the south.
+        stmt.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
+        tiles::tile_result out;
+        if (stmt.step() && !stmt.is_null(0)) {
+            out.data = std::string{stmt.bytes(0)};
+        }
+        stmt.reset();
+        release(std::move(r));
+        return out;
+    } catch (source_error const& e) {
+        failure = e.what();
+    }
+    return tiles::tile_result{{},
+                              tiles::tile_errc::internal,
+                              fmt::format("MBTiles file {}: reading tile {}/{}/{} failed: {}", m_path,
+                                          coord.z, coord.x, coord.y, failure),
+                              {}};
+}
+
+asio::awaitable<tiles::tile_result> mbtiles_source::async_get_tile(tile_coord coord,
+                                                                   std::string const& /*query*/) const {
+    co_return co_await asio::co_spawn(
+        m_blocking, [this, coord]() -> asio::awaitable<tiles::tile_result> { co_return read(coord); },
+        asio::use_awaitable);
+}
+
+} // namespace kachel::mbtiles

@@ -1,0 +1,81 @@
+#pragma once
+
+#include "tiles/content_encoding.hpp"
+#include "tiles/tile_source.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kachel::mbtiles {
+
+/// How an MBTiles file lays out its tiles (Martin's names).
+enum class schema {
+    flat,           ///< a `tiles` table
+    flat_with_hash, ///< a `tiles_with_hash` table (and a `tiles` view over it)
+    normalized,     ///< `map` and `images` tables (and usually a `tiles` view joining them)
+    tiles_shallow,  ///< Planetiler's `tiles_shallow` and `tiles_data` tables
+};
+
+/// `flat`, `flat-with-hash`, `normalized`, `tiles_shallow`.
+[[nodiscard]] std::string_view schema_name(schema s) noexcept;
+
+/// The TileJSON of an MBTiles file from its `metadata` rows (Martin's rules): `name`, `version`,
+/// `bounds`, `center`, `minzoom`, `maxzoom`, `description`, `attribution`, `legend`, `template`
+/// as TileJSON keys; `vector_layers` from the `json` row; `scheme` dropped; any other row kept as
+/// a string. `zooms`: the lowest and highest zoom that hold tiles, which win over the metadata.
+/// Values that do not parse are left out with a warning naming `file`.
+[[nodiscard]] nlohmann::json metadata_tilejson(std::vector<std::pair<std::string, std::string>> const& rows,
+                                               std::optional<std::pair<int, int>> zooms,
+                                               std::string_view file);
+
+/// An MBTiles file served as a source. Tiles are read through SQLite on `blocking` (a thread
+/// pool), so a slow disk never stalls an event loop; each reading thread gets its own read-only
+/// connection with the tile statement prepared once. A missing tile is an empty tile (204).
+class mbtiles_source final : public tiles::tile_source {
+  public:
+    /// Opens `path` and reads its schema, metadata, zooms and tile format.
+    /// \throws source_error naming the file, what is wrong and the fix
+    mbtiles_source(std::string id, std::string path, boost::asio::any_io_executor blocking);
+    ~mbtiles_source() override;
+    mbtiles_source(mbtiles_source const&) = delete;
+    mbtiles_source& operator=(mbtiles_source const&) = delete;
+
+    [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
+    [[nodiscard]] tiles::zoom_range zooms() const override { return m_zooms; }
+    [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
+    async_get_tile(tile_coord coord, std::string const& query) const override;
+
+    [[nodiscard]] std::string const& path() const noexcept { return m_path; }
+    [[nodiscard]] schema layout() const noexcept { return m_schema; }
+    /// How the tiles are stored: gzip for the usual vector archive, identity otherwise.
+    [[nodiscard]] tiles::encoding stored_encoding() const noexcept { return m_stored; }
+
+  private:
+    struct reader;
+    [[nodiscard]] std::unique_ptr<reader> acquire() const;
+    void release(std::unique_ptr<reader> r) const;
+    [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
+
+    std::string m_id;
+    std::string m_path;
+    boost::asio::any_io_executor m_blocking;
+    schema m_schema = schema::flat;
+    std::string m_tile_sql;
+    nlohmann::json m_tilejson;
+    std::string m_content_type;
+    tiles::zoom_range m_zooms;
+    tiles::encoding m_stored = tiles::encoding::identity;
+    mutable std::mutex m_mutex;
+    mutable std::vector<std::unique_ptr<reader>> m_idle;
+};
+
+} // namespace kachel::mbtiles

@@ -1,0 +1,56 @@
+#include "tiles/archive_paths.hpp"
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+namespace kachel::tiles {
+
+namespace fs = std::filesystem;
+
+std::vector<archive_file> archive_files(archive_config const& config, std::string_view extension) {
+    std::vector<archive_file> out = config.sources;
+    for (auto const& source : config.sources) {
+        std::error_code ec;
+        if (!fs::is_regular_file(source.path, ec)) {
+            throw config_error{fmt_error("{}: source {}: {} is not a file: give the path of an archive",
+                                         config.origin, source.id, source.path)};
+        }
+    }
+    for (auto const& path : config.paths) {
+        std::error_code ec;
+        auto const status = fs::status(path, ec);
+        if (fs::is_regular_file(status)) {
+            out.push_back({path, {}});
+        } else if (fs::is_directory(status)) {
+            std::vector<std::string> found;
+            for (auto const& entry : fs::directory_iterator{path, ec}) {
+                if (entry.is_regular_file() && entry.path().filename().string().ends_with(extension)) {
+                    found.push_back(entry.path().string());
+                }
+            }
+            if (ec) {
+                throw config_error{
+                    fmt_error("{}: cannot list the directory {}: {}", config.origin, path, ec.message())};
+            }
+            std::sort(found.begin(), found.end());
+            for (auto& f : found) {
+                out.push_back({std::move(f), {}});
+            }
+        } else {
+            throw config_error{
+                fmt_error("{}: {} does not exist (or is neither a file nor a directory): give an "
+                          "archive file or a directory of them",
+                          config.origin, path)};
+        }
+    }
+    return out;
+}
+
+std::string file_stem(std::string_view path) {
+    return fs::path{std::string{path}}.stem().string();
+}
+
+} // namespace kachel::tiles
