@@ -9,6 +9,8 @@
 namespace kachel::http {
 
 // The encodings belong to the tiles (a cache entry is one encoding of a tile); HTTP negotiates them.
+using tiles::compress;
+using tiles::decompress;
 using tiles::encoding;
 using tiles::encoding_token;
 using tiles::parse_encoding;
@@ -27,13 +29,5 @@ using tiles::parse_encoding;
 [[nodiscard]] std::optional<encoding> negotiate_encoding(std::optional<std::string_view> accept_encoding,
                                                          encoding stored, bool compressible,
                                                          encoding preferred) noexcept;
-
-/// Compresses at kachel's levels (gzip through libdeflate, zstd, brotli quality 6 as Martin),
-/// with compressor state kept per thread: only the returned string is allocated.
-/// \throws std::runtime_error if the library fails.
-[[nodiscard]] std::string compress(std::string_view data, encoding e);
-
-/// Decompresses; refuses output larger than 256 MiB. \throws std::runtime_error on bad data.
-[[nodiscard]] std::string decompress(std::string_view data, encoding e);
 
 } // namespace kachel::http

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace kachel::tiles {
@@ -15,5 +16,13 @@ enum class encoding : std::uint8_t { identity, gzip, brotli, zstd };
 
 /// `gzip` -> gzip; `brotli` and `br` -> brotli; `zstd` -> zstd; `identity`; nullopt otherwise.
 [[nodiscard]] std::optional<encoding> parse_encoding(std::string_view name) noexcept;
+
+/// Compresses at kachel's levels (gzip through libdeflate, zstd, brotli quality 6 as Martin),
+/// with compressor state kept per thread: only the returned string is allocated.
+/// \throws std::runtime_error if the library fails.
+[[nodiscard]] std::string compress(std::string_view data, encoding e);
+
+/// Decompresses; refuses output larger than 256 MiB. \throws std::runtime_error on bad data.
+[[nodiscard]] std::string decompress(std::string_view data, encoding e);
 
 } // namespace kachel::tiles
