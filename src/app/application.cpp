@@ -6,6 +6,7 @@
 #include "core/metrics.hpp"
 #include "http/server.hpp"
 #include "mbtiles/mbtiles_source.hpp"
+#include "pmtiles/pmtiles_source.hpp"
 #include "postgis/check_connection.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/readiness.hpp"
@@ -60,36 +61,25 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
     return out;
 }
 
-/// Publishes every MBTiles file `settings` names into `catalog`, ids from configured names or file
-/// stems (made unique by `ids`, beside the PostgreSQL sources). A file that cannot be served stops
-/// startup, or with on_invalid: warn is skipped with a warning.
-void publish_mbtiles(config::settings const& settings, asio::any_io_executor const& blocking,
-                     tiles::id_resolver& ids, tiles::catalog& catalog) {
-    if (settings.mbtiles.paths.empty() && settings.mbtiles.sources.empty()) {
+/// Publishes every archive of one kind that `config` names into `catalog`, ids from configured
+/// names or file stems (made unique by `ids`, beside the PostgreSQL sources). A file that cannot
+/// be served stops startup, or with on_invalid: warn is skipped with a warning.
+template <class TSource>
+void publish_archives(tiles::archive_config const& config, std::string_view extension,
+                      postgis::invalid_policy on_invalid, asio::any_io_executor const& blocking,
+                      tiles::id_resolver& ids, tiles::catalog& catalog) {
+    if (config.paths.empty() && config.sources.empty()) {
         return;
     }
-    // A directory may also hold PMTiles archives, which kachel does not serve yet: never skip them silently.
-    tiles::archive_config directories = settings.mbtiles;
-    directories.sources.clear();
-    std::erase_if(directories.paths, [](std::string const& p) {
-        std::error_code ec;
-        return !std::filesystem::is_directory(p, ec);
-    });
-    if (auto const pmtiles = tiles::archive_files(directories, ".pmtiles"); !pmtiles.empty()) {
-        throw config_error{
-            fmt_error("{}: {} is a PMTiles archive, which kachel does not serve yet: move it out of "
-                      "the directory",
-                      settings.mbtiles.origin, pmtiles.front().path)};
-    }
-    for (auto const& file : tiles::archive_files(settings.mbtiles, ".mbtiles")) {
+    for (auto const& file : tiles::archive_files(config, extension)) {
         std::error_code ec;
         auto const canonical = std::filesystem::weakly_canonical(file.path, ec);
-        auto const signature = "mbtiles:" + (ec ? file.path : canonical.string());
+        auto const signature = fmt::format("{}:{}", extension, ec ? file.path : canonical.string());
         auto const id = ids.resolve(file.id.empty() ? tiles::file_stem(file.path) : file.id, signature);
         try {
-            catalog.add(std::make_shared<mbtiles::mbtiles_source>(id, file.path, blocking));
+            catalog.add(std::make_shared<TSource>(id, file.path, blocking));
         } catch (source_error const& e) {
-            if (settings.on_invalid == postgis::invalid_policy::abort) {
+            if (on_invalid == postgis::invalid_policy::abort) {
                 throw config_error{
                     fmt_error("{}\nfix the file, or set on_invalid: warn (--on-invalid warn) to start "
                               "without it",
@@ -149,7 +139,10 @@ struct application::state {
                 ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
                 publish, ids, *catalog, &ready));
         }
-        publish_mbtiles(settings, blocking.get_executor(), ids, *catalog);
+        publish_archives<mbtiles::mbtiles_source>(settings.mbtiles, ".mbtiles", settings.on_invalid,
+                                                  blocking.get_executor(), ids, *catalog);
+        publish_archives<pmtiles::pmtiles_source>(settings.pmtiles, ".pmtiles", settings.on_invalid,
+                                                  blocking.get_executor(), ids, *catalog);
         if (settings.save_config) {
             config::save_config(*settings.save_config, settings, published);
         }
@@ -157,7 +150,7 @@ struct application::state {
             throw config_error{
                 "No tile sources found: give a PostgreSQL connection (postgresql://... argument, "
                 "DATABASE_URL or the config file's postgres.connection_string) to a database "
-                "with PostGIS tables the user can read, or MBTiles files"};
+                "with PostGIS tables the user can read, or MBTiles or PMTiles files"};
         }
         http::server_options options;
         options.http = settings.http;

@@ -55,8 +55,8 @@ command_line parse_command_line(int argc, char const* const* argv) {
     app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
     std::vector<std::string> positional;
     app.add_option("connection", positional,
-                   "PostgreSQL connection strings (postgresql://... or key=value), MBTiles files or "
-                   "directories of them. Without a connection, DATABASE_URL "
+                   "PostgreSQL connection strings (postgresql://... or key=value), MBTiles and PMTiles "
+                   "files or directories of them. Without a connection, DATABASE_URL "
                    "is used. libpq reads every other setting (sslmode, PGSSLROOTCERT, ...) as psql does");
     // One slot per setting with a flag: the text given, or for a switch whether it was given.
     auto const table = all_settings();
@@ -96,6 +96,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
 
     std::vector<std::string> unrecognized;
     s.mbtiles.origin = "command line";
+    s.pmtiles.origin = "command line";
     for (std::size_t i = 0; i < positional.size(); ++i) {
         auto const& arg = positional[i];
         std::error_code ec;
@@ -104,12 +105,17 @@ command_line parse_command_line(int argc, char const* const* argv) {
             entry.connection_string = arg;
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
-        } else if (arg.ends_with(".pmtiles") || arg.starts_with("http://") || arg.starts_with("https://") ||
-                   arg.starts_with("s3://")) {
-            throw config_error{fmt_error("{}: PMTiles archives are not served by kachel yet: remove it",
+        } else if (tiles::is_remote_archive(arg)) {
+            throw config_error{fmt_error("{}: remote archives are not served by kachel yet: download it, or "
+                                         "remove it",
                                          without_password(arg))};
+        } else if (arg.ends_with(".pmtiles")) {
+            s.pmtiles.paths.push_back(arg);
+        } else if (std::filesystem::is_directory(arg, ec)) {
+            // A directory is searched for archives of both kinds.
+            s.mbtiles.paths.push_back(arg);
+            s.pmtiles.paths.push_back(arg);
         } else if (arg.ends_with(".mbtiles") || std::filesystem::exists(arg, ec)) {
-            // A file is an MBTiles archive; a directory is searched for them.
             s.mbtiles.paths.push_back(arg);
         } else {
             unrecognized.push_back(without_password(positional[i]));
@@ -119,14 +125,14 @@ command_line parse_command_line(int argc, char const* const* argv) {
         throw config_error{
             fmt_error("Unrecognizable connection strings: [{}]. Give PostgreSQL connections as "
                       "postgresql://user@host/db?sslmode=verify-full or as key=value pairs, and MBTiles "
-                      "archives as existing files or directories",
+                      "and PMTiles archives as existing files or directories",
                       fmt::join(unrecognized, ", "))};
     }
     if (config_file) {
-        if (!s.postgres.empty() || !s.mbtiles.paths.empty()) {
+        if (!s.postgres.empty() || !s.mbtiles.paths.empty() || !s.pmtiles.paths.empty()) {
             throw config_error{"The --config file and source arguments cannot be used together: put the "
                                "connections in the config file's 'postgres' section and the files in its "
-                               "'mbtiles' section, or drop --config"};
+                               "'mbtiles' and 'pmtiles' sections, or drop --config"};
         }
         load_config_file(*config_file).apply_to(s);
         // Martin's rule: these flags override the key in every postgres entry of the file.

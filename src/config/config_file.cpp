@@ -87,6 +87,16 @@ void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_v
     }
 }
 
+/// Archives kachel reads from a URL are not served yet: said, never skipped.
+void refuse_remote(std::string const& path, std::string const& where) {
+    if (tiles::is_remote_archive(path)) {
+        throw config_error{
+            fmt_error("{}: {} is a remote archive; kachel serves local files only so far: download "
+                      "it, or remove it",
+                      where, path)};
+    }
+}
+
 /// Paths under `key`: one string or a list of them.
 void archive_paths(YAML::Node const& node, std::string const& key, context const& ctx,
                    std::vector<std::string>& out) {
@@ -144,6 +154,12 @@ tiles::archive_config parse_archives(YAML::Node const& node, std::string const& 
         } else {
             unhandled_key(dotted, entry.second, ctx);
         }
+    }
+    for (auto const& path : out.paths) {
+        refuse_remote(path, fmt::format("{}: {}", ctx.file, section));
+    }
+    for (auto const& source : out.sources) {
+        refuse_remote(source.path, fmt::format("{}: {}.sources.{}", ctx.file, section, source.id));
     }
     return out;
 }
@@ -217,6 +233,8 @@ file_settings parse_config(std::string const& yaml, std::string const& name, env
             give(*known, value, key, ctx, out.values);
         } else if (key == "mbtiles") {
             out.mbtiles = parse_archives(value, key, ctx);
+        } else if (key == "pmtiles") {
+            out.pmtiles = parse_archives(value, key, ctx);
         } else if (key == "postgres") {
             if (value.IsSequence()) {
                 for (std::size_t i = 0; i < value.size(); ++i) {
@@ -243,6 +261,9 @@ void file_settings::apply_to(settings& s) const {
     s.metric_labels = metric_labels;
     if (mbtiles) {
         s.mbtiles = *mbtiles;
+    }
+    if (pmtiles) {
+        s.pmtiles = *pmtiles;
     }
 }
 

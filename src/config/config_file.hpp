@@ -18,8 +18,9 @@ struct file_settings {
     std::vector<postgres_settings> postgres;
     std::optional<http::cors_options> cors;
     std::vector<std::pair<std::string, std::string>> metric_labels;
-    /// The `mbtiles` section.
+    /// The `mbtiles` and `pmtiles` sections.
     std::optional<tiles::archive_config> mbtiles;
+    std::optional<tiles::archive_config> pmtiles;
 
     /// These settings over `s`: the table's keys, `cors`, the labels and the connections.
     /// \throws config_error as the settings' parsers.

@@ -69,6 +69,8 @@ struct settings {
     std::vector<postgres_settings> postgres;
     /// MBTiles files and directories: positional paths, or the config file's `mbtiles` section.
     tiles::archive_config mbtiles;
+    /// PMTiles files and directories, the same way (`pmtiles` section).
+    tiles::archive_config pmtiles;
     /// `-l/--listen-addresses`, config `listen_addresses`.
     std::string listen_addresses = "0.0.0.0:3000";
     /// `-W/--workers`, config `worker_processes` (0 = number of cores).

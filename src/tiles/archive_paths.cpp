@@ -4,6 +4,7 @@
 #include "core/text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 namespace kachel::tiles {
@@ -47,6 +48,14 @@ std::vector<archive_file> archive_files(archive_config const& config, std::strin
         }
     }
     return out;
+}
+
+bool is_remote_archive(std::string_view path) noexcept {
+    // The object stores Martin reads archives from.
+    constexpr std::array<std::string_view, 9> schemes{"http://", "https://", "s3://",   "s3a://",  "gs://",
+                                                      "az://",   "azure://", "abfs://", "abfss://"};
+    return std::any_of(schemes.begin(), schemes.end(),
+                       [path](std::string_view scheme) { return path.starts_with(scheme); });
 }
 
 std::string file_stem(std::string_view path) {

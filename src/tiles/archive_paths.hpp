@@ -28,6 +28,10 @@ struct archive_config {
 [[nodiscard]] std::vector<archive_file> archive_files(archive_config const& config,
                                                       std::string_view extension);
 
+/// True for an archive named by a URL of a kind Martin reads (`http(s)://`, `s3://`, `gs://`,
+/// `az://`...).
+[[nodiscard]] bool is_remote_archive(std::string_view path) noexcept;
+
 /// The stem of a path: `/data/world.v2.mbtiles` -> `world.v2`.
 [[nodiscard]] std::string file_stem(std::string_view path);
 

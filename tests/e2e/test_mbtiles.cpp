@@ -2,6 +2,7 @@
 // tool in each of the schemas Martin knows, with tiles PostGIS made (ST_AsMVT) and gzip
 // compressed: nothing of kachel writes them.
 
+#include "support/archive_fixtures.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/tempdb.hpp"
@@ -11,38 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 using namespace kachel;
+using test::read_file;
+using test::run_shell;
+using test::write_file;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(fs::path const& path) {
-    std::ifstream in{path, std::ios::binary};
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_file(fs::path const& path, std::string const& data) {
-    std::ofstream out{path, std::ios::binary};
-    out << data;
-}
-
-std::string from_hex(std::string const& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-    }
-    return out;
-}
-
-void run(std::string const& command) {
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-}
 
 /// The schemas, each as the SQL that makes it from tiles z0.gz (0/0/0) and z1.gz (1/1/1 in XYZ,
 /// TMS row 0). The metadata is the same in each.
@@ -105,25 +83,19 @@ class mbtiles : public ::testing::Test {
         fs::remove_all(s_dir);
         fs::create_directories(s_dir / "archives");
         // Two tiles made by PostGIS, one city each.
-        auto const tile = [](std::string const& name, double lon, double lat, std::string const& z) {
-            return from_hex(s_db->query("SELECT encode(ST_AsMVT(t, 'cities'), 'hex') FROM (SELECT '" + name +
-                                        "' AS name, ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(" +
-                                        std::to_string(lon) + ", " + std::to_string(lat) +
-                                        "), 4326), 3857), ST_TileEnvelope(" + z + ")) AS geom) AS t")[0]);
-        };
-        s_z0 = tile("Lagos", 3.4, 6.5, "0, 0, 0");
-        s_z1 = tile("Perth", 115.9, -31.9, "1, 1, 1");
+        s_z0 = test::postgis_tile(*s_db, "Lagos", 3.4, 6.5, 0, 0, 0);
+        s_z1 = test::postgis_tile(*s_db, "Perth", 115.9, -31.9, 1, 1, 1);
         write_file(s_dir / "z0", s_z0);
         write_file(s_dir / "z1", s_z1);
         auto const dir = s_dir.string();
-        run("cd '" + dir + "' && gzip -n -c z0 > z0.gz && gzip -n -c z1 > z1.gz");
+        run_shell("cd '" + dir + "' && gzip -n -c z0 > z0.gz && gzip -n -c z1 > z1.gz");
         s_z0_gz = read_file(s_dir / "z0.gz");
         for (auto const& schema : schemas) {
             write_file(s_dir / "make.sql", std::string{metadata_sql} + schema.sql);
-            run("cd '" + dir + "' && sqlite3 archives/" + schema.name + ".mbtiles < make.sql");
+            run_shell("cd '" + dir + "' && sqlite3 archives/" + schema.name + ".mbtiles < make.sql");
         }
         // A PostGIS table and a file share the name points: the file becomes points.1.
-        run("cd '" + dir + "' && cp archives/flat.mbtiles points.mbtiles");
+        run_shell("cd '" + dir + "' && cp archives/flat.mbtiles points.mbtiles");
         write_file(s_dir / "not-sqlite.mbtiles", "this is not a database\n");
         s_kachel = std::make_unique<test::child_process>(
             std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(s_db->name()),
@@ -135,7 +107,9 @@ class mbtiles : public ::testing::Test {
     static void TearDownTestSuite() {
         s_kachel.reset();
         s_db.reset();
-        fs::remove_all(s_dir);
+        if (std::getenv("KACHEL_KEEP_TEST_DB") == nullptr) { // kept with the database, to look into
+            fs::remove_all(s_dir);
+        }
     }
     void SetUp() override { ASSERT_NE(s_port, 0) << "kachel did not start:\n" << s_kachel->output(); }
 
@@ -242,10 +216,10 @@ TEST_F(mbtiles, the_config_file_names_sources_and_bad_files_stop_startup) {
                                 {{"DATABASE_URL", std::nullopt}}};
     EXPECT_EQ(missing.wait_exit(30s), 1);
     EXPECT_NE(missing.output().find("nowhere.mbtiles does not exist"), std::string::npos) << missing.output();
-    test::child_process pm{{KACHEL_BINARY, "-l", "127.0.0.1:0", "world.pmtiles"},
-                           {{"DATABASE_URL", std::nullopt}}};
-    EXPECT_EQ(pm.wait_exit(30s), 1);
-    EXPECT_NE(pm.output().find("world.pmtiles: PMTiles archives are not served by kachel yet"),
+    test::child_process remote{{KACHEL_BINARY, "-l", "127.0.0.1:0", "https://tiles.example/world.pmtiles"},
+                               {{"DATABASE_URL", std::nullopt}}};
+    EXPECT_EQ(remote.wait_exit(30s), 1);
+    EXPECT_NE(remote.output().find("world.pmtiles: remote archives are not served by kachel yet"),
               std::string::npos)
-        << pm.output();
+        << remote.output();
 }

@@ -1,6 +1,8 @@
 // MBTiles metadata as TileJSON, and tile formats recognised from their bytes.
 
+#include "core/error.hpp"
 #include "mbtiles/mbtiles_source.hpp"
+#include "pmtiles/pmtiles_source.hpp"
 #include "tiles/tile_format.hpp"
 
 #include <gtest/gtest.h>
@@ -42,4 +44,30 @@ TEST(archive_metadata, tile_formats_from_their_first_bytes_and_names) {
     EXPECT_EQ(tiles::format_tile_type("pbf"), tiles::mvt_type);
     EXPECT_EQ(tiles::format_tile_type("jpg"), "image/jpeg");
     EXPECT_EQ(tiles::format_tile_type("tiff"), std::nullopt);
+}
+
+TEST(archive_metadata, pmtiles_ids_follow_the_hilbert_curve_zoom_by_zoom) {
+    EXPECT_EQ(pmtiles::tile_id({0, 0, 0}), 0U);
+    EXPECT_EQ(pmtiles::tile_id({1, 0, 0}), 1U);
+    EXPECT_EQ(pmtiles::tile_id({1, 0, 1}), 2U);
+    EXPECT_EQ(pmtiles::tile_id({1, 1, 1}), 3U);
+    EXPECT_EQ(pmtiles::tile_id({1, 1, 0}), 4U);
+    EXPECT_EQ(pmtiles::tile_id({2, 0, 0}), 5U);
+    EXPECT_EQ(pmtiles::tile_id({3, 7, 0}), 21U + 63U);
+}
+
+TEST(archive_metadata, pmtiles_directories_decode_runs_and_leaves) {
+    // Three entries: ids 5, 6 (run of 2), 9 (a leaf); lengths 10, 20, 30; offsets 0, then
+    // "right after", then 100.
+    std::string const bytes{"\x03\x05\x01\x03\x01\x02\x00\x0a\x14\x1e\x01\x00\x65", 13};
+    auto const entries = pmtiles::parse_directory(bytes);
+    ASSERT_EQ(entries.size(), 3U);
+    EXPECT_EQ(entries[1].tile_id, 6U);
+    EXPECT_EQ(entries[1].offset, 10U);
+    EXPECT_EQ(entries[2].offset, 100U);
+    EXPECT_EQ(pmtiles::find_entry(entries, 7)->tile_id, 6U) << "inside the run";
+    EXPECT_EQ(pmtiles::find_entry(entries, 8), nullptr) << "after the run";
+    EXPECT_EQ(pmtiles::find_entry(entries, 4), nullptr);
+    EXPECT_EQ(pmtiles::find_entry(entries, 1000)->run_length, 0U) << "the leaf covers what follows";
+    EXPECT_THROW((void)pmtiles::parse_directory(bytes.substr(0, 8)), source_error);
 }

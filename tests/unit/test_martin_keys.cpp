@@ -65,8 +65,8 @@ std::string yaml_setting(std::string const& path, std::string const& value) {
     if (path.starts_with("cache.")) {
         return "cache:\n  " + after("cache.") + ": " + value + "\n";
     }
-    if (path.starts_with("mbtiles.")) {
-        return "mbtiles:\n  " + after("mbtiles.") + ": " + value + "\n";
+    if (path.starts_with("mbtiles.") || path.starts_with("pmtiles.")) {
+        return path.substr(0, 7) + ":\n  " + path.substr(8) + ": " + value + "\n";
     }
     if (path == "observability.metrics.add_labels") {
         return "observability:\n  metrics:\n    add_labels: " + value + "\n";

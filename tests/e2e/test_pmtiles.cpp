@@ -1,0 +1,198 @@
+// PMTiles archives served beside PostGIS. The archives are written by
+// tests/archives/write_pmtiles.mjs, which takes tile ids from the format authors' `pmtiles`
+// package and reads every tile back through its reader before kachel sees the file; the tiles
+// are made by PostGIS.
+
+#include "support/archive_fixtures.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/tempdb.hpp"
+#include "support/test_env.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <filesystem>
+#include <map>
+
+using namespace kachel;
+using namespace std::chrono_literals;
+using test::read_file;
+using test::run_shell;
+using test::write_file;
+namespace fs = std::filesystem;
+
+namespace {
+
+class pmtiles : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        s_db = std::make_unique<test::tempdb>();
+        s_dir = fs::temp_directory_path() / ("kachel-pmtiles-" + std::to_string(::getpid()));
+        fs::remove_all(s_dir);
+        fs::create_directories(s_dir / "archives");
+        // 0/0/0, 1/1/1, and all of zoom 2: its east half one repeated "sea" tile (runs of the
+        // same bytes), the rest a city each.
+        auto const add = [](int z, int x, int y, std::string bytes) {
+            auto const name = std::to_string(z) + "-" + std::to_string(x) + "-" + std::to_string(y);
+            write_file(s_dir / name, bytes);
+            run_shell("cd '" + s_dir.string() + "' && gzip -n -c " + name + " > " + name + ".gz");
+            s_tiles[{z, x, y}] = std::move(bytes);
+        };
+        add(0, 0, 0, test::postgis_tile(*s_db, "Lagos", 3.4, 6.5, 0, 0, 0));
+        add(1, 1, 1, test::postgis_tile(*s_db, "Perth", 115.9, -31.9, 1, 1, 1));
+        auto const sea = test::postgis_tile(*s_db, "sea", 45, 30, 2, 2, 1);
+        constexpr std::array<double, 4> latitudes{75, 30, -30, -75}; // inside rows 0 to 3 of zoom 2
+        for (int x = 0; x < 4; ++x) {
+            for (int y = 0; y < 4; ++y) {
+                double const lon = -180.0 + 90.0 * x + 45.0;
+                auto const lat = latitudes[static_cast<std::size_t>(y)];
+                add(2, x, y,
+                    x >= 2 ? sea
+                           : test::postgis_tile(*s_db, "c" + std::to_string(x * 4 + y), lon, lat, 2, x, y));
+            }
+        }
+        for (auto const& [zxy, bytes] : s_tiles) {
+            ASSERT_FALSE(bytes.empty()) << "every tile holds a feature";
+        }
+        write_archive("gz", 2, 2, 3);
+        write_archive("plain", 1, 1, 0);
+        write_archive("br", 3, 3, 4);
+        write_file(s_dir / "broken.pmtiles", "this is not an archive\n");
+        auto const whole = read_file(s_dir / "archives" / "gz.pmtiles");
+        write_file(s_dir / "truncated.pmtiles", whole.substr(0, 200));
+        s_kachel = std::make_unique<test::child_process>(
+            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(s_db->name()),
+                                     (s_dir / "archives").string()},
+            std::map<std::string, std::optional<std::string>>{
+                {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
+        s_port = test::ready_port(*s_kachel);
+    }
+    static void TearDownTestSuite() {
+        s_kachel.reset();
+        s_db.reset();
+        if (std::getenv("KACHEL_KEEP_TEST_DB") == nullptr) { // kept with the database, to look into
+            fs::remove_all(s_dir);
+        }
+    }
+    void SetUp() override { ASSERT_NE(s_port, 0) << "kachel did not start:\n" << s_kachel->output(); }
+
+    /// archives/NAME.pmtiles with the tiles plain, gzipped or brotli-compressed (tile compression
+    /// 1, 2, 3), directories likewise (`internal`), and leaf directories of `leaf_size` entries
+    /// (0: none).
+    static void write_archive(std::string const& name, int tile_compression, int internal, int leaf_size) {
+        nlohmann::json spec{
+            {"out", (s_dir / "archives" / (name + ".pmtiles")).string()},
+            {"tile_type", 1},
+            {"tile_compression", tile_compression},
+            {"internal_compression", internal},
+            {"leaf_size", leaf_size},
+            {"bounds", {-170.5, -60.25, 170.5, 75.125}},
+            {"center", {3.4, 6.5, 1}},
+            {"metadata",
+             {{"name", "Cities " + name},
+              {"attribution", "test data"},
+              {"vector_layers", {{{"id", "cities"}, {"fields", {{"name", "String"}}}}}}}},
+        };
+        spec["tiles"] = nlohmann::json::array();
+        // gzip tiles from gzip(1); brotli ones compressed by the writer (Node's zlib).
+        std::string const extension = tile_compression == 2 ? ".gz" : "";
+        spec["compress_tiles"] = tile_compression == 3;
+        for (auto const& [zxy, bytes] : s_tiles) {
+            auto const [z, x, y] = zxy;
+            auto const file = std::to_string(z) + "-" + std::to_string(x) + "-" + std::to_string(y);
+            spec["tiles"].push_back(
+                {{"z", z},
+                 {"x", x},
+                 {"y", y},
+                 {"file", (s_dir / (tile_compression == 2 ? file + ".gz" : file)).string()}});
+        }
+        write_file(s_dir / (name + ".json"), spec.dump());
+        run_shell(std::string{"cd '"} + KACHEL_ARCHIVE_TOOLS + "' && '" + KACHEL_NODE +
+                  "' write_pmtiles.mjs '" + (s_dir / (name + ".json")).string() + "'");
+    }
+
+    static test::http_reply get(std::string const& target, std::string const& accept_encoding = {}) {
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (!accept_encoding.empty()) {
+            headers.emplace_back("Accept-Encoding", accept_encoding);
+        }
+        return test::http_request(s_port, target, boost::beast::http::verb::get, headers);
+    }
+
+    static inline std::unique_ptr<test::tempdb> s_db;
+    static inline std::unique_ptr<test::child_process> s_kachel;
+    static inline unsigned short s_port = 0;
+    static inline fs::path s_dir;
+    static inline std::map<std::tuple<int, int, int>, std::string> s_tiles;
+};
+
+std::string path_of(std::string const& id, std::tuple<int, int, int> const& zxy) {
+    auto const [z, x, y] = zxy;
+    return "/" + id + "/" + std::to_string(z) + "/" + std::to_string(x) + "/" + std::to_string(y);
+}
+
+} // namespace
+
+TEST_F(pmtiles, every_tile_comes_back_through_root_and_leaf_directories_and_runs) {
+    for (auto const* id : {"gz", "plain", "br"}) {
+        for (auto const& [zxy, bytes] : s_tiles) {
+            auto const path = path_of(id, zxy);
+            auto const r = get(path, "identity");
+            EXPECT_EQ(r.status, 200U) << path;
+            EXPECT_EQ(r.header("content-type"), "application/x-protobuf") << path;
+            EXPECT_EQ(r.body, bytes) << path;
+        }
+        // Tiles the archive does not hold: empty.
+        EXPECT_EQ(get(std::string{"/"} + id + "/1/0/0").status, 204U) << id;
+        EXPECT_EQ(get(std::string{"/"} + id + "/1/1/0").status, 204U) << id;
+    }
+}
+
+TEST_F(pmtiles, gzip_tiles_go_out_as_stored) {
+    auto const r = get("/gz/1/1/1", "gzip");
+    EXPECT_EQ(r.header("content-encoding"), "gzip");
+    EXPECT_EQ(r.body, read_file(s_dir / "1-1-1.gz"));
+    EXPECT_EQ(r.header("etag"), get("/plain/1/1/1", "gzip").header("etag"))
+        << "the same content, the same ETag";
+}
+
+TEST_F(pmtiles, tilejson_from_the_metadata_and_the_header) {
+    auto const doc = nlohmann::json::parse(get("/gz").body);
+    EXPECT_EQ(doc["name"], "Cities gz");
+    EXPECT_EQ(doc["attribution"], "test data");
+    EXPECT_EQ(doc["vector_layers"][0]["id"], "cities");
+    EXPECT_EQ(doc["minzoom"], 0);
+    EXPECT_EQ(doc["maxzoom"], 2);
+    EXPECT_EQ(doc["bounds"], nlohmann::json::array({-170.5, -60.25, 170.5, 75.125}));
+    EXPECT_EQ(doc["center"], nlohmann::json::array({3.4, 6.5, 1}));
+    EXPECT_EQ(get("/gz/3/0/0").status, 404U) << "beyond the archive's zooms";
+    auto const catalog = nlohmann::json::parse(get("/catalog").body)["tiles"];
+    EXPECT_TRUE(catalog.contains("gz"));
+    EXPECT_TRUE(catalog.contains("plain"));
+    auto const both = get("/points,gz/0/0/0");
+    EXPECT_EQ(both.status, 200U);
+    EXPECT_NE(both.body.find("cities"), std::string::npos);
+    EXPECT_NE(both.body.find("points"), std::string::npos);
+}
+
+TEST_F(pmtiles, the_config_file_names_sources_and_damaged_files_stop_startup) {
+    auto const config = s_dir / "kachel.yaml";
+    write_file(config,
+               "pmtiles:\n  sources:\n    base: " + (s_dir / "archives" / "plain.pmtiles").string() + "\n");
+    test::child_process k{{KACHEL_BINARY, "-l", "127.0.0.1:0", "-c", config.string()},
+                          {{"DATABASE_URL", std::nullopt}}};
+    auto const port = test::ready_port(k);
+    ASSERT_NE(port, 0) << k.output();
+    EXPECT_EQ(test::http_get(port, "/base/2/3/3").body, s_tiles.at({2, 3, 3}));
+
+    for (auto const& [file, message] :
+         {std::pair{"broken.pmtiles", "(source broken): it does not start with a PMTiles header"},
+          std::pair{"truncated.pmtiles", "lies beyond the end of the file"}}) {
+        test::child_process bad{{KACHEL_BINARY, "-l", "127.0.0.1:0", (s_dir / file).string()},
+                                {{"DATABASE_URL", std::nullopt}}};
+        EXPECT_EQ(bad.wait_exit(30s), 1) << file;
+        EXPECT_NE(bad.output().find(message), std::string::npos) << bad.output();
+    }
+}
