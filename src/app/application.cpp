@@ -28,6 +28,7 @@
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <span>
 #include <thread>
 
 namespace kachel::app {
@@ -61,23 +62,21 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
     return out;
 }
 
-/// Publishes every archive of one kind that `config` names into `catalog`, ids from configured
-/// names or file stems (made unique by `ids`, beside the PostgreSQL sources). A file that cannot
-/// be served stops startup, or with on_invalid: warn is skipped with a warning.
-template <class TSource>
-void publish_archives(tiles::archive_config const& config, std::string_view extension,
-                      postgis::invalid_policy on_invalid, asio::any_io_executor const& blocking,
-                      tiles::id_resolver& ids, tiles::catalog& catalog) {
-    if (config.paths.empty() && config.sources.empty()) {
-        return;
-    }
-    for (auto const& file : tiles::archive_files(config, extension)) {
+/// Publishes every archive of one kind that `config` names into `catalog`, each made by `open(id,
+/// path)`, ids from configured names or file stems (made unique by `ids`, beside the PostgreSQL
+/// sources). A file that cannot be served stops startup, or with on_invalid: warn is skipped with a
+/// warning.
+template <class TOpen>
+void publish_archives(std::span<tiles::archive_file const> files, std::string_view kind,
+                      postgis::invalid_policy on_invalid, TOpen const& open, tiles::id_resolver& ids,
+                      tiles::catalog& catalog) {
+    for (auto const& file : files) {
         std::error_code ec;
         auto const canonical = std::filesystem::weakly_canonical(file.path, ec);
-        auto const signature = fmt::format("{}:{}", extension, ec ? file.path : canonical.string());
+        auto const signature = fmt::format("{}:{}", kind, ec ? file.path : canonical.string());
         auto const id = ids.resolve(file.id.empty() ? tiles::file_stem(file.path) : file.id, signature);
         try {
-            catalog.add(std::make_shared<TSource>(id, file.path, blocking));
+            catalog.add(open(id, file.path));
         } catch (source_error const& e) {
             if (on_invalid == postgis::invalid_policy::abort) {
                 throw config_error{
@@ -88,6 +87,32 @@ void publish_archives(tiles::archive_config const& config, std::string_view exte
             spdlog::warn("{}; the source is skipped", e.what());
         }
     }
+}
+
+/// Every MBTiles and PMTiles archive the settings name. The PMTiles directory cache is shared
+/// out between the archives.
+void publish_all_archives(config::settings const& settings, asio::any_io_executor const& blocking,
+                          tiles::id_resolver& ids, tiles::catalog& catalog) {
+    auto const mbtiles = tiles::archive_files(settings.mbtiles, ".mbtiles");
+    publish_archives(
+        mbtiles, "mbtiles", settings.on_invalid,
+        [&](std::string const& id, std::string const& path) {
+            return std::make_shared<mbtiles::mbtiles_source>(id, path, blocking);
+        },
+        ids, catalog);
+    auto const pmtiles = tiles::archive_files(settings.pmtiles, ".pmtiles");
+    if (pmtiles.empty()) {
+        return;
+    }
+    auto const megabytes = settings.pmtiles.directory_cache_mb.value_or(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(settings.cache.size_mb, 0)) / 4);
+    std::size_t const each = megabytes * 1'000'000 / pmtiles.size();
+    publish_archives(
+        pmtiles, "pmtiles", settings.on_invalid,
+        [&](std::string const& id, std::string const& path) {
+            return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each);
+        },
+        ids, catalog);
 }
 
 } // namespace
@@ -139,10 +164,7 @@ struct application::state {
                 ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
                 publish, ids, *catalog, &ready));
         }
-        publish_archives<mbtiles::mbtiles_source>(settings.mbtiles, ".mbtiles", settings.on_invalid,
-                                                  blocking.get_executor(), ids, *catalog);
-        publish_archives<pmtiles::pmtiles_source>(settings.pmtiles, ".pmtiles", settings.on_invalid,
-                                                  blocking.get_executor(), ids, *catalog);
+        publish_all_archives(settings, blocking.get_executor(), ids, *catalog);
         if (settings.save_config) {
             config::save_config(*settings.save_config, settings, published);
         }

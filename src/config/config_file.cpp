@@ -97,6 +97,35 @@ void refuse_remote(std::string const& path, std::string const& where) {
     }
 }
 
+/// `pmtiles.directory_cache: MB | disable | {size_mb: MB}` in megabytes (0: off).
+std::uint64_t directory_cache(YAML::Node const& node, std::string const& key, context const& ctx) {
+    YAML::Node size = node;
+    if (node.IsMap()) {
+        for (auto const& entry : node) {
+            auto const name = entry.first.as<std::string>();
+            if (name == "size_mb") {
+                size = entry.second;
+            } else {
+                spdlog::warn(
+                    "{}: '{}.{}' is not supported by kachel and is ignored: the directory cache only "
+                    "has a size",
+                    ctx.file, key, name);
+            }
+        }
+    }
+    if (size.IsScalar() && (size.Scalar() == "disable" || size.Scalar() == "0")) {
+        return 0;
+    }
+    auto const text = size.IsScalar() ? size.Scalar() : std::string{};
+    std::uint64_t mb = 0;
+    auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mb);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+        throw config_error{fmt_error("{}: '{}' is '{}'; it takes megabytes (32), disable, or {{size_mb: 32}}",
+                                     ctx.file, key, text)};
+    }
+    return mb;
+}
+
 /// Paths under `key`: one string or a list of them.
 void archive_paths(YAML::Node const& node, std::string const& key, context const& ctx,
                    std::vector<std::string>& out) {
@@ -117,9 +146,8 @@ tiles::archive_config parse_archives(YAML::Node const& node, std::string const& 
     out.origin = fmt::format("{} {}", ctx.file, section);
     if (!node.IsMap()) {
         archive_paths(node, section, ctx, out.paths);
-        return out;
     }
-    for (auto const& entry : node) {
+    for (auto const& entry : node.IsMap() ? node : YAML::Node{YAML::NodeType::Map}) {
         auto const key = entry.first.as<std::string>();
         auto dotted = section;
         dotted += '.';
@@ -151,6 +179,8 @@ tiles::archive_config parse_archives(YAML::Node const& node, std::string const& 
                 }
                 out.sources.push_back({std::move(*path), id});
             }
+        } else if (key == "directory_cache" && section == "pmtiles") {
+            out.directory_cache_mb = directory_cache(entry.second, dotted, ctx);
         } else {
             unhandled_key(dotted, entry.second, ctx);
         }

@@ -54,6 +54,7 @@ constexpr std::array keys{
     martin_key{"pmtiles", implemented, {}, "{paths: [/data]}", {}},
     martin_key{"pmtiles.paths", implemented, {}, "[/data]", {}},
     martin_key{"pmtiles.sources", implemented, {}, "{world: /data/world.pmtiles}", {}},
+    martin_key{"pmtiles.directory_cache", implemented, {}, "32", {}},
     martin_key{"cog", refused, {}, "{paths: [/data]}", archives},
     martin_key{"geojson", refused, {}, "{paths: [/data]}", archives},
     martin_key{"passthrough", refused, {}, "{sources: {a: 'https://a.example'}}", archives},

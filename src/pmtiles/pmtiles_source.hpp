@@ -76,7 +76,7 @@ class pmtiles_source final : public tiles::tile_source {
   public:
     /// \throws source_error naming the file, what is wrong and the fix
     pmtiles_source(std::string id, std::string path, boost::asio::any_io_executor blocking,
-                   std::size_t directory_cache_bytes = std::size_t{64} << 20);
+                   std::size_t directory_cache_bytes);
     ~pmtiles_source() override;
     pmtiles_source(pmtiles_source const&) = delete;
     pmtiles_source& operator=(pmtiles_source const&) = delete;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,6 +22,9 @@ struct archive_config {
     std::vector<std::string> paths;    ///< files, or directories whose archives are all published
     std::vector<archive_file> sources; ///< `sources: {id: path}`
     std::string origin;                ///< "config.yaml mbtiles", "command line argument 2"
+    /// `pmtiles.directory_cache`: megabytes for the PMTiles directories of every archive
+    /// together, 0 for none; unset: a quarter of `cache.size_mb`, as in Martin.
+    std::optional<std::uint64_t> directory_cache_mb;
 };
 
 /// The files `config` names, configured sources first: a file as is, a directory's files whose

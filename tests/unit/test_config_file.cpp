@@ -297,3 +297,39 @@ TEST(config_file, a_table_filter_is_read_and_a_bad_one_names_file_key_and_positi
                            "f.yaml", env({})),
         config_error);
 }
+
+TEST(config_file, archive_sections_take_paths_sources_and_the_directory_cache) {
+    auto const file = parse_config("mbtiles: /data\n"
+                                   "pmtiles:\n"
+                                   "  paths: [/a.pmtiles, /dir]\n"
+                                   "  directory_cache: {size_mb: 12}\n"
+                                   "  sources:\n"
+                                   "    base: /b.pmtiles\n"
+                                   "    other: {path: /c.pmtiles}\n",
+                                   "t.yaml");
+    ASSERT_TRUE(file.mbtiles && file.pmtiles);
+    EXPECT_EQ(file.mbtiles->paths, std::vector<std::string>{"/data"});
+    EXPECT_EQ(file.pmtiles->paths, (std::vector<std::string>{"/a.pmtiles", "/dir"}));
+    EXPECT_EQ(file.pmtiles->directory_cache_mb, 12U);
+    ASSERT_EQ(file.pmtiles->sources.size(), 2U);
+    EXPECT_EQ(file.pmtiles->sources[1].id, "other");
+    EXPECT_EQ(file.pmtiles->sources[1].path, "/c.pmtiles");
+    EXPECT_EQ(parse_config("pmtiles: {directory_cache: disable}\n", "t.yaml").pmtiles->directory_cache_mb,
+              0U);
+    auto const error = [](std::string const& yaml) {
+        try {
+            (void)parse_config(yaml, "t.yaml");
+        } catch (config_error const& e) {
+            return std::string{e.what()};
+        }
+        return std::string{};
+    };
+    EXPECT_NE(error("pmtiles: {directory_cache: lots}\n")
+                  .find("is 'lots'; it takes megabytes (32), disable, or {size_mb: 32}"),
+              std::string::npos);
+    EXPECT_NE(error("mbtiles: {sources: {a: {path: /a, cache: disable}}}\n")
+                  .find("'mbtiles.sources.a.cache' is not a key"),
+              std::string::npos);
+    EXPECT_NE(error("pmtiles: https://tiles.example/w.pmtiles\n").find("is a remote archive"),
+              std::string::npos);
+}
