@@ -16,17 +16,6 @@ namespace kachel::http {
 
 namespace asio = boost::asio;
 
-namespace {
-
-/// gzip's magic bytes. A tile in any format kachel serves never starts with them (an MVT starts
-/// with a field tag, 0x1a).
-bool is_gzip(std::string_view data) noexcept {
-    return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
-           static_cast<unsigned char>(data[1]) == 0x8b;
-}
-
-} // namespace
-
 bool tile_fetch::cached(tiles::tile_source const& source) const noexcept {
     return m_cache != nullptr && m_cache->covers(m_coord.z) && source.cache_policy().allows(m_coord.z);
 }
@@ -48,7 +37,7 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
             co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
         }
         std::shared_ptr<tiles::tile_bytes> as_gzip;
-        if (is_gzip(result.data)) {
+        if (tiles::is_gzip(result.data)) {
             // Stored gzip-compressed (an MBTiles archive, a function as Martin 1.16 allows): kept
             // plain like every tile, so each client gets the encoding it accepts and the ETag is the
             // content's, and kept as stored too, for the clients that accept gzip.

@@ -3,13 +3,11 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "mbtiles/sqlite.hpp"
+#include "tiles/blocking_read.hpp"
 #include "tiles/tile_format.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <zlib.h>
 
 #include <array>
 #include <charconv>
@@ -72,28 +70,6 @@ std::string_view coordinate_table(schema kind, bool has_tiles) {
         break;
     }
     return "tiles";
-}
-
-bool is_gzip(std::string_view data) noexcept {
-    return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
-           static_cast<unsigned char>(data[1]) == 0x8b;
-}
-
-/// The first bytes of a gzip stream inflated: enough to recognise the tile format.
-std::string gunzip_head(std::string_view data) {
-    std::string out(64, '\0');
-    z_stream zs{};
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-        return {};
-    }
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data())); // NOLINT: zlib's C API
-    zs.avail_in = static_cast<uInt>(data.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data()); // NOLINT: zlib's C API
-    zs.avail_out = static_cast<uInt>(out.size());
-    inflate(&zs, Z_SYNC_FLUSH);
-    out.resize(out.size() - zs.avail_out);
-    inflateEnd(&zs);
-    return out;
 }
 
 std::optional<double> to_number(std::string_view text) {
@@ -280,14 +256,17 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
             type = *t;
         }
     }
-    if (is_gzip(sample)) {
+    if (tiles::is_gzip(sample)) {
         m_stored = tiles::encoding::gzip;
     }
     if (type.empty()) {
-        type = sample.empty()
-                   ? tiles::mvt_type
-                   : tiles::detect_tile_type(is_gzip(sample) ? std::string_view{gunzip_head(sample)}
-                                                             : std::string_view{sample});
+        std::string plain;
+        try {
+            plain = tiles::is_gzip(sample) ? tiles::decompress(sample, tiles::encoding::gzip) : sample;
+        } catch (std::exception const& e) {
+            throw fail(fmt::format("a tile does not inflate ({})", e.what()), "the file is damaged");
+        }
+        type = sample.empty() ? tiles::mvt_type : tiles::detect_tile_type(plain);
     }
     m_content_type = type;
     m_idle.push_back(std::make_unique<reader>(m_path, m_tile_sql));
@@ -342,9 +321,7 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
 
 asio::awaitable<tiles::tile_result> mbtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
-    co_return co_await asio::co_spawn(
-        m_blocking, [this, coord]() -> asio::awaitable<tiles::tile_result> { co_return read(coord); },
-        asio::use_awaitable);
+    co_return co_await tiles::read_blocking(m_blocking, [this, coord] { return read(coord); });
 }
 
 } // namespace kachel::mbtiles

@@ -1,10 +1,9 @@
 #include "pmtiles/pmtiles_source.hpp"
 
 #include "core/error.hpp"
+#include "tiles/blocking_read.hpp"
 #include "tiles/tile_format.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -371,9 +370,7 @@ tiles::tile_result pmtiles_source::read(tile_coord coord) const {
 
 asio::awaitable<tiles::tile_result> pmtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
-    co_return co_await asio::co_spawn(
-        m_blocking, [this, coord]() -> asio::awaitable<tiles::tile_result> { co_return read(coord); },
-        asio::use_awaitable);
+    co_return co_await tiles::read_blocking(m_blocking, [this, coord] { return read(coord); });
 }
 
 } // namespace kachel::pmtiles

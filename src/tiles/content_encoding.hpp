@@ -17,6 +17,13 @@ enum class encoding : std::uint8_t { identity, gzip, brotli, zstd };
 /// `gzip` -> gzip; `brotli` and `br` -> brotli; `zstd` -> zstd; `identity`; nullopt otherwise.
 [[nodiscard]] std::optional<encoding> parse_encoding(std::string_view name) noexcept;
 
+/// True when `data` starts with gzip's magic bytes. No tile format kachel serves starts with
+/// them (an MVT starts with a field tag, 0x1a), so such bytes are a compressed tile.
+[[nodiscard]] constexpr bool is_gzip(std::string_view data) noexcept {
+    return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
+           static_cast<unsigned char>(data[1]) == 0x8b;
+}
+
 /// Compresses at kachel's levels (gzip through libdeflate, zstd, brotli quality 6 as Martin),
 /// with compressor state kept per thread: only the returned string is allocated.
 /// \throws std::runtime_error if the library fails.

@@ -3,10 +3,6 @@
 // compressed: nothing of kachel writes them.
 
 #include "support/archive_fixtures.hpp"
-#include "support/http_client.hpp"
-#include "support/process.hpp"
-#include "support/tempdb.hpp"
-#include "support/test_env.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -78,13 +74,11 @@ INSERT INTO tiles_shallow VALUES (0, 0, 0, 1), (1, 1, 0, 2);
 class mbtiles : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        s_db = std::make_unique<test::tempdb>();
-        s_dir = fs::temp_directory_path() / ("kachel-mbtiles-" + std::to_string(::getpid()));
-        fs::remove_all(s_dir);
-        fs::create_directories(s_dir / "archives");
+        s_suite.prepare("mbtiles");
+        s_dir = s_suite.dir;
         // Two tiles made by PostGIS, one city each.
-        s_z0 = test::postgis_tile(*s_db, "Lagos", 3.4, 6.5, 0, 0, 0);
-        s_z1 = test::postgis_tile(*s_db, "Perth", 115.9, -31.9, 1, 1, 1);
+        s_z0 = test::postgis_tile(*s_suite.db, "Lagos", 3.4, 6.5, 0, 0, 0);
+        s_z1 = test::postgis_tile(*s_suite.db, "Perth", 115.9, -31.9, 1, 1, 1);
         write_file(s_dir / "z0", s_z0);
         write_file(s_dir / "z1", s_z1);
         auto const dir = s_dir.string();
@@ -97,33 +91,18 @@ class mbtiles : public ::testing::Test {
         // A PostGIS table and a file share the name points: the file becomes points.1.
         run_shell("cd '" + dir + "' && cp archives/flat.mbtiles points.mbtiles");
         write_file(s_dir / "not-sqlite.mbtiles", "this is not a database\n");
-        s_kachel = std::make_unique<test::child_process>(
-            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(s_db->name()),
-                                     (s_dir / "archives").string(), (s_dir / "points.mbtiles").string()},
-            std::map<std::string, std::optional<std::string>>{
-                {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
-        s_port = test::ready_port(*s_kachel);
+        s_suite.start({(s_dir / "archives").string(), (s_dir / "points.mbtiles").string()});
     }
-    static void TearDownTestSuite() {
-        s_kachel.reset();
-        s_db.reset();
-        if (std::getenv("KACHEL_KEEP_TEST_DB") == nullptr) { // kept with the database, to look into
-            fs::remove_all(s_dir);
-        }
+    static void TearDownTestSuite() { s_suite.finish(); }
+    void SetUp() override {
+        ASSERT_NE(s_suite.port, 0) << "kachel did not start:\n" << s_suite.kachel->output();
     }
-    void SetUp() override { ASSERT_NE(s_port, 0) << "kachel did not start:\n" << s_kachel->output(); }
 
     static test::http_reply get(std::string const& target, std::string const& accept_encoding = {}) {
-        std::vector<std::pair<std::string, std::string>> headers;
-        if (!accept_encoding.empty()) {
-            headers.emplace_back("Accept-Encoding", accept_encoding);
-        }
-        return test::http_request(s_port, target, boost::beast::http::verb::get, headers);
+        return s_suite.get(target, accept_encoding);
     }
 
-    static inline std::unique_ptr<test::tempdb> s_db;
-    static inline std::unique_ptr<test::child_process> s_kachel;
-    static inline unsigned short s_port = 0;
+    static inline test::archive_suite s_suite;
     static inline fs::path s_dir;
     static inline std::string s_z0;
     static inline std::string s_z1;
@@ -174,7 +153,8 @@ TEST_F(mbtiles, tilejson_follows_the_metadata_as_martin_does) {
     EXPECT_EQ(doc["minzoom"], 0);
     EXPECT_EQ(doc["maxzoom"], 1);
     EXPECT_EQ(get("/normalized/2/0/0").status, 404U);
-    EXPECT_EQ(doc["tiles"][0], "http://localhost:" + std::to_string(s_port) + "/normalized/{z}/{x}/{y}");
+    EXPECT_EQ(doc["tiles"][0],
+              "http://localhost:" + std::to_string(s_suite.port) + "/normalized/{z}/{x}/{y}");
 }
 
 TEST_F(mbtiles, archives_share_the_catalog_and_composites_with_postgis) {

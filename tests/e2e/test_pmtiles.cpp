@@ -4,10 +4,6 @@
 // are made by PostGIS.
 
 #include "support/archive_fixtures.hpp"
-#include "support/http_client.hpp"
-#include "support/process.hpp"
-#include "support/tempdb.hpp"
-#include "support/test_env.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -28,10 +24,8 @@ namespace {
 class pmtiles : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        s_db = std::make_unique<test::tempdb>();
-        s_dir = fs::temp_directory_path() / ("kachel-pmtiles-" + std::to_string(::getpid()));
-        fs::remove_all(s_dir);
-        fs::create_directories(s_dir / "archives");
+        s_suite.prepare("pmtiles");
+        s_dir = s_suite.dir;
         // 0/0/0, 1/1/1, and all of zoom 2: its east half one repeated "sea" tile (runs of the
         // same bytes), the rest a city each.
         auto const add = [](int z, int x, int y, std::string bytes) {
@@ -40,9 +34,9 @@ class pmtiles : public ::testing::Test {
             run_shell("cd '" + s_dir.string() + "' && gzip -n -c " + name + " > " + name + ".gz");
             s_tiles[{z, x, y}] = std::move(bytes);
         };
-        add(0, 0, 0, test::postgis_tile(*s_db, "Lagos", 3.4, 6.5, 0, 0, 0));
-        add(1, 1, 1, test::postgis_tile(*s_db, "Perth", 115.9, -31.9, 1, 1, 1));
-        auto const sea = test::postgis_tile(*s_db, "sea", 45, 30, 2, 2, 1);
+        add(0, 0, 0, test::postgis_tile(*s_suite.db, "Lagos", 3.4, 6.5, 0, 0, 0));
+        add(1, 1, 1, test::postgis_tile(*s_suite.db, "Perth", 115.9, -31.9, 1, 1, 1));
+        auto const sea = test::postgis_tile(*s_suite.db, "sea", 45, 30, 2, 2, 1);
         constexpr std::array<double, 4> latitudes{75, 30, -30, -75}; // inside rows 0 to 3 of zoom 2
         for (int x = 0; x < 4; ++x) {
             for (int y = 0; y < 4; ++y) {
@@ -50,7 +44,8 @@ class pmtiles : public ::testing::Test {
                 auto const lat = latitudes[static_cast<std::size_t>(y)];
                 add(2, x, y,
                     x >= 2 ? sea
-                           : test::postgis_tile(*s_db, "c" + std::to_string(x * 4 + y), lon, lat, 2, x, y));
+                           : test::postgis_tile(*s_suite.db, "c" + std::to_string(x * 4 + y), lon, lat, 2, x,
+                                                y));
             }
         }
         for (auto const& [zxy, bytes] : s_tiles) {
@@ -62,21 +57,12 @@ class pmtiles : public ::testing::Test {
         write_file(s_dir / "broken.pmtiles", "this is not an archive\n");
         auto const whole = read_file(s_dir / "archives" / "gz.pmtiles");
         write_file(s_dir / "truncated.pmtiles", whole.substr(0, 200));
-        s_kachel = std::make_unique<test::child_process>(
-            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", test::tls_url(s_db->name()),
-                                     (s_dir / "archives").string()},
-            std::map<std::string, std::optional<std::string>>{
-                {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
-        s_port = test::ready_port(*s_kachel);
+        s_suite.start({(s_dir / "archives").string()});
     }
-    static void TearDownTestSuite() {
-        s_kachel.reset();
-        s_db.reset();
-        if (std::getenv("KACHEL_KEEP_TEST_DB") == nullptr) { // kept with the database, to look into
-            fs::remove_all(s_dir);
-        }
+    static void TearDownTestSuite() { s_suite.finish(); }
+    void SetUp() override {
+        ASSERT_NE(s_suite.port, 0) << "kachel did not start:\n" << s_suite.kachel->output();
     }
-    void SetUp() override { ASSERT_NE(s_port, 0) << "kachel did not start:\n" << s_kachel->output(); }
 
     /// archives/NAME.pmtiles with the tiles plain, gzipped or brotli-compressed (tile compression
     /// 1, 2, 3), directories likewise (`internal`), and leaf directories of `leaf_size` entries
@@ -114,16 +100,10 @@ class pmtiles : public ::testing::Test {
     }
 
     static test::http_reply get(std::string const& target, std::string const& accept_encoding = {}) {
-        std::vector<std::pair<std::string, std::string>> headers;
-        if (!accept_encoding.empty()) {
-            headers.emplace_back("Accept-Encoding", accept_encoding);
-        }
-        return test::http_request(s_port, target, boost::beast::http::verb::get, headers);
+        return s_suite.get(target, accept_encoding);
     }
 
-    static inline std::unique_ptr<test::tempdb> s_db;
-    static inline std::unique_ptr<test::child_process> s_kachel;
-    static inline unsigned short s_port = 0;
+    static inline test::archive_suite s_suite;
     static inline fs::path s_dir;
     static inline std::map<std::tuple<int, int, int>, std::string> s_tiles;
 };

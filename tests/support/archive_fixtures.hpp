@@ -2,15 +2,23 @@
 
 // What the archive tests share: files in and out, shell steps, and MVT tiles made by PostGIS.
 
+#include "support/http_client.hpp"
+#include "support/process.hpp"
 #include "support/tempdb.hpp"
+#include "support/test_env.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <unistd.h>
+#include <vector>
 
 namespace kachel::test {
 
@@ -46,5 +54,50 @@ inline std::string postgis_tile(tempdb const& db, std::string const& name, doubl
     }
     return out;
 }
+
+/// What an archive test suite holds: a database with the fixtures, a scratch directory for the
+/// archives, and a kachel serving the database and `archive` paths.
+struct archive_suite {
+    std::unique_ptr<tempdb> db;
+    std::filesystem::path dir;
+    std::unique_ptr<child_process> kachel;
+    unsigned short port = 0;
+
+    /// The database and an empty scratch directory `kachel-NAME-PID` (with `archives/` in it).
+    void prepare(std::string const& name) {
+        db = std::make_unique<tempdb>();
+        dir = std::filesystem::temp_directory_path() / ("kachel-" + name + "-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir / "archives");
+    }
+
+    /// Starts kachel on the database and `paths`.
+    void start(std::vector<std::string> const& paths) {
+        std::vector<std::string> args{KACHEL_BINARY, "-l", "127.0.0.1:0", tls_url(db->name())};
+        args.insert(args.end(), paths.begin(), paths.end());
+        kachel = std::make_unique<child_process>(
+            args, std::map<std::string, std::optional<std::string>>{
+                      {"PGSSLROOTCERT", cluster_env("KACHEL_PG_CA")}, {"DATABASE_URL", std::nullopt}});
+        port = ready_port(*kachel);
+    }
+
+    /// Stops kachel, drops the database and the directory (both kept with KACHEL_KEEP_TEST_DB).
+    void finish() {
+        kachel.reset();
+        db.reset();
+        if (std::getenv("KACHEL_KEEP_TEST_DB") == nullptr) {
+            std::filesystem::remove_all(dir);
+        }
+    }
+
+    /// GET `target` with the Accept-Encoding given (none when empty).
+    [[nodiscard]] http_reply get(std::string const& target, std::string const& accept_encoding = {}) const {
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (!accept_encoding.empty()) {
+            headers.emplace_back("Accept-Encoding", accept_encoding);
+        }
+        return http_request(port, target, boost::beast::http::verb::get, headers);
+    }
+};
 
 } // namespace kachel::test
