@@ -221,6 +221,32 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     y << YAML::EndMap << YAML::EndMap;
 }
 
+/// `mbtiles:` / `pmtiles:` as given (files and directories, named sources, the directory cache).
+void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_config const& archives) {
+    if (archives.paths.empty() && archives.sources.empty() && !archives.directory_cache_mb) {
+        return;
+    }
+    y << YAML::Key << key << YAML::Value << YAML::BeginMap;
+    if (!archives.paths.empty()) {
+        y << YAML::Key << "paths" << YAML::Value << YAML::BeginSeq;
+        for (auto const& path : archives.paths) {
+            y << text{path};
+        }
+        y << YAML::EndSeq;
+    }
+    if (!archives.sources.empty()) {
+        y << YAML::Key << "sources" << YAML::Value << YAML::BeginMap;
+        for (auto const& source : archives.sources) {
+            y << YAML::Key << source.id << YAML::Value << text{source.path};
+        }
+        y << YAML::EndMap;
+    }
+    if (archives.directory_cache_mb) {
+        y << YAML::Key << "directory_cache" << YAML::Value << *archives.directory_cache_mb;
+    }
+    y << YAML::EndMap;
+}
+
 } // namespace
 
 std::string render_saved_config(settings const& s,
@@ -232,7 +258,10 @@ std::string render_saved_config(settings const& s,
     for (std::size_t i = 0; i < s.postgres.size(); ++i) {
         emit_postgres(y, s, i, published.at(i));
     }
-    y << YAML::EndSeq << YAML::EndMap;
+    y << YAML::EndSeq;
+    emit_archives(y, "mbtiles", s.mbtiles);
+    emit_archives(y, "pmtiles", s.pmtiles);
+    y << YAML::EndMap;
     return std::string{y.c_str()} + "\n";
 }
 

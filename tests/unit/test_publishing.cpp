@@ -1,6 +1,7 @@
 // Pure parts of publishing: the URL query as JSON, source resolution against discovered tables
 // and functions, and password removal for --save-config.
 
+#include "config/config_file.hpp"
 #include "config/save_config.hpp"
 #include "core/secrets.hpp"
 #include "http/query_params.hpp"
@@ -240,4 +241,22 @@ TEST(save_config, passwords_are_removed) {
     EXPECT_EQ(without_password("host=h password='se cret' dbname=db"), "host=h dbname=db");
     EXPECT_EQ(without_password("password=abc host=h sslpassword=k"), "host=h");
     EXPECT_EQ(without_password("host=h dbname=db"), "host=h dbname=db");
+}
+
+TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) {
+    config::settings s;
+    s.mbtiles.paths = {"/data", "/b.mbtiles"};
+    s.pmtiles.paths = {"/data"};
+    s.pmtiles.sources = {{"/w/world.pmtiles", "world"}};
+    s.pmtiles.directory_cache_mb = 16;
+    auto const text = config::render_saved_config(s, {});
+    auto const back = config::parse_config(text, "saved.yaml");
+    ASSERT_TRUE(back.mbtiles && back.pmtiles) << text;
+    EXPECT_EQ(back.mbtiles->paths, s.mbtiles.paths);
+    EXPECT_TRUE(back.mbtiles->sources.empty());
+    EXPECT_EQ(back.pmtiles->paths, s.pmtiles.paths);
+    ASSERT_EQ(back.pmtiles->sources.size(), 1U);
+    EXPECT_EQ(back.pmtiles->sources[0].id, "world");
+    EXPECT_EQ(back.pmtiles->sources[0].path, "/w/world.pmtiles");
+    EXPECT_EQ(back.pmtiles->directory_cache_mb, 16U);
 }
