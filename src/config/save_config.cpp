@@ -222,27 +222,27 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
 }
 
 /// `mbtiles:` / `pmtiles:` as given (files and directories, named sources, the directory cache).
-void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_config const& archives) {
-    if (archives.paths.empty() && archives.sources.empty() && !archives.directory_cache_mb) {
+void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_config const& given) {
+    if (given.paths.empty() && given.sources.empty() && !given.directory_cache_mb) {
         return;
     }
     y << YAML::Key << key << YAML::Value << YAML::BeginMap;
-    if (!archives.paths.empty()) {
+    if (!given.paths.empty()) {
         y << YAML::Key << "paths" << YAML::Value << YAML::BeginSeq;
-        for (auto const& path : archives.paths) {
+        for (auto const& path : given.paths) {
             y << text{path};
         }
         y << YAML::EndSeq;
     }
-    if (!archives.sources.empty()) {
+    if (!given.sources.empty()) {
         y << YAML::Key << "sources" << YAML::Value << YAML::BeginMap;
-        for (auto const& source : archives.sources) {
+        for (auto const& source : given.sources) {
             y << YAML::Key << source.id << YAML::Value << text{source.path};
         }
         y << YAML::EndMap;
     }
-    if (archives.directory_cache_mb) {
-        y << YAML::Key << "directory_cache" << YAML::Value << *archives.directory_cache_mb;
+    if (given.directory_cache_mb) {
+        y << YAML::Key << "directory_cache" << YAML::Value << *given.directory_cache_mb;
     }
     y << YAML::EndMap;
 }
