@@ -54,11 +54,9 @@ std::string tile_sql(schema kind, bool has_tiles) {
     return fmt::format("SELECT tile_data FROM tiles WHERE {}", where);
 }
 
-/// The table holding the coordinates, for the zoom range and a sample tile.
-std::string_view coordinate_table(schema kind, bool has_tiles) {
-    if (has_tiles) {
-        return "tiles";
-    }
+/// The table holding the coordinates, for the zoom range and a sample tile: the schema's own
+/// table, never a view joining it (a view would be scanned whole; the table's index answers).
+std::string_view coordinate_table(schema kind) {
     switch (kind) {
     case schema::normalized:
         return "map";
@@ -210,7 +208,7 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
             "is it an MBTiles file?");
     }
     m_tile_sql = tile_sql(m_schema, has_tiles);
-    auto const table = coordinate_table(m_schema, has_tiles);
+    auto const table = coordinate_table(m_schema);
 
     std::vector<std::pair<std::string, std::string>> rows;
     std::optional<std::pair<int, int>> zooms;
@@ -226,7 +224,10 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
             spdlog::warn("MBTiles file {} has no metadata table: its TileJSON has only what the tiles tell",
                          m_path);
         }
-        sqlite_stmt range{*db, fmt::format("SELECT min(zoom_level), max(zoom_level) FROM {}", table)};
+        // Two subqueries: SQLite answers a lone min() or max() from the index, both at once by a scan.
+        sqlite_stmt range{
+            *db, fmt::format("SELECT (SELECT min(zoom_level) FROM {0}), (SELECT max(zoom_level) FROM {0})",
+                             table)};
         if (range.step() && !range.is_null(0)) {
             zooms = std::pair{static_cast<int>(range.integer(0)), static_cast<int>(range.integer(1))};
         }
