@@ -4,7 +4,8 @@
 #   --with-test-tools   also what the test suite uses besides the build: Debian's chromium (the web
 #                       UI's browser test), prometheus (promtool checks /_/metrics), and clang
 #                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets), clang-tidy (the
-#                       lint test), pgbouncer, sqlite3 (writes the MBTiles archives the tests serve)
+#                       lint test), pgbouncer, sqlite3 (writes the MBTiles archives the tests serve),
+#                       nginx-light (serves PMTiles archives over HTTPS to the remote-archive tests)
 #   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
 #                       server it compares against) and jq (reads wrk's figures); pgbench comes
 #                       with postgresql-15
@@ -24,7 +25,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 for option in "$@"; do
   case "$option" in
-    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3) ;;
+    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3 nginx-light) ;;
     --with-bench-tools) packages+=(wrk nginx-light jq) ;;
     *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac

@@ -10,8 +10,10 @@
 #include "postgis/check_connection.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/readiness.hpp"
+#include "remote/http_client.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
+#include "tiles/tile_cache.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -72,8 +74,11 @@ void publish_archives(std::span<tiles::archive_file const> files, std::string_vi
                       tiles::catalog& catalog) {
     for (auto const& file : files) {
         std::error_code ec;
-        auto const canonical = std::filesystem::weakly_canonical(file.path, ec);
-        auto const signature = fmt::format("{}:{}", kind, ec ? file.path : canonical.string());
+        auto const canonical = tiles::is_http_url(file.path)
+                                   ? std::filesystem::path{}
+                                   : std::filesystem::weakly_canonical(file.path, ec);
+        auto const signature =
+            fmt::format("{}:{}", kind, ec || canonical.empty() ? file.path : canonical.string());
         auto const id = ids.resolve(file.id.empty() ? tiles::file_stem(file.path) : file.id, signature);
         try {
             catalog.add(open(id, file.path));
@@ -89,10 +94,28 @@ void publish_archives(std::span<tiles::archive_file const> files, std::string_vi
     }
 }
 
+/// The client that reads PMTiles archives at URLs, set as the `pmtiles` section says.
+std::shared_ptr<remote::http_client> archive_client(tiles::remote_archive_settings const& given,
+                                                    asio::any_io_executor const& blocking) {
+    remote::client_options options;
+    options.ca_file = given.ssl_root_cert;
+    options.verify = !given.allow_invalid_certificates;
+    if (!options.verify) {
+        spdlog::warn(
+            "pmtiles.allow_invalid_certificates is true: remote archives are read without checking "
+            "their servers' certificates, so anyone on the network path can change the tiles served");
+    }
+    options.timeout = given.timeout.value_or(options.timeout);
+    options.connect_timeout = given.connect_timeout.value_or(options.connect_timeout);
+    options.idle_timeout = given.pool_idle_timeout.value_or(options.idle_timeout);
+    options.max_idle_per_origin = given.pool_max_idle_per_host.value_or(options.max_idle_per_origin);
+    return std::make_shared<remote::http_client>(blocking, std::move(options));
+}
+
 /// Every MBTiles and PMTiles archive the settings name. The PMTiles directory cache is shared
-/// out between the archives.
+/// out between the archives. A remote archive that changes drops its tiles from `cache`.
 void publish_all_archives(config::settings const& settings, asio::any_io_executor const& blocking,
-                          tiles::id_resolver& ids, tiles::catalog& catalog) {
+                          tiles::tile_cache* cache, tiles::id_resolver& ids, tiles::catalog& catalog) {
     auto const mbtiles = tiles::archive_files(settings.mbtiles, ".mbtiles");
     publish_archives(
         mbtiles, "mbtiles", settings.on_invalid,
@@ -107,10 +130,26 @@ void publish_all_archives(config::settings const& settings, asio::any_io_executo
     auto const megabytes = settings.pmtiles.directory_cache_mb.value_or(
         static_cast<std::uint64_t>(std::max<std::int64_t>(settings.cache.size_mb, 0)) / 4);
     std::size_t const each = megabytes * 1'000'000 / pmtiles.size();
+    std::shared_ptr<remote::http_client> client;
+    if (std::any_of(pmtiles.begin(), pmtiles.end(),
+                    [](tiles::archive_file const& f) { return tiles::is_http_url(f.path); })) {
+        client = archive_client(settings.pmtiles.remote, blocking);
+    }
     publish_archives(
         pmtiles, "pmtiles", settings.on_invalid,
         [&](std::string const& id, std::string const& path) {
-            return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each);
+            if (!tiles::is_http_url(path)) {
+                return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each);
+            }
+            std::function<void()> changed;
+            if (cache != nullptr) {
+                changed = [cache, id] {
+                    auto const dropped = cache->drop_source(id);
+                    spdlog::info("Source '{}' changed: {} cached tiles dropped", id, dropped);
+                };
+            }
+            return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each, client,
+                                                             std::move(changed));
         },
         ids, catalog);
 }
@@ -164,7 +203,7 @@ struct application::state {
                 ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
                 publish, ids, *catalog, &ready));
         }
-        publish_all_archives(settings, blocking.get_executor(), ids, *catalog);
+        publish_all_archives(settings, blocking.get_executor(), cache.get(), ids, *catalog);
         if (settings.save_config) {
             config::save_config(*settings.save_config, settings, published);
         }

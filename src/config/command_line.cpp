@@ -100,15 +100,18 @@ command_line parse_command_line(int argc, char const* const* argv) {
     for (std::size_t i = 0; i < positional.size(); ++i) {
         auto const& arg = positional[i];
         std::error_code ec;
-        if (is_connection_string(arg)) {
+        if (tiles::is_http_url(arg)) {
+            s.pmtiles.paths.push_back(arg); // as in Martin, a URL is a PMTiles archive
+        } else if (is_connection_string(arg)) {
             postgres_settings entry;
             entry.connection_string = arg;
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
         } else if (tiles::is_remote_archive(arg)) {
-            throw config_error{fmt_error("{}: remote archives are not served by kachel yet: download it, or "
-                                         "remove it",
-                                         without_password(arg))};
+            throw config_error{
+                fmt_error("{}: archives in object stores (s3://, gs://, az://) are not served by "
+                          "kachel: give an https:// URL of the archive, or download it",
+                          without_password(arg))};
         } else if (arg.ends_with(".pmtiles")) {
             s.pmtiles.paths.push_back(arg);
         } else if (std::filesystem::is_directory(arg, ec)) {

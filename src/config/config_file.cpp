@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <fstream>
@@ -87,14 +88,59 @@ void parse_cache(YAML::Node const& node, context const& ctx, std::vector<given_v
     }
 }
 
-/// Archives kachel reads from a URL are not served yet: said, never skipped.
-void refuse_remote(std::string const& path, std::string const& where) {
-    if (tiles::is_remote_archive(path)) {
-        throw config_error{
-            fmt_error("{}: {} is a remote archive; kachel serves local files only so far: download "
-                      "it, or remove it",
-                      where, path)};
+/// kachel reads PMTiles archives from `http(s)://` URLs, and no archive from an object store:
+/// said, never skipped.
+void refuse_remote(std::string const& path, std::string const& where, std::string_view section,
+                   tiles::remote_archive_settings const& remote) {
+    if (!tiles::is_remote_archive(path)) {
+        return;
     }
+    if (section == "mbtiles") {
+        throw config_error{fmt_error(
+            "{}: {} is a URL; MBTiles files are read from local disks only: download it", where, path)};
+    }
+    if (!tiles::is_http_url(path)) {
+        throw config_error{
+            fmt_error("{}: {}: archives in object stores (s3://, gs://, az://) are not served by "
+                      "kachel: give an https:// URL of the archive, or download it",
+                      where, path.substr(0, path.find('?')))};
+    }
+    if (path.starts_with("http://") && !remote.allow_http) {
+        throw config_error{
+            fmt_error("{}: {} is an http:// URL and pmtiles.allow_http is false: use https://, or "
+                      "set allow_http: true",
+                      where, path.substr(0, path.find('?')))};
+    }
+}
+
+/// True for a key of Martin's configuration reference (whatever kachel does with it).
+bool is_martin_key(std::string const& dotted) {
+    auto const pattern = key_pattern(dotted);
+    auto const keys = martin_keys();
+    return std::any_of(keys.begin(), keys.end(), [&](martin_key const& k) { return k.path == pattern; });
+}
+
+/// The `pmtiles` keys for archives at URLs. False for a key that is not one of them.
+bool remote_key(std::string const& key, YAML::Node const& value, std::string const& dotted,
+                context const& ctx, tiles::remote_archive_settings& out) {
+    if (key == "allow_http") {
+        out.allow_http = boolean(value, dotted, ctx).value_or(true);
+    } else if (key == "allow_invalid_certificates") {
+        out.allow_invalid_certificates = boolean(value, dotted, ctx).value_or(false);
+    } else if (key == "ssl_root_cert") {
+        out.ssl_root_cert = scalar(value, dotted, ctx);
+    } else if (key == "timeout") {
+        out.timeout = duration(value, dotted, ctx);
+    } else if (key == "connect_timeout") {
+        out.connect_timeout = duration(value, dotted, ctx);
+    } else if (key == "pool_idle_timeout") {
+        out.pool_idle_timeout = duration(value, dotted, ctx);
+    } else if (key == "pool_max_idle_per_host") {
+        out.pool_max_idle_per_host = positive_integer(value, dotted, ctx);
+    } else {
+        return false;
+    }
+    return true;
 }
 
 /// `pmtiles.directory_cache: MB | disable | {size_mb: MB}` in megabytes (0: off).
@@ -181,15 +227,25 @@ tiles::archive_config parse_archives(YAML::Node const& node, std::string const& 
             }
         } else if (key == "directory_cache" && section == "pmtiles") {
             out.directory_cache_mb = directory_cache(entry.second, dotted, ctx);
+        } else if (section == "pmtiles" && remote_key(key, entry.second, dotted, ctx, out.remote)) {
+            // read into out.remote
+        } else if (section == "pmtiles" && !is_martin_key(dotted)) {
+            // Martin hands other keys to its object store (S3, GCS, Azure credentials and
+            // regions): they decide what is read, and kachel reads no object store.
+            throw config_error{fmt_error("{}: '{}' is not a pmtiles key kachel reads (it reads archives from "
+                                         "files and http(s):// URLs; object-store options such as S3's are "
+                                         "not supported): remove it; see docs/config.md for the keys",
+                                         ctx.file, dotted)};
         } else {
             unhandled_key(dotted, entry.second, ctx);
         }
     }
     for (auto const& path : out.paths) {
-        refuse_remote(path, fmt::format("{}: {}", ctx.file, section));
+        refuse_remote(path, fmt::format("{}: {}", ctx.file, section), section, out.remote);
     }
     for (auto const& source : out.sources) {
-        refuse_remote(source.path, fmt::format("{}: {}.sources.{}", ctx.file, section, source.id));
+        refuse_remote(source.path, fmt::format("{}: {}.sources.{}", ctx.file, section, source.id), section,
+                      out.remote);
     }
     return out;
 }

@@ -1,6 +1,7 @@
 #include "config/save_config.hpp"
 
 #include "config/setting.hpp"
+#include "config/value_text.hpp"
 #include "core/error.hpp"
 #include "core/secrets.hpp"
 
@@ -223,7 +224,11 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
 
 /// `mbtiles:` / `pmtiles:` as given (files and directories, named sources, the directory cache).
 void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_config const& given) {
-    if (given.paths.empty() && given.sources.empty() && !given.directory_cache_mb) {
+    auto const& remote = given.remote;
+    bool const remote_given = !remote.allow_http || remote.allow_invalid_certificates ||
+                              remote.ssl_root_cert || remote.timeout || remote.connect_timeout ||
+                              remote.pool_idle_timeout || remote.pool_max_idle_per_host;
+    if (given.paths.empty() && given.sources.empty() && !given.directory_cache_mb && !remote_given) {
         return;
     }
     y << YAML::Key << key << YAML::Value << YAML::BeginMap;
@@ -243,6 +248,25 @@ void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_conf
     }
     if (given.directory_cache_mb) {
         y << YAML::Key << "directory_cache" << YAML::Value << *given.directory_cache_mb;
+    }
+    if (!remote.allow_http) {
+        y << YAML::Key << "allow_http" << YAML::Value << false;
+    }
+    if (remote.allow_invalid_certificates) {
+        y << YAML::Key << "allow_invalid_certificates" << YAML::Value << true;
+    }
+    if (remote.ssl_root_cert) {
+        y << YAML::Key << "ssl_root_cert" << YAML::Value << text{*remote.ssl_root_cert};
+    }
+    for (auto const& [name, value] :
+         {std::pair{"timeout", remote.timeout}, std::pair{"connect_timeout", remote.connect_timeout},
+          std::pair{"pool_idle_timeout", remote.pool_idle_timeout}}) {
+        if (value) {
+            y << YAML::Key << name << YAML::Value << duration_text(*value);
+        }
+    }
+    if (remote.pool_max_idle_per_host) {
+        y << YAML::Key << "pool_max_idle_per_host" << YAML::Value << *remote.pool_max_idle_per_host;
     }
     y << YAML::EndMap;
 }

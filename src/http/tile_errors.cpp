@@ -18,6 +18,8 @@ bhttp::status status_for(tiles::tile_errc error) noexcept {
         return bhttp::status::service_unavailable;
     case tiles::tile_errc::timeout:
         return bhttp::status::gateway_timeout;
+    case tiles::tile_errc::upstream:
+        return bhttp::status::bad_gateway;
     case tiles::tile_errc::internal:
         break;
     }
@@ -33,6 +35,14 @@ response tile_error_response(request const& req, tiles::fetched_tile const& resu
                      coord.y, result.detail);
         auto res = error_response(req, status,
                                   fmt::format("Database unavailable, retry later (request {})", rid), rid);
+        res.set(bhttp::field::retry_after, "5");
+        return res;
+    }
+    if (result.error == tiles::tile_errc::upstream) {
+        spdlog::warn("request {}: tile {}/{}/{}/{}: {}", rid, ids, coord.z, coord.x, coord.y, result.detail);
+        auto res = error_response(
+            req, status,
+            fmt::format("The server holding the archive did not answer, retry later (request {})", rid), rid);
         res.set(bhttp::field::retry_after, "5");
         return res;
     }

@@ -1,9 +1,11 @@
 #include "pmtiles/pmtiles_source.hpp"
 
 #include "core/error.hpp"
-#include "tiles/blocking_read.hpp"
 #include "tiles/tile_format.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,7 +15,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <list>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 namespace kachel::pmtiles {
@@ -202,175 +206,435 @@ std::uint64_t tile_id(tile_coord coord) noexcept {
     return id + d;
 }
 
-pmtiles_source::pmtiles_source(std::string id, std::string path, asio::any_io_executor blocking,
-                               std::size_t directory_cache_bytes)
-    : m_id(std::move(id)), m_path(std::move(path)), m_blocking(std::move(blocking)),
-      m_cache_limit(directory_cache_bytes) {
-    auto const fail = [this](std::string_view what) {
-        return source_error{fmt_error("PMTiles file {} (source {}): {}", m_path, m_id, what)};
+/// Raised when an answer comes from another version of a remote archive than the one asked for.
+class archive_changed : public source_error {
+  public:
+    using source_error::source_error;
+};
+
+/// The server holding a remote archive failed: the tile answers 502, and later requests retry.
+class upstream_failure : public source_error {
+  public:
+    using source_error::source_error;
+};
+
+class range_reader {
+  public:
+    range_reader() = default;
+    range_reader(range_reader const&) = delete;
+    range_reader& operator=(range_reader const&) = delete;
+    virtual ~range_reader() = default;
+
+    /// The start of an archive: up to `length` bytes of it, its size, and its version's tag.
+    struct start {
+        std::string bytes;
+        std::uint64_t size = 0;
+        std::string version;
     };
-    m_fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC); // NOLINT(cppcoreguidelines-pro-type-vararg): POSIX
-    if (m_fd < 0) {
-        throw fail(fmt::format("cannot open it: {}; give the path of a PMTiles file kachel can read",
-                               std::strerror(errno)));
+    [[nodiscard]] virtual asio::awaitable<start> open(std::uint64_t length) = 0;
+
+    /// Exactly `length` bytes at `offset` of the version `version` (as open gave it).
+    /// \throws archive_changed when the archive is another version now
+    [[nodiscard]] virtual asio::awaitable<std::string> read(std::uint64_t offset, std::uint64_t length,
+                                                            std::string const& version) = 0;
+};
+
+namespace {
+
+/// A local file, read with `pread` (on the blocking pool). An archive replaced by a rename keeps
+/// being read from the file that was opened.
+class file_reader final : public range_reader {
+  public:
+    explicit file_reader(std::string const& path) {
+        m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); // NOLINT(cppcoreguidelines-pro-type-vararg): POSIX
+        if (m_fd < 0) {
+            throw source_error{fmt::format(
+                "cannot open it: {}; give the path of a PMTiles file kachel can read", std::strerror(errno))};
+        }
     }
-    try {
+    ~file_reader() override { ::close(m_fd); }
+    file_reader(file_reader const&) = delete;
+    file_reader& operator=(file_reader const&) = delete;
+
+    asio::awaitable<start> open(std::uint64_t length) override {
         struct stat st {};
         if (::fstat(m_fd, &st) != 0) {
             throw source_error{std::strerror(errno)};
         }
-        m_size = static_cast<std::uint64_t>(st.st_size);
-        m_header = parse_header(read_range(0, std::min<std::uint64_t>(m_size, header_size)));
-        auto const& h = m_header;
-        for (auto const& [name, offset, length] :
-             {std::tuple{"root directory", h.root_offset, h.root_length},
-              std::tuple{"metadata", h.metadata_offset, h.metadata_length},
-              std::tuple{"leaf directories", h.leaf_offset, h.leaf_length},
-              std::tuple{"tile data", h.data_offset, h.data_length}}) {
-            if (offset > m_size || length > m_size - offset) {
-                throw source_error{fmt::format("its {} ({} bytes at {}) lies beyond the end of the file ({} "
-                                               "bytes): the file is truncated",
-                                               name, length, offset, m_size)};
+        start out;
+        out.size = static_cast<std::uint64_t>(st.st_size);
+        out.bytes = read_now(0, std::min(out.size, length));
+        co_return out;
+    }
+
+    asio::awaitable<std::string> read(std::uint64_t offset, std::uint64_t length,
+                                      std::string const& /*version*/) override {
+        co_return read_now(offset, length);
+    }
+
+  private:
+    [[nodiscard]] std::string read_now(std::uint64_t offset, std::uint64_t length) const {
+        std::string out(length, '\0');
+        std::size_t done = 0;
+        while (done < out.size()) {
+            auto const n =
+                ::pread(m_fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) {
+                continue;
             }
-        }
-        if (!encoding_of(h.internal_compression) || !encoding_of(h.tile_compression)) {
-            throw source_error{fmt::format("it uses compression code {}, which kachel does not know",
-                                           std::max(h.internal_compression, h.tile_compression))};
-        }
-        m_root = parse_directory(internal(read_range(h.root_offset, h.root_length)));
-        nlohmann::json metadata = nlohmann::json::object();
-        if (h.metadata_length > 0) {
-            metadata = nlohmann::json::parse(internal(read_range(h.metadata_offset, h.metadata_length)),
-                                             nullptr, false);
-            if (!metadata.is_object()) {
-                spdlog::warn("PMTiles file {}: its metadata is not a JSON object; the TileJSON has only the "
-                             "header's values",
-                             m_path);
-                metadata = nlohmann::json::object();
+            if (n <= 0) {
+                throw source_error{n == 0 ? std::string{"the file ends early"}
+                                          : std::string{std::strerror(errno)}};
             }
+            done += static_cast<std::size_t>(n);
         }
-        // The metadata's keys (name, attribution, vector_layers, ...), then the header's zooms,
-        // bounds and center, which describe the tiles themselves.
-        m_tilejson = std::move(metadata);
-        m_tilejson["tilejson"] = "3.0.0";
-        m_tilejson["minzoom"] = h.min_zoom;
-        m_tilejson["maxzoom"] = h.max_zoom;
-        m_tilejson["bounds"] = {h.min_lon, h.min_lat, h.max_lon, h.max_lat};
-        m_tilejson["center"] = {h.center_lon, h.center_lat, h.center_zoom};
+        return out;
+    }
+
+    int m_fd = -1;
+};
+
+/// What a status other than 206 means for a range request, and the fix.
+std::string status_problem(unsigned status) {
+    switch (status) {
+    case 401:
+        return "the server asks for credentials (401 Unauthorized); kachel sends none: make the archive "
+               "readable without them";
+    case 403:
+        return "the server refuses access (403 Forbidden): check the URL, and that the server lets anyone "
+               "read "
+               "the archive";
+    case 404:
+        return "the server has no such file (404 Not Found): check the URL";
+    case 416:
+        return "the server says the range lies beyond the end of the file (416): the archive is truncated";
+    default:
+        return fmt::format("the server answered {} to a range request", status);
+    }
+}
+
+/// An archive at an `http(s)://` URL, read with range requests. Its version is its ETag: a
+/// strong one goes out as `If-Match`; a weak one (which `If-Match` never matches) is compared
+/// with each answer's.
+class http_reader final : public range_reader {
+  public:
+    http_reader(std::shared_ptr<remote::http_client> client, remote::url where)
+        : m_client(std::move(client)), m_url(std::move(where)) {}
+
+    asio::awaitable<start> open(std::uint64_t length) override {
+        auto reply = co_await m_client->get_range(m_url, 0, length, {});
+        check(reply);
+        start out;
+        out.size = reply.total != 0 ? reply.total : reply.body.size();
+        out.version = reply.etag;
+        out.bytes = std::move(reply.body);
+        if (out.version.empty()) {
+            spdlog::warn("{}: the server sends no ETag, so a replaced archive cannot be told from the one "
+                         "opened: replace it under a new URL, or serve it with ETags",
+                         m_url.shown());
+        }
+        co_return out;
+    }
+
+    asio::awaitable<std::string> read(std::uint64_t offset, std::uint64_t length,
+                                      std::string const& version) override {
+        bool const strong = !version.empty() && !version.starts_with("W/");
+        // (The condition stays out of the co_await expression: GCC 12 mishandles temporaries there.)
+        std::string if_match;
+        if (strong) {
+            if_match = version;
+        }
+        auto reply = co_await m_client->get_range(m_url, offset, length, std::move(if_match));
+        if (reply.status == 412 || (reply.status == 206 && reply.etag != version)) {
+            throw archive_changed{fmt::format("the archive changed (ETag {} instead of {})",
+                                              reply.etag.empty() ? "none" : reply.etag, version)};
+        }
+        check(reply);
+        if (reply.body.size() != length) {
+            throw upstream_failure{
+                fmt::format("the server sent {} bytes for a range of {}", reply.body.size(), length)};
+        }
+        co_return std::move(reply.body);
+    }
+
+  private:
+    void check(remote::range_reply const& reply) const {
+        if (reply.whole) {
+            throw upstream_failure{
+                "the server answered 200 with the whole file instead of the range asked for: it does not "
+                "serve byte ranges (an nginx `max_ranges 0`, or a proxy in between); serve the archive from "
+                "a "
+                "server that does"};
+        }
+        if (reply.status != 206 && reply.status != 200) {
+            throw upstream_failure{status_problem(reply.status)};
+        }
+    }
+
+    std::shared_ptr<remote::http_client> m_client;
+    remote::url m_url;
+};
+
+/// The bytes a PMTiles reader asks for first: the header and, as the format advises, the root
+/// directory with it.
+constexpr std::uint64_t first_read = 16'384;
+
+} // namespace
+
+struct archive_version {
+    explicit archive_version(std::size_t limit) : cache_limit(limit) {}
+
+    std::string tag; ///< the ETag of a remote archive; empty for a local file
+    header h;
+    std::vector<entry> root;
+    nlohmann::json tilejson;
+
+    /// Leaf directories by offset, least recently used first out.
+    struct cached_leaf {
+        std::shared_ptr<std::vector<entry> const> entries;
+        std::size_t bytes = 0;
+        std::list<std::uint64_t>::iterator position;
+    };
+    std::size_t cache_limit;
+    mutable std::mutex mutex;
+    mutable std::size_t cache_bytes = 0;
+    mutable std::list<std::uint64_t> recent;
+    mutable std::unordered_map<std::uint64_t, cached_leaf> leaves;
+
+    /// Decompresses a directory or the metadata.
+    [[nodiscard]] std::string internal(std::string bytes) const {
+        auto const e = *encoding_of(h.internal_compression);
+        return e == tiles::encoding::identity ? bytes : tiles::decompress(bytes, e);
+    }
+};
+
+pmtiles_source::pmtiles_source(std::string id, std::string location, asio::any_io_executor blocking,
+                               std::size_t directory_cache_bytes, std::shared_ptr<remote::http_client> client,
+                               std::function<void()> on_change)
+    : m_id(std::move(id)), m_blocking(std::move(blocking)), m_cache_limit(directory_cache_bytes),
+      m_on_change(std::move(on_change)) {
+    bool const remote = client != nullptr;
+    auto const kind = remote ? "PMTiles archive" : "PMTiles file";
+    m_location = location;
+    auto const fail = [&](std::string_view what) {
+        return source_error{fmt_error("{} {} (source {}): {}", kind, m_location, m_id, what)};
+    };
+    try {
+        if (remote) {
+            auto where = remote::parse_url(location);
+            m_location = where.shown();
+            m_reader = std::make_unique<http_reader>(std::move(client), std::move(where));
+        } else {
+            m_reader = std::make_unique<file_reader>(location);
+        }
+        m_current = asio::co_spawn(m_blocking, load(), asio::use_future).get();
     } catch (source_error const& e) {
-        ::close(m_fd);
+        throw fail(e.what());
+    } catch (remote::request_error const& e) {
+        throw fail(e.what());
+    } catch (config_error const& e) {
         throw fail(e.what());
     } catch (std::exception const& e) { // a directory or metadata that does not decompress
-        ::close(m_fd);
         throw fail(fmt::format("{}; the file is damaged", e.what()));
     }
+    auto const& h = m_current->h;
+    m_tilejson = m_current->tilejson;
     m_zooms = tiles::zooms_of(m_tilejson);
-    m_content_type = type_of(m_header.tile_type);
-    spdlog::info("Publishing PMTiles file {} ({}, {} tiles, zooms {}-{}) as source '{}'", m_path,
-                 m_content_type, m_header.addressed_tiles, m_header.min_zoom, m_header.max_zoom, m_id);
+    m_content_type = type_of(h.tile_type);
+    spdlog::info("Publishing {} {} ({}, {} tiles, zooms {}-{}) as source '{}'", kind, m_location,
+                 m_content_type, h.addressed_tiles, h.min_zoom, h.max_zoom, m_id);
 }
 
-pmtiles_source::~pmtiles_source() {
-    ::close(m_fd);
+pmtiles_source::~pmtiles_source() = default;
+
+header pmtiles_source::archive_header() const {
+    return current()->h;
 }
 
-std::string pmtiles_source::read_range(std::uint64_t offset, std::uint64_t length) const {
-    std::string out(length, '\0');
-    std::size_t done = 0;
-    while (done < out.size()) {
-        auto const n = ::pread(m_fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR) {
-            continue;
+std::shared_ptr<archive_version const> pmtiles_source::current() const {
+    std::lock_guard const lock{m_mutex};
+    return m_current;
+}
+
+asio::awaitable<std::shared_ptr<archive_version const>> pmtiles_source::load() const {
+    auto first = co_await m_reader->open(first_read);
+    auto v = std::make_shared<archive_version>(m_cache_limit);
+    v->tag = std::move(first.version);
+    v->h = parse_header(first.bytes);
+    auto const& h = v->h;
+    auto const size = first.size;
+    for (auto const& [name, offset, length] : {std::tuple{"root directory", h.root_offset, h.root_length},
+                                               std::tuple{"metadata", h.metadata_offset, h.metadata_length},
+                                               std::tuple{"leaf directories", h.leaf_offset, h.leaf_length},
+                                               std::tuple{"tile data", h.data_offset, h.data_length}}) {
+        if (offset > size || length > size - offset) {
+            throw source_error{fmt::format("its {} ({} bytes at {}) lies beyond the end of the file ({} "
+                                           "bytes): the file is truncated",
+                                           name, length, offset, size)};
         }
-        if (n <= 0) {
-            throw source_error{n == 0 ? std::string{"the file ends early"}
-                                      : std::string{std::strerror(errno)}};
+    }
+    if (!encoding_of(h.internal_compression) || !encoding_of(h.tile_compression)) {
+        throw source_error{fmt::format("it uses compression code {}, which kachel does not know",
+                                       std::max(h.internal_compression, h.tile_compression))};
+    }
+    // The root usually came with the header.
+    // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+    std::string root;
+    if (h.root_offset + h.root_length <= first.bytes.size()) {
+        root = first.bytes.substr(h.root_offset, h.root_length);
+    } else {
+        root = co_await m_reader->read(h.root_offset, h.root_length, v->tag);
+    }
+    v->root = parse_directory(v->internal(std::move(root)));
+    nlohmann::json metadata = nlohmann::json::object();
+    if (h.metadata_length > 0) {
+        auto bytes = co_await m_reader->read(h.metadata_offset, h.metadata_length, v->tag);
+        metadata = nlohmann::json::parse(v->internal(std::move(bytes)), nullptr, false);
+        if (!metadata.is_object()) {
+            spdlog::warn(
+                "PMTiles {}: its metadata is not a JSON object; the TileJSON has only the header's values",
+                m_location);
+            metadata = nlohmann::json::object();
         }
-        done += static_cast<std::size_t>(n);
     }
-    return out;
+    // The metadata's keys (name, attribution, vector_layers, ...), then the header's zooms,
+    // bounds and center, which describe the tiles themselves.
+    v->tilejson = std::move(metadata);
+    v->tilejson["tilejson"] = "3.0.0";
+    v->tilejson["minzoom"] = h.min_zoom;
+    v->tilejson["maxzoom"] = h.max_zoom;
+    v->tilejson["bounds"] = {h.min_lon, h.min_lat, h.max_lon, h.max_lat};
+    v->tilejson["center"] = {h.center_lon, h.center_lat, h.center_zoom};
+    co_return v;
 }
 
-std::string pmtiles_source::internal(std::string bytes) const {
-    auto const e = *encoding_of(m_header.internal_compression);
-    if (e == tiles::encoding::identity) {
-        return bytes;
+asio::awaitable<void> pmtiles_source::switch_from(std::shared_ptr<archive_version const> old) const {
+    if (current() != old) {
+        co_return; // another request switched already
     }
-    return tiles::decompress(bytes, e);
-}
-
-std::shared_ptr<std::vector<entry> const> pmtiles_source::leaf(std::uint64_t offset,
-                                                               std::uint32_t length) const {
+    auto fresh = co_await load();
     {
         std::lock_guard const lock{m_mutex};
-        if (auto const it = m_leaves.find(offset); it != m_leaves.end()) {
-            m_recent.splice(m_recent.end(), m_recent, it->second.position);
-            return it->second.entries;
+        if (m_current != old) {
+            co_return;
         }
+        m_current = fresh;
     }
-    if (length > m_header.leaf_length || offset > m_header.leaf_length - length) {
-        throw source_error{"a directory entry points outside the leaf directories"};
+    spdlog::info("PMTiles archive {} (source {}) changed: ETag {} instead of {}; serving the new version",
+                 m_location, m_id, fresh->tag, old->tag);
+    if (fresh->tilejson != m_tilejson) {
+        spdlog::warn(
+            "PMTiles archive {} (source {}): the new version's metadata differs; its TileJSON stays as "
+            "at startup until kachel restarts",
+            m_location, m_id);
     }
-    auto entries = std::make_shared<std::vector<entry> const>(
-        parse_directory(internal(read_range(m_header.leaf_offset + offset, length))));
-    std::size_t const bytes = entries->size() * sizeof(entry) + 64;
-    std::lock_guard const lock{m_mutex};
-    if (!m_leaves.contains(offset) && bytes <= m_cache_limit) {
-        while (m_cache_bytes + bytes > m_cache_limit && !m_recent.empty()) {
-            auto const oldest = m_leaves.find(m_recent.front());
-            m_cache_bytes -= oldest->second.bytes;
-            m_leaves.erase(oldest);
-            m_recent.pop_front();
-        }
-        m_recent.push_back(offset);
-        m_leaves.emplace(offset, cached_leaf{entries, bytes, std::prev(m_recent.end())});
-        m_cache_bytes += bytes;
+    if (m_on_change) {
+        m_on_change();
     }
-    return entries;
 }
 
-tiles::tile_result pmtiles_source::read(tile_coord coord) const {
-    std::string failure;
-    try {
-        auto const id = tile_id(coord);
-        std::span<entry const> directory = m_root;
-        std::shared_ptr<std::vector<entry> const> held;
-        for (int depth = 0; depth < max_depth; ++depth) {
-            auto const* e = find_entry(directory, id);
-            if (e == nullptr) {
-                return {};
-            }
-            if (e->run_length > 0) {
-                if (e->length > m_header.data_length || e->offset > m_header.data_length - e->length) {
-                    throw source_error{"a tile entry points outside the tile data"};
-                }
-                tiles::tile_result out;
-                out.data = read_range(m_header.data_offset + e->offset, e->length);
-                // gzip goes out as stored (the HTTP layer keeps both forms); the others are
-                // decoded here.
-                auto const stored = *encoding_of(m_header.tile_compression);
-                if (stored == tiles::encoding::brotli || stored == tiles::encoding::zstd) {
-                    out.data = tiles::decompress(out.data, stored);
-                }
-                return out;
-            }
-            held = leaf(e->offset, e->length);
-            directory = *held;
+asio::awaitable<std::string> pmtiles_source::internal(archive_version const& v, std::uint64_t offset,
+                                                      std::uint64_t length) const {
+    auto bytes = co_await m_reader->read(offset, length, v.tag);
+    co_return v.internal(std::move(bytes));
+}
+
+asio::awaitable<std::shared_ptr<std::vector<entry> const>>
+pmtiles_source::leaf(archive_version const& v, std::uint64_t offset, std::uint32_t length) const {
+    {
+        std::lock_guard const lock{v.mutex};
+        if (auto const it = v.leaves.find(offset); it != v.leaves.end()) {
+            v.recent.splice(v.recent.end(), v.recent, it->second.position);
+            co_return it->second.entries;
         }
-        throw source_error{"its leaf directories nest deeper than the format allows"};
-    } catch (std::exception const& e) {
-        failure = e.what();
     }
-    return tiles::tile_result{{},
-                              tiles::tile_errc::internal,
-                              fmt::format("PMTiles file {}: reading tile {}/{}/{} failed: {}", m_path,
-                                          coord.z, coord.x, coord.y, failure),
-                              {}};
+    if (length > v.h.leaf_length || offset > v.h.leaf_length - length) {
+        throw source_error{"a directory entry points outside the leaf directories"};
+    }
+    auto const bytes_read = co_await internal(v, v.h.leaf_offset + offset, length);
+    auto entries = std::make_shared<std::vector<entry> const>(parse_directory(bytes_read));
+    std::size_t const bytes = entries->size() * sizeof(entry) + 64;
+    std::lock_guard const lock{v.mutex};
+    if (!v.leaves.contains(offset) && bytes <= v.cache_limit) {
+        while (v.cache_bytes + bytes > v.cache_limit && !v.recent.empty()) {
+            auto const oldest = v.leaves.find(v.recent.front());
+            v.cache_bytes -= oldest->second.bytes;
+            v.leaves.erase(oldest);
+            v.recent.pop_front();
+        }
+        v.recent.push_back(offset);
+        v.leaves.emplace(offset, archive_version::cached_leaf{entries, bytes, std::prev(v.recent.end())});
+        v.cache_bytes += bytes;
+    }
+    co_return entries;
+}
+
+asio::awaitable<tiles::tile_result> pmtiles_source::read_from(archive_version const& v,
+                                                              tile_coord coord) const {
+    auto const id = tile_id(coord);
+    std::span<entry const> directory = v.root;
+    std::shared_ptr<std::vector<entry> const> held;
+    for (int depth = 0; depth < max_depth; ++depth) {
+        auto const* e = find_entry(directory, id);
+        if (e == nullptr) {
+            co_return tiles::tile_result{};
+        }
+        if (e->run_length > 0) {
+            if (e->length > v.h.data_length || e->offset > v.h.data_length - e->length) {
+                throw source_error{"a tile entry points outside the tile data"};
+            }
+            tiles::tile_result out;
+            out.data = co_await m_reader->read(v.h.data_offset + e->offset, e->length, v.tag);
+            // gzip goes out as stored (the HTTP layer keeps both forms); the others are decoded here.
+            auto const stored = *encoding_of(v.h.tile_compression);
+            if (stored == tiles::encoding::brotli || stored == tiles::encoding::zstd) {
+                out.data = tiles::decompress(out.data, stored);
+            }
+            co_return out;
+        }
+        held = co_await leaf(v, e->offset, e->length);
+        directory = *held;
+    }
+    throw source_error{"its leaf directories nest deeper than the format allows"};
+}
+
+asio::awaitable<tiles::tile_result> pmtiles_source::read(tile_coord coord) const {
+    auto const failed = [&](tiles::tile_errc errc, std::string_view what) {
+        return tiles::tile_result{{},
+                                  errc,
+                                  fmt::format("PMTiles {}: reading tile {}/{}/{} failed: {}", m_location,
+                                              coord.z, coord.x, coord.y, what),
+                                  {}};
+    };
+    // A change seen while reading switches to the new version and reads again; a third version
+    // within one request is a server that keeps changing: retry later.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto const v = current();
+        std::string changed;
+        try {
+            co_return co_await read_from(*v, coord);
+        } catch (archive_changed const& e) {
+            changed = e.what();
+        } catch (upstream_failure const& e) {
+            co_return failed(tiles::tile_errc::upstream, e.what());
+        } catch (remote::request_error const& e) {
+            co_return failed(tiles::tile_errc::upstream, e.what());
+        } catch (std::exception const& e) {
+            co_return failed(tiles::tile_errc::internal, e.what());
+        }
+        try {
+            co_await switch_from(v);
+        } catch (std::exception const& e) {
+            co_return failed(tiles::tile_errc::upstream,
+                             fmt::format("{}, and its new version cannot be read: {}", changed, e.what()));
+        }
+    }
+    co_return failed(tiles::tile_errc::upstream, "the archive changed three times during one request");
 }
 
 asio::awaitable<tiles::tile_result> pmtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
-    co_return co_await tiles::read_blocking(m_blocking, [this, coord] { return read(coord); });
+    co_return co_await asio::co_spawn(m_blocking, read(coord), asio::use_awaitable);
 }
 
 } // namespace kachel::pmtiles

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "remote/http_client.hpp"
 #include "tiles/content_encoding.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -7,13 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <list>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace kachel::pmtiles {
@@ -69,14 +69,27 @@ struct entry {
 /// The id of z/x/y: the tiles of every lower zoom, then the Hilbert index of (x, y).
 [[nodiscard]] std::uint64_t tile_id(tile_coord coord) noexcept;
 
-/// A local PMTiles v3 archive served as a source. The root directory is read when the archive
-/// opens; leaf directories are kept in a cache bounded in bytes. Reads are `pread`s run on
-/// `blocking` (a thread pool), never on an event loop. A tile the archive lacks is empty (204).
+/// Where an archive's bytes come from: a local file (`pread`) or a URL (HTTP range requests).
+class range_reader;
+/// One version of an archive: its header, root directory, metadata and leaf-directory cache.
+struct archive_version;
+
+/// A PMTiles v3 archive served as a source, from a local file or an `http(s)://` URL. The header,
+/// root directory and metadata are read when the archive opens; leaf directories are kept in a
+/// cache bounded in bytes. Every read runs on `blocking` (a thread pool), never on an event loop.
+/// A tile the archive lacks is empty (204).
+///
+/// A remote archive is one version, named by its ETag: every range request carries `If-Match`,
+/// and an answer from another version (412, or another ETag) makes the source read the new
+/// version's header and directories and read the tile again from them. So a tile is never made of
+/// one version's directory and another version's bytes. `on_change` is called after a switch
+/// (the application drops the source's cached tiles).
 class pmtiles_source final : public tiles::tile_source {
   public:
-    /// \throws source_error naming the file, what is wrong and the fix
-    pmtiles_source(std::string id, std::string path, boost::asio::any_io_executor blocking,
-                   std::size_t directory_cache_bytes);
+    /// \throws source_error naming the file or URL, what is wrong and the fix
+    pmtiles_source(std::string id, std::string location, boost::asio::any_io_executor blocking,
+                   std::size_t directory_cache_bytes, std::shared_ptr<remote::http_client> client = nullptr,
+                   std::function<void()> on_change = {});
     ~pmtiles_source() override;
     pmtiles_source(pmtiles_source const&) = delete;
     pmtiles_source& operator=(pmtiles_source const&) = delete;
@@ -88,37 +101,33 @@ class pmtiles_source final : public tiles::tile_source {
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
     async_get_tile(tile_coord coord, std::string const& query) const override;
 
-    [[nodiscard]] header const& archive_header() const noexcept { return m_header; }
+    /// The header of the version served now.
+    [[nodiscard]] header archive_header() const;
 
   private:
-    [[nodiscard]] std::string read_range(std::uint64_t offset, std::uint64_t length) const;
-    [[nodiscard]] std::string internal(std::string bytes) const;
-    [[nodiscard]] std::shared_ptr<std::vector<entry> const> leaf(std::uint64_t offset,
-                                                                 std::uint32_t length) const;
-    [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
+    [[nodiscard]] std::shared_ptr<archive_version const> current() const;
+    [[nodiscard]] boost::asio::awaitable<std::shared_ptr<archive_version const>> load() const;
+    [[nodiscard]] boost::asio::awaitable<void> switch_from(std::shared_ptr<archive_version const> old) const;
+    [[nodiscard]] boost::asio::awaitable<std::string> internal(archive_version const& v, std::uint64_t offset,
+                                                               std::uint64_t length) const;
+    [[nodiscard]] boost::asio::awaitable<std::shared_ptr<std::vector<entry> const>>
+    leaf(archive_version const& v, std::uint64_t offset, std::uint32_t length) const;
+    [[nodiscard]] boost::asio::awaitable<tiles::tile_result> read_from(archive_version const& v,
+                                                                       tile_coord coord) const;
+    [[nodiscard]] boost::asio::awaitable<tiles::tile_result> read(tile_coord coord) const;
 
     std::string m_id;
-    std::string m_path;
+    std::string m_location; ///< the path, or the URL without its query
     boost::asio::any_io_executor m_blocking;
-    int m_fd = -1;
-    std::uint64_t m_size = 0;
-    header m_header;
-    std::vector<entry> m_root;
+    std::size_t m_cache_limit;
+    std::unique_ptr<range_reader> m_reader;
+    std::function<void()> m_on_change;
     nlohmann::json m_tilejson;
     std::string m_content_type;
     tiles::zoom_range m_zooms;
 
-    /// Leaf directories by offset, least recently used first out.
-    struct cached_leaf {
-        std::shared_ptr<std::vector<entry> const> entries;
-        std::size_t bytes = 0;
-        std::list<std::uint64_t>::iterator position;
-    };
-    std::size_t m_cache_limit;
     mutable std::mutex m_mutex;
-    mutable std::size_t m_cache_bytes = 0;
-    mutable std::list<std::uint64_t> m_recent;
-    mutable std::unordered_map<std::uint64_t, cached_leaf> m_leaves;
+    mutable std::shared_ptr<archive_version const> m_current;
 };
 
 } // namespace kachel::pmtiles

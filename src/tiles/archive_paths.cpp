@@ -15,12 +15,16 @@ std::vector<archive_file> archive_files(archive_config const& config, std::strin
     std::vector<archive_file> out = config.sources;
     for (auto const& source : config.sources) {
         std::error_code ec;
-        if (!fs::is_regular_file(source.path, ec)) {
+        if (!is_http_url(source.path) && !fs::is_regular_file(source.path, ec)) {
             throw config_error{fmt_error("{}: source {}: {} is not a file: give the path of an archive",
                                          config.origin, source.id, source.path)};
         }
     }
     for (auto const& path : config.paths) {
+        if (is_http_url(path)) {
+            out.push_back({path, {}});
+            continue;
+        }
         std::error_code ec;
         auto const status = fs::status(path, ec);
         if (fs::is_regular_file(status)) {
@@ -58,7 +62,14 @@ bool is_remote_archive(std::string_view path) noexcept {
                        [path](std::string_view scheme) { return path.starts_with(scheme); });
 }
 
+bool is_http_url(std::string_view path) noexcept {
+    return path.starts_with("http://") || path.starts_with("https://");
+}
+
 std::string file_stem(std::string_view path) {
+    if (is_http_url(path)) {
+        path = path.substr(0, path.find_first_of("?#"));
+    }
     return fs::path{std::string{path}}.stem().string();
 }
 

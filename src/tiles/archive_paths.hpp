@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -16,6 +17,18 @@ struct archive_file {
     std::string id;
 };
 
+/// How archives at `http(s)://` URLs are read (the `pmtiles` section's keys, as Martin's object
+/// store options name them, plus kachel's `ssl_root_cert`).
+struct remote_archive_settings {
+    bool allow_http = true; ///< Martin's default: `http://` URLs are read too
+    bool allow_invalid_certificates = false;
+    std::optional<std::string> ssl_root_cert; ///< CA file; unset: the system's CAs
+    std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::chrono::milliseconds> connect_timeout;
+    std::optional<std::chrono::milliseconds> pool_idle_timeout;
+    std::optional<std::uint64_t> pool_max_idle_per_host;
+};
+
 /// Where archives of one kind come from (`mbtiles:` / `pmtiles:` in the config file, or paths
 /// on the command line).
 struct archive_config {
@@ -25,11 +38,12 @@ struct archive_config {
     /// `pmtiles.directory_cache`: megabytes for the PMTiles directories of every archive
     /// together, 0 for none; unset: a quarter of `cache.size_mb`, as in Martin.
     std::optional<std::uint64_t> directory_cache_mb;
+    remote_archive_settings remote; ///< PMTiles only
 };
 
-/// The files `config` names, configured sources first: a file as is, a directory's files whose
-/// name ends in `extension` (`.mbtiles`), sorted by name, without descending further.
-/// \throws config_error for a path that does not exist, naming it and where it came from
+/// The files `config` names, configured sources first: a file (or an `http(s)://` URL) as is, a directory's
+/// files whose name ends in `extension` (`.mbtiles`), sorted by name, without descending further. \throws
+/// config_error for a path that does not exist, naming it and where it came from
 [[nodiscard]] std::vector<archive_file> archive_files(archive_config const& config,
                                                       std::string_view extension);
 
@@ -37,7 +51,11 @@ struct archive_config {
 /// `az://`...).
 [[nodiscard]] bool is_remote_archive(std::string_view path) noexcept;
 
-/// The stem of a path: `/data/world.v2.mbtiles` -> `world.v2`.
+/// True for an `http://` or `https://` URL, which kachel reads PMTiles archives from.
+[[nodiscard]] bool is_http_url(std::string_view path) noexcept;
+
+/// The stem of a path or URL: `/data/world.v2.mbtiles` -> `world.v2`,
+/// `https://h/a/world.pmtiles?sig=1` -> `world`.
 [[nodiscard]] std::string file_stem(std::string_view path);
 
 } // namespace kachel::tiles

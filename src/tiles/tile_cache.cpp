@@ -239,6 +239,25 @@ tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_t
     co_return result;
 }
 
+std::size_t tile_cache::drop_source(std::string_view source) {
+    std::size_t dropped = 0;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        auto& s = m_shards[i];
+        std::lock_guard const lock{s.mutex};
+        for (auto it = s.lru.begin(); it != s.lru.end();) {
+            if (it->key.source == source) {
+                s.bytes -= it->cost;
+                s.index.erase(it->key);
+                it = s.lru.erase(it);
+                ++dropped;
+            } else {
+                ++it;
+            }
+        }
+    }
+    return dropped;
+}
+
 std::size_t tile_cache::size_bytes() const {
     std::size_t total = 0;
     for (std::size_t i = 0; i < shard_count; ++i) {

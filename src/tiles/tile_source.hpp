@@ -19,6 +19,7 @@ enum class tile_errc {
     bad_request, ///< the request cannot be served as asked
     unavailable, ///< no database connection could be had in time: retry later
     timeout,     ///< the query ran longer than the source's statement timeout (and was cancelled)
+    upstream,    ///< the server holding a remote archive failed or could not be reached: retry later
     internal,    ///< anything else; details are logged, never sent to the client
 };
 

@@ -196,10 +196,12 @@ TEST_F(mbtiles, the_config_file_names_sources_and_bad_files_stop_startup) {
                                 {{"DATABASE_URL", std::nullopt}}};
     EXPECT_EQ(missing.wait_exit(30s), 1);
     EXPECT_NE(missing.output().find("nowhere.mbtiles does not exist"), std::string::npos) << missing.output();
-    test::child_process remote{{KACHEL_BINARY, "-l", "127.0.0.1:0", "https://tiles.example/world.pmtiles"},
+    test::child_process remote{{KACHEL_BINARY, "-l", "127.0.0.1:0", "s3://bucket/world.pmtiles"},
                                {{"DATABASE_URL", std::nullopt}}};
     EXPECT_EQ(remote.wait_exit(30s), 1);
-    EXPECT_NE(remote.output().find("world.pmtiles: remote archives are not served by kachel yet"),
-              std::string::npos)
+    EXPECT_NE(
+        remote.output().find("s3://bucket/world.pmtiles: archives in object stores (s3://, gs://, az://) are "
+                             "not served by kachel"),
+        std::string::npos)
         << remote.output();
 }

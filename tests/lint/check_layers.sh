@@ -10,7 +10,7 @@ src=${1:?usage: check_layers.sh SRC_DIR}
 layer() {
   case $1 in
     core) echo 0 ;;
-    tiles | pg) echo 1 ;;
+    tiles | pg | remote) echo 1 ;;
     postgis | mbtiles | pmtiles) echo 2 ;;
     http) echo 3 ;;
     config) echo 4 ;;

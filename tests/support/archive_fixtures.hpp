@@ -8,6 +8,7 @@
 #include "support/test_env.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -53,6 +54,44 @@ inline std::string postgis_tile(tempdb const& db, std::string const& name, doubl
         out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     }
     return out;
+}
+
+/// One tile of an archive to write: its coordinates and the file holding its bytes as stored.
+struct tile_file {
+    int z = 0;
+    int x = 0;
+    int y = 0;
+    std::filesystem::path file;
+};
+
+/// Writes the PMTiles archive `out` with tests/archives/write_pmtiles.mjs (which reads every
+/// tile back through the reference reader): tiles plain, gzipped or brotli-compressed
+/// (`tile_compression` 1, 2, 3; brotli ones compressed by the writer), directories likewise
+/// (`internal`), leaf directories of `leaf_size` entries (0: none), metadata named `name`.
+inline void write_pmtiles(std::filesystem::path const& out, std::vector<tile_file> const& tiles,
+                          int tile_compression, int internal, int leaf_size, std::string const& name) {
+    nlohmann::json spec{
+        {"out", out.string()},
+        {"tile_type", 1},
+        {"tile_compression", tile_compression},
+        {"internal_compression", internal},
+        {"leaf_size", leaf_size},
+        {"compress_tiles", tile_compression == 3},
+        {"bounds", {-170.5, -60.25, 170.5, 75.125}},
+        {"center", {3.4, 6.5, 1}},
+        {"metadata",
+         {{"name", "Cities " + name},
+          {"attribution", "test data"},
+          {"vector_layers", {{{"id", "cities"}, {"fields", {{"name", "String"}}}}}}}},
+    };
+    spec["tiles"] = nlohmann::json::array();
+    for (auto const& t : tiles) {
+        spec["tiles"].push_back({{"z", t.z}, {"x", t.x}, {"y", t.y}, {"file", t.file.string()}});
+    }
+    auto const spec_file = out.string() + ".json";
+    write_file(spec_file, spec.dump());
+    run_shell(std::string{"cd '"} + KACHEL_ARCHIVE_TOOLS + "' && '" + KACHEL_NODE + "' write_pmtiles.mjs '" +
+              spec_file + "'");
 }
 
 /// What an archive test suite holds: a database with the fixtures, a scratch directory for the

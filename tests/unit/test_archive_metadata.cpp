@@ -3,6 +3,8 @@
 #include "core/error.hpp"
 #include "mbtiles/mbtiles_source.hpp"
 #include "pmtiles/pmtiles_source.hpp"
+#include "remote/http_client.hpp"
+#include "tiles/archive_paths.hpp"
 #include "tiles/tile_format.hpp"
 
 #include <gtest/gtest.h>
@@ -70,4 +72,28 @@ TEST(archive_metadata, pmtiles_directories_decode_runs_and_leaves) {
     EXPECT_EQ(pmtiles::find_entry(entries, 4), nullptr);
     EXPECT_EQ(pmtiles::find_entry(entries, 1000)->run_length, 0U) << "the leaf covers what follows";
     EXPECT_THROW((void)pmtiles::parse_directory(bytes.substr(0, 8)), source_error);
+}
+
+TEST(archive_metadata, archive_urls_split_into_origin_and_target_and_hide_their_query) {
+    auto const u = remote::parse_url("https://tiles.example.org/a/world.pmtiles?sig=abc#x");
+    EXPECT_TRUE(u.tls);
+    EXPECT_EQ(u.host, "tiles.example.org");
+    EXPECT_EQ(u.port, "443");
+    EXPECT_EQ(u.target, "/a/world.pmtiles?sig=abc");
+    EXPECT_EQ(u.origin(), "https://tiles.example.org:443");
+    EXPECT_EQ(u.shown(), "https://tiles.example.org:443/a/world.pmtiles?...");
+    auto const v6 = remote::parse_url("http://[::1]:8080");
+    EXPECT_FALSE(v6.tls);
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.port, "8080");
+    EXPECT_EQ(v6.target, "/");
+    EXPECT_EQ(tiles::file_stem("https://h/a/world.v2.pmtiles?x=1.2"), "world.v2");
+    for (auto const* bad : {"ftp://h/a", "https:///a", "https://h:12x/a", "https://user:pw@h/a"}) {
+        EXPECT_THROW((void)remote::parse_url(bad), config_error) << bad;
+    }
+    try {
+        (void)remote::parse_url("https://user:pw@h/a");
+    } catch (config_error const& e) {
+        EXPECT_EQ(std::string{e.what()}.find("pw"), std::string::npos) << "the password is never shown";
+    }
 }

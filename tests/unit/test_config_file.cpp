@@ -330,6 +330,43 @@ TEST(config_file, archive_sections_take_paths_sources_and_the_directory_cache) {
     EXPECT_NE(error("mbtiles: {sources: {a: {path: /a, cache: disable}}}\n")
                   .find("'mbtiles.sources.a.cache' is not a key"),
               std::string::npos);
-    EXPECT_NE(error("pmtiles: https://tiles.example/w.pmtiles\n").find("is a remote archive"),
+    EXPECT_EQ(error("pmtiles: https://tiles.example/w.pmtiles\n"), "") << "PMTiles are read from URLs";
+    EXPECT_NE(error("pmtiles: s3://bucket/w.pmtiles?secret=1\n")
+                  .find("s3://bucket/w.pmtiles: archives in object stores"),
               std::string::npos);
+    EXPECT_EQ(error("pmtiles: s3://bucket/w.pmtiles?secret=1\n").find("secret"), std::string::npos);
+    EXPECT_NE(
+        error("mbtiles: https://tiles.example/w.mbtiles\n").find("MBTiles files are read from local disks"),
+        std::string::npos);
+}
+
+TEST(config_file, pmtiles_keys_for_urls_are_read_and_object_store_keys_stop_startup) {
+    auto const file = parse_config("pmtiles:\n"
+                                   "  allow_http: false\n"
+                                   "  allow_invalid_certificates: true\n"
+                                   "  ssl_root_cert: /ca.pem\n"
+                                   "  timeout: 2m\n"
+                                   "  connect_timeout: 3s\n"
+                                   "  pool_idle_timeout: 10s\n"
+                                   "  pool_max_idle_per_host: 4\n"
+                                   "  paths: https://tiles.example/w.pmtiles\n",
+                                   "t.yaml");
+    ASSERT_TRUE(file.pmtiles);
+    auto const& r = file.pmtiles->remote;
+    EXPECT_FALSE(r.allow_http);
+    EXPECT_TRUE(r.allow_invalid_certificates);
+    EXPECT_EQ(r.ssl_root_cert, "/ca.pem");
+    EXPECT_EQ(r.timeout, std::chrono::minutes{2});
+    EXPECT_EQ(r.connect_timeout, std::chrono::seconds{3});
+    EXPECT_EQ(r.pool_idle_timeout, std::chrono::seconds{10});
+    EXPECT_EQ(r.pool_max_idle_per_host, 4U);
+    try {
+        (void)parse_config("pmtiles:\n  aws_access_key_id: AKIA\n", "t.yaml");
+        ADD_FAILURE() << "an object-store key must stop startup";
+    } catch (config_error const& e) {
+        EXPECT_NE(std::string{e.what()}.find("'pmtiles.aws_access_key_id' is not a pmtiles key kachel reads"),
+                  std::string::npos)
+            << e.what();
+        EXPECT_EQ(std::string{e.what()}.find("AKIA"), std::string::npos) << "the value is never shown";
+    }
 }

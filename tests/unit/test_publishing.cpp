@@ -249,6 +249,11 @@ TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) 
     s.pmtiles.paths = {"/data"};
     s.pmtiles.sources = {{"/w/world.pmtiles", "world"}};
     s.pmtiles.directory_cache_mb = 16;
+    s.pmtiles.paths.emplace_back("https://tiles.example/a.pmtiles");
+    s.pmtiles.remote.allow_http = false;
+    s.pmtiles.remote.ssl_root_cert = "/ca.pem";
+    s.pmtiles.remote.timeout = std::chrono::milliseconds{1500};
+    s.pmtiles.remote.pool_max_idle_per_host = 3;
     auto const text = config::render_saved_config(s, {});
     auto const back = config::parse_config(text, "saved.yaml");
     ASSERT_TRUE(back.mbtiles && back.pmtiles) << text;
@@ -259,4 +264,9 @@ TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) 
     EXPECT_EQ(back.pmtiles->sources[0].id, "world");
     EXPECT_EQ(back.pmtiles->sources[0].path, "/w/world.pmtiles");
     EXPECT_EQ(back.pmtiles->directory_cache_mb, 16U);
+    EXPECT_FALSE(back.pmtiles->remote.allow_http);
+    EXPECT_EQ(back.pmtiles->remote.ssl_root_cert, "/ca.pem");
+    EXPECT_EQ(back.pmtiles->remote.timeout, std::chrono::milliseconds{1500});
+    EXPECT_EQ(back.pmtiles->remote.pool_max_idle_per_host, 3U);
+    EXPECT_FALSE(back.pmtiles->remote.connect_timeout);
 }
