@@ -100,19 +100,18 @@ command_line parse_command_line(int argc, char const* const* argv) {
     for (std::size_t i = 0; i < positional.size(); ++i) {
         auto const& arg = positional[i];
         std::error_code ec;
-        if (tiles::is_http_url(arg)) {
-            s.pmtiles.paths.push_back(arg); // as in Martin, a URL is a PMTiles archive
-        } else if (is_connection_string(arg)) {
+        bool const url = tiles::is_http_url(arg); // as in Martin, a URL is a PMTiles archive
+        if (!url && is_connection_string(arg)) {
             postgres_settings entry;
             entry.connection_string = arg;
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
-        } else if (tiles::is_remote_archive(arg)) {
+        } else if (!url && tiles::is_remote_archive(arg)) {
             throw config_error{
                 fmt_error("{}: archives in object stores (s3://, gs://, az://) are not served by "
                           "kachel: give an https:// URL of the archive, or download it",
                           without_password(arg))};
-        } else if (arg.ends_with(".pmtiles")) {
+        } else if (url || arg.ends_with(".pmtiles")) {
             s.pmtiles.paths.push_back(arg);
         } else if (std::filesystem::is_directory(arg, ec)) {
             // A directory is searched for archives of both kinds.

@@ -358,7 +358,7 @@ class http_reader final : public range_reader {
     }
 
   private:
-    void check(remote::range_reply const& reply) const {
+    static void check(remote::range_reply const& reply) {
         if (reply.whole) {
             throw upstream_failure{
                 "the server answered 200 with the whole file instead of the range asked for: it does not "
@@ -404,17 +404,20 @@ struct archive_version {
     /// Decompresses a directory or the metadata.
     [[nodiscard]] std::string internal(std::string bytes) const {
         auto const e = *encoding_of(h.internal_compression);
-        return e == tiles::encoding::identity ? bytes : tiles::decompress(bytes, e);
+        if (e == tiles::encoding::identity) {
+            return bytes;
+        }
+        return tiles::decompress(bytes, e);
     }
 };
 
-pmtiles_source::pmtiles_source(std::string id, std::string location, asio::any_io_executor blocking,
+pmtiles_source::pmtiles_source(std::string id, std::string const& location, asio::any_io_executor blocking,
                                std::size_t directory_cache_bytes, std::shared_ptr<remote::http_client> client,
                                std::function<void()> on_change)
     : m_id(std::move(id)), m_blocking(std::move(blocking)), m_cache_limit(directory_cache_bytes),
       m_on_change(std::move(on_change)) {
     bool const remote = client != nullptr;
-    auto const kind = remote ? "PMTiles archive" : "PMTiles file";
+    auto const* const kind = remote ? "PMTiles archive" : "PMTiles file";
     m_location = location;
     auto const fail = [&](std::string_view what) {
         return source_error{fmt_error("{} {} (source {}): {}", kind, m_location, m_id, what)};
@@ -427,16 +430,16 @@ pmtiles_source::pmtiles_source(std::string id, std::string location, asio::any_i
         } else {
             m_reader = std::make_unique<file_reader>(location);
         }
-        m_current = asio::co_spawn(m_blocking, load(), asio::use_future).get();
-    } catch (source_error const& e) {
+    } catch (error const& e) { // a file that cannot be opened, a URL that does not parse
         throw fail(e.what());
-    } catch (remote::request_error const& e) {
-        throw fail(e.what());
-    } catch (config_error const& e) {
-        throw fail(e.what());
-    } catch (std::exception const& e) { // a directory or metadata that does not decompress
-        throw fail(fmt::format("{}; the file is damaged", e.what()));
     }
+    // The reads run on the blocking pool; only text comes back (an exception object shared
+    // between threads would be freed on either).
+    auto const first = asio::co_spawn(m_blocking, open_version(), asio::use_future).get();
+    if (!first.version) {
+        throw fail(first.failure);
+    }
+    m_current = first.version;
     auto const& h = m_current->h;
     m_tilejson = m_current->tilejson;
     m_zooms = tiles::zooms_of(m_tilejson);
@@ -454,6 +457,19 @@ header pmtiles_source::archive_header() const {
 std::shared_ptr<archive_version const> pmtiles_source::current() const {
     std::lock_guard const lock{m_mutex};
     return m_current;
+}
+
+asio::awaitable<pmtiles_source::opened> pmtiles_source::open_version() const {
+    std::shared_ptr<archive_version const> version;
+    try {
+        // (Not inside the braces of opened{...}: GCC 12 frees such a temporary twice.)
+        version = co_await load();
+    } catch (error const& e) { // source_error, request_error
+        co_return opened{nullptr, e.what()};
+    } catch (std::exception const& e) { // a directory or metadata that does not decompress
+        co_return opened{nullptr, fmt::format("{}; the file is damaged", e.what())};
+    }
+    co_return opened{std::move(version), {}};
 }
 
 asio::awaitable<std::shared_ptr<archive_version const>> pmtiles_source::load() const {

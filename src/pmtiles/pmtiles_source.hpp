@@ -87,7 +87,7 @@ struct archive_version;
 class pmtiles_source final : public tiles::tile_source {
   public:
     /// \throws source_error naming the file or URL, what is wrong and the fix
-    pmtiles_source(std::string id, std::string location, boost::asio::any_io_executor blocking,
+    pmtiles_source(std::string id, std::string const& location, boost::asio::any_io_executor blocking,
                    std::size_t directory_cache_bytes, std::shared_ptr<remote::http_client> client = nullptr,
                    std::function<void()> on_change = {});
     ~pmtiles_source() override;
@@ -106,6 +106,12 @@ class pmtiles_source final : public tiles::tile_source {
 
   private:
     [[nodiscard]] std::shared_ptr<archive_version const> current() const;
+    /// The archive's version now, or why it cannot be read.
+    struct opened {
+        std::shared_ptr<archive_version const> version;
+        std::string failure;
+    };
+    [[nodiscard]] boost::asio::awaitable<opened> open_version() const;
     [[nodiscard]] boost::asio::awaitable<std::shared_ptr<archive_version const>> load() const;
     [[nodiscard]] boost::asio::awaitable<void> switch_from(std::shared_ptr<archive_version const> old) const;
     [[nodiscard]] boost::asio::awaitable<std::string> internal(archive_version const& v, std::uint64_t offset,

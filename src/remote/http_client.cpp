@@ -150,8 +150,8 @@ bool is_closed_by_peer(beast::error_code const& ec) {
 } // namespace
 
 struct http_client::impl {
-    impl(asio::any_io_executor io_, client_options options_)
-        : io(std::move(io_)), options(std::move(options_)), context(ssl::context::tls_client) {
+    impl(asio::any_io_executor executor, client_options given)
+        : io(std::move(executor)), options(std::move(given)), context(ssl::context::tls_client) {
         if (options.verify) {
             context.set_verify_mode(ssl::verify_peer);
             boost::system::error_code ec;
