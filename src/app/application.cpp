@@ -1,16 +1,14 @@
 #include "app/application.hpp"
 
+#include "app/archives.hpp"
 #include "config/save_config.hpp"
 #include "core/error.hpp"
 #include "core/event_loops.hpp"
 #include "core/metrics.hpp"
 #include "http/server.hpp"
-#include "mbtiles/mbtiles_source.hpp"
-#include "pmtiles/pmtiles_source.hpp"
 #include "postgis/check_connection.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/readiness.hpp"
-#include "remote/http_client.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 #include "tiles/tile_cache.hpp"
@@ -64,96 +62,6 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
     return out;
 }
 
-/// Publishes every archive of one kind that `config` names into `catalog`, each made by `open(id,
-/// path)`, ids from configured names or file stems (made unique by `ids`, beside the PostgreSQL
-/// sources). A file that cannot be served stops startup, or with on_invalid: warn is skipped with a
-/// warning.
-template <class TOpen>
-void publish_archives(std::span<tiles::archive_file const> files, std::string_view kind,
-                      postgis::invalid_policy on_invalid, TOpen const& open, tiles::id_resolver& ids,
-                      tiles::catalog& catalog) {
-    for (auto const& file : files) {
-        std::error_code ec;
-        auto const canonical = tiles::is_http_url(file.path)
-                                   ? std::filesystem::path{}
-                                   : std::filesystem::weakly_canonical(file.path, ec);
-        auto const signature =
-            fmt::format("{}:{}", kind, ec || canonical.empty() ? file.path : canonical.string());
-        auto const id = ids.resolve(file.id.empty() ? tiles::file_stem(file.path) : file.id, signature);
-        try {
-            catalog.add(open(id, file.path));
-        } catch (source_error const& e) {
-            if (on_invalid == postgis::invalid_policy::abort) {
-                throw config_error{
-                    fmt_error("{}\nfix the file, or set on_invalid: warn (--on-invalid warn) to start "
-                              "without it",
-                              e.what())};
-            }
-            spdlog::warn("{}; the source is skipped", e.what());
-        }
-    }
-}
-
-/// The client that reads PMTiles archives at URLs, set as the `pmtiles` section says.
-std::shared_ptr<remote::http_client> archive_client(tiles::remote_archive_settings const& given,
-                                                    asio::any_io_executor const& blocking) {
-    remote::client_options options;
-    options.ca_file = given.ssl_root_cert;
-    options.verify = !given.allow_invalid_certificates;
-    if (!options.verify) {
-        spdlog::warn(
-            "pmtiles.allow_invalid_certificates is true: remote archives are read without checking "
-            "their servers' certificates, so anyone on the network path can change the tiles served");
-    }
-    options.timeout = given.timeout.value_or(options.timeout);
-    options.connect_timeout = given.connect_timeout.value_or(options.connect_timeout);
-    options.idle_timeout = given.pool_idle_timeout.value_or(options.idle_timeout);
-    options.max_idle_per_origin = given.pool_max_idle_per_host.value_or(options.max_idle_per_origin);
-    return std::make_shared<remote::http_client>(blocking, std::move(options));
-}
-
-/// Every MBTiles and PMTiles archive the settings name. The PMTiles directory cache is shared
-/// out between the archives. A remote archive that changes drops its tiles from `cache`.
-void publish_all_archives(config::settings const& settings, asio::any_io_executor const& blocking,
-                          tiles::tile_cache* cache, tiles::id_resolver& ids, tiles::catalog& catalog) {
-    auto const mbtiles = tiles::archive_files(settings.mbtiles, ".mbtiles");
-    publish_archives(
-        mbtiles, "mbtiles", settings.on_invalid,
-        [&](std::string const& id, std::string const& path) {
-            return std::make_shared<mbtiles::mbtiles_source>(id, path, blocking);
-        },
-        ids, catalog);
-    auto const pmtiles = tiles::archive_files(settings.pmtiles, ".pmtiles");
-    if (pmtiles.empty()) {
-        return;
-    }
-    auto const megabytes = settings.pmtiles.directory_cache_mb.value_or(
-        static_cast<std::uint64_t>(std::max<std::int64_t>(settings.cache.size_mb, 0)) / 4);
-    std::size_t const each = megabytes * 1'000'000 / pmtiles.size();
-    std::shared_ptr<remote::http_client> client;
-    if (std::any_of(pmtiles.begin(), pmtiles.end(),
-                    [](tiles::archive_file const& f) { return tiles::is_http_url(f.path); })) {
-        client = archive_client(settings.pmtiles.remote, blocking);
-    }
-    publish_archives(
-        pmtiles, "pmtiles", settings.on_invalid,
-        [&](std::string const& id, std::string const& path) {
-            if (!tiles::is_http_url(path)) {
-                return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each);
-            }
-            std::function<void()> changed;
-            if (cache != nullptr) {
-                changed = [cache, id] {
-                    auto const dropped = cache->drop_source(id);
-                    spdlog::info("Source '{}' changed: {} cached tiles dropped", id, dropped);
-                };
-            }
-            return std::make_shared<pmtiles::pmtiles_source>(id, path, blocking, each, client,
-                                                             std::move(changed));
-        },
-        ids, catalog);
-}
-
 } // namespace
 
 /// Everything a running server holds, in the order it is built (and destroyed in reverse).
@@ -169,6 +77,7 @@ struct application::state {
     /// Where archive reads run: they may block on the disk, so never on an event loop.
     asio::thread_pool blocking{std::max(2U, std::thread::hardware_concurrency())};
     std::unique_ptr<tiles::tile_cache> cache;
+    std::unique_ptr<archive_set> archives;
     std::unique_ptr<http::server> server;
     std::vector<std::size_t> gauge_tokens;
     std::exception_ptr failure;
@@ -203,7 +112,11 @@ struct application::state {
                 ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
                 publish, ids, *catalog, &ready));
         }
-        publish_all_archives(settings, blocking.get_executor(), cache.get(), ids, *catalog);
+        auto fixed = catalog->all(); // the PostgreSQL sources, which archive reloads keep
+        archives = std::make_unique<archive_set>(settings, blocking.get_executor(), cache.get());
+        for (auto& source : archives->open_all(ids)) {
+            catalog->add(std::move(source));
+        }
         if (settings.save_config) {
             config::save_config(*settings.save_config, settings, published);
         }
@@ -219,8 +132,10 @@ struct application::state {
         options.keep_alive = settings.keep_alive;
         options.ready = &ready;
         options.cache = cache.get();
-        server = std::make_unique<http::server>(ioc, catalog, options, loops.others());
+        auto live = std::make_shared<tiles::live_catalog>(catalog);
+        server = std::make_unique<http::server>(ioc, live, options, loops.others());
         auto const endpoints = server->listen(settings.listen_addresses);
+        archives->watch(ioc, std::move(fixed), std::move(live), std::move(ids));
         spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
                      format_endpoint(endpoints.front()), settings.http.route_prefix);
         announce(endpoints.front());
@@ -231,6 +146,9 @@ struct application::state {
     /// Pools close their connections cleanly when they are destroyed.
     asio::awaitable<void> shut_down() {
         auto& ioc = loops.main();
+        if (archives) {
+            archives->stop();
+        }
         auto const timeout = settings.shutdown_timeout;
         asio::steady_timer timer{ioc};
         auto const wait_until_idle =

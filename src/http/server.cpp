@@ -265,7 +265,7 @@ struct count_release {
     std::shared_ptr<std::atomic<std::size_t>> m_counter;
 };
 
-asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::catalog const> catalog,
+asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::live_catalog const> catalogs,
                                   server_options options, std::shared_ptr<std::atomic<std::size_t>> active) {
     count_release const count{active};
     auto const deadline = std::make_shared<socket_deadline>(socket);
@@ -347,6 +347,9 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
         ++*options.in_flight;
         count_release const counting{options.in_flight};
         request_context const context{remote.address(), &options.http, options.ready, &socket, options.cache};
+        // The catalog of now, held until the answer is written: a request finishes on the
+        // sources it started with, whatever reloads meanwhile.
+        auto const catalog = catalogs->current();
         // Most answers (cache hits among them) need no waiting, and so no coroutine frame.
         auto step = handle_request(req, *catalog, context);
         auto report = step.report;
@@ -394,7 +397,7 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::cat
 }
 
 asio::awaitable<void> run_acceptor(std::shared_ptr<tcp::acceptor> acceptor,
-                                   std::shared_ptr<tiles::catalog const> catalog, server_options options,
+                                   std::shared_ptr<tiles::live_catalog const> catalog, server_options options,
                                    std::shared_ptr<std::atomic<std::size_t>> active,
                                    std::shared_ptr<server::loop_choice> loops) {
     for (;;) {
@@ -444,8 +447,8 @@ asio::io_context& server::loop_choice::next() noexcept {
     return *loops[counter.fetch_add(1, std::memory_order_relaxed) % loops.size()];
 }
 
-server::server(asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog, server_options options,
-               std::vector<asio::io_context*> const& more_loops)
+server::server(asio::io_context& ioc, std::shared_ptr<tiles::live_catalog const> catalog,
+               server_options options, std::vector<asio::io_context*> const& more_loops)
     : m_ioc(ioc), m_catalog(std::move(catalog)), m_options(std::move(options)) {
     m_loops->loops.push_back(&ioc);
     m_loops->loops.insert(m_loops->loops.end(), more_loops.begin(), more_loops.end());

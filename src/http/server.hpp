@@ -57,7 +57,7 @@ class server {
     /// \param ioc the loop that accepts (and serves its share of connections)
     /// \param more_loops further loops that serve connections (must outlive the server's
     ///        connections, like `ioc`)
-    server(boost::asio::io_context& ioc, std::shared_ptr<tiles::catalog const> catalog,
+    server(boost::asio::io_context& ioc, std::shared_ptr<tiles::live_catalog const> catalog,
            server_options options, std::vector<boost::asio::io_context*> const& more_loops = {});
 
     /// Binds every address `host:port` resolves to and starts accepting.
@@ -80,7 +80,7 @@ class server {
 
   private:
     boost::asio::io_context& m_ioc;
-    std::shared_ptr<tiles::catalog const> m_catalog;
+    std::shared_ptr<tiles::live_catalog const> m_catalog;
     server_options m_options;
     std::vector<std::shared_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
     std::shared_ptr<std::atomic<std::size_t>> m_active = std::make_shared<std::atomic<std::size_t>>(0);

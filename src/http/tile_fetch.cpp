@@ -21,7 +21,7 @@ bool tile_fetch::cached(tiles::tile_source const& source) const noexcept {
 }
 
 tiles::tile_key_view tile_fetch::key_view(tiles::tile_source const& source, encoding e) const noexcept {
-    return tiles::tile_key_view{source.id(), m_coord,
+    return tiles::tile_key_view{source.cache_name(), m_coord,
                                 source.accepts_query() ? m_raw_query : std::string_view{}, e};
 }
 

@@ -181,7 +181,8 @@ struct mbtiles_source::reader {
 };
 
 mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_executor blocking)
-    : m_id(std::move(id)), m_path(std::move(path)), m_blocking(std::move(blocking)) {
+    : m_id(std::move(id)), m_cache_name(tiles::instance_name(m_id)), m_path(std::move(path)),
+      m_blocking(std::move(blocking)) {
     auto const fail = [this](std::string_view what, std::string_view fix) {
         return source_error{fmt_error("MBTiles file {} (source {}): {}; {}", m_path, m_id, what, fix)};
     };

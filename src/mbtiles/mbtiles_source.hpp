@@ -48,6 +48,7 @@ class mbtiles_source final : public tiles::tile_source {
     mbtiles_source& operator=(mbtiles_source const&) = delete;
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] std::string_view cache_name() const noexcept override { return m_cache_name; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
     [[nodiscard]] tiles::zoom_range zooms() const override { return m_zooms; }
@@ -66,6 +67,7 @@ class mbtiles_source final : public tiles::tile_source {
     [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
 
     std::string m_id;
+    std::string m_cache_name; ///< a file replaced on disk is a new instance under the same id
     std::string m_path;
     boost::asio::any_io_executor m_blocking;
     schema m_schema = schema::flat;

@@ -414,8 +414,8 @@ struct archive_version {
 pmtiles_source::pmtiles_source(std::string id, std::string const& location, asio::any_io_executor blocking,
                                std::size_t directory_cache_bytes, std::shared_ptr<remote::http_client> client,
                                std::function<void()> on_change)
-    : m_id(std::move(id)), m_blocking(std::move(blocking)), m_cache_limit(directory_cache_bytes),
-      m_on_change(std::move(on_change)) {
+    : m_id(std::move(id)), m_cache_name(tiles::instance_name(m_id)), m_blocking(std::move(blocking)),
+      m_cache_limit(directory_cache_bytes), m_on_change(std::move(on_change)) {
     bool const remote = client != nullptr;
     auto const* const kind = remote ? "PMTiles archive" : "PMTiles file";
     m_location = location;

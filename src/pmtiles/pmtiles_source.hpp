@@ -95,6 +95,7 @@ class pmtiles_source final : public tiles::tile_source {
     pmtiles_source& operator=(pmtiles_source const&) = delete;
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] std::string_view cache_name() const noexcept override { return m_cache_name; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return m_content_type; }
     [[nodiscard]] tiles::zoom_range zooms() const override { return m_zooms; }
@@ -123,7 +124,8 @@ class pmtiles_source final : public tiles::tile_source {
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result> read(tile_coord coord) const;
 
     std::string m_id;
-    std::string m_location; ///< the path, or the URL without its query
+    std::string m_cache_name; ///< a file replaced on disk is a new instance under the same id
+    std::string m_location;   ///< the path, or the URL without its query
     boost::asio::any_io_executor m_blocking;
     std::size_t m_cache_limit;
     std::unique_ptr<range_reader> m_reader;

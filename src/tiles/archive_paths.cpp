@@ -11,11 +11,14 @@ namespace kachel::tiles {
 
 namespace fs = std::filesystem;
 
-std::vector<archive_file> archive_files(archive_config const& config, std::string_view extension) {
-    std::vector<archive_file> out = config.sources;
+std::vector<archive_file> archive_files(archive_config const& config, std::string_view extension,
+                                        bool missing_ok) {
+    std::vector<archive_file> out;
     for (auto const& source : config.sources) {
         std::error_code ec;
-        if (!is_http_url(source.path) && !fs::is_regular_file(source.path, ec)) {
+        if (is_http_url(source.path) || fs::is_regular_file(source.path, ec)) {
+            out.push_back(source);
+        } else if (!missing_ok) {
             throw config_error{fmt_error("{}: source {}: {} is not a file: give the path of an archive",
                                          config.origin, source.id, source.path)};
         }
@@ -44,7 +47,7 @@ std::vector<archive_file> archive_files(archive_config const& config, std::strin
             for (auto& f : found) {
                 out.push_back({std::move(f), {}});
             }
-        } else {
+        } else if (!missing_ok) {
             throw config_error{
                 fmt_error("{}: {} does not exist (or is neither a file nor a directory): give an "
                           "archive file or a directory of them",

@@ -41,11 +41,13 @@ struct archive_config {
     remote_archive_settings remote; ///< PMTiles only
 };
 
-/// The files `config` names, configured sources first: a file (or an `http(s)://` URL) as is, a directory's
-/// files whose name ends in `extension` (`.mbtiles`), sorted by name, without descending further. \throws
-/// config_error for a path that does not exist, naming it and where it came from
+/// The files `config` names, configured sources first: a file (or an `http(s)://` URL) as is, a
+/// directory's files whose name ends in `extension` (`.mbtiles`), sorted by name, without
+/// descending further.
+/// \throws config_error for a path that does not exist, naming it and where it came from (with
+/// `missing_ok`, as when a reload looks again, such a path is left out instead)
 [[nodiscard]] std::vector<archive_file> archive_files(archive_config const& config,
-                                                      std::string_view extension);
+                                                      std::string_view extension, bool missing_ok = false);
 
 /// True for an archive named by a URL of a kind Martin reads (`http(s)://`, `s3://`, `gs://`,
 /// `az://`...).

@@ -2,6 +2,10 @@
 
 #include "core/error.hpp"
 
+#include <fmt/format.h>
+
+#include <atomic>
+
 namespace kachel::tiles {
 
 void catalog::add(std::shared_ptr<tile_source const> source) {
@@ -14,6 +18,15 @@ void catalog::add(std::shared_ptr<tile_source const> source) {
 tile_source const* catalog::find(std::string_view id) const noexcept {
     auto const it = m_sources.find(id);
     return it == m_sources.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::shared_ptr<tile_source const>> catalog::all() const {
+    std::vector<std::shared_ptr<tile_source const>> out;
+    out.reserve(m_sources.size());
+    for (auto const& [id, source] : m_sources) {
+        out.push_back(source);
+    }
+    return out;
 }
 
 nlohmann::json catalog::to_json() const {
@@ -40,6 +53,15 @@ namespace kachel::tiles {
 
 zoom_range tile_source::zooms() const {
     return zooms_of(tilejson());
+}
+
+std::string instance_name(std::string_view id) {
+    static std::atomic<std::uint64_t> next{1};
+    return fmt::format("{}\x1f{}", id, next.fetch_add(1, std::memory_order_relaxed));
+}
+
+bool is_cache_name_of(std::string_view cache_name, std::string_view id) noexcept {
+    return cache_name.starts_with(id) && (cache_name.size() == id.size() || cache_name[id.size()] == '\x1f');
 }
 
 zoom_range zooms_of(nlohmann::json const& tilejson) {

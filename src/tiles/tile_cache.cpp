@@ -245,7 +245,7 @@ std::size_t tile_cache::drop_source(std::string_view source) {
         auto& s = m_shards[i];
         std::lock_guard const lock{s.mutex};
         for (auto it = s.lru.begin(); it != s.lru.end();) {
-            if (it->key.source == source) {
+            if (is_cache_name_of(it->key.source, source)) {
                 s.bytes -= it->cost;
                 s.index.erase(it->key);
                 it = s.lru.erase(it);

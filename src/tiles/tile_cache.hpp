@@ -98,7 +98,8 @@ class tile_cache {
     /// True when tiles of zoom `z` go through the cache.
     [[nodiscard]] bool covers(unsigned z) const noexcept;
 
-    /// Drops every entry of `source` (its content changed). \returns how many went.
+    /// Drops every entry of the source with id `source`, under any of its instances' cache
+    /// names (its content changed). \returns how many went.
     std::size_t drop_source(std::string_view source);
 
     /// Bytes held now (entries' data, ETags and keys, plus a fixed overhead per entry).

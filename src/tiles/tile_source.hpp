@@ -59,6 +59,12 @@ struct cache_gate {
     }
 };
 
+/// `id` and a number no other instance has: `id` + U+001F + n (see tile_source::cache_name).
+[[nodiscard]] std::string instance_name(std::string_view id);
+
+/// True when `cache_name` is `id`'s, or one of its instances'.
+[[nodiscard]] bool is_cache_name_of(std::string_view cache_name, std::string_view id) noexcept;
+
 /// `minzoom`/`maxzoom` of a TileJSON document.
 [[nodiscard]] zoom_range zooms_of(nlohmann::json const& tilejson);
 
@@ -76,6 +82,11 @@ class tile_source {
 
     /// The TileJSON document without `tiles` (the HTTP layer adds the URL). Valid while the source lives.
     [[nodiscard]] virtual nlohmann::json const& tilejson() const noexcept = 0;
+
+    /// The name its tiles are cached under: the id, or for a source that a reload may replace
+    /// under the same id, the id and this instance's number (instance_name), so that a tile an
+    /// old instance finishes after the switch is never found by the new one.
+    [[nodiscard]] virtual std::string_view cache_name() const noexcept { return id(); }
 
     /// MIME type of the tiles, e.g. `application/x-protobuf`.
     [[nodiscard]] virtual std::string_view content_type() const noexcept = 0;
