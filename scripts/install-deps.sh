@@ -7,8 +7,9 @@
 #                       lint test), pgbouncer, sqlite3 (writes the MBTiles archives the tests serve),
 #                       nginx-light (serves PMTiles archives over HTTPS to the remote-archive tests)
 #   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
-#                       server it compares against) and jq (reads wrk's figures); pgbench comes
-#                       with postgresql-15
+#                       server it compares against), jq (reads wrk's figures) and sqlite3 (writes
+#                       the MBTiles archives of the archive section); pgbench comes with
+#                       postgresql-15
 set -euo pipefail
 
 packages=(
@@ -26,7 +27,7 @@ fi
 for option in "$@"; do
   case "$option" in
     --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3 nginx-light) ;;
-    --with-bench-tools) packages+=(wrk nginx-light jq) ;;
+    --with-bench-tools) packages+=(wrk nginx-light jq sqlite3) ;;
     *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac
 done

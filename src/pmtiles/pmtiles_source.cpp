@@ -1,6 +1,7 @@
 #include "pmtiles/pmtiles_source.hpp"
 
 #include "core/error.hpp"
+#include "tiles/blocking_read.hpp"
 #include "tiles/tile_format.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -650,7 +651,7 @@ asio::awaitable<tiles::tile_result> pmtiles_source::read(tile_coord coord) const
 
 asio::awaitable<tiles::tile_result> pmtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
-    co_return co_await asio::co_spawn(m_blocking, read(coord), asio::use_awaitable);
+    co_return co_await asio::co_spawn(m_blocking, read(coord), tiles::uncancellable());
 }
 
 } // namespace kachel::pmtiles

@@ -1,5 +1,7 @@
 #include "remote/http_client.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -368,7 +370,9 @@ asio::awaitable<range_reply> http_client::get_range(url const& where, std::uint6
         }
         auto const& conn = *c;
         auto r = co_await asio::co_spawn(
-            conn.strand, self->exchange(*c, where, offset, length, if_match, reused), asio::use_awaitable);
+            conn.strand, self->exchange(*c, where, offset, length, if_match, reused),
+            // Not cancellable: Asio 1.81 may deliver a cancellation to a finished co_spawn.
+            asio::bind_cancellation_slot(asio::cancellation_slot{}, asio::use_awaitable));
         if (r.stale && stale++ < 4) {
             --attempt; // the server closed an idle connection: not a failure of this request
             continue;
