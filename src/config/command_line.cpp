@@ -107,10 +107,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
             entry.origin = fmt::format("command line argument {}", i + 1);
             s.postgres.push_back(std::move(entry));
         } else if (!url && tiles::is_remote_archive(arg)) {
-            throw config_error{
-                fmt_error("{}: archives in object stores (s3://, gs://, az://) are not served by "
-                          "kachel: give an https:// URL of the archive, or download it",
-                          without_password(arg))};
+            throw config_error{fmt_error("{}: {}", without_password(arg), tiles::object_store_refusal)};
         } else if (url || arg.ends_with(".pmtiles")) {
             s.pmtiles.paths.push_back(arg);
         } else if (std::filesystem::is_directory(arg, ec)) {

@@ -101,9 +101,7 @@ void refuse_remote(std::string const& path, std::string const& where, std::strin
     }
     if (!tiles::is_http_url(path)) {
         throw config_error{
-            fmt_error("{}: {}: archives in object stores (s3://, gs://, az://) are not served by "
-                      "kachel: give an https:// URL of the archive, or download it",
-                      where, path.substr(0, path.find('?')))};
+            fmt_error("{}: {}: {}", where, path.substr(0, path.find('?')), tiles::object_store_refusal)};
     }
     if (path.starts_with("http://") && !remote.allow_http) {
         throw config_error{

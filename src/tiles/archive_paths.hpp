@@ -53,6 +53,11 @@ struct archive_config {
 /// `az://`...).
 [[nodiscard]] bool is_remote_archive(std::string_view path) noexcept;
 
+/// Why an archive in an object store (`s3://`...) stops startup, and the fix.
+inline constexpr std::string_view object_store_refusal =
+    "archives in object stores (s3://, gs://, az://) are not served by kachel: give an https:// URL of the "
+    "archive, or download it";
+
 /// True for an `http://` or `https://` URL, which kachel reads PMTiles archives from.
 [[nodiscard]] bool is_http_url(std::string_view path) noexcept;
 
