@@ -26,13 +26,13 @@ struct tile_body {
             m_shared.reset();
             return *this;
         }
-        /// Serves `bytes->data` (kept alive by this body until the response is gone).
+        /// Serves `bytes->bytes()` (kept alive by this body until the response is gone).
         void share(std::shared_ptr<tiles::tile_bytes const> bytes) {
             m_shared = std::move(bytes);
             m_own.clear();
         }
         [[nodiscard]] std::string_view view() const noexcept {
-            return m_shared ? std::string_view{m_shared->data} : std::string_view{m_own};
+            return m_shared ? m_shared->bytes() : std::string_view{m_own};
         }
         [[nodiscard]] std::size_t size() const noexcept { return view().size(); }
         [[nodiscard]] bool empty() const noexcept { return view().empty(); }

@@ -36,15 +36,22 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
         if (result.error != tiles::tile_errc::none) {
             co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
         }
+        // The tile as the source gave it: bytes of its own, or bytes it lends.
+        auto bytes = std::make_shared<tiles::tile_bytes>();
+        if (result.lent) {
+            bytes->lent = std::move(result.lent);
+        } else {
+            bytes->data = std::move(result.data);
+        }
         std::shared_ptr<tiles::tile_bytes> as_gzip;
-        if (tiles::is_gzip(result.data)) {
+        if (tiles::is_gzip(bytes->bytes())) {
             // Stored gzip-compressed (an MBTiles archive, a function as Martin 1.16 allows): kept
             // plain like every tile, so each client gets the encoding it accepts and the ETag is the
             // content's, and kept as stored too, for the clients that accept gzip.
-            as_gzip = std::make_shared<tiles::tile_bytes>();
+            as_gzip = std::exchange(bytes, std::make_shared<tiles::tile_bytes>());
             std::string failure;
             try {
-                as_gzip->data = std::exchange(result.data, decompress(result.data, encoding::gzip));
+                bytes->data = decompress(as_gzip->bytes(), encoding::gzip);
             } catch (std::exception const& e) {
                 failure = fmt::format("source {} returned broken gzip data: {}", source->id(), e.what());
             }
@@ -52,9 +59,17 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
                 co_return tiles::fetched_tile{nullptr, tiles::tile_errc::internal, std::move(failure)};
             }
         }
-        auto bytes = std::make_shared<tiles::tile_bytes>();
-        bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(result.data);
-        bytes->data = std::move(result.data);
+        if (tiles::is_zlib(bytes->bytes())) {
+            // Stored zlib-compressed (some MBTiles files): served plain, and encoded as each client
+            // accepts. A tile that only looks like zlib goes out as it is.
+            try {
+                auto plain = std::make_shared<tiles::tile_bytes>();
+                plain->data = decompress(bytes->bytes(), encoding::gzip);
+                bytes = std::move(plain);
+            } catch (std::exception const&) {
+            }
+        }
+        bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(bytes->bytes());
         if (as_gzip) {
             as_gzip->etag = bytes->etag;
             bytes->as_gzip = std::move(as_gzip);
@@ -80,7 +95,7 @@ tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::til
     }
     auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
         auto bytes = std::make_shared<tiles::tile_bytes>();
-        bytes->data = compress(plain->data, e);
+        bytes->data = compress(plain->bytes(), e);
         bytes->etag = plain->etag;
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
     };

@@ -1,9 +1,11 @@
 #include "mbtiles/mbtiles_source.hpp"
 
 #include "core/error.hpp"
+#include "core/mapped_file.hpp"
 #include "core/text.hpp"
 #include "mbtiles/sqlite.hpp"
 #include "tiles/blocking_read.hpp"
+#include "tiles/etag.hpp"
 #include "tiles/tile_format.hpp"
 
 #include <fmt/format.h>
@@ -52,6 +54,28 @@ std::string tile_sql(schema kind, bool has_tiles) {
         break;
     }
     return fmt::format("SELECT tile_data FROM tiles WHERE {}", where);
+}
+
+/// Where `kind` keeps its tile bytes, for reading them as blobs: the table, and the statement
+/// giving the rowid of a tile's row in it (parameters as tile_sql's).
+std::pair<std::string, std::string> blob_place(schema kind) {
+    constexpr std::string_view where = "zoom_level = ?1 AND tile_column = ?2 AND tile_row = ?3";
+    switch (kind) {
+    case schema::normalized:
+        return {"images", fmt::format("SELECT images.rowid FROM map JOIN images ON images.tile_id = "
+                                      "map.tile_id WHERE map.{}",
+                                      where)};
+    case schema::tiles_shallow:
+        return {"tiles_data",
+                fmt::format("SELECT tiles_data.rowid FROM tiles_shallow JOIN tiles_data ON "
+                            "tiles_data.tile_data_id = tiles_shallow.tile_data_id WHERE tiles_shallow.{}",
+                            where)};
+    case schema::flat_with_hash:
+        return {"tiles_with_hash", fmt::format("SELECT rowid FROM tiles_with_hash WHERE {}", where)};
+    case schema::flat:
+        break;
+    }
+    return {"tiles", fmt::format("SELECT rowid FROM tiles WHERE {}", where)};
 }
 
 /// The table holding the coordinates, for the zoom range and a sample tile: the schema's own
@@ -173,23 +197,40 @@ nlohmann::json metadata_tilejson(std::vector<std::pair<std::string, std::string>
     return out;
 }
 
+namespace {
+
+/// A number of its own for each tile: the tiles of the zooms below, then the row and column.
+std::uint64_t memo_key(tile_coord coord) noexcept {
+    return ((std::uint64_t{1} << (2 * coord.z)) - 1) / 3 + (std::uint64_t{coord.y} << coord.z) + coord.x;
+}
+
+} // namespace
+
 struct mbtiles_source::reader {
     sqlite_db db;
     sqlite_stmt tile;
+    std::optional<sqlite_stmt> locate;       ///< the rowid of a tile's bytes (an immutable file)
+    std::optional<sqlite_blob_reader> blobs; ///< with `locate`
 
-    reader(std::string const& path, std::string const& sql) : db(path), tile(db, sql) {}
+    explicit reader(mbtiles_source const& source)
+        : db(source.m_path, source.m_immutable), tile(db, source.m_tile_sql) {
+        if (!source.m_locate_sql.empty()) {
+            locate.emplace(db, source.m_locate_sql);
+            blobs.emplace(db, source.m_blob_table, "tile_data");
+        }
+    }
 };
 
 mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_executor blocking)
     : m_id(std::move(id)), m_cache_name(tiles::instance_name(m_id)), m_path(std::move(path)),
-      m_blocking(std::move(blocking)) {
+      m_blocking(std::move(blocking)), m_immutable(nothing_can_write(m_path)) {
     auto const fail = [this](std::string_view what, std::string_view fix) {
         return source_error{fmt_error("MBTiles file {} (source {}): {}; {}", m_path, m_id, what, fix)};
     };
     std::optional<sqlite_db> db;
     std::set<std::string, std::less<>> names;
     try {
-        db.emplace(m_path);
+        db.emplace(m_path, m_immutable);
         names = relations(*db);
     } catch (source_error const& e) {
         throw fail(e.what(), "give the path of an MBTiles (SQLite) file kachel can read");
@@ -209,6 +250,22 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
             "is it an MBTiles file?");
     }
     m_tile_sql = tile_sql(m_schema, has_tiles);
+    if (m_immutable) {
+        // The bytes read straight into a buffer of their own where the schema's table can be read
+        // by rowid: a table (not a view) with rowids.
+        auto [blob_table, locate_sql] = blob_place(m_schema);
+        try {
+            sqlite_stmt type{
+                *db,
+                fmt::format("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{}'", blob_table)};
+            if (type.step()) {
+                sqlite_stmt const check{*db, locate_sql}; // a table without rowids fails to prepare
+                m_blob_table = std::move(blob_table);
+                m_locate_sql = std::move(locate_sql);
+            }
+        } catch (source_error const&) { // read with tile_sql
+        }
+    }
     auto const table = coordinate_table(m_schema);
 
     std::vector<std::pair<std::string, std::string>> rows;
@@ -264,16 +321,20 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
     if (type.empty()) {
         std::string plain;
         try {
-            plain = tiles::is_gzip(sample) ? tiles::decompress(sample, tiles::encoding::gzip) : sample;
+            plain = tiles::is_gzip(sample) || tiles::is_zlib(sample)
+                        ? tiles::decompress(sample, tiles::encoding::gzip)
+                        : sample;
         } catch (std::exception const& e) {
             throw fail(fmt::format("a tile does not inflate ({})", e.what()), "the file is damaged");
         }
         type = sample.empty() ? tiles::mvt_type : tiles::detect_tile_type(plain);
     }
     m_content_type = type;
-    m_idle.push_back(std::make_unique<reader>(m_path, m_tile_sql));
-    spdlog::info("Publishing MBTiles file {} ({} schema, {}{}) as source '{}'", m_path, schema_name(m_schema),
-                 m_content_type, m_stored == tiles::encoding::gzip ? ", stored gzip-compressed" : "", m_id);
+    m_idle.push_back(std::make_unique<reader>(*this));
+    spdlog::info("Publishing MBTiles file {} ({} schema, {}{}{}) as source '{}'", m_path,
+                 schema_name(m_schema), m_content_type,
+                 m_stored == tiles::encoding::gzip ? ", stored gzip-compressed" : "",
+                 m_immutable ? ", read as immutable: nothing can write it" : "", m_id);
 }
 
 mbtiles_source::~mbtiles_source() = default;
@@ -287,7 +348,7 @@ std::unique_ptr<mbtiles_source::reader> mbtiles_source::acquire() const {
             return r;
         }
     }
-    return std::make_unique<reader>(m_path, m_tile_sql);
+    return std::make_unique<reader>(*this);
 }
 
 void mbtiles_source::release(std::unique_ptr<reader> r) const {
@@ -305,8 +366,18 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
         // TMS rows count from the south.
         stmt.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
         tiles::tile_result out;
+        if (r->locate) {
+            if (auto blob = read_blob(*r, coord)) {
+                release(std::move(r));
+                return std::move(*blob);
+            }
+        }
         if (stmt.step() && !stmt.is_null(0)) {
             out.data = std::string{stmt.bytes(0)};
+            // A file nothing can write gives the same bytes for a tile every time: hashed once.
+            if (m_immutable && !tiles::is_gzip(out.data) && !tiles::is_zlib(out.data)) {
+                out.etag = m_etags.get(memo_key(coord), out.data);
+            }
         }
         stmt.reset();
         release(std::move(r));
@@ -314,11 +385,35 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
     } catch (source_error const& e) {
         failure = e.what();
     }
-    return tiles::tile_result{{},
-                              tiles::tile_errc::internal,
-                              fmt::format("MBTiles file {}: reading tile {}/{}/{} failed: {}", m_path,
-                                          coord.z, coord.x, coord.y, failure),
-                              {}};
+    return tiles::tile_result::failed(tiles::tile_errc::internal,
+                                      fmt::format("MBTiles file {}: reading tile {}/{}/{} failed: {}", m_path,
+                                                  coord.z, coord.x, coord.y, failure));
+}
+
+std::optional<tiles::tile_result> mbtiles_source::read_blob(reader& r, tile_coord coord) const {
+    auto& locate = *r.locate;
+    locate.bind(1, coord.z);
+    locate.bind(2, coord.x);
+    locate.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
+    bool const found = locate.step();
+    auto const rowid = found ? locate.integer(0) : 0;
+    locate.reset();
+    tiles::tile_result out;
+    if (!found) {
+        return out; // no such tile
+    }
+    auto value = r.blobs->read(rowid);
+    if (!value) {
+        return std::nullopt;
+    }
+    std::string_view const bytes{value->buffer.get(), value->size};
+    if (!bytes.empty()) {
+        if (!tiles::is_gzip(bytes) && !tiles::is_zlib(bytes)) { // (a compressed tile's ETag is its content's)
+            out.etag = m_etags.get(memo_key(coord), bytes);
+        }
+        out.lent = tiles::lent_bytes{bytes, std::move(value->buffer)};
+    }
+    return out;
 }
 
 asio::awaitable<tiles::tile_result> mbtiles_source::async_get_tile(tile_coord coord,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tiles/content_encoding.hpp"
+#include "tiles/etag.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -37,7 +38,9 @@ enum class schema {
 
 /// An MBTiles file served as a source. Tiles are read through SQLite on `blocking` (a thread
 /// pool), so a slow disk never stalls an event loop; each reading thread gets its own read-only
-/// connection with the tile statement prepared once. A missing tile is an empty tile (204).
+/// connection with the tile statement prepared once. A missing tile is an empty tile (204). A file
+/// that nothing can write (a read-only mount, or no write permission for anyone) is opened
+/// immutable: SQLite then takes no file locks and keeps its pages between reads.
 class mbtiles_source final : public tiles::tile_source {
   public:
     /// Opens `path` and reads its schema, metadata, zooms and tile format.
@@ -65,17 +68,24 @@ class mbtiles_source final : public tiles::tile_source {
     [[nodiscard]] std::unique_ptr<reader> acquire() const;
     void release(std::unique_ptr<reader> r) const;
     [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
+    /// The tile read as a blob into a buffer of its own, or nothing to read it with the statement.
+    [[nodiscard]] std::optional<tiles::tile_result> read_blob(reader& r, tile_coord coord) const;
 
     std::string m_id;
     std::string m_cache_name; ///< a file replaced on disk is a new instance under the same id
     std::string m_path;
     boost::asio::any_io_executor m_blocking;
+    /// Opened with SQLite's `immutable`: no locks, pages kept between reads (nothing_can_write).
+    bool m_immutable = false;
     schema m_schema = schema::flat;
     std::string m_tile_sql;
+    std::string m_blob_table; ///< where an immutable file's tile bytes are read as blobs, if they can be
+    std::string m_locate_sql; ///< the rowid there of a tile's bytes
     nlohmann::json m_tilejson;
     std::string m_content_type;
     tiles::zoom_range m_zooms;
     tiles::encoding m_stored = tiles::encoding::identity;
+    mutable tiles::etag_memo m_etags; ///< for an immutable file
     mutable std::mutex m_mutex;
     mutable std::vector<std::unique_ptr<reader>> m_idle;
 };

@@ -6,9 +6,29 @@
 
 namespace kachel::mbtiles {
 
-sqlite_db::sqlite_db(std::string const& path) {
+namespace {
+
+/// `path` as an SQLite URI with `immutable=1`: the characters a URI gives a meaning escaped.
+std::string immutable_uri(std::string const& path) {
+    std::string out = path.starts_with('/') ? "file://" : "file:"; // an empty authority, then the path
+    for (char const c : path) {
+        if (c == '%' || c == '?' || c == '#') {
+            out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+        } else {
+            out += c;
+        }
+    }
+    return out + "?immutable=1";
+}
+
+} // namespace
+
+sqlite_db::sqlite_db(std::string const& path, bool immutable) {
     sqlite3* db = nullptr;
-    int const rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    int const rc =
+        immutable ? sqlite3_open_v2(immutable_uri(path).c_str(), &db,
+                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr)
+                  : sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     m_db.reset(db);
     if (rc != SQLITE_OK) {
         throw source_error{
@@ -16,6 +36,11 @@ sqlite_db::sqlite_db(std::string const& path) {
     }
     // A reader waits a little for a writer's lock instead of failing at once.
     sqlite3_busy_timeout(db, 1000);
+    if (immutable) {
+        // Pages read from a mapping, not copied by a read() each: safe, as the file cannot shrink.
+        // (SQLite caps the size at its compile-time maximum; a failure leaves plain reads.)
+        sqlite3_exec(db, "PRAGMA mmap_size = 1099511627776", nullptr, nullptr, nullptr);
+    }
 }
 
 sqlite_stmt::sqlite_stmt(sqlite_db const& db, std::string_view sql) : m_db(db.get()) {
@@ -60,6 +85,30 @@ std::string_view sqlite_stmt::bytes(int column) const noexcept {
     auto const* data = static_cast<char const*>(sqlite3_column_blob(m_stmt.get(), column));
     auto const size = static_cast<std::size_t>(sqlite3_column_bytes(m_stmt.get(), column));
     return data == nullptr ? std::string_view{} : std::string_view{data, size};
+}
+
+std::optional<sqlite_blob_reader::value> sqlite_blob_reader::read(std::int64_t rowid) {
+    if (m_blob && sqlite3_blob_reopen(m_blob.get(), rowid) != SQLITE_OK) {
+        m_blob.reset(); // a failed reopen leaves the handle unusable
+    }
+    if (!m_blob) {
+        sqlite3_blob* blob = nullptr;
+        int const rc = sqlite3_blob_open(m_db, "main", m_table.c_str(), m_column.c_str(), rowid, 0, &blob);
+        m_blob.reset(blob);
+        if (rc != SQLITE_OK) {
+            m_blob.reset();
+            return std::nullopt;
+        }
+    }
+    value out;
+    auto const size = sqlite3_blob_bytes(m_blob.get());
+    out.size = static_cast<std::size_t>(size);
+    out.buffer = std::make_shared_for_overwrite<char[]>(out.size);
+    if (size > 0 && sqlite3_blob_read(m_blob.get(), out.buffer.get(), size, 0) != SQLITE_OK) {
+        m_blob.reset();
+        return std::nullopt;
+    }
+    return out;
 }
 
 } // namespace kachel::mbtiles

@@ -5,18 +5,22 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace kachel::mbtiles {
 
 /// A read-only SQLite database, used by one thread at a time.
 class sqlite_db {
   public:
-    /// Opens `path` read-only (never creating it).
+    /// Opens `path` read-only (never creating it). `immutable`, only for a file nothing can
+    /// change (nothing_can_write): SQLite takes no locks, keeps its pages between reads and reads
+    /// them from a mapping of the file.
     /// \throws source_error naming the path and SQLite's message
-    explicit sqlite_db(std::string const& path);
+    explicit sqlite_db(std::string const& path, bool immutable = false);
 
     [[nodiscard]] sqlite3* get() const noexcept { return m_db.get(); }
 
@@ -48,6 +52,30 @@ class sqlite_stmt {
   private:
     sqlite3* m_db;
     c_handle<sqlite3_stmt, sqlite3_finalize> m_stmt;
+};
+
+/// Reads whole values of one blob column by rowid, straight from the file's pages into a buffer
+/// made for them: no copy by SQLite in between. The handle is kept between reads, so use it only
+/// on a file opened immutable (on another it would hold a read transaction open).
+class sqlite_blob_reader {
+  public:
+    sqlite_blob_reader(sqlite_db const& db, std::string table, std::string column) noexcept
+        : m_db(db.get()), m_table(std::move(table)), m_column(std::move(column)) {}
+
+    /// A value read whole: its bytes, in a buffer of their own.
+    struct value {
+        std::shared_ptr<char[]> buffer;
+        std::size_t size = 0;
+    };
+    /// The value at `rowid`, or nothing when it cannot be read this way (a null or a text, a
+    /// table without rowids): then read it with a statement.
+    [[nodiscard]] std::optional<value> read(std::int64_t rowid);
+
+  private:
+    sqlite3* m_db;
+    std::string m_table;
+    std::string m_column;
+    c_handle<sqlite3_blob, sqlite3_blob_close> m_blob;
 };
 
 } // namespace kachel::mbtiles

@@ -1,7 +1,9 @@
 #include "pmtiles/pmtiles_source.hpp"
 
 #include "core/error.hpp"
+#include "core/mapped_file.hpp"
 #include "tiles/blocking_read.hpp"
+#include "tiles/etag.hpp"
 #include "tiles/tile_format.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,9 +13,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -238,12 +242,28 @@ class range_reader {
     /// \throws archive_changed when the archive is another version now
     [[nodiscard]] virtual asio::awaitable<std::string> read(std::uint64_t offset, std::uint64_t length,
                                                             std::string const& version) = 0;
+
+    /// The same bytes if they can be had without waiting (a local file's pages in the page
+    /// cache), so that the caller's event loop can read them; otherwise nothing.
+    [[nodiscard]] virtual std::optional<std::string> read_at_hand(std::uint64_t /*offset*/,
+                                                                  std::uint64_t /*length*/) {
+        return std::nullopt;
+    }
+
+    /// The same bytes where they are (a mapped file's pages, all in memory), to be sent without
+    /// a copy; otherwise nothing.
+    [[nodiscard]] virtual std::optional<tiles::lent_bytes> lend(std::uint64_t /*offset*/,
+                                                                std::uint64_t /*length*/) const {
+        return std::nullopt;
+    }
 };
 
 namespace {
 
-/// A local file, read with `pread` (on the blocking pool). An archive replaced by a rename keeps
-/// being read from the file that was opened.
+/// A local file, read with `pread` (on the blocking pool, or on the caller's event loop when
+/// the pages are in the page cache). A file that nothing can write is mapped too, and its tiles
+/// lent from the mapping. An archive replaced by a rename keeps being read from the file that was
+/// opened.
 class file_reader final : public range_reader {
   public:
     explicit file_reader(std::string const& path) {
@@ -251,6 +271,11 @@ class file_reader final : public range_reader {
         if (m_fd < 0) {
             throw source_error{fmt::format(
                 "cannot open it: {}; give the path of a PMTiles file kachel can read", std::strerror(errno))};
+        }
+        struct stat st {};
+        // A mapping is safe only where the file cannot shrink under it (see mapped_file).
+        if (nothing_can_write(path) && ::fstat(m_fd, &st) == 0) {
+            m_map = mapped_file::map(m_fd, static_cast<std::uint64_t>(st.st_size));
         }
     }
     ~file_reader() override { ::close(m_fd); }
@@ -273,6 +298,34 @@ class file_reader final : public range_reader {
         co_return read_now(offset, length);
     }
 
+    [[nodiscard]] std::optional<tiles::lent_bytes> lend(std::uint64_t offset,
+                                                        std::uint64_t length) const override {
+        if (!m_map || offset > m_map->size() || length > m_map->size() - offset ||
+            !m_map->resident(offset, length)) {
+            return std::nullopt;
+        }
+        return tiles::lent_bytes{m_map->bytes(offset, length), m_map};
+    }
+
+    [[nodiscard]] std::optional<std::string> read_at_hand(std::uint64_t offset,
+                                                          std::uint64_t length) override {
+        if (!m_nowait.load(std::memory_order_relaxed)) {
+            return std::nullopt;
+        }
+        std::string out(length, '\0');
+        iovec part{out.data(), out.size()};
+        // RWF_NOWAIT: the bytes from the page cache, or EAGAIN rather than a wait for the disk. A
+        // part of them (a short count) goes the slow way whole.
+        auto const n = ::preadv2(m_fd, &part, 1, static_cast<off_t>(offset), RWF_NOWAIT);
+        if (n < 0 && errno == EOPNOTSUPP) {
+            m_nowait.store(false, std::memory_order_relaxed); // a file system without it
+        }
+        if (n != static_cast<ssize_t>(length)) {
+            return std::nullopt;
+        }
+        return out;
+    }
+
   private:
     [[nodiscard]] std::string read_now(std::uint64_t offset, std::uint64_t length) const {
         std::string out(length, '\0');
@@ -293,6 +346,8 @@ class file_reader final : public range_reader {
     }
 
     int m_fd = -1;
+    std::atomic<bool> m_nowait{true};
+    std::shared_ptr<mapped_file const> m_map;
 };
 
 /// What a status other than 206 means for a range request, and the fix.
@@ -401,6 +456,20 @@ struct archive_version {
     mutable std::size_t cache_bytes = 0;
     mutable std::list<std::uint64_t> recent;
     mutable std::unordered_map<std::uint64_t, cached_leaf> leaves;
+
+    /// ETags of the tiles lent from a mapped file, by offset.
+    mutable tiles::etag_memo etags;
+
+    /// The leaf directory at `offset` if it is in the cache (now the most recently used).
+    [[nodiscard]] std::shared_ptr<std::vector<entry> const> leaf_at_hand(std::uint64_t offset) const {
+        std::lock_guard const lock{mutex};
+        auto const it = leaves.find(offset);
+        if (it == leaves.end()) {
+            return nullptr;
+        }
+        recent.splice(recent.end(), recent, it->second.position);
+        return it->second.entries;
+    }
 
     /// Decompresses a directory or the metadata.
     [[nodiscard]] std::string internal(std::string bytes) const {
@@ -558,12 +627,8 @@ asio::awaitable<std::string> pmtiles_source::internal(archive_version const& v, 
 
 asio::awaitable<std::shared_ptr<std::vector<entry> const>>
 pmtiles_source::leaf(archive_version const& v, std::uint64_t offset, std::uint32_t length) const {
-    {
-        std::lock_guard const lock{v.mutex};
-        if (auto const it = v.leaves.find(offset); it != v.leaves.end()) {
-            v.recent.splice(v.recent.end(), v.recent, it->second.position);
-            co_return it->second.entries;
-        }
+    if (auto held = v.leaf_at_hand(offset)) {
+        co_return held;
     }
     if (length > v.h.leaf_length || offset > v.h.leaf_length - length) {
         throw source_error{"a directory entry points outside the leaf directories"};
@@ -586,42 +651,110 @@ pmtiles_source::leaf(archive_version const& v, std::uint64_t offset, std::uint32
     co_return entries;
 }
 
-asio::awaitable<tiles::tile_result> pmtiles_source::read_from(archive_version const& v,
-                                                              tile_coord coord) const {
-    auto const id = tile_id(coord);
+namespace {
+
+/// Where a tile id leads in a version's directories, as far as the leaf directories at hand go.
+struct step {
+    enum { no_tile, tile, leaf_to_read } kind = no_tile;
+    entry at; ///< the tile's entry, or the leaf directory's to read next
+};
+
+using loaded_leaf = std::pair<std::uint64_t, std::shared_ptr<std::vector<entry> const>>;
+
+/// Walks from the root through the leaves in `loaded` (read by this request) or in the version's
+/// cache, until the tile, its absence, or a leaf that is neither.
+step walk(archive_version const& v, std::uint64_t id, std::span<loaded_leaf const> loaded) {
     std::span<entry const> directory = v.root;
     std::shared_ptr<std::vector<entry> const> held;
     for (int depth = 0; depth < max_depth; ++depth) {
         auto const* e = find_entry(directory, id);
         if (e == nullptr) {
-            co_return tiles::tile_result{};
+            return {};
         }
         if (e->run_length > 0) {
             if (e->length > v.h.data_length || e->offset > v.h.data_length - e->length) {
                 throw source_error{"a tile entry points outside the tile data"};
             }
-            tiles::tile_result out;
-            out.data = co_await m_reader->read(v.h.data_offset + e->offset, e->length, v.tag);
-            // gzip goes out as stored (the HTTP layer keeps both forms); the others are decoded here.
-            auto const stored = *encoding_of(v.h.tile_compression);
-            if (stored == tiles::encoding::brotli || stored == tiles::encoding::zstd) {
-                out.data = tiles::decompress(out.data, stored);
-            }
-            co_return out;
+            return {step::tile, *e};
         }
-        held = co_await leaf(v, e->offset, e->length);
+        auto const here = std::find_if(loaded.begin(), loaded.end(),
+                                       [&](loaded_leaf const& l) { return l.first == e->offset; });
+        held = here != loaded.end() ? here->second : v.leaf_at_hand(e->offset);
+        if (!held) {
+            return {step::leaf_to_read, *e};
+        }
         directory = *held;
     }
     throw source_error{"its leaf directories nest deeper than the format allows"};
 }
 
+/// A tile as stored: gzip goes out as stored (the HTTP layer keeps both forms); brotli and zstd
+/// are decoded here.
+tiles::tile_result tile_of(archive_version const& v, std::string bytes) {
+    tiles::tile_result out;
+    out.data = std::move(bytes);
+    auto const stored = *encoding_of(v.h.tile_compression);
+    if (stored == tiles::encoding::brotli || stored == tiles::encoding::zstd) {
+        out.data = tiles::decompress(out.data, stored);
+    }
+    return out;
+}
+
+} // namespace
+
+asio::awaitable<tiles::tile_result> pmtiles_source::read_from(archive_version const& v,
+                                                              tile_coord coord) const {
+    auto const id = tile_id(coord);
+    std::vector<loaded_leaf> loaded;
+    for (int depth = 0; depth <= max_depth; ++depth) {
+        auto const next = walk(v, id, loaded);
+        if (next.kind == step::no_tile) {
+            co_return tiles::tile_result{};
+        }
+        if (next.kind == step::tile) {
+            auto bytes = co_await m_reader->read(v.h.data_offset + next.at.offset, next.at.length, v.tag);
+            co_return tile_of(v, std::move(bytes));
+        }
+        auto entries = co_await leaf(v, next.at.offset, next.at.length);
+        loaded.emplace_back(next.at.offset, std::move(entries));
+    }
+    throw source_error{"its leaf directories nest deeper than the format allows"};
+}
+
+std::optional<tiles::tile_result> pmtiles_source::read_at_hand(tile_coord coord) const {
+    auto const v = current();
+    try {
+        auto const next = walk(*v, tile_id(coord), {});
+        if (next.kind == step::no_tile) {
+            return tiles::tile_result{};
+        }
+        if (next.kind == step::tile) {
+            auto const offset = v->h.data_offset + next.at.offset;
+            // Stored plain or gzip: sent from the mapping if it can be (brotli and zstd are decoded).
+            auto const stored = *encoding_of(v->h.tile_compression);
+            if (stored != tiles::encoding::brotli && stored != tiles::encoding::zstd) {
+                if (auto lent = m_reader->lend(offset, next.at.length)) {
+                    tiles::tile_result out;
+                    if (!tiles::is_gzip(lent->bytes)) { // (a gzip tile's ETag is its plain content's)
+                        out.etag = v->etags.get(offset, lent->bytes);
+                    }
+                    out.lent = std::move(lent);
+                    return out;
+                }
+            }
+            if (auto bytes = m_reader->read_at_hand(offset, next.at.length)) {
+                return tile_of(*v, std::move(*bytes));
+            }
+        }
+    } catch (std::exception const&) { // the blocking path reads again, and reports it
+    }
+    return std::nullopt;
+}
+
 asio::awaitable<tiles::tile_result> pmtiles_source::read(tile_coord coord) const {
     auto const failed = [&](tiles::tile_errc errc, std::string_view what) {
-        return tiles::tile_result{{},
-                                  errc,
-                                  fmt::format("PMTiles {}: reading tile {}/{}/{} failed: {}", m_location,
-                                              coord.z, coord.x, coord.y, what),
-                                  {}};
+        return tiles::tile_result::failed(errc, fmt::format("PMTiles {}: reading tile {}/{}/{} failed: {}",
+                                                            m_location, coord.z, coord.x, coord.y, what));
     };
     // A change seen while reading switches to the new version and reads again; a third version
     // within one request is a server that keeps changing: retry later.
@@ -651,6 +784,12 @@ asio::awaitable<tiles::tile_result> pmtiles_source::read(tile_coord coord) const
 
 asio::awaitable<tiles::tile_result> pmtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
+    // Tiles whose directories and bytes are in memory are read here, on the caller's event loop:
+    // no trip to the pool. The others (a page not in the page cache, a leaf directory to read, a
+    // remote archive) are read on the pool.
+    if (auto now = read_at_hand(coord)) {
+        co_return std::move(*now);
+    }
     co_return co_await asio::co_spawn(m_blocking, read(coord), tiles::uncancellable());
 }
 

@@ -122,6 +122,8 @@ class pmtiles_source final : public tiles::tile_source {
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result> read_from(archive_version const& v,
                                                                        tile_coord coord) const;
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result> read(tile_coord coord) const;
+    /// The tile if it can be had without waiting for a disk or a server, else nothing.
+    [[nodiscard]] std::optional<tiles::tile_result> read_at_hand(tile_coord coord) const;
 
     std::string m_id;
     std::string m_cache_name; ///< a file replaced on disk is a new instance under the same id

@@ -95,28 +95,27 @@ asio::awaitable<tiles::tile_result> run_query(pg::connection& conn, std::string 
         global_metrics().observe_query(
             source_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         if (r.num_rows() > 1) {
-            co_return tiles::tile_result{{},
-                                         tiles::tile_errc::internal,
-                                         fmt::format("the query returned {} rows, not one", r.num_rows()),
-                                         {}};
+            co_return tiles::tile_result::failed(
+                tiles::tile_errc::internal, fmt::format("the query returned {} rows, not one", r.num_rows()));
         }
         if (r.num_rows() == 0 || r.is_null(0, 0)) {
             co_return tiles::tile_result{};
         }
-        tiles::tile_result out{std::string{r.get(0, 0)}, tiles::tile_errc::none, {}, {}};
+        tiles::tile_result out;
+        out.data = std::string{r.get(0, 0)};
         if (r.num_fields() > 1 && !r.is_null(0, 1) && usable_etag(r.get(0, 1))) {
             out.etag = std::string{r.get(0, 1)};
         }
         co_return out;
     } catch (unavailable_error const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what(), {}};
+        co_return tiles::tile_result::failed(tiles::tile_errc::unavailable, e.what());
     } catch (boost::system::system_error const& e) {
         if (e.code() == asio::error::operation_aborted) {
             throw; // cancelled: let the cancellation through
         }
-        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
+        co_return tiles::tile_result::failed(tiles::tile_errc::internal, e.what());
     } catch (std::exception const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
+        co_return tiles::tile_result::failed(tiles::tile_errc::internal, e.what());
     }
 }
 
@@ -130,9 +129,9 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
     try {
         conn.emplace(co_await pool.async_acquire());
     } catch (unavailable_error const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, e.what(), {}};
+        co_return tiles::tile_result::failed(tiles::tile_errc::unavailable, e.what());
     } catch (std::exception const& e) {
-        co_return tiles::tile_result{{}, tiles::tile_errc::internal, e.what(), {}};
+        co_return tiles::tile_result::failed(tiles::tile_errc::internal, e.what());
     }
     // 0 = no limit.
     asio::steady_timer timer{co_await asio::this_coro::executor,
@@ -142,11 +141,9 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
                              timer.async_wait(asio::use_awaitable));
     if (outcome.index() == 1) {
         // The statement is cancelled in the server when the lease goes back (pg::pool::release).
-        co_return tiles::tile_result{
-            {},
+        co_return tiles::tile_result::failed(
             tiles::tile_errc::timeout,
-            fmt::format("statement timeout: still running after {} ms, cancelled", timeout.count()),
-            {}};
+            fmt::format("statement timeout: still running after {} ms, cancelled", timeout.count()));
     }
     co_return std::move(std::get<0>(outcome));
 }

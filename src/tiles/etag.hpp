@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace kachel::tiles {
 
@@ -9,6 +12,19 @@ namespace kachel::tiles {
 /// URL-safe base64 without padding (22 characters). Empty data gives 22 `A`s.
 /// Bytes 01 02 03 give `O3OuMnabzuvUuMTLiOt3rA`.
 [[nodiscard]] std::string etag_value(std::string_view data);
+
+/// ETags (etag_value) of bytes that cannot change (a tile in an archive nothing can write), by
+/// where they are: hashed once, not on every request. Bounded; emptied when full. Thread-safe.
+class etag_memo {
+  public:
+    /// The ETag of `bytes`, which are always the same for `key`.
+    [[nodiscard]] std::string get(std::uint64_t key, std::string_view bytes);
+
+  private:
+    static constexpr std::size_t limit = 16'384;
+    std::mutex m_mutex;
+    std::unordered_map<std::uint64_t, std::string> m_etags;
+};
 
 /// URL-safe base64 without padding.
 [[nodiscard]] std::string base64url(std::string_view bytes);

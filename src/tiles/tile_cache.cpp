@@ -47,7 +47,7 @@ struct key_equal {
 };
 
 std::size_t cost_of(tile_key const& key, tile_bytes const& bytes) noexcept {
-    return bytes.data.size() + bytes.etag.size() + (bytes.as_gzip ? bytes.as_gzip->data.size() : 0) +
+    return bytes.bytes().size() + bytes.etag.size() + (bytes.as_gzip ? bytes.as_gzip->bytes().size() : 0) +
            key.source.size() + key.query.size() + entry_overhead;
 }
 

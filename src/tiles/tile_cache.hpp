@@ -20,6 +20,11 @@ namespace kachel::tiles {
 /// them (never copied on a hit). Immutable once made.
 struct tile_bytes {
     std::string data;
+    /// Bytes lent by the source, served instead of `data` when set.
+    std::optional<lent_bytes> lent;
+    [[nodiscard]] std::string_view bytes() const noexcept {
+        return lent ? lent->bytes : std::string_view{data};
+    }
     std::string etag; ///< the tile's ETag value (of the uncompressed bytes), without quotes
     /// The same tile gzip-compressed as its source stored it (an MBTiles archive, a function
     /// returning gzip), sent as is to clients that accept gzip; null when the source gave it plain.

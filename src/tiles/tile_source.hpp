@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace kachel::tiles {
 
@@ -23,6 +25,13 @@ enum class tile_errc {
     internal,    ///< anything else; details are logged, never sent to the client
 };
 
+/// Tile bytes a source lends instead of copying (a tile inside a mapped archive file), and what
+/// keeps them where they are for as long as anyone holds them.
+struct lent_bytes {
+    std::string_view bytes;
+    std::shared_ptr<void const> keeper;
+};
+
 /// The outcome of a tile request: bytes (possibly empty = no features) or an error value.
 struct tile_result {
     std::string data;
@@ -32,6 +41,17 @@ struct tile_result {
     /// The tile's ETag when the source provides one (a function's `text` column, decision D9);
     /// otherwise the HTTP layer hashes the bytes.
     std::optional<std::string> etag;
+    /// Set instead of `data` by a source that lends its bytes (like `data`, plain or gzip). They
+    /// are in memory: reading them never waits for a disk.
+    std::optional<lent_bytes> lent;
+
+    /// A failure: `error` (not none) and what went wrong, for the log.
+    [[nodiscard]] static tile_result failed(tile_errc error, std::string detail) {
+        tile_result out;
+        out.error = error;
+        out.detail = std::move(detail);
+        return out;
+    }
 };
 
 /// Zoom levels a source serves, from its TileJSON `minzoom`/`maxzoom` (absent = unbounded).

@@ -3,6 +3,7 @@
 // compressed: nothing of kachel writes them.
 
 #include "support/archive_fixtures.hpp"
+#include "tiles/content_encoding.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -204,4 +205,66 @@ TEST_F(mbtiles, the_config_file_names_sources_and_bad_files_stop_startup) {
                              "not served by kachel"),
         std::string::npos)
         << remote.output();
+}
+
+TEST_F(mbtiles, a_file_nothing_can_write_is_read_immutable_with_the_same_bytes_and_etags) {
+    // Opened immutable, its tiles read as blobs straight into buffers of their own (ETags of
+    // plain tiles hashed once): what goes out must be what the writable files give, encoding by
+    // encoding, in every schema, and on a second round (the remembered ETags) too.
+    auto const dir = s_dir.string();
+    write_file(s_dir / "plain.sql", std::string{metadata_sql} + R"sql(
+CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
+CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
+INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1'));
+)sql");
+    run_shell("cd '" + dir + "' && sqlite3 plain.mbtiles < plain.sql");
+    std::vector<fs::path> files{s_dir / "plain.mbtiles"};
+    for (auto const& schema : schemas) {
+        files.push_back(s_dir / "archives" / (std::string{schema.name} + ".mbtiles"));
+    }
+    test::copy_read_only(files, s_dir / "read-only");
+    test::archive_server immutable{{"-C", "0", (s_dir / "read-only").string()}};
+    ASSERT_NE(immutable.port, 0) << immutable.kachel->output();
+    EXPECT_NE(immutable.kachel->output().find("read as immutable: nothing can write it) as source 'flat'"),
+              std::string::npos)
+        << immutable.kachel->output();
+    for (int round = 0; round < 2; ++round) {
+        for (auto const& schema : schemas) {
+            for (auto const* tile : {"/0/0/0", "/1/1/1"}) {
+                test::expect_same_answers(s_suite, immutable, std::string{"/"} + schema.name + tile);
+            }
+            EXPECT_EQ(immutable.get(std::string{"/"} + schema.name + "/1/1/0", "identity").status, 204U);
+        }
+        auto const plain = immutable.get("/plain/0/0/0", "identity");
+        EXPECT_EQ(plain.body, s_z0);
+        EXPECT_EQ(plain.header("etag"), get("/flat/0/0/0", "identity").header("etag"))
+            << "the same content, the same ETag";
+        EXPECT_EQ(immutable.get("/plain/1/1/1", "gzip").header("content-encoding"), "gzip");
+    }
+}
+
+TEST_F(mbtiles, zlib_tiles_are_served_plain_and_encoded_as_the_client_accepts) {
+    // Some MBTiles files store tiles zlib-compressed (written here by Node's zlib).
+    auto const dir = s_dir.string();
+    run_shell("cd '" + dir +
+              "' && node -e \"const fs = require('fs'), zlib = require('zlib'); "
+              "fs.writeFileSync('z0.zz', zlib.deflateSync(fs.readFileSync('z0')))\"");
+    ASSERT_EQ(static_cast<unsigned char>(read_file(s_dir / "z0.zz").at(0)), 0x78U) << "a zlib stream";
+    write_file(s_dir / "zlib.sql", std::string{metadata_sql} + R"sql(
+CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
+INSERT INTO tiles VALUES (0, 0, 0, readfile('z0.zz'));
+)sql");
+    fs::create_directories(s_dir / "zlib");
+    run_shell("cd '" + dir + "' && sqlite3 zlib/zlib.mbtiles < zlib.sql");
+    test::archive_server server{{"-C", "0", (s_dir / "zlib").string()}};
+    ASSERT_NE(server.port, 0) << server.kachel->output();
+    auto const plain = server.get("/zlib/0/0/0", "identity");
+    EXPECT_EQ(plain.status, 200U);
+    EXPECT_EQ(plain.header("content-encoding"), "");
+    EXPECT_EQ(plain.body, s_z0);
+    EXPECT_EQ(plain.header("etag"), get("/flat/0/0/0", "identity").header("etag")) << "the content's ETag";
+    auto const gz = server.get("/zlib/0/0/0", "gzip");
+    EXPECT_EQ(gz.header("content-encoding"), "gzip");
+    EXPECT_EQ(tiles::decompress(gz.body, tiles::encoding::gzip), s_z0);
+    EXPECT_EQ(nlohmann::json::parse(server.get("/zlib", "identity").body)["name"], "Cities");
 }

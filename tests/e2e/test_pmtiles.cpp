@@ -159,3 +159,44 @@ TEST_F(pmtiles, the_config_file_names_sources_and_damaged_files_stop_startup) {
         EXPECT_NE(bad.output().find(message), std::string::npos) << bad.output();
     }
 }
+
+TEST_F(pmtiles, a_file_nothing_can_write_is_mapped_and_serves_the_same_bytes_and_etags) {
+    // kachel maps these (its tiles lent from the mapping, ETags hashed once): what goes out must
+    // be what the archives served by pread give, encoding by encoding, and on a second round
+    // (the remembered ETags) too.
+    auto const read_only = s_dir / "read-only";
+    test::copy_read_only({s_dir / "archives" / "gz.pmtiles", s_dir / "archives" / "plain.pmtiles",
+                          s_dir / "archives" / "br.pmtiles"},
+                         read_only);
+    test::archive_server mapped{{"-C", "0", read_only.string()}}; // no tile cache: every tile read
+    ASSERT_NE(mapped.port, 0) << mapped.kachel->output();
+    for (int round = 0; round < 2; ++round) {
+        for (auto const* id : {"gz", "plain", "br"}) {
+            for (auto const& [zxy, bytes] : s_tiles) {
+                auto const path = path_of(id, zxy);
+                test::expect_same_answers(s_suite, mapped, path);
+                EXPECT_EQ(mapped.get(path, "identity").body, bytes) << path;
+            }
+            EXPECT_EQ(mapped.get(std::string{"/"} + id + "/1/0/0", "identity").status, 204U) << id;
+        }
+    }
+    // An If-None-Match with the remembered ETag: 304.
+    auto const etag = mapped.get("/plain/0/0/0", "identity").header("etag");
+    auto const again = test::http_request(mapped.port, "/plain/0/0/0", boost::beast::http::verb::get,
+                                          {{"If-None-Match", etag}});
+    EXPECT_EQ(again.status, 304U);
+}
+
+TEST_F(pmtiles, tiles_whose_pages_left_memory_are_read_on_the_pool) {
+    // Pages not in the page cache are not read on an event loop: such tiles take the blocking
+    // pool's way, and come back the same.
+    test::archive_server uncached{{"-C", "0", (s_dir / "archives").string()}};
+    ASSERT_NE(uncached.port, 0) << uncached.kachel->output();
+    for (auto const* id : {"plain", "gz"}) {
+        test::evict_from_page_cache(s_dir / "archives" / (std::string{id} + ".pmtiles"));
+        for (auto const& [zxy, bytes] : s_tiles) {
+            EXPECT_EQ(uncached.get(path_of(id, zxy), "identity").body, bytes)
+                << id << " " << path_of(id, zxy);
+        }
+    }
+}

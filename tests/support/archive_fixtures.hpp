@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -138,5 +139,65 @@ struct archive_suite {
         return http_request(port, target, boost::beast::http::verb::get, headers);
     }
 };
+
+/// A kachel serving archives only (no database): `paths`, on a port of its own.
+struct archive_server {
+    std::unique_ptr<child_process> kachel;
+    unsigned short port = 0;
+
+    explicit archive_server(std::vector<std::string> const& paths) {
+        std::vector<std::string> args{KACHEL_BINARY, "-l", "127.0.0.1:0"};
+        args.insert(args.end(), paths.begin(), paths.end());
+        kachel = std::make_unique<child_process>(
+            args, std::map<std::string, std::optional<std::string>>{{"DATABASE_URL", std::nullopt}});
+        port = ready_port(*kachel);
+    }
+
+    [[nodiscard]] http_reply get(std::string const& target, std::string const& accept_encoding) const {
+        return http_request(port, target, boost::beast::http::verb::get,
+                            {{"Accept-Encoding", accept_encoding}});
+    }
+};
+
+/// `server` answers `path` as `reference` does, in identity and in gzip: the status, the
+/// encoding, the ETag and the bytes.
+inline void expect_same_answers(archive_suite const& reference, archive_server const& server,
+                                std::string const& path) {
+    for (auto const* accept : {"identity", "gzip"}) {
+        SCOPED_TRACE(path + " " + accept);
+        auto const expected = reference.get(path, accept);
+        auto const r = server.get(path, accept);
+        EXPECT_EQ(r.status, expected.status);
+        EXPECT_EQ(r.header("content-encoding"), expected.header("content-encoding"));
+        EXPECT_EQ(r.header("etag"), expected.header("etag"));
+        EXPECT_FALSE(r.header("etag").empty());
+        EXPECT_EQ(r.body, expected.body);
+    }
+}
+
+/// Copies `files` into `dir` (made afresh) with no write permission for anyone: files that
+/// nothing can write, which kachel maps or opens immutable.
+inline void copy_read_only(std::vector<std::filesystem::path> const& files,
+                           std::filesystem::path const& dir) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    for (auto const& file : files) {
+        auto const to = dir / file.filename();
+        std::filesystem::copy_file(file, to);
+        std::filesystem::permissions(to, std::filesystem::perms::owner_read |
+                                             std::filesystem::perms::group_read |
+                                             std::filesystem::perms::others_read);
+    }
+}
+
+/// Drops `file`'s pages from the page cache (those no process has mapped), so that the next
+/// read of them waits for the disk.
+inline void evict_from_page_cache(std::filesystem::path const& file) {
+    int const fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC); // NOLINT: POSIX
+    ASSERT_GE(fd, 0) << file;
+    ::fdatasync(fd);
+    EXPECT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0) << file;
+    ::close(fd);
+}
 
 } // namespace kachel::test

@@ -4,6 +4,8 @@
 
 #include "http/tile_fetch.hpp"
 #include "support/run.hpp"
+#include "tiles/content_encoding.hpp"
+#include "tiles/etag.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,9 +38,11 @@ class fake_source final : public tiles::tile_source {
         asio::steady_timer wait{co_await asio::this_coro::executor, m_delay};
         co_await wait.async_wait(asio::use_awaitable);
         if (coord.z == 9) {
-            co_return tiles::tile_result{{}, tiles::tile_errc::unavailable, "no connection", {}};
+            co_return tiles::tile_result::failed(tiles::tile_errc::unavailable, "no connection");
         }
-        co_return tiles::tile_result{m_bytes + std::to_string(coord.z), tiles::tile_errc::none, {}, {}};
+        tiles::tile_result out;
+        out.data = m_bytes + std::to_string(coord.z);
+        co_return out;
     }
 
     mutable std::atomic<int> calls{0};
@@ -140,4 +144,72 @@ TEST(tile_fetch, an_encoding_is_made_once_per_cache_entry) {
     EXPECT_EQ(gzip->etag, plain->etag); // one ETag for every encoding of a tile
     EXPECT_EQ(http::decompress(gzip->data, http::encoding::gzip), plain->data);
     EXPECT_EQ(cache.entries(), 2U);
+}
+
+namespace {
+
+/// A source that lends its tile (as a mapped archive does): the bytes stay in a buffer the
+/// source shares, held by the result's keeper.
+class lending_source final : public tiles::tile_source {
+  public:
+    explicit lending_source(std::string bytes)
+        : m_bytes(std::make_shared<std::string const>(std::move(bytes))) {}
+
+    [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
+    [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
+    [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
+    asio::awaitable<tiles::tile_result> async_get_tile(tile_coord, std::string const&) const override {
+        tiles::tile_result out;
+        out.lent = tiles::lent_bytes{*m_bytes, m_bytes};
+        co_return out;
+    }
+
+    [[nodiscard]] std::weak_ptr<std::string const> buffer() const { return m_bytes; }
+
+  private:
+    std::string m_id = "lent";
+    std::shared_ptr<std::string const> m_bytes;
+    nlohmann::json m_tilejson = nlohmann::json::object();
+};
+
+} // namespace
+
+TEST(tile_fetch, lent_bytes_are_served_where_they_are_and_kept_alive_while_held) {
+    asio::io_context ioc;
+    std::weak_ptr<std::string const> buffer;
+    tiles::fetched_tile fetched;
+    {
+        lending_source source{"plain tile"};
+        buffer = source.buffer();
+        http::tile_fetch fetch{tile_coord{1, 0, 0}, no_query, {}, nullptr};
+        fetched = test::run(ioc, fetch.get(&source));
+    }
+    ASSERT_TRUE(fetched.bytes);
+    EXPECT_FALSE(buffer.expired()) << "the source is gone; the tile holds its bytes";
+    EXPECT_EQ(fetched.bytes->bytes(), "plain tile");
+    EXPECT_EQ(fetched.bytes->bytes().data(), buffer.lock()->data()) << "not copied";
+    EXPECT_EQ(fetched.bytes->etag, tiles::etag_value("plain tile"));
+    fetched = {};
+    EXPECT_TRUE(buffer.expired());
+}
+
+TEST(tile_fetch, lent_gzip_bytes_are_kept_as_stored_beside_the_plain_tile) {
+    asio::io_context ioc;
+    auto const gz = tiles::compress("a gzip-stored tile", tiles::encoding::gzip);
+    lending_source source{gz};
+    http::tile_fetch fetch{tile_coord{1, 0, 0}, no_query, {}, nullptr};
+    auto const fetched = test::run(ioc, fetch.get(&source));
+    ASSERT_TRUE(fetched.bytes && fetched.bytes->as_gzip);
+    EXPECT_EQ(fetched.bytes->bytes(), "a gzip-stored tile");
+    EXPECT_EQ(fetched.bytes->as_gzip->bytes(), gz);
+    EXPECT_EQ(fetched.bytes->etag, tiles::etag_value("a gzip-stored tile"));
+    EXPECT_EQ(fetched.bytes->as_gzip->etag, fetched.bytes->etag);
+}
+
+TEST(etag_memo, hashes_once_per_key) {
+    tiles::etag_memo memo;
+    EXPECT_EQ(memo.get(7, "bytes"), tiles::etag_value("bytes"));
+    // The key stands for the bytes: the same key is not hashed again.
+    EXPECT_EQ(memo.get(7, "other"), tiles::etag_value("bytes"));
+    EXPECT_EQ(memo.get(8, "other"), tiles::etag_value("other"));
 }
