@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -54,7 +54,6 @@ test.before(async () => {
   }
   const url = `postgresql://kachel:${env('KACHEL_PG_PASSWORD')}@localhost:${env('KACHEL_PG_PORT')}/${db}` +
     '?sslmode=verify-full';
-  kachel = await startKachel(['-l', '127.0.0.1:0', '-W', '2', url]);
   browser = await chromium.launch({
     executablePath: process.env.KACHEL_CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -63,11 +62,37 @@ test.before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--no-first-run', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
   });
+  kachel = await startKachel(['-l', '127.0.0.1:0', '-W', '2', url, await writeRasterArchive()]);
 });
+
+// A raster MBTiles archive, raster.mbtiles: zooms 0 to 2, every tile one PNG (a 256 px square
+// of one colour, made by the browser), written by the sqlite3 command-line tool.
+const rasterDir = join(tmpdir(), `kachel-browser-raster-${process.pid}`);
+async function writeRasterArchive() {
+  rmSync(rasterDir, { recursive: true, force: true });
+  mkdirSync(rasterDir, { recursive: true });
+  const page = await browser.newPage({ viewport: { width: 256, height: 256 } });
+  await page.setContent('<body style="margin:0;background:#3366cc"></body>');
+  writeFileSync(join(rasterDir, 'tile.png'), await page.screenshot({ type: 'png' }));
+  await page.close();
+  const rows = [];
+  for (let z = 0; z <= 2; z++) {
+    for (let x = 0; x < 2 ** z; x++) {
+      for (let y = 0; y < 2 ** z; y++) rows.push(`(${z}, ${x}, ${y}, readfile('tile.png'))`);
+    }
+  }
+  const sql = `CREATE TABLE metadata (name text, value text);
+INSERT INTO metadata VALUES ('name', 'Raster'), ('format', 'png'), ('minzoom', '0'), ('maxzoom', '2');
+CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
+INSERT INTO tiles VALUES ${rows.join(', ')};`;
+  execFileSync('sqlite3', ['raster.mbtiles', sql], { cwd: rasterDir });
+  return join(rasterDir, 'raster.mbtiles');
+}
 
 test.after(async () => {
   await browser?.close();
   kachel?.child.kill('SIGTERM');
+  rmSync(rasterDir, { recursive: true, force: true });
   try {
     psql('postgres', 'postgres', ['-c', `DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`]);
   } catch { /* best effort */ }
@@ -135,5 +160,36 @@ test('a composite of two sources draws both layers', async () => {
   const layers = await page.evaluate(() => [...new Set(window.kachelMap.queryRenderedFeatures()
     .map((f) => f.sourceLayer).filter(Boolean))].sort());
   assert.deepEqual(layers, ['points', 'polygons']);
+  await page.close();
+});
+
+test('a raster archive is listed and previewed with its PNG tiles', async () => {
+  const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  const tiles = [];
+  page.on('response', (r) => {
+    if (/^\/raster\/\d+\/\d+\/\d+$/.test(new URL(r.url()).pathname)) {
+      tiles.push({ status: r.status(), type: r.headers()['content-type'] });
+    }
+  });
+  await page.goto(`http://127.0.0.1:${kachel.port}/`);
+  await page.waitForSelector('#sources li[data-id="raster"]');
+  await page.click('#sources li[data-id="raster"] .id');
+  await page.waitForFunction(() => document.body.dataset.selected === 'raster');
+  await page.evaluate(() => new Promise((resolve) => {
+    const map = window.kachelMap;
+    if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
+  }));
+  const shown = await page.evaluate(() => ({
+    source: window.kachelMap.getSource('kachel')?.type,
+    layer: window.kachelMap.getLayer('kachel-raster')?.type,
+    loaded: window.kachelMap.isSourceLoaded('kachel'),
+  }));
+  assert.deepEqual(shown, { source: 'raster', layer: 'raster', loaded: true });
+  assert.ok(tiles.length > 0, 'PNG tiles were fetched');
+  for (const t of tiles) assert.deepEqual(t, { status: 200, type: 'image/png' });
+  assert.deepEqual(errors, [], 'no console errors');
   await page.close();
 });
