@@ -5,7 +5,8 @@
 #                       UI's browser test), prometheus (promtool checks /_/metrics), and clang
 #                       with libclang-rt-14-dev (libFuzzer, for the fuzz targets), clang-tidy (the
 #                       lint test), pgbouncer, sqlite3 (writes the MBTiles archives the tests serve),
-#                       nginx-light (serves PMTiles archives over HTTPS to the remote-archive tests)
+#                       nginx-light (serves PMTiles archives over HTTPS to the remote-archive tests),
+#                       zstd (compresses the tiles and directories of a test PMTiles archive)
 #   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
 #                       server it compares against), jq (reads wrk's figures) and sqlite3 (writes
 #                       the MBTiles archives of the archive section); pgbench comes with
@@ -26,7 +27,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 for option in "$@"; do
   case "$option" in
-    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3 nginx-light) ;;
+    --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3 nginx-light zstd) ;;
     --with-bench-tools) packages+=(wrk nginx-light jq sqlite3) ;;
     *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac

@@ -5,23 +5,28 @@
 //   node write_pmtiles.mjs SPEC.json
 //
 // SPEC: {"out": path, "tiles": [{"z", "x", "y", "file"}], "tile_type": 1, "tile_compression": 2
-//        (1 plain, 2 gzip, 3 brotli: how the tile files are, or with "compress_tiles": true how
-//        the writer is to compress them),
-//        "internal_compression": 2 (1 none, 2 gzip, 3 brotli), "leaf_size": 0 (entries per leaf directory;
+//        (1 plain, 2 gzip, 3 brotli, 4 zstd: how the tile files are, or with "compress_tiles": true
+//        how the writer is to compress them),
+//        "internal_compression": 2 (1 none, 2 gzip, 3 brotli, 4 zstd), "leaf_size": 0 (entries per leaf directory;
 //        0 keeps every entry in the root), "metadata": {...}, "bounds": [w, s, e, n],
 //        "center": [lon, lat, zoom]}
 //       or, instead of "tiles", "synthetic": {"max_zoom": Z, "tile_bytes": N}: every tile of zooms 0
 //        to Z, each N random bytes of its own (a large archive for memory figures); then a sample
 //        of the tiles is read back, not all.
+import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import zlib from "node:zlib";
 import { PMTiles, SharedPromiseCache, zxyToTileId } from "pmtiles";
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-// 1 none, 2 gzip, 3 brotli (the codes of the format).
-const encoders = { 1: (b) => b, 2: (b) => zlib.gzipSync(b), 3: (b) => zlib.brotliCompressSync(b) };
-const decoders = { 0: (b) => b, 1: (b) => b, 2: (b) => zlib.gunzipSync(b), 3: (b) => zlib.brotliDecompressSync(b) };
+// 1 none, 2 gzip, 3 brotli, 4 zstd (the codes of the format); zstd by the zstd command-line tool,
+// which Node's zlib lacks.
+const zstd = (args, b) => execFileSync("zstd", ["-q", "-c", ...args], { input: b, maxBuffer: 1 << 30 });
+const encoders = { 1: (b) => b, 2: (b) => zlib.gzipSync(b), 3: (b) => zlib.brotliCompressSync(b), 4: (b) => zstd([], b) };
+const decoders = {
+  0: (b) => b, 1: (b) => b, 2: (b) => zlib.gunzipSync(b), 3: (b) => zlib.brotliDecompressSync(b), 4: (b) => zstd(["-d"], b),
+};
 const internal = (buf) => encoders[spec.internal_compression](buf);
 
 function varints(values) {

@@ -54,6 +54,7 @@ class pmtiles : public ::testing::Test {
         write_archive("gz", 2, 2, 3);
         write_archive("plain", 1, 1, 0);
         write_archive("br", 3, 3, 4);
+        write_archive("zst", 4, 4, 3);
         write_file(s_dir / "broken.pmtiles", "this is not an archive\n");
         auto const whole = read_file(s_dir / "archives" / "gz.pmtiles");
         write_file(s_dir / "truncated.pmtiles", whole.substr(0, 200));
@@ -64,15 +65,15 @@ class pmtiles : public ::testing::Test {
         ASSERT_NE(s_suite.port, 0) << "kachel did not start:\n" << s_suite.kachel->output();
     }
 
-    /// archives/NAME.pmtiles with the tiles plain, gzipped or brotli-compressed (tile compression
-    /// 1, 2, 3), directories likewise (`internal`), and leaf directories of `leaf_size` entries
-    /// (0: none).
+    /// archives/NAME.pmtiles with the tiles plain, gzipped, brotli- or zstd-compressed (tile
+    /// compression 1, 2, 3, 4), directories likewise (`internal`), and leaf directories of `leaf_size`
+    /// entries (0: none).
     static void write_archive(std::string const& name, int tile_compression, int internal, int leaf_size) {
         std::vector<test::tile_file> tiles;
         for (auto const& [zxy, bytes] : s_tiles) {
             auto const [z, x, y] = zxy;
             auto const file = std::to_string(z) + "-" + std::to_string(x) + "-" + std::to_string(y);
-            // gzip tiles from gzip(1); brotli ones compressed by the writer (Node's zlib).
+            // gzip tiles from gzip(1); brotli and zstd ones compressed by the writer.
             tiles.push_back({z, x, y, s_dir / (tile_compression == 2 ? file + ".gz" : file)});
         }
         test::write_pmtiles(s_dir / "archives" / (name + ".pmtiles"), tiles, tile_compression, internal,
@@ -96,7 +97,7 @@ std::string path_of(std::string const& id, std::tuple<int, int, int> const& zxy)
 } // namespace
 
 TEST_F(pmtiles, every_tile_comes_back_through_root_and_leaf_directories_and_runs) {
-    for (auto const* id : {"gz", "plain", "br"}) {
+    for (auto const* id : {"gz", "plain", "br", "zst"}) {
         for (auto const& [zxy, bytes] : s_tiles) {
             auto const path = path_of(id, zxy);
             auto const r = get(path, "identity");
@@ -166,12 +167,12 @@ TEST_F(pmtiles, a_file_nothing_can_write_is_mapped_and_serves_the_same_bytes_and
     // (the remembered ETags) too.
     auto const read_only = s_dir / "read-only";
     test::copy_read_only({s_dir / "archives" / "gz.pmtiles", s_dir / "archives" / "plain.pmtiles",
-                          s_dir / "archives" / "br.pmtiles"},
+                          s_dir / "archives" / "br.pmtiles", s_dir / "archives" / "zst.pmtiles"},
                          read_only);
     test::archive_server mapped{{"-C", "0", read_only.string()}}; // no tile cache: every tile read
     ASSERT_NE(mapped.port, 0) << mapped.kachel->output();
     for (int round = 0; round < 2; ++round) {
-        for (auto const* id : {"gz", "plain", "br"}) {
+        for (auto const* id : {"gz", "plain", "br", "zst"}) {
             for (auto const& [zxy, bytes] : s_tiles) {
                 auto const path = path_of(id, zxy);
                 test::expect_same_answers(s_suite, mapped, path);

@@ -66,8 +66,8 @@ struct tile_file {
 };
 
 /// Writes the PMTiles archive `out` with tests/archives/write_pmtiles.mjs (which reads every
-/// tile back through the reference reader): tiles plain, gzipped or brotli-compressed
-/// (`tile_compression` 1, 2, 3; brotli ones compressed by the writer), directories likewise
+/// tile back through the reference reader): tiles plain, gzipped, brotli- or zstd-compressed
+/// (`tile_compression` 1, 2, 3, 4; brotli and zstd ones compressed by the writer), directories likewise
 /// (`internal`), leaf directories of `leaf_size` entries (0: none), metadata named `name`.
 inline void write_pmtiles(std::filesystem::path const& out, std::vector<tile_file> const& tiles,
                           int tile_compression, int internal, int leaf_size, std::string const& name) {
@@ -77,7 +77,7 @@ inline void write_pmtiles(std::filesystem::path const& out, std::vector<tile_fil
         {"tile_compression", tile_compression},
         {"internal_compression", internal},
         {"leaf_size", leaf_size},
-        {"compress_tiles", tile_compression == 3},
+        {"compress_tiles", tile_compression >= 3},
         {"bounds", {-170.5, -60.25, 170.5, 75.125}},
         {"center", {3.4, 6.5, 1}},
         {"metadata",
