@@ -374,26 +374,26 @@ void archive_set::watch(asio::io_context& ioc, std::vector<std::shared_ptr<tiles
     }
     s.inotify.emplace(ioc, fd);
     s.quiet.emplace(ioc);
+    // A directory is watched for archives of its kind; a named file through its directory.
+    auto const follow = [&s](std::string const& path, char const* extension) {
+        if (tiles::is_http_url(path)) {
+            return;
+        }
+        std::error_code ec;
+        auto const absolute = fs::absolute(path, ec);
+        if (extension != nullptr && fs::is_directory(absolute, ec)) {
+            s.add_watch(absolute, std::string{extension}, std::nullopt);
+        } else {
+            s.add_watch(absolute.parent_path(), std::nullopt, absolute.filename().string());
+        }
+    };
     for (auto const& [config, extension] :
          {std::pair{&s.mbtiles, ".mbtiles"}, std::pair{&s.pmtiles, ".pmtiles"}}) {
         for (auto const& path : config->paths) {
-            if (tiles::is_http_url(path)) {
-                continue;
-            }
-            std::error_code ec;
-            auto const absolute = fs::absolute(path, ec);
-            if (fs::is_directory(absolute, ec)) {
-                s.add_watch(absolute, std::string{extension}, std::nullopt);
-            } else {
-                s.add_watch(absolute.parent_path(), std::nullopt, absolute.filename().string());
-            }
+            follow(path, extension);
         }
         for (auto const& source : config->sources) {
-            if (!tiles::is_http_url(source.path)) {
-                std::error_code ec;
-                auto const absolute = fs::absolute(source.path, ec);
-                s.add_watch(absolute.parent_path(), std::nullopt, absolute.filename().string());
-            }
+            follow(source.path, nullptr);
         }
     }
     if (s.dirs.empty()) {

@@ -199,6 +199,14 @@ nlohmann::json metadata_tilejson(std::vector<std::pair<std::string, std::string>
 
 namespace {
 
+/// Binds `coord` to a statement's `?1` zoom, `?2` column and `?3` row; TMS rows count from the
+/// south.
+void bind_tile(sqlite_stmt& stmt, tile_coord coord) {
+    stmt.bind(1, coord.z);
+    stmt.bind(2, coord.x);
+    stmt.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
+}
+
 /// A number of its own for each tile: the tiles of the zooms below, then the row and column.
 std::uint64_t memo_key(tile_coord coord) noexcept {
     return ((std::uint64_t{1} << (2 * coord.z)) - 1) / 3 + (std::uint64_t{coord.y} << coord.z) + coord.x;
@@ -360,18 +368,15 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
     std::string failure;
     try {
         auto r = acquire();
-        auto& stmt = r->tile;
-        stmt.bind(1, coord.z);
-        stmt.bind(2, coord.x);
-        // TMS rows count from the south.
-        stmt.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
-        tiles::tile_result out;
         if (r->locate) {
             if (auto blob = read_blob(*r, coord)) {
                 release(std::move(r));
                 return std::move(*blob);
             }
         }
+        auto& stmt = r->tile;
+        bind_tile(stmt, coord);
+        tiles::tile_result out;
         if (stmt.step() && !stmt.is_null(0)) {
             out.data = std::string{stmt.bytes(0)};
             // A file nothing can write gives the same bytes for a tile every time: hashed once.
@@ -392,9 +397,7 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
 
 std::optional<tiles::tile_result> mbtiles_source::read_blob(reader& r, tile_coord coord) const {
     auto& locate = *r.locate;
-    locate.bind(1, coord.z);
-    locate.bind(2, coord.x);
-    locate.bind(3, (std::int64_t{1} << coord.z) - 1 - static_cast<std::int64_t>(coord.y));
+    bind_tile(locate, coord);
     bool const found = locate.step();
     auto const rowid = found ? locate.integer(0) : 0;
     locate.reset();
