@@ -43,28 +43,34 @@ std::string_view mapped_file::bytes(std::uint64_t offset, std::uint64_t length) 
     return {static_cast<char const*>(m_start) + offset, static_cast<std::size_t>(length)};
 }
 
-bool mapped_file::resident(std::uint64_t offset, std::uint64_t length) const noexcept {
+bool memory_resident(void const* start, std::size_t length) noexcept {
     if (length == 0) {
         return true;
     }
-    static long const page = ::sysconf(_SC_PAGESIZE);
-    auto const page_size = static_cast<std::uint64_t>(page);
-    auto const first = offset / page_size * page_size;
-    auto const pages = (offset + length - first + page_size - 1) / page_size;
+    static auto const page_size = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    // NOLINTNEXTLINE(*-reinterpret-cast): the offset into its page
+    auto const into_page = reinterpret_cast<std::uintptr_t>(start) % page_size;
+    auto const* const first = static_cast<char const*>(start) - into_page;
+    auto const pages = (into_page + length + page_size - 1) / page_size;
     std::array<unsigned char, 256> in_memory{}; // a range of up to 1 MiB per call (4 KiB pages)
-    for (std::uint64_t done = 0; done < pages; done += in_memory.size()) {
-        auto const count = std::min<std::uint64_t>(pages - done, in_memory.size());
-        auto* const at = static_cast<char*>(m_start) + first + done * page_size;
+    for (std::uintptr_t done = 0; done < pages; done += in_memory.size()) {
+        auto const count = std::min<std::uintptr_t>(pages - done, in_memory.size());
+        // NOLINTNEXTLINE(*-const-cast): mincore only looks at the addresses
+        auto* const at = const_cast<char*>(first + done * page_size);
         if (::mincore(at, static_cast<std::size_t>(count * page_size), in_memory.data()) != 0) {
             return false;
         }
-        for (std::uint64_t i = 0; i < count; ++i) {
+        for (std::uintptr_t i = 0; i < count; ++i) {
             if ((in_memory[i] & 1U) == 0) {
                 return false;
             }
         }
     }
     return true;
+}
+
+bool mapped_file::resident(std::uint64_t offset, std::uint64_t length) const noexcept {
+    return memory_resident(static_cast<char const*>(m_start) + offset, static_cast<std::size_t>(length));
 }
 
 } // namespace kachel

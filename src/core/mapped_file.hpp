@@ -12,6 +12,10 @@ namespace kachel {
 /// mapped into memory and trusted not to shrink underneath.
 [[nodiscard]] bool nothing_can_write(std::string const& path) noexcept;
 
+/// True when every page of `length` bytes at `start`, inside a mapping of a file, is in memory:
+/// touching them cannot wait for a disk.
+[[nodiscard]] bool memory_resident(void const* start, std::size_t length) noexcept;
+
 /// A whole file mapped read-only into memory. Its bytes can be sent without a copy and kept
 /// alive by a shared_ptr to the mapping. Only for files nothing can write: a file truncated
 /// under a mapping kills the process that touches the pages that are gone.

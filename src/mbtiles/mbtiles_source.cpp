@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
+#include "mbtiles/nowait_vfs.hpp"
 #include "mbtiles/sqlite.hpp"
 #include "tiles/blocking_read.hpp"
 #include "tiles/etag.hpp"
@@ -347,7 +348,7 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
 
 mbtiles_source::~mbtiles_source() = default;
 
-std::unique_ptr<mbtiles_source::reader> mbtiles_source::acquire() const {
+std::unique_ptr<mbtiles_source::reader> mbtiles_source::acquire(bool open) const {
     {
         std::lock_guard const lock{m_mutex};
         if (!m_idle.empty()) {
@@ -356,7 +357,7 @@ std::unique_ptr<mbtiles_source::reader> mbtiles_source::acquire() const {
             return r;
         }
     }
-    return std::make_unique<reader>(*this);
+    return open ? std::make_unique<reader>(*this) : nullptr;
 }
 
 void mbtiles_source::release(std::unique_ptr<reader> r) const {
@@ -367,7 +368,7 @@ void mbtiles_source::release(std::unique_ptr<reader> r) const {
 tiles::tile_result mbtiles_source::read(tile_coord coord) const {
     std::string failure;
     try {
-        auto r = acquire();
+        auto r = acquire(true);
         if (r->locate) {
             if (auto blob = read_blob(*r, coord)) {
                 release(std::move(r));
@@ -419,8 +420,33 @@ std::optional<tiles::tile_result> mbtiles_source::read_blob(reader& r, tile_coor
     return out;
 }
 
+std::optional<tiles::tile_result> mbtiles_source::read_at_hand(tile_coord coord) const {
+    // Opening a connection reads the file: only one already open will do.
+    auto r = m_locate_sql.empty() ? nullptr : acquire(false);
+    if (!r) {
+        return std::nullopt;
+    }
+    std::optional<tiles::tile_result> out;
+    {
+        nowait_scope const scope;
+        try {
+            out = read_blob(*r, coord);
+        } catch (source_error const&) { // refused, or a failure the pool reports
+        }
+        if (scope.refused()) {
+            out.reset();
+        }
+    }
+    r->locate->reset(); // (after a step that failed)
+    release(std::move(r));
+    return out;
+}
+
 asio::awaitable<tiles::tile_result> mbtiles_source::async_get_tile(tile_coord coord,
                                                                    std::string const& /*query*/) const {
+    if (auto at_hand = read_at_hand(coord)) {
+        co_return std::move(*at_hand);
+    }
     co_return co_await tiles::read_blocking(m_blocking, [this, coord] { return read(coord); });
 }
 

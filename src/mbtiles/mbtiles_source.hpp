@@ -40,7 +40,8 @@ enum class schema {
 /// pool), so a slow disk never stalls an event loop; each reading thread gets its own read-only
 /// connection with the tile statement prepared once. A missing tile is an empty tile (204). A file
 /// that nothing can write (a read-only mount, or no write permission for anyone) is opened
-/// immutable: SQLite then takes no file locks and keeps its pages between reads.
+/// immutable: SQLite then takes no file locks and reads its pages from a mapping, and a tile
+/// whose pages are all in memory is read on the requesting event loop, with no trip to the pool.
 class mbtiles_source final : public tiles::tile_source {
   public:
     /// Opens `path` and reads its schema, metadata, zooms and tile format.
@@ -65,11 +66,15 @@ class mbtiles_source final : public tiles::tile_source {
 
   private:
     struct reader;
-    [[nodiscard]] std::unique_ptr<reader> acquire() const;
+    /// An idle reader, else a new one when `open` (which reads the file), else null.
+    [[nodiscard]] std::unique_ptr<reader> acquire(bool open) const;
     void release(std::unique_ptr<reader> r) const;
     [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
     /// The tile read as a blob into a buffer of its own, or nothing to read it with the statement.
     [[nodiscard]] std::optional<tiles::tile_result> read_blob(reader& r, tile_coord coord) const;
+    /// The tile read on the caller's thread when an immutable file's pages it needs are all in
+    /// memory (nowait_scope), by a reader already open; otherwise nothing, and the pool reads it.
+    [[nodiscard]] std::optional<tiles::tile_result> read_at_hand(tile_coord coord) const;
 
     std::string m_id;
     std::string m_cache_name; ///< a file replaced on disk is a new instance under the same id

@@ -1,6 +1,7 @@
 #include "mbtiles/sqlite.hpp"
 
 #include "core/error.hpp"
+#include "mbtiles/nowait_vfs.hpp"
 
 #include <fmt/format.h>
 
@@ -26,9 +27,10 @@ std::string immutable_uri(std::string const& path) {
 sqlite_db::sqlite_db(std::string const& path, bool immutable) {
     sqlite3* db = nullptr;
     int const rc =
-        immutable ? sqlite3_open_v2(immutable_uri(path).c_str(), &db,
-                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr)
-                  : sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+        immutable
+            ? sqlite3_open_v2(immutable_uri(path).c_str(), &db,
+                              SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nowait_vfs())
+            : sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     m_db.reset(db);
     if (rc != SQLITE_OK) {
         throw source_error{

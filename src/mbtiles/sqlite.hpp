@@ -18,7 +18,7 @@ class sqlite_db {
   public:
     /// Opens `path` read-only (never creating it). `immutable`, only for a file nothing can
     /// change (nothing_can_write): SQLite takes no locks, keeps its pages between reads and reads
-    /// them from a mapping of the file.
+    /// them from a mapping of the file, through nowait_vfs (so a nowait_scope can read it).
     /// \throws source_error naming the path and SQLite's message
     explicit sqlite_db(std::string const& path, bool immutable = false);
 

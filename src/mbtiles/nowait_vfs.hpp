@@ -1,0 +1,28 @@
+#pragma once
+
+namespace kachel::mbtiles {
+
+/// The name of an SQLite VFS for files nothing can write, opened immutable with a mapping
+/// (`PRAGMA mmap_size`). It behaves as SQLite's own Unix VFS, except inside a nowait_scope on the
+/// calling thread: there it reads only pages of the mapping that are in memory, and refuses
+/// (an I/O error) any read that would wait for a disk. Registered on the first call.
+[[nodiscard]] char const* nowait_vfs() noexcept;
+
+/// While alive, reads through nowait_vfs on this thread never wait for a disk: a page not in
+/// memory makes the statement or blob read fail, and refused() tells that this was the reason.
+/// Then read again outside a scope, where waiting does no harm (a blocking pool).
+class nowait_scope {
+  public:
+    nowait_scope() noexcept;
+    ~nowait_scope();
+    nowait_scope(nowait_scope const&) = delete;
+    nowait_scope& operator=(nowait_scope const&) = delete;
+
+    /// True when a read was refused since the scope began.
+    [[nodiscard]] bool refused() const noexcept { return *m_refused; }
+
+  private:
+    bool const* m_refused; ///< this thread's flag
+};
+
+} // namespace kachel::mbtiles
