@@ -119,11 +119,15 @@ std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key,
     return it->second->bytes;
 }
 
-void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes) {
+void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
+                       std::uint64_t drops) {
     auto const cost = cost_of(key, *bytes);
     std::lock_guard const lock{s.mutex};
     if (cost > s.capacity) {
         return; // larger than the whole shard: never stored
+    }
+    if (m_drops.load() != drops) {
+        return; // computed while a source's content changed: perhaps from the old content
     }
     if (auto const it = s.index.find(key); it != s.index.end()) {
         s.bytes -= it->second->cost;
@@ -231,15 +235,17 @@ tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_t
         }
     } done{s, key, f};
 
+    auto const drops = m_drops.load();
     auto result = co_await compute();
     if (result.error == tile_errc::none && result.bytes) {
-        store(s, key, result.bytes);
+        store(s, key, result.bytes, drops);
     }
     done.finish(&result);
     co_return result;
 }
 
 std::size_t tile_cache::drop_source(std::string_view source) {
+    ++m_drops; // before any shard is locked: a computation that read the old content stores nothing
     std::size_t dropped = 0;
     for (std::size_t i = 0; i < shard_count; ++i) {
         auto& s = m_shards[i];

@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -104,7 +105,8 @@ class tile_cache {
     [[nodiscard]] bool covers(unsigned z) const noexcept;
 
     /// Drops every entry of the source with id `source`, under any of its instances' cache
-    /// names (its content changed). \returns how many went.
+    /// names (its content changed). A computation under way meanwhile, which may have read the
+    /// old content, is handed to its callers but not stored. \returns how many went.
     std::size_t drop_source(std::string_view source);
 
     /// Bytes held now (entries' data, ETags and keys, plus a fixed overhead per entry).
@@ -117,10 +119,13 @@ class tile_cache {
     struct shard;
     struct flight;
     [[nodiscard]] shard& shard_for(tile_key_view key) const;
-    static void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes);
+    /// Stores `bytes` unless a source was dropped since `drops` was read (checked under the
+    /// shard's lock, which drop_source takes after counting).
+    void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes, std::uint64_t drops);
 
     tile_cache_options m_options;
     std::unique_ptr<shard[]> m_shards;
+    std::atomic<std::uint64_t> m_drops{0}; ///< drop_source calls so far
 };
 
 } // namespace kachel::tiles

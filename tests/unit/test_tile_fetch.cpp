@@ -112,6 +112,33 @@ TEST(tile_fetch, errors_are_handed_over_but_never_stored) {
     EXPECT_EQ(source.calls, 2);
 }
 
+TEST(tile_fetch, a_tile_read_while_its_source_is_dropped_is_handed_over_but_not_stored) {
+    // The source's content changes while the tile is being read: the answer may be the old
+    // content's, so it is not cached; the next request reads again, and then it is cached.
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", "A", true, std::chrono::milliseconds{50}};
+    http::tile_fetch during{tile_coord{2, 0, 0}, no_query, {}, &cache};
+    auto const result = test::run(ioc, [&]() -> asio::awaitable<tiles::fetched_tile> {
+        auto drop = [&]() -> asio::awaitable<void> {
+            asio::steady_timer wait{co_await asio::this_coro::executor, std::chrono::milliseconds{10}};
+            co_await wait.async_wait(asio::use_awaitable);
+            cache.drop_source("a");
+        };
+        auto both = co_await (during.get(&source) && drop());
+        co_return both;
+    }());
+    ASSERT_TRUE(result.bytes);
+    EXPECT_EQ(result.bytes->data, "A2");
+    EXPECT_EQ(cache.entries(), 0U) << "read across a drop: not stored";
+    for (int i = 0; i < 2; ++i) {
+        http::tile_fetch after{tile_coord{2, 0, 0}, no_query, {}, &cache};
+        EXPECT_EQ(test::run(ioc, after.get(&source)).bytes->data, "A2");
+    }
+    EXPECT_EQ(source.calls, 2) << "read again once, then from the cache";
+    EXPECT_EQ(cache.entries(), 1U);
+}
+
 TEST(tile_fetch, a_composite_fetches_its_constituents_at_once_in_url_order) {
     asio::io_context ioc;
     auto const slow = std::chrono::milliseconds{100};
