@@ -6,6 +6,8 @@
 #include "remote/http_client.hpp"
 #include "tiles/archive_paths.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -119,6 +121,8 @@ struct archive_set::state : std::enable_shared_from_this<state> {
     asio::thread_pool reload{1};
     std::optional<asio::posix::stream_descriptor> inotify;
     std::optional<asio::steady_timer> quiet;
+    std::optional<asio::steady_timer> recheck; ///< when the remote archives are asked again
+    bool rechecking = false;                   ///< until stop
     bool waiting = false;
     std::map<int, watched_dir> dirs;
     std::set<std::string> writing; ///< files open for writing now (canonical), on the main loop
@@ -216,6 +220,30 @@ struct archive_set::state : std::enable_shared_from_this<state> {
             out.push_back(archive.source);
         }
         return out;
+    }
+
+    /// On the main loop: every `every`, each archive at a URL asks its server whether it changed.
+    void recheck_after(std::chrono::milliseconds every) {
+        recheck->expires_after(every);
+        recheck->async_wait([self = shared_from_this(), every](boost::system::error_code const& ec) {
+            if (ec || !self->rechecking) {
+                return;
+            }
+            asio::post(self->reload, [self] { self->recheck_now(); });
+            self->recheck_after(every);
+        });
+    }
+
+    /// On the reload thread (which owns `open`): each remote archive asks, on the blocking pool.
+    void recheck_now() const {
+        for (auto const& [key, archive] : open) {
+            auto remote = std::dynamic_pointer_cast<pmtiles::pmtiles_source const>(archive.source);
+            if (remote && remote->remote()) {
+                asio::co_spawn(
+                    blocking, [remote]() -> asio::awaitable<void> { co_await remote->revalidate(); },
+                    asio::detached);
+            }
+        }
     }
 
     /// On the reload thread: looks again, and publishes a new catalog if anything changed.
@@ -366,6 +394,17 @@ void archive_set::watch(asio::io_context& ioc, std::vector<std::shared_ptr<tiles
     s.fixed = std::move(fixed);
     s.live = std::move(live);
     s.ids = std::move(ids);
+    // Archives at URLs are not watched: their servers are asked every reload_interval.
+    auto const every = s.pmtiles.remote.reload_interval.value_or(std::chrono::minutes{10});
+    bool const any_remote = std::any_of(s.open.begin(), s.open.end(), [](auto const& entry) {
+        auto const p = std::dynamic_pointer_cast<pmtiles::pmtiles_source const>(entry.second.source);
+        return p && p->remote();
+    });
+    if (any_remote && every > std::chrono::milliseconds::zero()) {
+        s.recheck.emplace(ioc);
+        s.rechecking = true;
+        s.recheck_after(every);
+    }
     int const fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         spdlog::warn("Cannot watch archive files: {}; archives that change need a restart",
@@ -414,6 +453,10 @@ void archive_set::stop() {
     }
     if (s.quiet) {
         s.quiet->cancel();
+    }
+    s.rechecking = false;
+    if (s.recheck) {
+        s.recheck->cancel();
     }
 }
 

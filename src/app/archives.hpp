@@ -20,7 +20,9 @@ namespace kachel::app {
 /// - one deleted is unpublished (404), and its cached tiles go.
 /// Each change publishes a new catalog whole; requests in flight finish on the one they started
 /// with. A file still open for writing is left alone until it is closed. Archives at URLs are
-/// not watched: they notice a replacement by its ETag (see pmtiles_source).
+/// not watched: they notice a replacement by its ETag on their next read (see pmtiles_source),
+/// and every `pmtiles.reload_interval` each one asks its server, so that tiles cached from an
+/// old version go even when no request reaches the archive.
 class archive_set {
   public:
     archive_set(config::settings const& settings, boost::asio::any_io_executor blocking,

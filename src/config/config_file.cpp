@@ -133,6 +133,8 @@ bool remote_key(std::string const& key, YAML::Node const& value, std::string con
         out.connect_timeout = duration(value, dotted, ctx);
     } else if (key == "pool_idle_timeout") {
         out.pool_idle_timeout = duration(value, dotted, ctx);
+    } else if (key == "reload_interval") {
+        out.reload_interval = duration(value, dotted, ctx);
     } else if (key == "pool_max_idle_per_host") {
         out.pool_max_idle_per_host = positive_integer(value, dotted, ctx);
     } else {

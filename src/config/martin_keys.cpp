@@ -61,7 +61,7 @@ constexpr std::array keys{
     martin_key{"pmtiles.connect_timeout", implemented, {}, "5s", {}},
     martin_key{"pmtiles.pool_idle_timeout", implemented, {}, "30s", {}},
     martin_key{"pmtiles.pool_max_idle_per_host", implemented, {}, "8", {}},
-    martin_key{"pmtiles.reload_interval", warned, {}, "10m", "remote archives are named by URL, not re-listed prefixes; a replaced archive is seen by its ETag on its next read"},
+    martin_key{"pmtiles.reload_interval", implemented, {}, "10m", {}},
     martin_key{"cog", refused, {}, "{paths: [/data]}", archives},
     martin_key{"geojson", refused, {}, "{paths: [/data]}", archives},
     martin_key{"passthrough", refused, {}, "{sources: {a: 'https://a.example'}}", archives},

@@ -227,7 +227,8 @@ void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_conf
     auto const& remote = given.remote;
     bool const remote_given = !remote.allow_http || remote.allow_invalid_certificates ||
                               remote.ssl_root_cert || remote.timeout || remote.connect_timeout ||
-                              remote.pool_idle_timeout || remote.pool_max_idle_per_host;
+                              remote.pool_idle_timeout || remote.pool_max_idle_per_host ||
+                              remote.reload_interval;
     if (given.paths.empty() && given.sources.empty() && !given.directory_cache_mb && !remote_given) {
         return;
     }
@@ -260,7 +261,8 @@ void emit_archives(YAML::Emitter& y, std::string const& key, tiles::archive_conf
     }
     for (auto const& [name, value] :
          {std::pair{"timeout", remote.timeout}, std::pair{"connect_timeout", remote.connect_timeout},
-          std::pair{"pool_idle_timeout", remote.pool_idle_timeout}}) {
+          std::pair{"pool_idle_timeout", remote.pool_idle_timeout},
+          std::pair{"reload_interval", remote.reload_interval}}) {
         if (value) {
             y << YAML::Key << name << YAML::Value << duration_text(*value);
         }

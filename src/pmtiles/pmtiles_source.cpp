@@ -487,6 +487,7 @@ pmtiles_source::pmtiles_source(std::string id, std::string const& location, asio
     : m_id(std::move(id)), m_cache_name(tiles::instance_name(m_id)), m_blocking(std::move(blocking)),
       m_cache_limit(directory_cache_bytes), m_on_change(std::move(on_change)) {
     bool const remote = client != nullptr;
+    m_remote = remote;
     auto const* const kind = remote ? "PMTiles archive" : "PMTiles file";
     m_location = location;
     auto const fail = [&](std::string_view what) {
@@ -616,6 +617,37 @@ asio::awaitable<void> pmtiles_source::switch_from(std::shared_ptr<archive_versio
     }
     if (m_on_change) {
         m_on_change();
+    }
+}
+
+asio::awaitable<void> pmtiles_source::revalidate() const {
+    auto const v = current();
+    if (!m_remote || v->tag.empty()) {
+        co_return; // a file is watched on disk; without an ETag a new version cannot be told
+    }
+    std::string failure;
+    try {
+        (void)co_await m_reader->read(0, header_size, v->tag);
+        co_return; // the same version
+    } catch (archive_changed const&) {
+    } catch (std::exception const& e) {
+        failure = e.what();
+    }
+    if (!failure.empty()) {
+        spdlog::warn("PMTiles archive {} (source {}): asking whether it changed failed: {}; serving the "
+                     "version at hand, and asking again later",
+                     m_location, m_id, failure);
+        co_return;
+    }
+    try {
+        co_await switch_from(v);
+    } catch (std::exception const& e) {
+        failure = e.what();
+    }
+    if (!failure.empty()) {
+        spdlog::warn("PMTiles archive {} (source {}) changed, but its new version cannot be read: {}; "
+                     "tiles not cached answer 502 until it can",
+                     m_location, m_id, failure);
     }
 }
 

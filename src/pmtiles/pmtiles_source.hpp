@@ -105,6 +105,15 @@ class pmtiles_source final : public tiles::tile_source {
     /// The header of the version served now.
     [[nodiscard]] header archive_header() const;
 
+    /// True for an archive at a URL.
+    [[nodiscard]] bool remote() const noexcept { return m_remote; }
+
+    /// For an archive at a URL: asks its server whether the version served is still the one
+    /// there (its header's range, with `If-Match`), and switches to the new one if not, as a read
+    /// would (then `on_change`). A failure is logged, and the version at hand stays served.
+    /// Nothing for a local file, whose replacement is seen on disk.
+    [[nodiscard]] boost::asio::awaitable<void> revalidate() const;
+
   private:
     [[nodiscard]] std::shared_ptr<archive_version const> current() const;
     /// The archive's version now, or why it cannot be read.
@@ -131,6 +140,7 @@ class pmtiles_source final : public tiles::tile_source {
     boost::asio::any_io_executor m_blocking;
     std::size_t m_cache_limit;
     std::unique_ptr<range_reader> m_reader;
+    bool m_remote = false;
     std::function<void()> m_on_change;
     nlohmann::json m_tilejson;
     std::string m_content_type;

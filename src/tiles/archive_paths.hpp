@@ -27,6 +27,9 @@ struct remote_archive_settings {
     std::optional<std::chrono::milliseconds> connect_timeout;
     std::optional<std::chrono::milliseconds> pool_idle_timeout;
     std::optional<std::uint64_t> pool_max_idle_per_host;
+    /// `reload_interval`: how often each archive's server is asked whether the archive is still
+    /// the version served; unset: every 10 minutes (Martin's default), zero: never.
+    std::optional<std::chrono::milliseconds> reload_interval;
 };
 
 /// Where archives of one kind come from (`mbtiles:` / `pmtiles:` in the config file, or paths

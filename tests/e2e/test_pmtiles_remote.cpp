@@ -249,6 +249,28 @@ TEST_F(pmtiles_remote, a_replaced_archive_is_served_from_its_new_version_and_cac
     EXPECT_TRUE(refused) << read_file(s_dir / "access.log");
 }
 
+TEST_F(pmtiles_remote, every_reload_interval_the_server_is_asked_so_cached_tiles_of_a_replaced_archive_go) {
+    // After the replacement only a cached tile is asked for: no read reaches the archive, so
+    // only the periodic question (pmtiles.reload_interval) can tell that it changed.
+    auto const www = s_dir / "www";
+    fs::copy_file(s_dir / "a.pmtiles", www / "asked.pmtiles", fs::copy_options::overwrite_existing);
+    auto const k =
+        start_kachel(with_ca("    asked: " + url("asked.pmtiles") + "\n") + "  reload_interval: 1s\n");
+    auto const port = test::ready_port(*k);
+    ASSERT_NE(port, 0) << k->output();
+    EXPECT_EQ(test::http_get(port, "/asked/2/0/0").body, s_tiles.at({2, 0, 0})) << "version A, now cached";
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(k->output().find("serving the new version"), std::string::npos)
+        << "asked, and still the same version: " << k->output();
+
+    fs::copy_file(s_dir / "b.pmtiles", www / "asked.next", fs::copy_options::overwrite_existing);
+    run_shell("touch -d '2001-02-03 04:05:06' '" + (www / "asked.next").string() + "'");
+    fs::rename(www / "asked.next", www / "asked.pmtiles");
+    EXPECT_TRUE(k->wait_for_output("serving the new version", 10s)) << k->output();
+    EXPECT_TRUE(k->wait_for_output("Source 'asked' changed: ", 5s)) << k->output();
+    EXPECT_EQ(test::http_get(port, "/asked/2/0/0").body, s_tiles.at({2, 3, 0})) << "version B";
+}
+
 TEST_F(pmtiles_remote, an_archive_gone_from_its_server_answers_502_until_it_returns) {
     auto const www = s_dir / "www";
     fs::copy_file(s_dir / "a.pmtiles", www / "away.pmtiles", fs::copy_options::overwrite_existing);

@@ -349,6 +349,7 @@ TEST(config_file, pmtiles_keys_for_urls_are_read_and_object_store_keys_stop_star
                                    "  connect_timeout: 3s\n"
                                    "  pool_idle_timeout: 10s\n"
                                    "  pool_max_idle_per_host: 4\n"
+                                   "  reload_interval: 90s\n"
                                    "  paths: https://tiles.example/w.pmtiles\n",
                                    "t.yaml");
     ASSERT_TRUE(file.pmtiles);
@@ -360,6 +361,7 @@ TEST(config_file, pmtiles_keys_for_urls_are_read_and_object_store_keys_stop_star
     EXPECT_EQ(r.connect_timeout, std::chrono::seconds{3});
     EXPECT_EQ(r.pool_idle_timeout, std::chrono::seconds{10});
     EXPECT_EQ(r.pool_max_idle_per_host, 4U);
+    EXPECT_EQ(r.reload_interval, std::chrono::seconds{90});
     try {
         (void)parse_config("pmtiles:\n  aws_access_key_id: AKIA\n", "t.yaml");
         ADD_FAILURE() << "an object-store key must stop startup";

@@ -254,6 +254,7 @@ TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) 
     s.pmtiles.remote.ssl_root_cert = "/ca.pem";
     s.pmtiles.remote.timeout = std::chrono::milliseconds{1500};
     s.pmtiles.remote.pool_max_idle_per_host = 3;
+    s.pmtiles.remote.reload_interval = std::chrono::seconds{0};
     auto const text = config::render_saved_config(s, {});
     auto const back = config::parse_config(text, "saved.yaml");
     ASSERT_TRUE(back.mbtiles && back.pmtiles) << text;
@@ -268,5 +269,6 @@ TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) 
     EXPECT_EQ(back.pmtiles->remote.ssl_root_cert, "/ca.pem");
     EXPECT_EQ(back.pmtiles->remote.timeout, std::chrono::milliseconds{1500});
     EXPECT_EQ(back.pmtiles->remote.pool_max_idle_per_host, 3U);
+    EXPECT_EQ(back.pmtiles->remote.reload_interval, std::chrono::seconds{0}) << "0s: never asked";
     EXPECT_FALSE(back.pmtiles->remote.connect_timeout);
 }
