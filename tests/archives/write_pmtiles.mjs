@@ -11,8 +11,9 @@
 //        0 keeps every entry in the root), "metadata": {...}, "bounds": [w, s, e, n],
 //        "center": [lon, lat, zoom]}
 //       or, instead of "tiles", "synthetic": {"max_zoom": Z, "tile_bytes": N}: every tile of zooms 0
-//        to Z, each N random bytes of its own (a large archive for memory figures); then a sample
-//        of the tiles is read back, not all.
+//        to Z, each N random bytes of its own after an MVT layer's field tag (0x1a), as every
+//        vector tile starts (a large archive for memory figures); then a sample of the tiles is
+//        read back, not all.
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -67,6 +68,9 @@ function syntheticTiles({ max_zoom: maxZoom, tile_bytes: size }) {
     for (let x = 0; x < n; x++) {
       for (let y = 0; y < n; y++) {
         const at = (x * n + y) * size;
+        // Random bytes alone would now and then start like gzip (1 tile in 65,536), which a
+        // server takes for a compressed tile.
+        random[at] = 0x1a;
         out.push({ z, x, y, bytes: random.subarray(at, at + size) });
       }
     }
