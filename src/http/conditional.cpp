@@ -59,7 +59,7 @@ bool is_compressible(std::string_view content_type) noexcept {
 
 response shared_tile_response(request const& req, std::shared_ptr<tiles::tile_bytes const> bytes,
                               std::string_view content_type, encoding used, bool compressible) {
-    if (bytes->bytes().empty()) {
+    if (bytes->empty()) {
         return make_response(req, bhttp::status::no_content, {}, {});
     }
     std::array<char, 128> buffer{};

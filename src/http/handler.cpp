@@ -284,7 +284,7 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     }
     if (single && chosen) {
         auto bytes = std::move(results.front().bytes);
-        if (*chosen != encoding::identity && !bytes->bytes().empty()) {
+        if (*chosen != encoding::identity && !bytes->empty()) {
             bytes = co_await fetch.encoded(*serving.front(), std::move(bytes), *chosen);
         }
         co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
@@ -298,10 +298,10 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     std::size_t non_empty = 0;
     for (auto const& result : results) {
         joined_etags += result.bytes->etag;
-        if (!result.bytes->bytes().empty()) {
+        if (!result.bytes->empty()) {
             ++non_empty;
             single_etag = &result.bytes->etag;
-            body += result.bytes->bytes();
+            result.bytes->append_to(body);
         }
     }
     if (non_empty == 0) {

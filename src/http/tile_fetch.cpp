@@ -44,14 +44,15 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
             bytes->data = std::move(result.data);
         }
         std::shared_ptr<tiles::tile_bytes> as_gzip;
-        if (tiles::is_gzip(bytes->bytes())) {
+        std::string scratch; // for bytes lent in pieces that must be read in one
+        if (tiles::is_gzip(bytes->front())) {
             // Stored gzip-compressed (an MBTiles archive, a function as Martin 1.16 allows): kept
             // plain like every tile, so each client gets the encoding it accepts and the ETag is the
             // content's, and kept as stored too, for the clients that accept gzip.
             as_gzip = std::exchange(bytes, std::make_shared<tiles::tile_bytes>());
             std::string failure;
             try {
-                bytes->data = decompress(as_gzip->bytes(), encoding::gzip);
+                bytes->data = decompress(as_gzip->contiguous(scratch), encoding::gzip);
             } catch (std::exception const& e) {
                 failure = fmt::format("source {} returned broken gzip data: {}", source->id(), e.what());
             }
@@ -59,17 +60,23 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
                 co_return tiles::fetched_tile{nullptr, tiles::tile_errc::internal, std::move(failure)};
             }
         }
-        if (tiles::is_zlib(bytes->bytes())) {
+        if (tiles::is_zlib(bytes->front())) {
             // Stored zlib-compressed (some MBTiles files): served plain, and encoded as each client
             // accepts. A tile that only looks like zlib goes out as it is.
             try {
                 auto plain = std::make_shared<tiles::tile_bytes>();
-                plain->data = decompress(bytes->bytes(), encoding::gzip);
+                plain->data = decompress(bytes->contiguous(scratch), encoding::gzip);
                 bytes = std::move(plain);
             } catch (std::exception const&) {
             }
         }
-        bytes->etag = result.etag ? std::move(*result.etag) : tiles::etag_value(bytes->bytes());
+        if (result.etag) {
+            bytes->etag = std::move(*result.etag);
+        } else if (bytes->lent) {
+            bytes->etag = tiles::etag_value(bytes->lent->pieces());
+        } else {
+            bytes->etag = tiles::etag_value(bytes->data);
+        }
         if (as_gzip) {
             as_gzip->etag = bytes->etag;
             bytes->as_gzip = std::move(as_gzip);
@@ -95,7 +102,8 @@ tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::til
     }
     auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
         auto bytes = std::make_shared<tiles::tile_bytes>();
-        bytes->data = compress(plain->bytes(), e);
+        std::string scratch;
+        bytes->data = compress(plain->contiguous(scratch), e);
         bytes->etag = plain->etag;
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
     };

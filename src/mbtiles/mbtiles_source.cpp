@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text.hpp"
+#include "mbtiles/mapped_table.hpp"
 #include "mbtiles/nowait_vfs.hpp"
 #include "mbtiles/sqlite.hpp"
 #include "tiles/blocking_read.hpp"
@@ -14,6 +15,7 @@
 
 #include <array>
 #include <charconv>
+#include <limits>
 #include <set>
 
 namespace kachel::mbtiles {
@@ -77,6 +79,39 @@ std::pair<std::string, std::string> blob_place(schema kind) {
         break;
     }
     return {"tiles", fmt::format("SELECT rowid FROM tiles WHERE {}", where)};
+}
+
+/// The tile bytes of `table` read in place (mapped_table), where SQLite's catalog tells where
+/// they are: its b-tree's first page, and the place of `tile_data` in its records.
+std::optional<mapped_table> in_place(sqlite_db const& db, std::string const& path, std::string const& table) {
+    try {
+        sqlite_stmt root{
+            db,
+            fmt::format("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = '{}'", table)};
+        if (!root.step() || root.integer(0) <= 0 ||
+            root.integer(0) > std::numeric_limits<std::uint32_t>::max()) {
+            return std::nullopt;
+        }
+        auto const root_page = static_cast<std::uint32_t>(root.integer(0));
+        // cid, name, type, notnull, dflt_value, pk, hidden: a record holds every column in this
+        // order, but generated ones (hidden 2 or 3).
+        sqlite_stmt columns{db, fmt::format("PRAGMA table_xinfo('{}')", table)};
+        std::optional<unsigned> column;
+        for (unsigned i = 0; columns.step(); ++i) {
+            constexpr int hidden = 6;
+            if (columns.integer(hidden) != 0) {
+                return std::nullopt;
+            }
+            if (columns.bytes(1) == "tile_data") {
+                column = i;
+            }
+        }
+        if (column) {
+            return mapped_table::open(path, root_page, *column);
+        }
+    } catch (source_error const&) {
+    }
+    return std::nullopt;
 }
 
 /// The table holding the coordinates, for the zoom range and a sample tile: the schema's own
@@ -269,6 +304,7 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
                 fmt::format("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{}'", blob_table)};
             if (type.step()) {
                 sqlite_stmt const check{*db, locate_sql}; // a table without rowids fails to prepare
+                m_table = in_place(*db, m_path, blob_table);
                 m_blob_table = std::move(blob_table);
                 m_locate_sql = std::move(locate_sql);
             }
@@ -343,7 +379,10 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
     spdlog::info("Publishing MBTiles file {} ({} schema, {}{}{}) as source '{}'", m_path,
                  schema_name(m_schema), m_content_type,
                  m_stored == tiles::encoding::gzip ? ", stored gzip-compressed" : "",
-                 m_immutable ? ", read as immutable: nothing can write it" : "", m_id);
+                 !m_immutable ? ""
+                 : m_table    ? ", read as immutable: nothing can write it; tiles sent from its pages"
+                              : ", read as immutable: nothing can write it",
+                 m_id);
 }
 
 mbtiles_source::~mbtiles_source() = default;
@@ -382,7 +421,7 @@ tiles::tile_result mbtiles_source::read(tile_coord coord) const {
             out.data = std::string{stmt.bytes(0)};
             // A file nothing can write gives the same bytes for a tile every time: hashed once.
             if (m_immutable && !tiles::is_gzip(out.data) && !tiles::is_zlib(out.data)) {
-                out.etag = m_etags.get(memo_key(coord), out.data);
+                out.etag = m_etags.get(memo_key(coord), std::array{std::string_view{out.data}});
             }
         }
         stmt.reset();
@@ -406,16 +445,26 @@ std::optional<tiles::tile_result> mbtiles_source::read_blob(reader& r, tile_coor
     if (!found) {
         return out; // no such tile
     }
-    auto value = r.blobs->read(rowid);
-    if (!value) {
-        return std::nullopt;
-    }
-    std::string_view const bytes{value->buffer.get(), value->size};
-    if (!bytes.empty()) {
-        if (!tiles::is_gzip(bytes) && !tiles::is_zlib(bytes)) { // (a compressed tile's ETag is its content's)
-            out.etag = m_etags.get(memo_key(coord), bytes);
+    // Where the file keeps the bytes, else copied out by SQLite into a buffer of their own.
+    std::vector<std::string_view> pieces;
+    std::shared_ptr<void const> keeper;
+    if (m_table && m_table->read(rowid, pieces)) {
+        keeper = m_table->file();
+    } else {
+        auto value = r.blobs->read(rowid);
+        if (!value) {
+            return std::nullopt;
         }
-        out.lent = tiles::lent_bytes{bytes, std::move(value->buffer)};
+        pieces.emplace_back(value->buffer.get(), value->size);
+        keeper = std::move(value->buffer);
+    }
+    tiles::lent_bytes lent{std::move(pieces), std::move(keeper)};
+    if (lent.size() > 0) {
+        auto const front = lent.pieces().front();
+        if (!tiles::is_gzip(front) && !tiles::is_zlib(front)) { // (a compressed tile's ETag is its content's)
+            out.etag = m_etags.get(memo_key(coord), lent.pieces());
+        }
+        out.lent = std::move(lent);
     }
     return out;
 }

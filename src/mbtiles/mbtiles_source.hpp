@@ -1,5 +1,6 @@
 #pragma once
 
+#include "mbtiles/mapped_table.hpp"
 #include "tiles/content_encoding.hpp"
 #include "tiles/etag.hpp"
 #include "tiles/tile_source.hpp"
@@ -70,7 +71,8 @@ class mbtiles_source final : public tiles::tile_source {
     [[nodiscard]] std::unique_ptr<reader> acquire(bool open) const;
     void release(std::unique_ptr<reader> r) const;
     [[nodiscard]] tiles::tile_result read(tile_coord coord) const;
-    /// The tile read as a blob into a buffer of its own, or nothing to read it with the statement.
+    /// The tile lent from the file's pages, or read as a blob into a buffer of its own; nothing
+    /// to read it with the statement.
     [[nodiscard]] std::optional<tiles::tile_result> read_blob(reader& r, tile_coord coord) const;
     /// The tile read on the caller's thread when an immutable file's pages it needs are all in
     /// memory (nowait_scope), by a reader already open; otherwise nothing, and the pool reads it.
@@ -86,6 +88,8 @@ class mbtiles_source final : public tiles::tile_source {
     std::string m_tile_sql;
     std::string m_blob_table; ///< where an immutable file's tile bytes are read as blobs, if they can be
     std::string m_locate_sql; ///< the rowid there of a tile's bytes
+    /// The blob table read in place, where it can be (then tiles are lent from the file's pages).
+    std::optional<mapped_table> m_table;
     nlohmann::json m_tilejson;
     std::string m_content_type;
     tiles::zoom_range m_zooms;

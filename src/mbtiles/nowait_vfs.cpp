@@ -218,6 +218,20 @@ char const* nowait_vfs() noexcept {
     return vfs.zName;
 }
 
+std::size_t bytes_at_hand(void const* start, std::size_t amount, std::size_t likely) noexcept {
+    if (!t_armed) {
+        return likely;
+    }
+    if (likely > amount && memory_resident(start, likely)) {
+        return likely;
+    }
+    if (memory_resident(start, amount)) {
+        return amount;
+    }
+    t_refused = true;
+    return 0;
+}
+
 nowait_scope::nowait_scope() noexcept : m_refused(&t_refused) {
     t_armed = true;
     t_refused = false;

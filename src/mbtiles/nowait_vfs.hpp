@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+
 namespace kachel::mbtiles {
 
 /// The name of an SQLite VFS for files nothing can write, opened immutable with a mapping
@@ -24,5 +26,12 @@ class nowait_scope {
   private:
     bool const* m_refused; ///< this thread's flag
 };
+
+/// For a reader of a mapping other than SQLite's (mapped_table): true outside a nowait_scope;
+/// inside one, true when the `amount` bytes at `start` are in memory, else false, and the scope
+/// is refused. `likely` bytes from `start` on (at least `amount`) are checked first, in one
+/// call: when they are all in memory, `likely` is returned, and the caller need not ask again
+/// about those; otherwise `amount` alone decides.
+[[nodiscard]] std::size_t bytes_at_hand(void const* start, std::size_t amount, std::size_t likely) noexcept;
 
 } // namespace kachel::mbtiles

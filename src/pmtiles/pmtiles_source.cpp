@@ -304,7 +304,7 @@ class file_reader final : public range_reader {
             !m_map->resident(offset, length)) {
             return std::nullopt;
         }
-        return tiles::lent_bytes{m_map->bytes(offset, length), m_map};
+        return tiles::lent_bytes{{m_map->bytes(offset, length)}, m_map};
     }
 
     [[nodiscard]] std::optional<std::string> read_at_hand(std::uint64_t offset,
@@ -767,8 +767,9 @@ std::optional<tiles::tile_result> pmtiles_source::read_at_hand(tile_coord coord)
             if (stored != tiles::encoding::brotli && stored != tiles::encoding::zstd) {
                 if (auto lent = m_reader->lend(offset, next.at.length)) {
                     tiles::tile_result out;
-                    if (!tiles::is_gzip(lent->bytes)) { // (a gzip tile's ETag is its plain content's)
-                        out.etag = v->etags.get(offset, lent->bytes);
+                    if (!tiles::is_gzip(
+                            lent->pieces().front())) { // (a gzip tile's ETag is its plain content's)
+                        out.etag = v->etags.get(offset, lent->pieces());
                     }
                     out.lent = std::move(lent);
                     return out;

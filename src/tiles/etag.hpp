@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,12 +14,15 @@ namespace kachel::tiles {
 /// Bytes 01 02 03 give `O3OuMnabzuvUuMTLiOt3rA`.
 [[nodiscard]] std::string etag_value(std::string_view data);
 
+/// The ETag value of the bytes of `pieces` one after the other.
+[[nodiscard]] std::string etag_value(std::span<std::string_view const> pieces);
+
 /// ETags (etag_value) of bytes that cannot change (a tile in an archive nothing can write), by
 /// where they are: hashed once, not on every request. Bounded; emptied when full. Thread-safe.
 class etag_memo {
   public:
-    /// The ETag of `bytes`, which are always the same for `key`.
-    [[nodiscard]] std::string get(std::uint64_t key, std::string_view bytes);
+    /// The ETag of the bytes of `pieces`, which are always the same for `key`.
+    [[nodiscard]] std::string get(std::uint64_t key, std::span<std::string_view const> pieces);
 
   private:
     static constexpr std::size_t limit = 16'384;

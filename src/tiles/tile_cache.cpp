@@ -47,11 +47,41 @@ struct key_equal {
 };
 
 std::size_t cost_of(tile_key const& key, tile_bytes const& bytes) noexcept {
-    return bytes.bytes().size() + bytes.etag.size() + (bytes.as_gzip ? bytes.as_gzip->bytes().size() : 0) +
+    return bytes.size() + bytes.etag.size() + (bytes.as_gzip ? bytes.as_gzip->size() : 0) +
            key.source.size() + key.query.size() + entry_overhead;
 }
 
 } // namespace
+
+lent_bytes::lent_bytes(std::vector<std::string_view> pieces, std::shared_ptr<void const> keeper) noexcept
+    : m_pieces(std::move(pieces)), m_keeper(std::move(keeper)) {
+    for (auto const piece : m_pieces) {
+        m_size += piece.size();
+    }
+}
+
+std::string_view tile_bytes::contiguous(std::string& scratch) const {
+    if (!lent) {
+        return data;
+    }
+    if (lent->pieces().size() == 1) {
+        return lent->pieces().front();
+    }
+    scratch.clear();
+    append_to(scratch);
+    return scratch;
+}
+
+void tile_bytes::append_to(std::string& out) const {
+    if (!lent) {
+        out += data;
+        return;
+    }
+    out.reserve(out.size() + lent->size());
+    for (auto const piece : lent->pieces()) {
+        out += piece;
+    }
+}
 
 /// One computation that callers missing on the same key wait for.
 struct tile_cache::flight {

@@ -23,9 +23,19 @@ struct tile_bytes {
     std::string data;
     /// Bytes lent by the source, served instead of `data` when set.
     std::optional<lent_bytes> lent;
-    [[nodiscard]] std::string_view bytes() const noexcept {
-        return lent ? lent->bytes : std::string_view{data};
+    [[nodiscard]] std::size_t size() const noexcept { return lent ? lent->size() : data.size(); }
+    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+    /// The first piece: enough to tell a compressed tile by its first bytes (a source lends no
+    /// first piece shorter than 16 bytes).
+    [[nodiscard]] std::string_view front() const noexcept {
+        return lent ? (lent->pieces().empty() ? std::string_view{} : lent->pieces().front())
+                    : std::string_view{data};
     }
+    /// All the bytes in one piece: `data` or a single lent piece as they are, several pieces copied
+    /// into `scratch`.
+    [[nodiscard]] std::string_view contiguous(std::string& scratch) const;
+    /// Appends the bytes to `out`.
+    void append_to(std::string& out) const;
     std::string etag; ///< the tile's ETag value (of the uncompressed bytes), without quotes
     /// The same tile gzip-compressed as its source stored it (an MBTiles archive, a function
     /// returning gzip), sent as is to clients that accept gzip; null when the source gave it plain.

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace kachel::tiles {
 
@@ -25,11 +26,21 @@ enum class tile_errc {
     internal,    ///< anything else; details are logged, never sent to the client
 };
 
-/// Tile bytes a source lends instead of copying (a tile inside a mapped archive file), and what
-/// keeps them where they are for as long as anyone holds them.
-struct lent_bytes {
-    std::string_view bytes;
-    std::shared_ptr<void const> keeper;
+/// Tile bytes a source lends instead of copying (a tile inside a mapped archive file), in one
+/// piece or in several (a value SQLite spreads over pages), and what keeps them where they are
+/// for as long as anyone holds them.
+class lent_bytes {
+  public:
+    lent_bytes(std::vector<std::string_view> pieces, std::shared_ptr<void const> keeper) noexcept;
+
+    /// The bytes, in order.
+    [[nodiscard]] std::vector<std::string_view> const& pieces() const noexcept { return m_pieces; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+
+  private:
+    std::vector<std::string_view> m_pieces;
+    std::size_t m_size = 0;
+    std::shared_ptr<void const> m_keeper;
 };
 
 /// The outcome of a tile request: bytes (possibly empty = no features) or an error value.

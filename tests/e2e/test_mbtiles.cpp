@@ -4,6 +4,7 @@
 
 #include "support/archive_fixtures.hpp"
 #include "tiles/content_encoding.hpp"
+#include "tiles/etag.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -208,17 +209,22 @@ TEST_F(mbtiles, the_config_file_names_sources_and_bad_files_stop_startup) {
 }
 
 TEST_F(mbtiles, a_file_nothing_can_write_is_read_immutable_with_the_same_bytes_and_etags) {
-    // Opened immutable, its tiles read as blobs straight into buffers of their own (ETags of
-    // plain tiles hashed once), on the event loop once their pages are in memory: what goes out
-    // must be what the writable files give, encoding by encoding, in every schema, and on a
-    // second round (pages in memory, the remembered ETags) too.
+    // Opened immutable, its tiles sent from the file's pages (or read as blobs into buffers of
+    // their own), ETags of plain tiles hashed once, on the event loop once their pages are in
+    // memory: what goes out must be what the writable files give, encoding by encoding, in every
+    // schema, and on a second round (pages in memory, the remembered ETags) too; and a tile over
+    // many overflow pages as sqlite3 reads it.
     auto const dir = s_dir.string();
     write_file(s_dir / "plain.sql", std::string{metadata_sql} + R"sql(
 CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
 CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
-INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1'));
+INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1')),
+  (2, 0, 0, CAST(x'1a' || randomblob(300000) AS BLOB));
 )sql");
-    run_shell("cd '" + dir + "' && sqlite3 plain.mbtiles < plain.sql");
+    run_shell("cd '" + dir + "' && sqlite3 plain.mbtiles < plain.sql && sqlite3 plain.mbtiles " +
+              "\"SELECT writefile('big', tile_data) FROM tiles WHERE zoom_level = 2\"");
+    auto const big = read_file(s_dir / "big");
+    ASSERT_EQ(big.size(), 300'001U);
     std::vector<fs::path> files{s_dir / "plain.mbtiles"};
     for (auto const& schema : schemas) {
         files.push_back(s_dir / "archives" / (std::string{schema.name} + ".mbtiles"));
@@ -226,7 +232,8 @@ INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1'));
     test::copy_read_only(files, s_dir / "read-only");
     test::archive_server immutable{{"-C", "0", (s_dir / "read-only").string()}};
     ASSERT_NE(immutable.port, 0) << immutable.kachel->output();
-    EXPECT_NE(immutable.kachel->output().find("read as immutable: nothing can write it) as source 'flat'"),
+    EXPECT_NE(immutable.kachel->output().find(
+                  "read as immutable: nothing can write it; tiles sent from its pages) as source 'flat'"),
               std::string::npos)
         << immutable.kachel->output();
     for (auto const& file : files) { // the first round's pages from the disk, through the pool
@@ -244,6 +251,13 @@ INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1'));
         EXPECT_EQ(plain.header("etag"), get("/flat/0/0/0", "identity").header("etag"))
             << "the same content, the same ETag";
         EXPECT_EQ(immutable.get("/plain/1/1/1", "gzip").header("content-encoding"), "gzip");
+        auto const spread = immutable.get("/plain/2/0/3", "identity");
+        EXPECT_EQ(spread.status, 200U);
+        EXPECT_TRUE(spread.body == big) << "a tile over overflow pages: " << spread.body.size() << " bytes";
+        EXPECT_EQ(spread.header("etag"), "\"" + tiles::etag_value(big) + "\"");
+        auto const spread_gz = immutable.get("/plain/2/0/3", "gzip");
+        EXPECT_EQ(spread_gz.header("content-encoding"), "gzip");
+        EXPECT_TRUE(tiles::decompress(spread_gz.body, tiles::encoding::gzip) == big);
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
+#include "mbtiles/mapped_table.hpp"
 #include "mbtiles/nowait_vfs.hpp"
 #include "mbtiles/sqlite.hpp"
 
@@ -105,6 +106,40 @@ TEST(nowait_vfs, a_statement_refused_in_a_scope_runs_again_outside_it) {
         ASSERT_TRUE(stmt.step());
         EXPECT_EQ(stmt.bytes(0).size(), bytes.size());
         EXPECT_FALSE(scope.refused());
+    }
+    fs::permissions(path, fs::perms::owner_all);
+    fs::remove(path);
+}
+
+TEST(nowait_vfs, a_blob_read_in_place_waits_for_no_page_in_a_scope) {
+    std::string bytes(300 * 1024, '\0');
+    std::mt19937 random{11};
+    for (auto& c : bytes) {
+        c = static_cast<char>(random());
+    }
+    auto const path = blob_database(bytes);
+    auto const table = mapped_table::open(path.string(), 2, 0); // t is the first table: page 2
+    ASSERT_TRUE(table);
+    ASSERT_TRUE(evict(path));
+    std::vector<std::string_view> pieces;
+    {
+        nowait_scope const scope;
+        EXPECT_FALSE(table->read(1, pieces)) << "read from the disk inside a nowait scope";
+        EXPECT_TRUE(scope.refused());
+        EXPECT_TRUE(pieces.empty());
+    }
+    ASSERT_TRUE(table->read(1, pieces)); // outside: may wait, and reads
+    std::string read;
+    for (auto const piece : pieces) {
+        read += piece;
+    }
+    EXPECT_EQ(read, bytes);
+    {
+        nowait_scope const scope;
+        std::vector<std::string_view> again;
+        EXPECT_TRUE(table->read(1, again)) << "its pages are in memory now";
+        EXPECT_FALSE(scope.refused());
+        EXPECT_EQ(again.size(), pieces.size());
     }
     fs::permissions(path, fs::perms::owner_all);
     fs::remove(path);

@@ -13,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <vector>
 
 using namespace kachel;
 namespace asio = boost::asio;
@@ -179,15 +181,23 @@ namespace {
 /// source shares, held by the result's keeper.
 class lending_source final : public tiles::tile_source {
   public:
-    explicit lending_source(std::string bytes)
-        : m_bytes(std::make_shared<std::string const>(std::move(bytes))) {}
+    /// Lends `bytes` in one piece, or cut at `cuts` (ascending offsets) into several.
+    explicit lending_source(std::string bytes, std::vector<std::size_t> cuts = {})
+        : m_bytes(std::make_shared<std::string const>(std::move(bytes))), m_cuts(std::move(cuts)) {}
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return "application/x-protobuf"; }
     asio::awaitable<tiles::tile_result> async_get_tile(tile_coord, std::string const&) const override {
         tiles::tile_result out;
-        out.lent = tiles::lent_bytes{*m_bytes, m_bytes};
+        std::vector<std::string_view> pieces;
+        std::size_t from = 0;
+        for (auto const cut : m_cuts) {
+            pieces.push_back(std::string_view{*m_bytes}.substr(from, cut - from));
+            from = cut;
+        }
+        pieces.push_back(std::string_view{*m_bytes}.substr(from));
+        out.lent = tiles::lent_bytes{std::move(pieces), m_bytes};
         co_return out;
     }
 
@@ -196,6 +206,7 @@ class lending_source final : public tiles::tile_source {
   private:
     std::string m_id = "lent";
     std::shared_ptr<std::string const> m_bytes;
+    std::vector<std::size_t> m_cuts;
     nlohmann::json m_tilejson = nlohmann::json::object();
 };
 
@@ -213,8 +224,9 @@ TEST(tile_fetch, lent_bytes_are_served_where_they_are_and_kept_alive_while_held)
     }
     ASSERT_TRUE(fetched.bytes);
     EXPECT_FALSE(buffer.expired()) << "the source is gone; the tile holds its bytes";
-    EXPECT_EQ(fetched.bytes->bytes(), "plain tile");
-    EXPECT_EQ(fetched.bytes->bytes().data(), buffer.lock()->data()) << "not copied";
+    std::string scratch;
+    EXPECT_EQ(fetched.bytes->contiguous(scratch), "plain tile");
+    EXPECT_EQ(fetched.bytes->front().data(), buffer.lock()->data()) << "not copied";
     EXPECT_EQ(fetched.bytes->etag, tiles::etag_value("plain tile"));
     fetched = {};
     EXPECT_TRUE(buffer.expired());
@@ -227,16 +239,71 @@ TEST(tile_fetch, lent_gzip_bytes_are_kept_as_stored_beside_the_plain_tile) {
     http::tile_fetch fetch{tile_coord{1, 0, 0}, no_query, {}, nullptr};
     auto const fetched = test::run(ioc, fetch.get(&source));
     ASSERT_TRUE(fetched.bytes && fetched.bytes->as_gzip);
-    EXPECT_EQ(fetched.bytes->bytes(), "a gzip-stored tile");
-    EXPECT_EQ(fetched.bytes->as_gzip->bytes(), gz);
+    std::string scratch;
+    EXPECT_EQ(fetched.bytes->contiguous(scratch), "a gzip-stored tile");
+    EXPECT_EQ(fetched.bytes->as_gzip->contiguous(scratch), gz);
     EXPECT_EQ(fetched.bytes->etag, tiles::etag_value("a gzip-stored tile"));
     EXPECT_EQ(fetched.bytes->as_gzip->etag, fetched.bytes->etag);
 }
 
+TEST(tile_fetch, bytes_lent_in_pieces_are_one_tile_with_the_etag_of_the_whole) {
+    asio::io_context ioc;
+    std::string whole(10'000, 'x');
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+        whole[i] = static_cast<char>('a' + i * 7 % 26);
+    }
+    lending_source source{whole, {1'000, 1'000, 5'092, 9'999}}; // an empty piece too
+    http::tile_fetch fetch{tile_coord{1, 0, 0}, no_query, {}, nullptr};
+    auto const fetched = test::run(ioc, fetch.get(&source));
+    ASSERT_TRUE(fetched.bytes && fetched.bytes->lent);
+    EXPECT_EQ(fetched.bytes->lent->pieces().size(), 5U) << "lent as they are, not joined";
+    EXPECT_EQ(fetched.bytes->size(), whole.size());
+    std::string scratch;
+    EXPECT_EQ(fetched.bytes->contiguous(scratch), whole);
+    std::string appended = "<";
+    fetched.bytes->append_to(appended);
+    EXPECT_EQ(appended, "<" + whole);
+    EXPECT_EQ(fetched.bytes->etag, tiles::etag_value(whole));
+}
+
+TEST(tile_fetch, gzip_bytes_lent_in_pieces_are_inflated_whole) {
+    asio::io_context ioc;
+    std::string plain;
+    for (int i = 0; i < 3'000; ++i) {
+        plain += std::to_string(i * 7919 % 1'000);
+    }
+    auto const gz = tiles::compress(plain, tiles::encoding::gzip);
+    ASSERT_GT(gz.size(), 100U);
+    lending_source source{gz, {20, gz.size() / 2}};
+    http::tile_fetch fetch{tile_coord{1, 0, 0}, no_query, {}, nullptr};
+    auto const fetched = test::run(ioc, fetch.get(&source));
+    ASSERT_TRUE(fetched.bytes && fetched.bytes->as_gzip);
+    std::string scratch;
+    EXPECT_EQ(fetched.bytes->contiguous(scratch), plain);
+    EXPECT_EQ(fetched.bytes->as_gzip->size(), gz.size());
+    EXPECT_EQ(fetched.bytes->etag, tiles::etag_value(plain));
+}
+
 TEST(etag_memo, hashes_once_per_key) {
     tiles::etag_memo memo;
-    EXPECT_EQ(memo.get(7, "bytes"), tiles::etag_value("bytes"));
+    auto const pieces = [](std::string_view bytes) { return std::array{bytes}; };
+    EXPECT_EQ(memo.get(7, pieces("bytes")), tiles::etag_value("bytes"));
     // The key stands for the bytes: the same key is not hashed again.
-    EXPECT_EQ(memo.get(7, "other"), tiles::etag_value("bytes"));
-    EXPECT_EQ(memo.get(8, "other"), tiles::etag_value("other"));
+    EXPECT_EQ(memo.get(7, pieces("other")), tiles::etag_value("bytes"));
+    EXPECT_EQ(memo.get(8, pieces("other")), tiles::etag_value("other"));
+}
+
+TEST(etag, of_pieces_is_the_etag_of_their_bytes_in_one) {
+    std::string whole(300'000, '\0');
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+        whole[i] = static_cast<char>(i * 2'654'435'761U >> 13U);
+    }
+    std::string_view const all{whole};
+    // Cuts inside and across XXH3's blocks and stripes (64 bytes, 1 KiB), and empty pieces.
+    std::vector<std::string_view> const pieces{
+        all.substr(0, 1),      all.substr(1, 0),           all.substr(1, 4'091), all.substr(4'092, 4'092),
+        all.substr(8'184, 63), all.substr(8'247, 200'000), all.substr(208'247)};
+    EXPECT_EQ(tiles::etag_value(pieces), tiles::etag_value(whole));
+    EXPECT_EQ(tiles::etag_value(std::vector<std::string_view>{}), tiles::etag_value(std::string_view{}));
+    EXPECT_EQ(tiles::etag_value(std::vector<std::string_view>{"", ""}), std::string(22, 'A'));
 }
