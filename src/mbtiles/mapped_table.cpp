@@ -271,7 +271,10 @@ bool mapped_table::read_payload(std::span<unsigned char const> pg, std::size_t s
         return false; // not a blob
     }
     std::uint64_t const length = (type - 12) / 2;
-    if (offset + length > size) {
+    std::uint64_t const per_page = usable - 4; // an overflow page: the next one's number, then bytes
+    // A chain can hold no more pages than the file: a damaged size or chain ends the read.
+    std::uint64_t const hops = std::min(size / per_page + 1, m_page_count);
+    if (offset + length > size || length / per_page > hops) {
         return false;
     }
 
@@ -280,7 +283,6 @@ bool mapped_table::read_payload(std::span<unsigned char const> pg, std::size_t s
         pieces.resize(before);
         return false;
     };
-    std::uint64_t const per_page = usable - 4; // an overflow page: the next one's number, then bytes
     pieces.reserve(before + 1 + length / per_page + 1);
     std::uint64_t done = 0;
     if (offset < local && length > 0) {
@@ -288,7 +290,6 @@ bool mapped_table::read_payload(std::span<unsigned char const> pg, std::size_t s
         pieces.push_back(chars(here.subspan(offset, done)));
     }
     std::uint64_t position = local; // where in the payload the next overflow page's bytes start
-    std::uint64_t const hops = size / per_page + 1;
     for (std::uint64_t hop = 0; done < length; ++hop) {
         auto const left = (offset + length - position + per_page - 1) / per_page; // pages still needed
         auto const over = hop < hops ? page(next_page, left, known) : std::span<unsigned char const>{};

@@ -219,12 +219,12 @@ TEST_F(mbtiles, a_file_nothing_can_write_is_read_immutable_with_the_same_bytes_a
 CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
 CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
 INSERT INTO tiles VALUES (0, 0, 0, readfile('z0')), (1, 1, 0, readfile('z1')),
-  (2, 0, 0, CAST(x'1a' || randomblob(300000) AS BLOB));
+  (2, 0, 0, CAST(x'1a' || randomblob(3000000) AS BLOB));
 )sql");
     run_shell("cd '" + dir + "' && sqlite3 plain.mbtiles < plain.sql && sqlite3 plain.mbtiles " +
               "\"SELECT writefile('big', tile_data) FROM tiles WHERE zoom_level = 2\"");
     auto const big = read_file(s_dir / "big");
-    ASSERT_EQ(big.size(), 300'001U);
+    ASSERT_EQ(big.size(), 3'000'001U);
     std::vector<fs::path> files{s_dir / "plain.mbtiles"};
     for (auto const& schema : schemas) {
         files.push_back(s_dir / "archives" / (std::string{schema.name} + ".mbtiles"));

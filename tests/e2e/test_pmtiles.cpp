@@ -4,13 +4,18 @@
 // are made by PostGIS.
 
 #include "support/archive_fixtures.hpp"
+#include "tiles/content_encoding.hpp"
+#include "tiles/etag.hpp"
 
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
 #include <filesystem>
 #include <map>
+#include <random>
+#include <thread>
 
 using namespace kachel;
 using namespace std::chrono_literals;
@@ -200,4 +205,66 @@ TEST_F(pmtiles, tiles_whose_pages_left_memory_are_read_on_the_pool) {
                 << id << " " << path_of(id, zxy);
         }
     }
+}
+
+TEST_F(pmtiles, a_large_tile_of_a_mapped_file_is_sent_whole_from_its_pages) {
+    // A tile lent from the mapping, larger than the socket takes at once: it goes out in several
+    // writes from the mapped pages, and what arrives must be the tile, every time.
+    std::string big(3'000'001, '\0');
+    std::mt19937 random{5};
+    for (auto& c : big) {
+        c = static_cast<char>(random());
+    }
+    big[0] = '\x1a'; // an MVT field tag, not gzip's magic
+    write_file(s_dir / "big-tile", big);
+    test::write_pmtiles(s_dir / "big.pmtiles", {{3, 1, 2, s_dir / "big-tile"}}, 1, 1, 0, "big");
+    test::copy_read_only({s_dir / "big.pmtiles"}, s_dir / "big");
+    test::archive_server mapped{{"-C", "0", (s_dir / "big").string()}};
+    ASSERT_NE(mapped.port, 0) << mapped.kachel->output();
+    for (int round = 0; round < 3; ++round) {
+        auto const plain = mapped.get("/big/3/1/2", "identity");
+        EXPECT_EQ(plain.status, 200U);
+        EXPECT_TRUE(plain.body == big) << "round " << round << ": " << plain.body.size() << " bytes";
+        EXPECT_EQ(plain.header("etag"), "\"" + tiles::etag_value(big) + "\"");
+    }
+    auto const gz = mapped.get("/big/3/1/2", "gzip");
+    EXPECT_EQ(gz.header("content-encoding"), "gzip");
+    EXPECT_TRUE(tiles::decompress(gz.body, tiles::encoding::gzip) == big);
+
+    namespace asio = boost::asio;
+    asio::io_context ioc;
+    auto const request = [&](asio::ip::tcp::socket& socket) {
+        socket.open(asio::ip::tcp::v4());
+        socket.set_option(asio::socket_base::receive_buffer_size{4096});
+        socket.connect({asio::ip::make_address("127.0.0.1"), mapped.port});
+        asio::write(socket, asio::buffer(std::string_view{
+                                "GET /big/3/1/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}));
+    };
+    // A client that reads slowly: the server waits for the socket many times, and nothing is lost.
+    asio::ip::tcp::socket slow{ioc};
+    request(slow);
+    std::string received;
+    std::array<char, 16 * 1024> chunk{};
+    boost::system::error_code ec;
+    for (int reads = 0; !ec; ++reads) {
+        received.append(chunk.data(), slow.read_some(asio::buffer(chunk), ec));
+        if (reads % 16 == 0) {
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    EXPECT_EQ(ec, asio::error::eof);
+    auto const header_end = received.find("\r\n\r\n");
+    ASSERT_NE(header_end, std::string::npos);
+    EXPECT_TRUE(received.compare(header_end + 4, std::string::npos, big) == 0)
+        << "received " << received.size() - header_end - 4 << " of " << big.size() << " bytes";
+    // A client that leaves mid-tile (a reset): its connection ends, the server goes on.
+    for (int i = 0; i < 3; ++i) {
+        asio::ip::tcp::socket gone{ioc};
+        request(gone);
+        (void)gone.read_some(asio::buffer(chunk), ec);
+        gone.set_option(asio::socket_base::linger{true, 0});
+        gone.close();
+    }
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(mapped.get("/big/3/1/2", "identity").body == big) << mapped.kachel->output();
 }

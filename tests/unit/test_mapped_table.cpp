@@ -205,3 +205,35 @@ TEST(mapped_table, files_that_are_not_sqlite_are_not_read) {
     EXPECT_FALSE(mapped_table::open((path.string() + ".missing"), 2, 1));
     fs::remove(path);
 }
+
+TEST(mapped_table, a_damaged_overflow_chain_is_left_to_sqlite) {
+    // One row: the table's page 2 holds its cell, pages 3 on its overflow chain. Those are
+    // overwritten with 0xFF, so the chain's second link points far beyond the file.
+    auto const path = fs::current_path() / ("mapped-damaged-" + std::to_string(::getpid()) + ".db");
+    fs::remove(path);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    run(db, "PRAGMA page_size = 4096");
+    run(db, "CREATE TABLE tiles (zoom_level INTEGER, tile_data BLOB)");
+    run(db, "INSERT INTO tiles (rowid, tile_data) VALUES (1, zeroblob(40000))");
+    sqlite3_close(db);
+    ASSERT_EQ(root_page(path, "tiles"), 2U);
+    {
+        auto const table = mapped_table::open(path.string(), 2, 1);
+        ASSERT_TRUE(table);
+        std::vector<std::string_view> pieces;
+        ASSERT_TRUE(table->read(1, pieces)) << "whole, it is read";
+        EXPECT_EQ(joined(pieces), std::string(40'000, '\0'));
+    }
+    {
+        std::fstream file{path, std::ios::in | std::ios::out | std::ios::binary};
+        file.seekp(2 * 4096);
+        file << std::string(fs::file_size(path) - 2 * 4096, '\xFF');
+    }
+    auto const table = mapped_table::open(path.string(), 2, 1);
+    ASSERT_TRUE(table);
+    std::vector<std::string_view> pieces;
+    EXPECT_FALSE(table->read(1, pieces));
+    EXPECT_TRUE(pieces.empty());
+    fs::remove(path);
+}
