@@ -2,15 +2,10 @@
 
 #include "tiles/tile_cache.hpp"
 
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/optional/optional.hpp>
 
-#include <array>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,43 +51,8 @@ struct tile_body {
     };
 
     static std::uint64_t size(value_type const& body) noexcept { return body.size(); }
-
-    class writer {
-      public:
-        /// Up to `batch` pieces at a time: as many as one `writev` takes from Asio.
-        using const_buffers_type = std::span<boost::asio::const_buffer const>;
-
-        template <bool isRequest, class Fields>
-        writer(boost::beast::http::header<isRequest, Fields> const& /*header*/, value_type const& body)
-            : m_body(body) {}
-
-        static void init(boost::beast::error_code& ec) { ec = {}; }
-
-        boost::optional<std::pair<const_buffers_type, bool>> get(boost::beast::error_code& ec) {
-            ec = {};
-            auto const* const pieces = m_body.lent_pieces();
-            if (pieces == nullptr) {
-                auto const bytes = m_body.own();
-                m_batch[0] = boost::asio::const_buffer{bytes.data(), bytes.size()};
-                return std::pair{const_buffers_type{m_batch.data(), 1}, false};
-            }
-            std::size_t count = 0;
-            for (; count < m_batch.size() && m_next < pieces->size(); ++count, ++m_next) {
-                auto const piece = (*pieces)[m_next];
-                m_batch[count] = boost::asio::const_buffer{piece.data(), piece.size()};
-            }
-            if (count == 0) {
-                return boost::none;
-            }
-            return std::pair{const_buffers_type{m_batch.data(), count}, m_next < pieces->size()};
-        }
-
-      private:
-        static constexpr std::size_t batch = 64;
-        value_type const& m_body;
-        std::array<boost::asio::const_buffer, batch> m_batch{};
-        std::size_t m_next = 0; ///< the lent piece to send next
-    };
+    // No writer: responses are written by http::server (async_write_response), which sends the
+    // bytes or their pieces in one gathered write.
 };
 
 } // namespace kachel::http

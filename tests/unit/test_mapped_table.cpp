@@ -31,6 +31,13 @@ void run(sqlite3* db, std::string const& sql) {
     sqlite3_free(error);
 }
 
+/// A path for a test database named after `name` and this process, with nothing there yet.
+fs::path fresh_file(std::string const& name) {
+    auto out = fs::current_path() / (name + "-" + std::to_string(::getpid()) + ".db");
+    fs::remove(out);
+    return out;
+}
+
 struct database {
     fs::path path;
     std::map<std::int64_t, std::string> values; ///< tile_data by rowid
@@ -41,8 +48,7 @@ struct database {
 /// hundreds of KiB, at rowids from negative to large; read-only for everyone.
 database write(std::string const& name, int page_size, int reserved, std::string const& create) {
     database out;
-    out.path = fs::current_path() / (name + "-" + std::to_string(::getpid()) + ".db");
-    fs::remove(out.path);
+    out.path = fresh_file(name);
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(out.path.c_str(), &db), SQLITE_OK);
     if (reserved > 0) {
@@ -150,8 +156,7 @@ TEST(mapped_table, every_blob_comes_back_as_sqlite_wrote_it) {
 }
 
 TEST(mapped_table, what_is_not_a_blob_is_left_to_sqlite) {
-    auto const path = fs::current_path() / ("mapped-values-" + std::to_string(::getpid()) + ".db");
-    fs::remove(path);
+    auto const path = fresh_file("mapped-values");
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     run(db, "CREATE TABLE tiles (zoom_level INTEGER, tile_data BLOB)");
@@ -176,8 +181,7 @@ TEST(mapped_table, what_is_not_a_blob_is_left_to_sqlite) {
 }
 
 TEST(mapped_table, a_database_with_pages_in_its_wal_file_is_not_read_in_place) {
-    auto const path = fs::current_path() / ("mapped-wal-" + std::to_string(::getpid()) + ".db");
-    fs::remove(path);
+    auto const path = fresh_file("mapped-wal");
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     run(db, "PRAGMA journal_mode = WAL");
@@ -196,7 +200,7 @@ TEST(mapped_table, a_database_with_pages_in_its_wal_file_is_not_read_in_place) {
 }
 
 TEST(mapped_table, files_that_are_not_sqlite_are_not_read) {
-    auto const path = fs::current_path() / ("mapped-not-" + std::to_string(::getpid()) + ".db");
+    auto const path = fresh_file("mapped-not");
     {
         std::ofstream out{path};
         out << std::string(4096, 'x');
@@ -209,8 +213,7 @@ TEST(mapped_table, files_that_are_not_sqlite_are_not_read) {
 TEST(mapped_table, a_damaged_overflow_chain_is_left_to_sqlite) {
     // One row: the table's page 2 holds its cell, pages 3 on its overflow chain. Those are
     // overwritten with 0xFF, so the chain's second link points far beyond the file.
-    auto const path = fs::current_path() / ("mapped-damaged-" + std::to_string(::getpid()) + ".db");
-    fs::remove(path);
+    auto const path = fresh_file("mapped-damaged");
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     run(db, "PRAGMA page_size = 4096");
