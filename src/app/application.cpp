@@ -1,6 +1,7 @@
 #include "app/application.hpp"
 
 #include "app/archives.hpp"
+#include "app/sources.hpp"
 #include "config/save_config.hpp"
 #include "core/error.hpp"
 #include "core/event_loops.hpp"
@@ -103,15 +104,8 @@ struct application::state {
         auto& ioc = loops.main();
         auto catalog = std::make_shared<tiles::catalog>();
         tiles::id_resolver ids;
-        std::vector<postgis::published_database> published;
-        for (std::size_t i = 0; i < settings.postgres.size(); ++i) {
-            auto params = settings.connect_params_for(i);
-            auto options = settings.pool_options_for(i, params.application_name);
-            auto const publish = settings.publish_config_for(i);
-            published.push_back(co_await postgis::async_publish_database(
-                ioc.get_executor(), std::move(params), std::move(options), settings.retry_timeout_for(i),
-                publish, ids, *catalog, &ready));
-        }
+        auto const published =
+            co_await async_publish_databases(settings, ioc.get_executor(), ids, *catalog, ready);
         auto fixed = catalog->all(); // the PostgreSQL sources, which archive reloads keep
         archives = std::make_unique<archive_set>(settings, blocking.get_executor(), cache.get());
         for (auto& source : archives->open_all(ids)) {

@@ -1,4 +1,5 @@
 #include "config/config_file.hpp"
+#include "config/copy_options.hpp"
 #include "config/setting.hpp"
 #include "config/settings.hpp"
 #include "core/error.hpp"
@@ -9,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 
@@ -48,37 +51,45 @@ std::string_view env_value(std::string_view name) {
 
 } // namespace
 
-command_line parse_command_line(int argc, char const* const* argv) {
-    command_line result;
-    auto& s = result.values;
-    CLI::App app{"kachel: a vector tile server for PostGIS, compatible with Martin", "kachel"};
-    app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
+namespace {
+
+/// What the command line gave the settings' flags and the positional arguments.
+struct given_flags {
+    std::vector<std::optional<std::string>> given;
+    std::vector<int> switched;
     std::vector<std::string> positional;
-    app.add_option("connection", positional,
+};
+
+/// Declares the positional sources and one flag per setting that `wanted` accepts.
+void add_setting_flags(CLI::App& app, given_flags& out, bool (*wanted)(setting const&)) {
+    app.add_option("connection", out.positional,
                    "PostgreSQL connection strings (postgresql://... or key=value), MBTiles and PMTiles "
                    "files or directories of them. Without a connection, DATABASE_URL "
                    "is used. libpq reads every other setting (sslmode, PGSSLROOTCERT, ...) as psql does");
     // One slot per setting with a flag: the text given, or for a switch whether it was given.
     auto const table = all_settings();
-    std::vector<std::optional<std::string>> given(table.size());
-    std::vector<int> switched(table.size(), 0);
+    out.given.resize(table.size());
+    out.switched.resize(table.size(), 0);
     for (std::size_t i = 0; i < table.size(); ++i) {
         auto const& st = table[i];
-        if (st.flags.empty()) {
+        if (st.flags.empty() || !wanted(st)) {
             continue;
         }
         if (st.form == flag_form::value) {
-            app.add_option(std::string{st.flags}, given[i], help_text(st));
+            app.add_option(std::string{st.flags}, out.given[i], help_text(st));
         } else {
-            app.add_flag(std::string{st.flags}, switched[i], help_text(st));
+            app.add_flag(std::string{st.flags}, out.switched[i], help_text(st));
         }
     }
-    try {
-        app.parse(argc, argv);
-    } catch (CLI::ParseError const& e) {
-        result.exit_code = app.exit(e);
-        return result;
-    }
+}
+
+/// The settings from the parsed flags, the sources, the config file and the environment.
+settings read_settings(given_flags const& parsed) {
+    settings s;
+    auto const table = all_settings();
+    auto const& given = parsed.given;
+    auto const& switched = parsed.switched;
+    auto const& positional = parsed.positional;
     std::vector<given_value> flags;
     std::optional<std::string> config_file;
     for (std::size_t i = 0; i < table.size(); ++i) {
@@ -171,6 +182,158 @@ command_line parse_command_line(int argc, char const* const* argv) {
         }
     }
     apply_settings(s, std::move(flags));
+    return s;
+}
+
+/// Flags of the HTTP listener, which kachel-cp has no use for.
+bool serves_http(setting const& st) {
+    constexpr std::array listener_keys{
+        "listen_addresses", "web_ui",     "keep_alive", "max_connections", "shutdown_timeout", "route_prefix",
+        "base_path",        "access_log", "cors",       "cache_control"};
+    return std::find(listener_keys.begin(), listener_keys.end(), st.key) != listener_keys.end() ||
+           st.long_flag() == "--check-connection";
+}
+
+/// The parts of a comma-separated list, trimmed.
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at <= text.size()) {
+        auto const end = std::min(text.find(',', at), text.size());
+        auto part = text.substr(at, end - at);
+        while (!part.empty() && part.front() == ' ') {
+            part.remove_prefix(1);
+        }
+        while (!part.empty() && part.back() == ' ') {
+            part.remove_suffix(1);
+        }
+        out.emplace_back(part);
+        at = end + 1;
+    }
+    return out;
+}
+
+std::uint32_t parse_zoom(std::string_view text, std::string_view flag) {
+    std::uint32_t z = 0;
+    auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), z);
+    if (ec != std::errc{} || end != text.data() + text.size() || z > max_zoom) {
+        throw config_error{
+            fmt_error("{} '{}' is not a zoom: give a whole number from 0 to {}", flag, text, max_zoom)};
+    }
+    return z;
+}
+
+} // namespace
+
+command_line parse_command_line(int argc, char const* const* argv) {
+    command_line result;
+    CLI::App app{"kachel: a vector tile server for PostGIS, compatible with Martin", "kachel"};
+    app.set_version_flag("-V,--version", "kachel " KACHEL_VERSION);
+    given_flags parsed;
+    add_setting_flags(app, parsed, [](setting const&) { return true; });
+    try {
+        app.parse(argc, argv);
+    } catch (CLI::ParseError const& e) {
+        result.exit_code = app.exit(e);
+        return result;
+    }
+    result.values = read_settings(parsed);
+    return result;
+}
+
+copy_command_line parse_copy_command_line(int argc, char const* const* argv) {
+    copy_command_line result;
+    auto& c = result.copy;
+    CLI::App app{
+        "kachel-cp: copies tiles from PostGIS, MBTiles or PMTiles sources into an MBTiles or PMTiles "
+        "archive. Takes kachel's source arguments and config file",
+        "kachel-cp"};
+    app.set_version_flag("-V,--version", "kachel-cp " KACHEL_VERSION);
+    given_flags parsed;
+    add_setting_flags(app, parsed, [](setting const& st) { return !serves_http(st); });
+    std::vector<std::string> boxes;
+    std::vector<std::string> metadata;
+    std::string zoom_list;
+    std::string mbtiles_type;
+    std::string on_duplicate;
+    app.add_option("-o,--output-file", c.output_file, "The archive to write: a .mbtiles or .pmtiles file");
+    app.add_option("--output-format", c.output_format,
+                   "mbtiles or pmtiles, when the output file's name does not end in either")
+        ->check(CLI::IsMember({"mbtiles", "pmtiles"}));
+    app.add_option("--mbtiles-type", mbtiles_type,
+                   "Schema of a new MBTiles file: flat, flat-with-hash or normalized [default: normalized]")
+        ->check(CLI::IsMember({"flat", "flat-with-hash", "normalized"}));
+    app.add_option("--source", c.source,
+                   "The source to copy, or several joined by commas (a composite); needed when there is more "
+                   "than one");
+    app.add_option("--url-query", c.url_query, "A query string (k=v&...) passed to PostgreSQL functions");
+    app.add_option("--encoding", c.encoding,
+                   "How tiles are stored, as an Accept-Encoding header: gzip, br, zstd or identity "
+                   "[default: gzip]");
+    app.add_option("--on-duplicate", on_duplicate,
+                   "When the output exists and holds tiles: override, ignore (also resumes an interrupted "
+                   "copy without making its tiles again) or abort")
+        ->check(CLI::IsMember({"override", "ignore", "abort"}));
+    app.add_option("--concurrency", c.concurrency,
+                   "Tiles made at once [default: the pool size of the connections, at least 4]");
+    app.add_option("--bbox", boxes,
+                   "An area to copy, west,south,east,north in degrees; repeatable (overlaps are copied once) "
+                   "[default: the sources' bounds]");
+    app.add_option("--min-zoom", c.min_zoom, "The lowest zoom to copy");
+    app.add_option("--max-zoom", c.max_zoom, "The highest zoom to copy");
+    app.add_option("-z,--zoom-levels", zoom_list, "Zooms to copy, separated by commas (instead of a range)");
+    app.add_flag("--skip-agg-tiles-hash", c.skip_agg_tiles_hash,
+                 "Do not compute agg_tiles_hash when the copy ends (for large MBTiles files)");
+    app.add_option("--set-meta", metadata, "Metadata NAME=VALUE to set in the output; repeatable");
+    try {
+        app.parse(argc, argv);
+    } catch (CLI::ParseError const& e) {
+        result.exit_code = app.exit(e);
+        return result;
+    }
+    if (c.output_file.empty()) {
+        throw config_error{"kachel-cp needs --output-file: the .mbtiles or .pmtiles archive to write"};
+    }
+    for (auto const& box : boxes) {
+        c.boxes.push_back(tiles::parse_box(box, "--bbox"));
+    }
+    for (auto const& item : metadata) {
+        auto const eq = item.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw config_error{fmt_error("--set-meta '{}' is not NAME=VALUE", item)};
+        }
+        c.metadata.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    }
+    for (auto const& [flag, zoom] :
+         {std::pair{"--min-zoom", c.min_zoom}, std::pair{"--max-zoom", c.max_zoom}}) {
+        if (zoom && *zoom > max_zoom) {
+            throw config_error{fmt_error("{} {} is above the highest zoom, {}", flag, *zoom, max_zoom)};
+        }
+    }
+    if (c.min_zoom && c.max_zoom && *c.min_zoom > *c.max_zoom) {
+        throw config_error{fmt_error("--min-zoom {} is above --max-zoom {}: give the lower zoom first",
+                                     *c.min_zoom, *c.max_zoom)};
+    }
+    if (!zoom_list.empty() && (c.min_zoom || c.max_zoom)) {
+        throw config_error{"-z/--zoom-levels and --min-zoom/--max-zoom cannot be used together: give a list "
+                           "or a range"};
+    }
+    if (!zoom_list.empty()) {
+        for (auto const& part : split_list(zoom_list)) {
+            c.zoom_levels.push_back(parse_zoom(part, "-z/--zoom-levels"));
+        }
+    }
+    if (!mbtiles_type.empty()) {
+        c.mbtiles_type = mbtiles_type == "flat"             ? mbtiles::schema::flat
+                         : mbtiles_type == "flat-with-hash" ? mbtiles::schema::flat_with_hash
+                                                            : mbtiles::schema::normalized;
+    }
+    if (!on_duplicate.empty()) {
+        c.on_duplicate = on_duplicate == "override" ? mbtiles::on_duplicate::override
+                         : on_duplicate == "ignore" ? mbtiles::on_duplicate::ignore
+                                                    : mbtiles::on_duplicate::abort;
+    }
+    result.values = read_settings(parsed);
     return result;
 }
 

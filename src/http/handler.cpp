@@ -62,10 +62,6 @@ std::string zoom_support(tiles::tile_source const& source) {
     return source.id();
 }
 
-bool is_vector_format(std::string_view content_type) noexcept {
-    return content_type == tiles::mvt_type || content_type == "application/vnd.maplibre-tile";
-}
-
 /// Headers every response gets: CORS, the default Cache-Control.
 void finalize(request const& req, response& res, http_options const& options) {
     add_cors_headers(req, res, options.cors);
@@ -307,7 +303,7 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     if (non_empty == 0) {
         co_return make_response(req, bhttp::status::no_content, {}, {});
     }
-    if (non_empty > 1 && !is_vector_format(content_type)) {
+    if (non_empty > 1 && !tiles::is_vector_format(content_type)) {
         co_return text_response(
             req, bhttp::status::bad_request,
             fmt::format("Cannot merge non-vector-tile formats: {} tiles from several sources "

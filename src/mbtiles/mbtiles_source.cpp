@@ -24,16 +24,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-/// The tables and views of the file by name, with their type.
-std::set<std::string, std::less<>> relations(sqlite_db const& db) {
-    std::set<std::string, std::less<>> out;
-    sqlite_stmt stmt{db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"};
-    while (stmt.step()) {
-        out.emplace(stmt.bytes(0));
-    }
-    return out;
-}
-
 /// The statement that reads one tile (`?1` zoom, `?2` column, `?3` TMS row), for `kind`: the
 /// `tiles` table or view when the file has one, else a join of the schema's tables.
 std::string tile_sql(schema kind, bool has_tiles) {
@@ -163,6 +153,31 @@ std::optional<std::vector<double>> numbers(std::string_view text, std::size_t co
 
 } // namespace
 
+std::set<std::string, std::less<>> relations(sqlite_db const& db) {
+    std::set<std::string, std::less<>> out;
+    sqlite_stmt stmt{db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"};
+    while (stmt.step()) {
+        out.emplace(stmt.bytes(0));
+    }
+    return out;
+}
+
+std::optional<schema> schema_of(std::set<std::string, std::less<>> const& names) {
+    if (names.contains("map") && names.contains("images")) {
+        return schema::normalized;
+    }
+    if (names.contains("tiles_shallow") && names.contains("tiles_data")) {
+        return schema::tiles_shallow;
+    }
+    if (names.contains("tiles_with_hash")) {
+        return schema::flat_with_hash;
+    }
+    if (names.contains("tiles")) {
+        return schema::flat;
+    }
+    return std::nullopt;
+}
+
 std::string_view schema_name(schema s) noexcept {
     switch (s) {
     case schema::flat:
@@ -280,14 +295,8 @@ mbtiles_source::mbtiles_source(std::string id, std::string path, asio::any_io_ex
         throw fail(e.what(), "give the path of an MBTiles (SQLite) file kachel can read");
     }
     bool const has_tiles = names.contains("tiles");
-    if (names.contains("map") && names.contains("images")) {
-        m_schema = schema::normalized;
-    } else if (names.contains("tiles_shallow") && names.contains("tiles_data")) {
-        m_schema = schema::tiles_shallow;
-    } else if (names.contains("tiles_with_hash")) {
-        m_schema = schema::flat_with_hash;
-    } else if (has_tiles) {
-        m_schema = schema::flat;
+    if (auto const found = schema_of(names)) {
+        m_schema = *found;
     } else {
         throw fail(
             "it has no tiles table (neither tiles, tiles_with_hash, map with images, nor tiles_shallow)",

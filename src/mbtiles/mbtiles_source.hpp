@@ -1,6 +1,7 @@
 #pragma once
 
 #include "mbtiles/mapped_table.hpp"
+#include "mbtiles/sqlite.hpp"
 #include "tiles/content_encoding.hpp"
 #include "tiles/etag.hpp"
 #include "tiles/tile_source.hpp"
@@ -11,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +26,12 @@ enum class schema {
     normalized,     ///< `map` and `images` tables (and usually a `tiles` view joining them)
     tiles_shallow,  ///< Planetiler's `tiles_shallow` and `tiles_data` tables
 };
+
+/// The tables and views of an SQLite file, by name. \throws source_error from SQLite
+[[nodiscard]] std::set<std::string, std::less<>> relations(sqlite_db const& db);
+
+/// The schema a file's tables and views (`relations`) make, or nothing when they make none.
+[[nodiscard]] std::optional<schema> schema_of(std::set<std::string, std::less<>> const& names);
 
 /// `flat`, `flat-with-hash`, `normalized`, `tiles_shallow`.
 [[nodiscard]] std::string_view schema_name(schema s) noexcept;

@@ -45,6 +45,29 @@ sqlite_db::sqlite_db(std::string const& path, bool immutable) {
     }
 }
 
+sqlite_db sqlite_db::writable(std::string const& path) {
+    sqlite_db out;
+    sqlite3* db = nullptr;
+    int const rc = sqlite3_open_v2(path.c_str(), &db,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    out.m_db.reset(db);
+    if (rc != SQLITE_OK) {
+        throw source_error{
+            fmt::format("cannot open {}: {}", path, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return out;
+}
+
+void sqlite_db::exec(std::string const& sql) const {
+    char* message = nullptr;
+    if (sqlite3_exec(m_db.get(), sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+        std::string text = message != nullptr ? message : sqlite3_errmsg(m_db.get());
+        sqlite3_free(message);
+        throw source_error{text};
+    }
+}
+
 sqlite_stmt::sqlite_stmt(sqlite_db const& db, std::string_view sql) : m_db(db.get()) {
     sqlite3_stmt* stmt = nullptr;
     int const rc = sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()),
@@ -57,6 +80,27 @@ sqlite_stmt::sqlite_stmt(sqlite_db const& db, std::string_view sql) : m_db(db.ge
 
 void sqlite_stmt::bind(int index, std::int64_t value) {
     sqlite3_bind_int64(m_stmt.get(), index, value);
+}
+
+void sqlite_stmt::bind(int index, std::string_view value, bool blob) {
+    auto const size = static_cast<int>(value.size());
+    if (blob) {
+        // A zero-length blob, not a null, for empty bytes.
+        sqlite3_bind_blob(m_stmt.get(), index, value.empty() ? "" : value.data(), size, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_text(m_stmt.get(), index, value.data(), size, SQLITE_TRANSIENT);
+    }
+}
+
+void sqlite_stmt::run() {
+    try {
+        while (step()) {
+        }
+    } catch (...) {
+        reset();
+        throw;
+    }
+    reset();
 }
 
 bool sqlite_stmt::step() {

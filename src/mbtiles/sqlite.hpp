@@ -22,9 +22,17 @@ class sqlite_db {
     /// \throws source_error naming the path and SQLite's message
     explicit sqlite_db(std::string const& path, bool immutable = false);
 
+    /// Opens `path` for reading and writing, creating it when it does not exist.
+    /// \throws source_error naming the path and SQLite's message
+    [[nodiscard]] static sqlite_db writable(std::string const& path);
+
+    /// Runs `sql` (statements without results). \throws source_error with SQLite's message
+    void exec(std::string const& sql) const;
+
     [[nodiscard]] sqlite3* get() const noexcept { return m_db.get(); }
 
   private:
+    sqlite_db() = default;
     c_handle<sqlite3, sqlite3_close_v2> m_db;
 };
 
@@ -36,6 +44,11 @@ class sqlite_stmt {
 
     /// Binds `value` to parameter `index` (1-based).
     void bind(int index, std::int64_t value);
+    /// Binds `value` as a text, or with `blob` as a blob; SQLite copies it.
+    void bind(int index, std::string_view value, bool blob = false);
+
+    /// Steps until done. \throws source_error with SQLite's message (a constraint too)
+    void run();
 
     /// Steps once: true when a row is there to read.
     /// \throws source_error with SQLite's message

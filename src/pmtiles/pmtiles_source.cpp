@@ -5,6 +5,7 @@
 #include "tiles/blocking_read.hpp"
 #include "tiles/etag.hpp"
 #include "tiles/tile_format.hpp"
+#include "tiles/tile_ranges.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -86,23 +87,6 @@ std::optional<tiles::encoding> encoding_of(std::uint8_t code) noexcept {
     }
 }
 
-std::string_view type_of(std::uint8_t tile_type) noexcept {
-    switch (tile_type) {
-    case 2:
-        return "image/png";
-    case 3:
-        return "image/jpeg";
-    case 4:
-        return "image/webp";
-    case 5:
-        return "image/avif";
-    case 6:
-        return "application/vnd.maplibre-tile";
-    default:
-        return tiles::mvt_type;
-    }
-}
-
 /// Directory lookups go at most this deep (the root and three levels of leaves).
 constexpr int max_depth = 4;
 
@@ -173,6 +157,23 @@ std::vector<entry> parse_directory(std::string_view bytes) {
     return out;
 }
 
+std::string_view type_name(std::uint8_t tile_type) noexcept {
+    switch (tile_type) {
+    case 2:
+        return "image/png";
+    case 3:
+        return "image/jpeg";
+    case 4:
+        return "image/webp";
+    case 5:
+        return "image/avif";
+    case 6:
+        return "application/vnd.maplibre-tile";
+    default:
+        return tiles::mvt_type;
+    }
+}
+
 entry const* find_entry(std::span<entry const> entries, std::uint64_t id) noexcept {
     // The last entry whose first tile id is at most `id`.
     auto const after =
@@ -189,26 +190,7 @@ entry const* find_entry(std::span<entry const> entries, std::uint64_t id) noexce
 }
 
 std::uint64_t tile_id(tile_coord coord) noexcept {
-    // Tiles of the zooms below: (4^z - 1) / 3.
-    std::uint64_t id = ((std::uint64_t{1} << (2 * coord.z)) - 1) / 3;
-    std::uint64_t const n = std::uint64_t{1} << coord.z;
-    std::uint64_t x = coord.x;
-    std::uint64_t y = coord.y;
-    std::uint64_t d = 0;
-    for (std::uint64_t s = n / 2; s > 0; s /= 2) {
-        std::uint64_t const rx = (x & s) > 0 ? 1 : 0;
-        std::uint64_t const ry = (y & s) > 0 ? 1 : 0;
-        d += s * s * ((3 * rx) ^ ry);
-        // Rotate the quadrant so the curve continues.
-        if (ry == 0) {
-            if (rx == 1) {
-                x = n - 1 - x;
-                y = n - 1 - y;
-            }
-            std::swap(x, y);
-        }
-    }
-    return id + d;
+    return tiles::tile_id(coord);
 }
 
 /// Raised when an answer comes from another version of a remote archive than the one asked for.
@@ -514,7 +496,7 @@ pmtiles_source::pmtiles_source(std::string id, std::string const& location, asio
     auto const& h = m_current->h;
     m_tilejson = m_current->tilejson;
     m_zooms = tiles::zooms_of(m_tilejson);
-    m_content_type = type_of(h.tile_type);
+    m_content_type = type_name(h.tile_type);
     spdlog::info("Publishing {} {} ({}, {} tiles, zooms {}-{}) as source '{}'", kind, m_location,
                  m_content_type, h.addressed_tiles, h.min_zoom, h.max_zoom, m_id);
 }

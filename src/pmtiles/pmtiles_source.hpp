@@ -63,6 +63,9 @@ struct entry {
 /// Decodes a directory (already decompressed). \throws source_error on truncated data.
 [[nodiscard]] std::vector<entry> parse_directory(std::string_view bytes);
 
+/// The MIME type of a header's tile type code (MVT for 0, 1 and codes it does not know).
+[[nodiscard]] std::string_view type_name(std::uint8_t tile_type) noexcept;
+
 /// The entry that covers `tile_id` (a tile, or the leaf directory to look in), or null.
 [[nodiscard]] entry const* find_entry(std::span<entry const> entries, std::uint64_t tile_id) noexcept;
 

@@ -57,19 +57,34 @@ std::string_view detect_tile_type(std::string_view data) noexcept {
     return mvt_type;
 }
 
+namespace {
+
+/// MBTiles `format` names and the MIME types they mean; the first name of a type is its own.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 10> formats{{
+    {"pbf", mvt_type},
+    {"mvt", mvt_type},
+    {"mlt", "application/vnd.maplibre-tile"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
+    {"json", "application/json"},
+}};
+
+} // namespace
+
+std::string_view format_name(std::string_view mime) noexcept {
+    for (auto const& [name, type] : formats) {
+        if (mime == type) {
+            return name;
+        }
+    }
+    return "pbf";
+}
+
 std::optional<std::string_view> format_tile_type(std::string_view format) noexcept {
-    constexpr std::array<std::pair<std::string_view, std::string_view>, 10> formats{{
-        {"pbf", mvt_type},
-        {"mvt", mvt_type},
-        {"mlt", "application/vnd.maplibre-tile"},
-        {"png", "image/png"},
-        {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},
-        {"webp", "image/webp"},
-        {"avif", "image/avif"},
-        {"json", "application/json"},
-    }};
     for (auto const& [name, type] : formats) {
         if (format == name) {
             return type;

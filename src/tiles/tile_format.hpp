@@ -24,7 +24,16 @@ inline constexpr std::array<std::string_view, 5> image_tile_types{"image/gif", "
 /// `jpg`/`jpeg`, `gif`, `webp`, `avif`, `json`; nullopt for another name.
 [[nodiscard]] std::optional<std::string_view> format_tile_type(std::string_view format) noexcept;
 
+/// The MBTiles `format` name of a MIME type (`pbf` for MVT, `jpg`, `png`...); `pbf` for a type
+/// it does not know.
+[[nodiscard]] std::string_view format_name(std::string_view mime) noexcept;
+
 /// The type of Mapbox Vector Tiles, the default of every source.
 inline constexpr std::string_view mvt_type = "application/x-protobuf";
+
+/// True for the vector tile types (MVT, MLT), whose tiles a composite joins by concatenation.
+[[nodiscard]] constexpr bool is_vector_format(std::string_view content_type) noexcept {
+    return content_type == mvt_type || content_type == "application/vnd.maplibre-tile";
+}
 
 } // namespace kachel::tiles

@@ -1,0 +1,279 @@
+#include "pmtiles/pmtiles_writer.hpp"
+
+#include "core/error.hpp"
+#include "tiles/content_encoding.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+namespace kachel::pmtiles {
+
+namespace {
+
+constexpr std::size_t first_bytes = 16384; ///< header and root directory fit in these
+constexpr std::size_t first_leaf_size = 4096;
+
+void put_varint(std::string& out, std::uint64_t value) {
+    while (value >= 0x80) {
+        out.push_back(static_cast<char>((value & 0x7fU) | 0x80U));
+        value >>= 7U;
+    }
+    out.push_back(static_cast<char>(value));
+}
+
+template <typename T>
+void put_le(std::string& out, T value) {
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+        out.push_back(static_cast<char>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xffU));
+    }
+}
+
+/// Degrees as the header keeps them: 32-bit integers of 10^-7 degrees.
+std::int32_t e7(double degrees) noexcept {
+    return static_cast<std::int32_t>(std::lround(degrees * 1e7));
+}
+
+std::uint8_t zoom_of(std::uint64_t id) noexcept {
+    std::uint8_t z = 0;
+    std::uint64_t below_next = 1; // tiles of zooms 0..z
+    while (id >= below_next) {
+        ++z;
+        below_next += std::uint64_t{1} << (2U * z);
+    }
+    return z;
+}
+
+std::string system_message() {
+    return std::strerror(errno);
+}
+
+/// The root directory and the leaf directories of `entries`: all in the root when that fits in
+/// the first 16 KiB, else leaves of growing size until the root pointing at them fits.
+struct directories {
+    std::string root;
+    std::string leaves;
+};
+
+directories build_directories(std::vector<entry> const& entries) {
+    auto const gz = [](std::string const& raw) { return tiles::compress(raw, tiles::encoding::gzip); };
+    directories out;
+    out.root = gz(serialize_directory(entries));
+    if (header_size + out.root.size() <= first_bytes) {
+        return out;
+    }
+    for (std::size_t leaf_size = first_leaf_size;; leaf_size += leaf_size / 2) {
+        std::vector<entry> root;
+        out.leaves.clear();
+        for (std::size_t at = 0; at < entries.size(); at += leaf_size) {
+            auto const end = std::min(entries.size(), at + leaf_size);
+            std::vector<entry> const part(entries.begin() + static_cast<std::ptrdiff_t>(at),
+                                          entries.begin() + static_cast<std::ptrdiff_t>(end));
+            auto const leaf = gz(serialize_directory(part));
+            root.push_back(
+                entry{part.front().tile_id, out.leaves.size(), static_cast<std::uint32_t>(leaf.size()), 0});
+            out.leaves += leaf;
+        }
+        out.root = gz(serialize_directory(root));
+        if (header_size + out.root.size() <= first_bytes) {
+            return out;
+        }
+    }
+}
+
+} // namespace
+
+std::optional<std::uint8_t> tile_type_code(std::string_view mime) noexcept {
+    for (std::uint8_t code = 1; code <= 6; ++code) {
+        if (type_name(code) == mime) {
+            return code;
+        }
+    }
+    return std::nullopt;
+}
+
+std::uint8_t compression_code(tiles::encoding e) noexcept {
+    switch (e) {
+    case tiles::encoding::gzip:
+        return 2;
+    case tiles::encoding::brotli:
+        return 3;
+    case tiles::encoding::zstd:
+        return 4;
+    case tiles::encoding::identity:
+        break;
+    }
+    return 1;
+}
+
+std::string serialize_directory(std::vector<entry> const& entries) {
+    std::string out;
+    out.reserve(entries.size() * 6 + 8);
+    put_varint(out, entries.size());
+    std::uint64_t last_id = 0;
+    for (auto const& e : entries) {
+        put_varint(out, e.tile_id - last_id);
+        last_id = e.tile_id;
+    }
+    for (auto const& e : entries) {
+        put_varint(out, e.run_length);
+    }
+    for (auto const& e : entries) {
+        put_varint(out, e.length);
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        auto const& e = entries[i];
+        if (i > 0 && e.offset == entries[i - 1].offset + entries[i - 1].length) {
+            put_varint(out, 0);
+        } else {
+            put_varint(out, e.offset + 1);
+        }
+    }
+    return out;
+}
+
+pmtiles_writer::pmtiles_writer(std::string path)
+    : m_path(std::move(path)), m_data_path(fmt::format("{}.{}.data.tmp", m_path, ::getpid())),
+      m_temp_path(fmt::format("{}.{}.tmp", m_path, ::getpid())) {
+    m_data = std::fopen(m_data_path.c_str(), "w+b"); // NOLINT(cppcoreguidelines-owning-memory): closed below
+    if (m_data == nullptr) {
+        throw source_error{fmt_error("Cannot write {}: {}; choose a directory you can write to", m_data_path,
+                                     system_message())};
+    }
+}
+
+pmtiles_writer::~pmtiles_writer() {
+    if (m_data != nullptr) {
+        (void)std::fclose(m_data); // NOLINT(cppcoreguidelines-owning-memory)
+    }
+    std::error_code ec;
+    std::filesystem::remove(m_data_path, ec);
+    if (!m_finished) {
+        std::filesystem::remove(m_temp_path, ec);
+    }
+}
+
+void pmtiles_writer::add(std::uint64_t id, std::string_view bytes) {
+    auto const h = XXH3_128bits(bytes.data(), bytes.size());
+    hash128 const hash{h.low64, h.high64};
+    ++m_addressed;
+    auto const z = zoom_of(id);
+    m_min_zoom = std::min(m_min_zoom, z);
+    m_max_zoom = std::max(m_max_zoom, z);
+    if (!m_entries.empty()) {
+        auto& last = m_entries.back();
+        if (hash == m_last_hash && last.tile_id + last.run_length == id &&
+            last.run_length < std::numeric_limits<std::uint32_t>::max()) {
+            ++last.run_length;
+            return;
+        }
+    }
+    m_last_hash = hash;
+    if (auto const found = m_stored.find(hash); found != m_stored.end()) {
+        m_entries.push_back(entry{id, found->second.offset, found->second.length, 1});
+        return;
+    }
+    if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
+        throw source_error{fmt_error("tile {} of {} bytes is too large for PMTiles", id, bytes.size())};
+    }
+    if (std::fwrite(bytes.data(), 1, bytes.size(), m_data) != bytes.size()) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_data_path, system_message())};
+    }
+    auto const length = static_cast<std::uint32_t>(bytes.size());
+    m_stored.emplace(hash, stored{m_data_size, length});
+    m_entries.push_back(entry{id, m_data_size, length, 1});
+    m_data_size += length;
+    ++m_contents;
+}
+
+void pmtiles_writer::finish(archive_description const& d) {
+    if (std::fflush(m_data) != 0) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_data_path, system_message())};
+    }
+    auto const dirs = build_directories(m_entries);
+    auto const metadata = tiles::compress(d.metadata.dump(), tiles::encoding::gzip);
+
+    std::string head;
+    head.reserve(header_size);
+    head += "PMTiles";
+    head.push_back(3);
+    std::uint64_t const root_offset = header_size;
+    std::uint64_t const metadata_offset = root_offset + dirs.root.size();
+    std::uint64_t const leaf_offset = metadata_offset + metadata.size();
+    std::uint64_t const data_offset = leaf_offset + dirs.leaves.size();
+    for (std::uint64_t v :
+         {root_offset, std::uint64_t{dirs.root.size()}, metadata_offset, std::uint64_t{metadata.size()},
+          leaf_offset, std::uint64_t{dirs.leaves.size()}, data_offset, m_data_size, m_addressed,
+          std::uint64_t{m_entries.size()}, m_contents}) {
+        put_le(head, v);
+    }
+    bool const empty = m_entries.empty();
+    head.push_back(1); // clustered: tile data in tile-id order
+    head.push_back(2); // internal compression: gzip
+    head.push_back(static_cast<char>(d.tile_compression));
+    head.push_back(static_cast<char>(d.tile_type));
+    head.push_back(static_cast<char>(empty ? 0 : m_min_zoom));
+    head.push_back(static_cast<char>(empty ? 0 : m_max_zoom));
+    put_le(head, e7(d.min_lon));
+    put_le(head, e7(d.min_lat));
+    put_le(head, e7(d.max_lon));
+    put_le(head, e7(d.max_lat));
+    head.push_back(static_cast<char>(d.center_zoom));
+    put_le(head, e7(d.center_lon));
+    put_le(head, e7(d.center_lat));
+
+    int const out =
+        ::open(m_temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); // NOLINT: POSIX
+    if (out < 0) {
+        throw source_error{fmt_error("Cannot write {}: {}; choose a directory you can write to", m_temp_path,
+                                     system_message())};
+    }
+    auto const fail = [&](std::string const& what) {
+        auto const message = system_message();
+        ::close(out);
+        throw source_error{fmt_error("Cannot write {}: {}: {}", m_temp_path, what, message)};
+    };
+    for (std::string const* part :
+         std::array<std::string const*, 4>{&head, &dirs.root, &metadata, &dirs.leaves}) {
+        std::size_t done = 0;
+        while (done < part->size()) {
+            auto const n = ::write(out, part->data() + done, part->size() - done);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                fail("the directories");
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    // The tile data, from the data file, by the kernel.
+    int const in = ::fileno(m_data);
+    loff_t from = 0;
+    while (static_cast<std::uint64_t>(from) < m_data_size) {
+        auto const n =
+            ::copy_file_range(in, &from, out, nullptr, m_data_size - static_cast<std::uint64_t>(from), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            fail("the tile data");
+        }
+    }
+    if (::fsync(out) != 0) {
+        fail("flushing");
+    }
+    ::close(out);
+    if (std::rename(m_temp_path.c_str(), m_path.c_str()) != 0) {
+        throw source_error{fmt_error("Cannot rename {} to {}: {}", m_temp_path, m_path, system_message())};
+    }
+    m_finished = true;
+}
+
+} // namespace kachel::pmtiles
