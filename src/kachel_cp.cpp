@@ -1,6 +1,7 @@
 // kachel-cp: copies tiles from the sources kachel serves into an MBTiles or PMTiles archive.
 
 #include "app/copier.hpp"
+#include "app/inspect.hpp"
 #include "config/copy_options.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
     } catch (kachel::error const& e) {
         spdlog::error("{}", e.what());
         return 1;
+    }
+    if (cli.copy.inspect) {
+        return kachel::app::inspect_archive(*cli.copy.inspect, stdout);
     }
     return kachel::app::run_copy(std::move(cli.values), std::move(cli.copy));
 }

@@ -256,6 +256,10 @@ copy_command_line parse_copy_command_line(int argc, char const* const* argv) {
     std::string zoom_list;
     std::string mbtiles_type;
     std::string on_duplicate;
+    app.add_option(
+        "--inspect", c.inspect,
+        "Print an MBTiles or PMTiles archive's summary and check it (hashes, directories), instead of "
+        "copying; exits with 1 when it finds a problem");
     app.add_option("-o,--output-file", c.output_file, "The archive to write: a .mbtiles or .pmtiles file");
     app.add_option("--output-format", c.output_format,
                    "mbtiles or pmtiles, when the output file's name does not end in either")
@@ -289,6 +293,9 @@ copy_command_line parse_copy_command_line(int argc, char const* const* argv) {
         app.parse(argc, argv);
     } catch (CLI::ParseError const& e) {
         result.exit_code = app.exit(e);
+        return result;
+    }
+    if (c.inspect) {
         return result;
     }
     if (c.output_file.empty()) {

@@ -15,6 +15,8 @@ namespace kachel::config {
 
 /// What kachel-cp copies and where to (martin-cp's flags, martin-compat 8).
 struct copy_options {
+    /// `--inspect FILE`: print this archive's summary and check it, instead of copying.
+    std::optional<std::string> inspect;
     /// `-o/--output-file`: the archive to write.
     std::string output_file;
     /// `--output-format`: `mbtiles` or `pmtiles`, else from the file name.

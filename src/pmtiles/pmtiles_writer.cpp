@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "tiles/content_encoding.hpp"
+#include "tiles/tile_ranges.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -38,16 +39,6 @@ void put_le(std::string& out, T value) {
 /// Degrees as the header keeps them: 32-bit integers of 10^-7 degrees.
 std::int32_t e7(double degrees) noexcept {
     return static_cast<std::int32_t>(std::lround(degrees * 1e7));
-}
-
-std::uint8_t zoom_of(std::uint64_t id) noexcept {
-    std::uint8_t z = 0;
-    std::uint64_t below_next = 1; // tiles of zooms 0..z
-    while (id >= below_next) {
-        ++z;
-        below_next += std::uint64_t{1} << (2U * z);
-    }
-    return z;
 }
 
 std::string system_message() {
@@ -163,7 +154,7 @@ void pmtiles_writer::add(std::uint64_t id, std::string_view bytes) {
     auto const h = XXH3_128bits(bytes.data(), bytes.size());
     hash128 const hash{h.low64, h.high64};
     ++m_addressed;
-    auto const z = zoom_of(id);
+    auto const z = static_cast<std::uint8_t>(tiles::tile_of_id(id).z);
     m_min_zoom = std::min(m_min_zoom, z);
     m_max_zoom = std::max(m_max_zoom, z);
     if (!m_entries.empty()) {

@@ -165,6 +165,17 @@ std::uint64_t tile_id(tile_coord coord) noexcept {
     return ((std::uint64_t{1} << (2 * coord.z)) - 1) / 3 + hilbert_index(coord.z, coord.x, coord.y);
 }
 
+tile_coord tile_of_id(std::uint64_t id) noexcept {
+    std::uint32_t z = 0;
+    std::uint64_t first = 0; // the first id of zoom z
+    while (z < max_zoom && id >= first + (std::uint64_t{1} << (2U * z))) {
+        first += std::uint64_t{1} << (2U * z);
+        ++z;
+    }
+    auto const [x, y] = hilbert_position(z, id - first);
+    return tile_coord{z, x, y};
+}
+
 tile_walk::tile_walk(std::vector<lonlat_box> boxes, std::vector<std::uint32_t> zooms)
     : m_boxes(std::move(boxes)), m_zooms(std::move(zooms)) {
     std::sort(m_zooms.begin(), m_zooms.end());

@@ -51,6 +51,9 @@ struct tile_rect {
 /// PMTiles' tile id of z/x/y: the tiles of every lower zoom, then the Hilbert index.
 [[nodiscard]] std::uint64_t tile_id(tile_coord coord) noexcept;
 
+/// The tile of a PMTiles tile id (the inverse of tile_id). \pre id is below the first id of zoom 31
+[[nodiscard]] tile_coord tile_of_id(std::uint64_t id) noexcept;
+
 /// The tiles of some boxes over some zooms, each tile once however many boxes cover it, in
 /// tile-id order (zoom by zoom, along the Hilbert curve): a cursor that walks the quadtree and
 /// skips every square no box reaches, so it holds no list of tiles whatever their number.

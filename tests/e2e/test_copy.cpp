@@ -465,3 +465,80 @@ END $$;
     ASSERT_EQ(proc->wait_exit(60s), 0) << proc->output();
     EXPECT_EQ(mbtiles_tiles(second), mbtiles_tiles(file));
 }
+
+TEST_F(copy, inspect_prints_the_summary_and_finds_what_is_wrong) {
+    auto const inspect = [](fs::path const& file) {
+        test::child_process proc{{KACHEL_CP_BINARY, "--inspect", file.string()}, {}};
+        auto const code = proc.wait_exit(60s);
+        return std::pair{code.value_or(-1), proc.output()};
+    };
+    auto const mb = s_suite.dir / "inspected.mbtiles";
+    auto const pm = s_suite.dir / "inspected.pmtiles";
+    for (auto const& file : {mb, pm}) {
+        ASSERT_EQ(cp({"--source", "points", "--max-zoom", "2", "--mbtiles-type", "flat-with-hash", "-o",
+                      file.string()})
+                      .first,
+                  0);
+        auto const [code, output] = inspect(file);
+        EXPECT_EQ(code, 0) << output;
+        EXPECT_NE(output.find("\nvalid\n"), std::string::npos) << output;
+        // Tiles per zoom: zoom 2 has its 16 tiles, area and sizes.
+        EXPECT_NE(output.find("   2         16"), std::string::npos) << output;
+        EXPECT_NE(output.find("vector_layers"), std::string::npos) << output;
+    }
+    EXPECT_NE(inspect(mb).second.find("per-tile hashes: 21 checked"), std::string::npos)
+        << inspect(mb).second;
+    EXPECT_NE(inspect(mb).second.find("matches the tiles"), std::string::npos);
+    EXPECT_NE(inspect(pm).second.find("tiles addressed 21, entries"), std::string::npos)
+        << inspect(pm).second;
+
+    // A tile changed behind the hashes' back.
+    run_shell(
+        "sqlite3 '" + mb.string() +
+        "' \"UPDATE tiles_with_hash SET tile_data = x'1a00' WHERE zoom_level = 1 AND tile_column = 0 AND "
+        "tile_row = 0\"");
+    auto const [code, output] = inspect(mb);
+    EXPECT_EQ(code, 1) << output;
+    EXPECT_NE(output.find("NOT VALID: 2 problem(s)"), std::string::npos) << output;
+    EXPECT_NE(output.find("tile (z/column/TMS row) 1/0/0: its hash is"), std::string::npos) << output;
+    EXPECT_NE(output.find("agg_tiles_hash is"), std::string::npos) << output;
+
+    // A PMTiles archive cut short, and one with a directory that does not inflate.
+    auto bytes = read_file(pm);
+    write_file(s_suite.dir / "cut.pmtiles", bytes.substr(0, bytes.size() - 10));
+    auto const cut = inspect(s_suite.dir / "cut.pmtiles");
+    EXPECT_EQ(cut.first, 1);
+    EXPECT_NE(cut.second.find("the tile data"), std::string::npos) << cut.second;
+    EXPECT_NE(cut.second.find("reaches past the end of the file"), std::string::npos) << cut.second;
+    bytes[127 + 12] = static_cast<char>(bytes[127 + 12] ^ 0x55);
+    write_file(s_suite.dir / "damaged.pmtiles", bytes);
+    auto const damaged = inspect(s_suite.dir / "damaged.pmtiles");
+    EXPECT_EQ(damaged.first, 1) << damaged.second;
+    EXPECT_NE(damaged.second.find("root directory: cannot be read"), std::string::npos) << damaged.second;
+
+    // Archives written by other tools: the reference writer (with leaf directories) and sqlite3.
+    auto const tile = test::postgis_tile(*s_suite.db, "Lagos", 3.4, 6.5, 0, 0, 0);
+    write_file(s_suite.dir / "t0", tile);
+    auto const reference = s_suite.dir / "reference.pmtiles";
+    test::write_pmtiles(reference,
+                        {{0, 0, 0, s_suite.dir / "t0"},
+                         {1, 0, 0, s_suite.dir / "t0"},
+                         {1, 1, 1, s_suite.dir / "t0"},
+                         {2, 2, 1, s_suite.dir / "t0"}},
+                        1, 2, 2, "reference");
+    auto const ref = inspect(reference);
+    EXPECT_EQ(ref.first, 0) << ref.second;
+    EXPECT_NE(ref.second.find("tiles addressed 4"), std::string::npos) << ref.second;
+    write_file(s_suite.dir / "plain.sql",
+               "CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row "
+               "integer, tile_data blob); INSERT INTO tiles VALUES (0, 0, 0, x'1a02');");
+    run_shell("sqlite3 '" + (s_suite.dir / "plain.mbtiles").string() + "' < '" +
+              (s_suite.dir / "plain.sql").string() + "'");
+    auto const plain = inspect(s_suite.dir / "plain.mbtiles");
+    EXPECT_EQ(plain.first, 1) << plain.second;
+    EXPECT_NE(plain.second.find("it has no metadata table"), std::string::npos) << plain.second;
+    EXPECT_NE(plain.second.find("agg_tiles_hash: none stored"), std::string::npos) << plain.second;
+    auto const not_archive = inspect(s_suite.dir / "plain.sql");
+    EXPECT_EQ(not_archive.first, 1);
+    EXPECT_NE(not_archive.second.find("neither an MBTiles"), std::string::npos) << not_archive.second;
+}

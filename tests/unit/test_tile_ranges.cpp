@@ -36,6 +36,7 @@ TEST(tile_ranges, hilbert_position_undoes_hilbert_index_and_children_follow_thei
                 EXPECT_LT(d, std::uint64_t{1} << (2 * z));
                 seen.insert(d);
                 EXPECT_EQ(tiles::hilbert_position(z, d), std::pair(x, y));
+                EXPECT_EQ(tiles::tile_of_id(tiles::tile_id({z, x, y})), (tile_coord{z, x, y}));
                 if (z > 0) {
                     // The tiles 4i .. 4i+3 of a zoom are the children of tile i of the zoom above:
                     // what lets the walk skip whole squares.
