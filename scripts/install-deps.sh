@@ -9,7 +9,8 @@
 #                       zstd (compresses the tiles and directories of a test PMTiles archive)
 #   --with-bench-tools  also what bench/run uses: wrk (the HTTP load), nginx-light (the static-file
 #                       server it compares against), jq (reads wrk's figures) and sqlite3 (writes
-#                       the MBTiles archives of the archive section); pgbench comes with
+#                       the MBTiles archives of the archive section), gdal-bin (ogr2ogr, the
+#                       reference of the kachel-cp section); pgbench comes with
 #                       postgresql-15
 set -euo pipefail
 
@@ -28,7 +29,7 @@ fi
 for option in "$@"; do
   case "$option" in
     --with-test-tools) packages+=(chromium prometheus clang clang-tidy libclang-rt-14-dev pgbouncer sqlite3 nginx-light zstd) ;;
-    --with-bench-tools) packages+=(wrk nginx-light jq sqlite3) ;;
+    --with-bench-tools) packages+=(wrk nginx-light jq sqlite3 gdal-bin) ;;
     *) echo "install-deps: unknown option $option (--with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac
 done

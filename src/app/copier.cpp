@@ -232,6 +232,8 @@ struct copy_run {
     stop_reason reason = stop_reason::none; ///< under failure_mutex
     std::string failure;                    ///< under failure_mutex
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    /// When the last tile was handed to the writer (before agg_tiles_hash or the directories).
+    std::optional<std::chrono::steady_clock::time_point> tiles_done;
 
     void fail(stop_reason why, std::string what) {
         std::lock_guard const lock{failure_mutex};
@@ -738,12 +740,15 @@ void copy_run::finish() {
 }
 
 void copy_run::print_summary(std::FILE* out) const {
-    auto const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto const now = std::chrono::steady_clock::now();
+    auto const last_tile = tiles_done.value_or(now);
+    auto const seconds = std::chrono::duration<double>(last_tile - started).count();
     fmt::print(out,
                "{} tiles written ({}), {} empty tiles skipped, {} already in the file, in {:.1f} s ({:.0f} "
-               "tiles/s)\n",
+               "tiles/s); the archive finished {:.1f} s later\n",
                written.load(), human_bytes(bytes), empty.load(), skipped.load(), seconds,
-               seconds > 0 ? static_cast<double>(done.load()) / seconds : 0.0);
+               seconds > 0 ? static_cast<double>(done.load()) / seconds : 0.0,
+               std::chrono::duration<double>(now - last_tile).count());
     if (pmtiles_out) {
         fmt::print(out, "PMTiles: {} entries, {} distinct tiles stored ({} duplicates)\n",
                    pmtiles_out->entries(), pmtiles_out->contents(),
@@ -794,6 +799,7 @@ asio::awaitable<void> copy_run::run() {
     spdlog::info("Copying {} tiles of {} (zooms {}) into {} with {} at once{}", total, source_ids,
                  fmt::join(walk->zooms(), ","), options.output_file, concurrency,
                  resuming ? "; tiles already in the file are kept and not made again" : "");
+    started = std::chrono::steady_clock::now(); // the rate is the copy's, not the publishing's
     asio::co_spawn(ioc, progress(), asio::detached);
     auto all_loops = loops.others();
     all_loops.insert(all_loops.begin(), &ioc);
@@ -816,6 +822,7 @@ asio::awaitable<void> copy_run::run() {
     }
     boost::system::error_code ec;
     co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    tiles_done = std::chrono::steady_clock::now();
     co_await on_writer([this] { finish(); });
     asio::steady_timer wait{ioc};
     while (cancelling > 0) {
