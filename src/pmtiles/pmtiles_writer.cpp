@@ -45,37 +45,32 @@ std::string system_message() {
     return std::strerror(errno);
 }
 
-/// The root directory and the leaf directories of `entries`: all in the root when that fits in
-/// the first 16 KiB, else leaves of growing size until the root pointing at them fits.
-struct directories {
-    std::string root;
-    std::string leaves;
-};
+/// Entries read in the order they were written to an index file.
+std::vector<entry> read_entries(std::FILE* index, std::size_t count) {
+    std::vector<entry> out(count);
+    if (count > 0 && std::fread(out.data(), sizeof(entry), count, index) != count) {
+        throw source_error{fmt_error("Cannot read back the directory entries: {}", system_message())};
+    }
+    return out;
+}
 
-directories build_directories(std::vector<entry> const& entries) {
-    auto const gz = [](std::string const& raw) { return tiles::compress(raw, tiles::encoding::gzip); };
-    directories out;
-    out.root = gz(serialize_directory(entries));
-    if (header_size + out.root.size() <= first_bytes) {
-        return out;
-    }
-    for (std::size_t leaf_size = first_leaf_size;; leaf_size += leaf_size / 2) {
-        std::vector<entry> root;
-        out.leaves.clear();
-        for (std::size_t at = 0; at < entries.size(); at += leaf_size) {
-            auto const end = std::min(entries.size(), at + leaf_size);
-            std::vector<entry> const part(entries.begin() + static_cast<std::ptrdiff_t>(at),
-                                          entries.begin() + static_cast<std::ptrdiff_t>(end));
-            auto const leaf = gz(serialize_directory(part));
-            root.push_back(
-                entry{part.front().tile_id, out.leaves.size(), static_cast<std::uint32_t>(leaf.size()), 0});
-            out.leaves += leaf;
+/// Copies `length` bytes of `in` from its start to the end of `out`, by the kernel.
+void copy_range(int in, int out, std::uint64_t length) {
+    loff_t from = 0;
+    while (static_cast<std::uint64_t>(from) < length) {
+        auto const n =
+            ::copy_file_range(in, &from, out, nullptr, length - static_cast<std::uint64_t>(from), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
-        out.root = gz(serialize_directory(root));
-        if (header_size + out.root.size() <= first_bytes) {
-            return out;
+        if (n <= 0) {
+            throw source_error{fmt_error("Cannot copy into the archive: {}", system_message())};
         }
     }
+}
+
+std::string gz(std::string const& raw) {
+    return tiles::compress(raw, tiles::encoding::gzip);
 }
 
 } // namespace
@@ -129,25 +124,37 @@ std::string serialize_directory(std::vector<entry> const& entries) {
     return out;
 }
 
-pmtiles_writer::pmtiles_writer(std::string path)
-    : m_path(std::move(path)), m_data_path(fmt::format("{}.{}.data.tmp", m_path, ::getpid())),
-      m_temp_path(fmt::format("{}.{}.tmp", m_path, ::getpid())) {
-    m_data = std::fopen(m_data_path.c_str(), "w+b"); // NOLINT(cppcoreguidelines-owning-memory): closed below
-    if (m_data == nullptr) {
-        throw source_error{fmt_error("Cannot write {}: {}; choose a directory you can write to", m_data_path,
-                                     system_message())};
+pmtiles_writer::temp_file::temp_file(std::string name) : path(std::move(name)) {
+    file.reset(std::fopen(path.c_str(), "w+b")); // NOLINT(cppcoreguidelines-owning-memory): owned by `file`
+    if (!file) {
+        throw source_error{
+            fmt_error("Cannot write {}: {}; choose a directory you can write to", path, system_message())};
     }
 }
 
-pmtiles_writer::~pmtiles_writer() {
-    if (m_data != nullptr) {
-        (void)std::fclose(m_data); // NOLINT(cppcoreguidelines-owning-memory)
-    }
+pmtiles_writer::temp_file::~temp_file() {
+    file.reset();
     std::error_code ec;
-    std::filesystem::remove(m_data_path, ec);
+    std::filesystem::remove(path, ec);
+}
+
+pmtiles_writer::pmtiles_writer(std::string path)
+    : m_path(std::move(path)), m_temp_path(fmt::format("{}.{}.tmp", m_path, ::getpid())),
+      m_data(fmt::format("{}.{}.data.tmp", m_path, ::getpid())),
+      m_index(fmt::format("{}.{}.index.tmp", m_path, ::getpid())) {}
+
+pmtiles_writer::~pmtiles_writer() {
     if (!m_finished) {
+        std::error_code ec;
         std::filesystem::remove(m_temp_path, ec);
     }
+}
+
+void pmtiles_writer::close_entry() {
+    if (m_open && std::fwrite(&*m_open, sizeof(entry), 1, m_index.file.get()) != 1) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_index.path, system_message())};
+    }
+    m_open.reset();
 }
 
 void pmtiles_writer::add(std::uint64_t id, std::string_view bytes) {
@@ -157,37 +164,85 @@ void pmtiles_writer::add(std::uint64_t id, std::string_view bytes) {
     auto const z = static_cast<std::uint8_t>(tiles::tile_of_id(id).z);
     m_min_zoom = std::min(m_min_zoom, z);
     m_max_zoom = std::max(m_max_zoom, z);
-    if (!m_entries.empty()) {
-        auto& last = m_entries.back();
-        if (hash == m_last_hash && last.tile_id + last.run_length == id &&
-            last.run_length < std::numeric_limits<std::uint32_t>::max()) {
-            ++last.run_length;
+    if (m_open && hash == m_last_hash && m_open->tile_id + m_open->run_length == id &&
+        m_open->run_length < std::numeric_limits<std::uint32_t>::max()) {
+        ++m_open->run_length;
+        return;
+    }
+    close_entry();
+    ++m_entries;
+    m_last_hash = hash;
+    bool const kept = bytes.size() <= dedup_limit;
+    if (kept) {
+        if (auto const found = m_stored.find(hash); found != m_stored.end()) {
+            m_open = entry{id, found->second.offset, found->second.length, 1};
             return;
         }
-    }
-    m_last_hash = hash;
-    if (auto const found = m_stored.find(hash); found != m_stored.end()) {
-        m_entries.push_back(entry{id, found->second.offset, found->second.length, 1});
-        return;
     }
     if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw source_error{fmt_error("tile {} of {} bytes is too large for PMTiles", id, bytes.size())};
     }
-    if (std::fwrite(bytes.data(), 1, bytes.size(), m_data) != bytes.size()) {
-        throw source_error{fmt_error("Cannot write {}: {}", m_data_path, system_message())};
+    if (std::fwrite(bytes.data(), 1, bytes.size(), m_data.file.get()) != bytes.size()) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_data.path, system_message())};
     }
     auto const length = static_cast<std::uint32_t>(bytes.size());
-    m_stored.emplace(hash, stored{m_data_size, length});
-    m_entries.push_back(entry{id, m_data_size, length, 1});
+    if (kept) {
+        m_stored.emplace(hash, stored{m_data_size, length});
+    }
+    m_open = entry{id, m_data_size, length, 1};
     m_data_size += length;
     ++m_contents;
 }
 
-void pmtiles_writer::finish(archive_description const& d) {
-    if (std::fflush(m_data) != 0) {
-        throw source_error{fmt_error("Cannot write {}: {}", m_data_path, system_message())};
+pmtiles_writer::directories pmtiles_writer::write_directories(temp_file& leaves) {
+    close_entry();
+    auto* index = m_index.file.get();
+    if (std::fflush(index) != 0) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_index.path, system_message())};
     }
-    auto const dirs = build_directories(m_entries);
+    directories out;
+    // Everything in the root, when it fits (tried only for a number of entries that could).
+    constexpr std::uint64_t root_at_most = 100'000;
+    if (m_entries <= root_at_most) {
+        std::rewind(index);
+        out.root = gz(serialize_directory(read_entries(index, static_cast<std::size_t>(m_entries))));
+        if (header_size + out.root.size() <= first_bytes) {
+            return out;
+        }
+    }
+    // Leaves, read from the index a leaf at a time, growing until the root pointing at them fits.
+    for (std::uint64_t leaf_size = first_leaf_size;; leaf_size += leaf_size / 2) {
+        std::rewind(index);
+        std::rewind(leaves.file.get());
+        out.leaves_length = 0;
+        std::vector<entry> root;
+        for (std::uint64_t at = 0; at < m_entries; at += leaf_size) {
+            auto const part =
+                read_entries(index, static_cast<std::size_t>(std::min(leaf_size, m_entries - at)));
+            auto const leaf = gz(serialize_directory(part));
+            if (std::fwrite(leaf.data(), 1, leaf.size(), leaves.file.get()) != leaf.size()) {
+                throw source_error{fmt_error("Cannot write {}: {}", leaves.path, system_message())};
+            }
+            root.push_back(
+                entry{part.front().tile_id, out.leaves_length, static_cast<std::uint32_t>(leaf.size()), 0});
+            out.leaves_length += leaf.size();
+        }
+        out.root = gz(serialize_directory(root));
+        if (header_size + out.root.size() <= first_bytes) {
+            if (std::fflush(leaves.file.get()) != 0) {
+                throw source_error{fmt_error("Cannot write {}: {}", leaves.path, system_message())};
+            }
+            return out;
+        }
+    }
+}
+
+void pmtiles_writer::finish(archive_description const& d) {
+    if (std::fflush(m_data.file.get()) != 0) {
+        throw source_error{fmt_error("Cannot write {}: {}", m_data.path, system_message())};
+    }
+    temp_file leaves{fmt::format("{}.{}.leaves.tmp", m_path, ::getpid())};
+    auto const dirs = write_directories(leaves);
     auto const metadata = tiles::compress(d.metadata.dump(), tiles::encoding::gzip);
 
     std::string head;
@@ -197,14 +252,13 @@ void pmtiles_writer::finish(archive_description const& d) {
     std::uint64_t const root_offset = header_size;
     std::uint64_t const metadata_offset = root_offset + dirs.root.size();
     std::uint64_t const leaf_offset = metadata_offset + metadata.size();
-    std::uint64_t const data_offset = leaf_offset + dirs.leaves.size();
+    std::uint64_t const data_offset = leaf_offset + dirs.leaves_length;
     for (std::uint64_t v :
          {root_offset, std::uint64_t{dirs.root.size()}, metadata_offset, std::uint64_t{metadata.size()},
-          leaf_offset, std::uint64_t{dirs.leaves.size()}, data_offset, m_data_size, m_addressed,
-          std::uint64_t{m_entries.size()}, m_contents}) {
+          leaf_offset, dirs.leaves_length, data_offset, m_data_size, m_addressed, m_entries, m_contents}) {
         put_le(head, v);
     }
-    bool const empty = m_entries.empty();
+    bool const empty = m_entries == 0;
     head.push_back(1); // clustered: tile data in tile-id order
     head.push_back(2); // internal compression: gzip
     head.push_back(static_cast<char>(d.tile_compression));
@@ -225,40 +279,29 @@ void pmtiles_writer::finish(archive_description const& d) {
         throw source_error{fmt_error("Cannot write {}: {}; choose a directory you can write to", m_temp_path,
                                      system_message())};
     }
-    auto const fail = [&](std::string const& what) {
-        auto const message = system_message();
+    try {
+        for (std::string const* part : std::array<std::string const*, 3>{&head, &dirs.root, &metadata}) {
+            std::size_t done = 0;
+            while (done < part->size()) {
+                auto const n = ::write(out, part->data() + done, part->size() - done);
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (n <= 0) {
+                    throw source_error{fmt_error("Cannot write {}: {}", m_temp_path, system_message())};
+                }
+                done += static_cast<std::size_t>(n);
+            }
+        }
+        // The leaf directories and the tile data, from their files, by the kernel.
+        copy_range(::fileno(leaves.file.get()), out, dirs.leaves_length);
+        copy_range(::fileno(m_data.file.get()), out, m_data_size);
+        if (::fsync(out) != 0) {
+            throw source_error{fmt_error("Cannot write {}: {}", m_temp_path, system_message())};
+        }
+    } catch (...) {
         ::close(out);
-        throw source_error{fmt_error("Cannot write {}: {}: {}", m_temp_path, what, message)};
-    };
-    for (std::string const* part :
-         std::array<std::string const*, 4>{&head, &dirs.root, &metadata, &dirs.leaves}) {
-        std::size_t done = 0;
-        while (done < part->size()) {
-            auto const n = ::write(out, part->data() + done, part->size() - done);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n <= 0) {
-                fail("the directories");
-            }
-            done += static_cast<std::size_t>(n);
-        }
-    }
-    // The tile data, from the data file, by the kernel.
-    int const in = ::fileno(m_data);
-    loff_t from = 0;
-    while (static_cast<std::uint64_t>(from) < m_data_size) {
-        auto const n =
-            ::copy_file_range(in, &from, out, nullptr, m_data_size - static_cast<std::uint64_t>(from), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            fail("the tile data");
-        }
-    }
-    if (::fsync(out) != 0) {
-        fail("flushing");
+        throw;
     }
     ::close(out);
     if (std::rename(m_temp_path.c_str(), m_path.c_str()) != 0) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/c_handle.hpp"
 #include "pmtiles/pmtiles_source.hpp"
 
 #include "tiles/content_encoding.hpp"
@@ -42,10 +43,13 @@ struct archive_description {
 /// lengths, then offsets (0 for "right after the entry before").
 [[nodiscard]] std::string serialize_directory(std::vector<entry> const& entries);
 
-/// Writes a clustered PMTiles v3 archive: tiles come in ascending tile id; identical bytes are
-/// stored once (by a 128-bit content hash), and a tile equal to the one before it extends that
-/// entry's run instead of adding one (empty sea, full land). The directories are gzip-compressed,
-/// with leaf directories when the root would not fit in the first 16 KiB.
+/// Writes a clustered PMTiles v3 archive: tiles come in ascending tile id; a tile equal to the one
+/// before it extends that entry's run instead of adding one (empty sea, full land), and a small
+/// tile (up to 1 KiB) seen before points at the bytes stored then (a 128-bit content hash). The
+/// directories are gzip-compressed, with leaf directories when the root would not fit in the
+/// first 16 KiB. Memory does not grow with the tiles: entries go to a file as they come, and
+/// directories are built from it a leaf at a time (only the hashes of distinct small tiles and
+/// the root's entries, one per leaf, are kept).
 ///
 /// Everything goes to temporary files beside `path`: the archive appears under `path` only once
 /// finish() has written it whole (a rename), so an interrupted run never leaves a file that looks
@@ -70,10 +74,19 @@ class pmtiles_writer {
     [[nodiscard]] std::uint64_t data_bytes() const noexcept { return m_data_size; }
     /// Tiles added, entries made and distinct contents stored.
     [[nodiscard]] std::uint64_t addressed() const noexcept { return m_addressed; }
-    [[nodiscard]] std::uint64_t entries() const noexcept { return m_entries.size(); }
+    [[nodiscard]] std::uint64_t entries() const noexcept { return m_entries; }
     [[nodiscard]] std::uint64_t contents() const noexcept { return m_contents; }
 
   private:
+    /// A temporary file beside the output, removed when destroyed.
+    struct temp_file {
+        explicit temp_file(std::string name);
+        ~temp_file();
+        temp_file(temp_file const&) = delete;
+        temp_file& operator=(temp_file const&) = delete;
+        std::string path;
+        c_handle<std::FILE, std::fclose> file;
+    };
     struct hash128 {
         std::uint64_t low;
         std::uint64_t high;
@@ -86,17 +99,33 @@ class pmtiles_writer {
         std::uint64_t offset;
         std::uint32_t length;
     };
+    /// The root directory (compressed), and the leaf directories' length in their file.
+    struct directories {
+        std::string root;
+        std::uint64_t leaves_length = 0;
+    };
+
+    /// Writes the entry being extended to the index file.
+    void close_entry();
+    /// Builds the directories from the index file: all in the root when it fits in the first
+    /// 16 KiB, else leaves written to `leaves` a leaf at a time.
+    [[nodiscard]] directories write_directories(temp_file& leaves);
+
+    /// Tiles up to this size are looked up by content: repeats such as empty sea or full land are
+    /// small, and remembering every large tile's hash would make memory grow with the tiles.
+    static constexpr std::size_t dedup_limit = 1024;
 
     std::string m_path;
-    std::string m_data_path; ///< the tile data, in the order they come
     std::string m_temp_path; ///< the archive being assembled
-    std::FILE* m_data = nullptr;
+    temp_file m_data;        ///< the tile data, in the order they come
+    temp_file m_index;       ///< the directory entries, 24 bytes each, in tile-id order
     std::uint64_t m_data_size = 0;
     std::uint64_t m_addressed = 0;
+    std::uint64_t m_entries = 0;
     std::uint64_t m_contents = 0;
     std::uint8_t m_min_zoom = 255;
     std::uint8_t m_max_zoom = 0;
-    std::vector<entry> m_entries;
+    std::optional<entry> m_open; ///< the last entry, which a repeat of its tile extends
     hash128 m_last_hash{};
     std::unordered_map<hash128, stored, hash_of_hash> m_stored;
     bool m_finished = false;

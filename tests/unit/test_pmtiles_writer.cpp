@@ -103,7 +103,7 @@ TEST(pmtiles_writer, many_entries_go_to_leaf_directories_and_the_root_fits_in_16
     std::vector<std::string> tiles_written;
     {
         pmtiles::pmtiles_writer w{path.string()};
-        for (std::uint64_t id = 0; id < 60'000; ++id) {
+        for (std::uint64_t id = 0; id < 150'000; ++id) {
             std::string tile(10 + random() % 200, 'x');
             tile[0] = '\x1a';
             tile[1] = static_cast<char>(id & 0xff);
@@ -118,11 +118,37 @@ TEST(pmtiles_writer, many_entries_go_to_leaf_directories_and_the_root_fits_in_16
     auto const h = pmtiles::parse_header(bytes);
     EXPECT_GT(h.leaf_length, 0U);
     EXPECT_LE(h.root_offset + h.root_length, 16384U);
-    for (std::uint64_t id = 0; id < 60'000; id += 997) {
+    for (std::uint64_t id = 0; id < 150'000; id += 997) {
         EXPECT_EQ(find_tile(bytes, 3 * id), tiles_written[id]) << id;
         EXPECT_EQ(find_tile(bytes, 3 * id + 1), std::nullopt) << id;
     }
-    EXPECT_EQ(find_tile(bytes, 3 * 59'999), tiles_written.back());
+    EXPECT_EQ(find_tile(bytes, 3 * 149'999), tiles_written.back());
+    EXPECT_EQ(h.tile_entries, 150'000U);
+    fs::remove_all(path.parent_path());
+}
+
+TEST(pmtiles_writer, only_small_tiles_are_looked_up_by_content) {
+    auto const path = scratch("large.pmtiles");
+    std::string const large(5000, 'L');
+    std::string const small(100, 's');
+    {
+        pmtiles::pmtiles_writer w{path.string()};
+        w.add(0, large);
+        w.add(1, small);
+        w.add(2, large); // not next to the first: stored again (its hash is not kept)
+        w.add(3, small); // stored once
+        w.add(4, large);
+        w.add(5, large); // next to the one before: a run, whatever the size
+        EXPECT_EQ(w.contents(), 4U);
+        EXPECT_EQ(w.entries(), 5U);
+        w.finish({});
+    }
+    auto const bytes = read_all(path);
+    EXPECT_EQ(pmtiles::parse_header(bytes).data_length, 3 * large.size() + small.size());
+    for (std::uint64_t id : {0, 2, 4, 5}) {
+        EXPECT_EQ(find_tile(bytes, id), large) << id;
+    }
+    EXPECT_EQ(find_tile(bytes, 3), small);
     fs::remove_all(path.parent_path());
 }
 
