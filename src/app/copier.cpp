@@ -753,6 +753,9 @@ void copy_run::print_summary(std::FILE* out) const {
         fmt::print(out, "PMTiles: {} entries, {} distinct tiles stored ({} duplicates)\n",
                    pmtiles_out->entries(), pmtiles_out->contents(),
                    pmtiles_out->addressed() - pmtiles_out->contents());
+    } else if (mbtiles_out && mbtiles_out->file_schema() == mbtiles::schema::normalized) {
+        fmt::print(out, "MBTiles (normalized): {} duplicates point at an image stored once\n",
+                   mbtiles_out->duplicates());
     }
     fmt::print(out, "{:>4} {:>10} {:>10} {:>10} {:>10} {:>12}\n", "zoom", "tiles", "min", "median", "max",
                "total");

@@ -191,6 +191,9 @@ void mbtiles_writer::add(tile_coord coord, std::string_view bytes) {
         m_insert_image->bind(4, bytes, true);
         m_insert_image->bind(5, hash);
         m_insert_image->run();
+        if (sqlite3_changes(m_db.get()) == 0) {
+            ++m_duplicates; // the image was there: this tile points at it
+        }
         insert.bind(5, hash);
     } else {
         insert.bind(4, bytes, true);

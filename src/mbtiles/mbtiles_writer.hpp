@@ -37,6 +37,9 @@ class mbtiles_writer {
     /// True when the file held tiles before this writer added any.
     [[nodiscard]] bool had_tiles() const noexcept { return m_had_tiles; }
 
+    /// Normalized schema: tiles added whose bytes were already stored (as another tile's image).
+    [[nodiscard]] std::uint64_t duplicates() const noexcept { return m_duplicates; }
+
     /// True when the file holds z/x/y (XYZ; stored with the row flipped).
     [[nodiscard]] bool has(tile_coord coord);
 
@@ -66,6 +69,7 @@ class mbtiles_writer {
     schema m_schema = schema::flat;
     on_duplicate m_mode;
     bool m_had_tiles = false;
+    std::uint64_t m_duplicates = 0;
     bool m_in_transaction = false;
     std::optional<sqlite_stmt> m_insert;
     std::optional<sqlite_stmt> m_insert_image;
