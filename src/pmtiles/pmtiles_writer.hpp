@@ -17,6 +17,13 @@
 
 namespace kachel::pmtiles {
 
+namespace detail {
+/// Closes a temporary file; a failure to close one that is removed next changes nothing.
+inline void close_file(std::FILE* file) noexcept {
+    (void)std::fclose(file);
+} // NOLINT(cppcoreguidelines-owning-memory)
+} // namespace detail
+
 /// What the writer cannot learn from the tiles: their type and compression, the area and the
 /// metadata. Zooms, counts, offsets and lengths it fills in itself.
 struct archive_description {
@@ -85,7 +92,7 @@ class pmtiles_writer {
         temp_file(temp_file const&) = delete;
         temp_file& operator=(temp_file const&) = delete;
         std::string path;
-        c_handle<std::FILE, std::fclose> file;
+        c_handle<std::FILE, detail::close_file> file;
     };
     struct hash128 {
         std::uint64_t low;
