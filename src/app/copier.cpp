@@ -261,8 +261,15 @@ struct copy_run {
             tiles::uncancellable());
     }
 
-    /// Picks the sources, the encoding, the zooms and the area, and opens the output.
-    void settle(std::vector<std::uint32_t> const& zooms_given);
+    /// Picks the sources, the encoding, the zooms, the area and how many tiles to make at once.
+    void settle();
+    /// The sources of --source (or the only one), their format, the encoding and the query.
+    void pick_sources();
+    /// The zooms of -z, else --min-zoom/--max-zoom, else the sources' (`merged`: their TileJSON),
+    /// without those no source serves.
+    [[nodiscard]] std::vector<std::uint32_t> zooms_to_copy(nlohmann::json const& merged) const;
+    /// The --bbox boxes, else the sources' bounds, else the world.
+    [[nodiscard]] std::vector<tiles::lonlat_box> area_to_copy(nlohmann::json const& merged) const;
     /// The metadata of a new archive: the sources' TileJSON, the zooms and area copied, kachel-cp
     /// as generator, and --set-meta.
     [[nodiscard]] nlohmann::json merged_tilejson() const;
@@ -278,35 +285,35 @@ struct copy_run {
     void print_summary(std::FILE* out) const;
 };
 
-void copy_run::settle(std::vector<std::uint32_t> const& zooms_given) {
-    // The sources.
-    std::string ids;
+/// The catalog's ids, for messages.
+std::string ids_of(tiles::catalog const& catalog) {
+    std::vector<std::string> names;
+    for (auto const& s : catalog.all()) {
+        names.push_back(s->id());
+    }
+    return fmt::format("{}", fmt::join(names, ", "));
+}
+
+void copy_run::pick_sources() {
     if (options.source) {
-        ids = *options.source;
+        source_ids = *options.source;
     } else if (catalog->size() == 1) {
-        ids = catalog->all().front()->id();
+        source_ids = catalog->all().front()->id();
     } else {
-        std::vector<std::string> names;
-        for (auto const& s : catalog->all()) {
-            names.push_back(s->id());
-        }
         throw config_error{
             fmt_error("There are {} sources; say which to copy with --source ID (or ID1,ID2 for a "
                       "composite): {}",
-                      catalog->size(), fmt::join(names, ", "))};
+                      catalog->size(), ids_of(*catalog))};
     }
+    auto const& ids = source_ids;
     std::size_t at = 0;
     while (at <= ids.size()) {
         auto const end = std::min(ids.find(',', at), ids.size());
         auto const id = ids.substr(at, end - at);
         auto const* source = catalog->find(id);
         if (source == nullptr) {
-            std::vector<std::string> names;
-            for (auto const& s : catalog->all()) {
-                names.push_back(s->id());
-            }
-            throw config_error{fmt_error("--source: there is no source {}; the sources are: {}", id,
-                                         fmt::join(names, ", "))};
+            throw config_error{
+                fmt_error("--source: there is no source {}; the sources are: {}", id, ids_of(*catalog))};
         }
         if (!sources.empty() && source->content_type() != sources.front()->content_type()) {
             throw config_error{fmt_error("--source {}: {} makes {} tiles and {} makes {}: a composite joins "
@@ -317,13 +324,17 @@ void copy_run::settle(std::vector<std::uint32_t> const& zooms_given) {
         sources.push_back(source);
         at = end + 1;
     }
-    source_ids = ids;
     content_type = sources.front()->content_type();
     compressible = http::is_compressible(content_type);
     if (sources.size() > 1 && !tiles::is_vector_format(content_type)) {
         throw config_error{
             fmt_error("--source {}: {} tiles cannot be joined into one; copy the sources one by one", ids,
                       content_type)};
+    }
+    if (kind == archive_kind::pmtiles && !pmtiles::tile_type_code(content_type)) {
+        throw config_error{fmt_error("--source {} makes {} tiles, which PMTiles has no type for; write an "
+                                     "MBTiles file instead",
+                                     ids, content_type)};
     }
     auto const chosen = http::negotiate_encoding(options.encoding, tiles::encoding::identity, compressible,
                                                  settings.http.preferred_encoding);
@@ -333,24 +344,16 @@ void copy_run::settle(std::vector<std::uint32_t> const& zooms_given) {
                                      options.encoding)};
     }
     encoding = *chosen;
-    if (kind == archive_kind::pmtiles && !pmtiles::tile_type_code(content_type)) {
-        throw config_error{fmt_error("--source {} makes {} tiles, which PMTiles has no type for; write an "
-                                     "MBTiles file instead",
-                                     ids, content_type)};
-    }
-    bool any_query = false;
-    for (auto const* s : sources) {
-        any_query = any_query || s->accepts_query();
-    }
-    if (any_query) {
+    if (std::any_of(sources.begin(), sources.end(), [](auto const* s) { return s->accepts_query(); })) {
         query_json = http::query_to_json(options.url_query)
                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
+}
 
-    // The zooms: the list, else the range, else the sources' own.
-    std::vector<std::uint32_t> zooms = zooms_given;
+std::vector<std::uint32_t> copy_run::zooms_to_copy(nlohmann::json const& merged) const {
+    // The list, else the range, else the sources' own.
+    std::vector<std::uint32_t> zooms = options.zoom_levels;
     if (zooms.empty()) {
-        auto const merged = tiles::make_tilejson(sources, tiles::request_origin{});
         auto const zooms_of_sources = tiles::zooms_of(merged);
         auto const low = options.min_zoom
                              ? *options.min_zoom
@@ -380,28 +383,32 @@ void copy_run::settle(std::vector<std::uint32_t> const& zooms_given) {
                         [z](auto const* s) { return s->zooms().contains(z); })) {
             served.push_back(z);
         } else {
-            spdlog::warn("Zoom {} is outside the zooms of {}: no tiles there", z, ids);
+            spdlog::warn("Zoom {} is outside the zooms of {}: no tiles there", z, source_ids);
         }
     }
+    return served;
+}
 
-    // The area: the boxes given, else the sources' bounds, else the world.
-    auto boxes = options.boxes;
-    if (boxes.empty()) {
-        auto const merged = tiles::make_tilejson(sources, tiles::request_origin{});
-        if (auto const b = merged.find("bounds"); b != merged.end() && b->is_array() && b->size() == 4) {
-            tiles::lonlat_box box{(*b)[0].get<double>(), (*b)[1].get<double>(), (*b)[2].get<double>(),
-                                  (*b)[3].get<double>()};
-            if (box.west < box.east && box.south < box.north) {
-                boxes.push_back(box);
-            }
-        }
-        if (boxes.empty()) {
-            boxes.emplace_back();
+std::vector<tiles::lonlat_box> copy_run::area_to_copy(nlohmann::json const& merged) const {
+    // The boxes given, else the sources' bounds, else the world.
+    if (!options.boxes.empty()) {
+        return options.boxes;
+    }
+    if (auto const b = merged.find("bounds"); b != merged.end() && b->is_array() && b->size() == 4) {
+        tiles::lonlat_box const box{(*b)[0].get<double>(), (*b)[1].get<double>(), (*b)[2].get<double>(),
+                                    (*b)[3].get<double>()};
+        if (box.west < box.east && box.south < box.north) {
+            return {box};
         }
     }
-    walk.emplace(boxes, served);
+    return {tiles::lonlat_box{}};
+}
+
+void copy_run::settle() {
+    pick_sources();
+    auto const merged = tiles::make_tilejson(sources, tiles::request_origin{});
+    walk.emplace(area_to_copy(merged), zooms_to_copy(merged));
     total = walk->count();
-
     concurrency = options.concurrency.value_or(0);
     if (concurrency == 0) {
         // Enough tiles at once to keep every pooled connection busy.
@@ -782,7 +789,7 @@ asio::awaitable<void> copy_run::run() {
             "No tile sources found: give a PostgreSQL connection (postgresql://... argument, "
             "DATABASE_URL or the config file's postgres section), or MBTiles or PMTiles files"};
     }
-    settle(options.zoom_levels);
+    settle();
     co_await on_writer([this] {
         if (kind == archive_kind::pmtiles) {
             pmtiles_out = std::make_unique<pmtiles::pmtiles_writer>(options.output_file);

@@ -49,10 +49,6 @@ std::string_view env_value(std::string_view name) {
     return value == nullptr ? std::string_view{} : std::string_view{value};
 }
 
-} // namespace
-
-namespace {
-
 /// What the command line gave the settings' flags and the positional arguments.
 struct given_flags {
     std::vector<std::optional<std::string>> given;
