@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <numbers>
 #include <set>
 #include <vector>
 
@@ -50,22 +49,13 @@ struct zoom_figures {
     }
 };
 
-double lon_of(std::uint32_t x, std::uint32_t z) {
-    return x / std::ldexp(1.0, static_cast<int>(z)) * 360.0 - 180.0;
-}
-
-double lat_of(std::uint32_t y, std::uint32_t z) {
-    auto const n = std::numbers::pi - 2.0 * std::numbers::pi * y / std::ldexp(1.0, static_cast<int>(z));
-    return std::atan(std::sinh(n)) * 180.0 / std::numbers::pi;
-}
-
 void print_zooms(std::FILE* out, std::map<std::uint32_t, zoom_figures> const& zooms) {
     fmt::print(out, "{:>4} {:>10} {:>10} {:>10} {:>12}  {}\n", "zoom", "tiles", "smallest", "largest",
                "total", "area (west, south, east, north)");
     for (auto const& [z, f] : zooms) {
+        auto const area = tiles::box_of(tiles::tile_rect{z, f.min_x, f.min_y, f.max_x, f.max_y});
         fmt::print(out, "{:>4} {:>10} {:>10} {:>10} {:>12}  {:.4f}, {:.4f}, {:.4f}, {:.4f}\n", z, f.tiles,
-                   f.smallest, f.largest, f.bytes, lon_of(f.min_x, z), lat_of(f.max_y + 1, z),
-                   lon_of(f.max_x + 1, z), lat_of(f.min_y, z));
+                   f.smallest, f.largest, f.bytes, area.west, area.south, area.east, area.north);
     }
 }
 
@@ -232,10 +222,8 @@ problems inspect_pmtiles(std::string const& path, std::FILE* out) {
     }
     auto const internal = [&](std::uint64_t offset, std::uint64_t length) {
         auto const bytes = file->bytes(offset, length);
-        return h.internal_compression == 2   ? tiles::decompress(bytes, tiles::encoding::gzip)
-               : h.internal_compression == 3 ? tiles::decompress(bytes, tiles::encoding::brotli)
-               : h.internal_compression == 4 ? tiles::decompress(bytes, tiles::encoding::zstd)
-                                             : std::string{bytes};
+        auto const e = pmtiles::encoding_of(h.internal_compression).value_or(tiles::encoding::identity);
+        return e == tiles::encoding::identity ? std::string{bytes} : tiles::decompress(bytes, e);
     };
     if (h.metadata_length > 0) {
         try {

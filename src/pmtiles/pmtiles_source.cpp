@@ -70,23 +70,6 @@ class varint_reader {
     std::size_t m_at = 0;
 };
 
-/// PMTiles compression codes as content encodings; nullopt for one kachel cannot decode.
-std::optional<tiles::encoding> encoding_of(std::uint8_t code) noexcept {
-    switch (code) {
-    case 0:
-    case 1:
-        return tiles::encoding::identity;
-    case 2:
-        return tiles::encoding::gzip;
-    case 3:
-        return tiles::encoding::brotli;
-    case 4:
-        return tiles::encoding::zstd;
-    default:
-        return std::nullopt;
-    }
-}
-
 /// Directory lookups go at most this deep (the root and three levels of leaves).
 constexpr int max_depth = 4;
 
@@ -155,6 +138,22 @@ std::vector<entry> parse_directory(std::string_view bytes) {
         out[i].offset = value == 0 && i > 0 ? out[i - 1].offset + out[i - 1].length : value - 1;
     }
     return out;
+}
+
+std::optional<tiles::encoding> encoding_of(std::uint8_t code) noexcept {
+    switch (code) {
+    case 0:
+    case 1:
+        return tiles::encoding::identity;
+    case 2:
+        return tiles::encoding::gzip;
+    case 3:
+        return tiles::encoding::brotli;
+    case 4:
+        return tiles::encoding::zstd;
+    default:
+        return std::nullopt;
+    }
 }
 
 std::string_view type_name(std::uint8_t tile_type) noexcept {

@@ -63,6 +63,10 @@ struct entry {
 /// Decodes a directory (already decompressed). \throws source_error on truncated data.
 [[nodiscard]] std::vector<entry> parse_directory(std::string_view bytes);
 
+/// The encoding of a header's compression code (0 unknown and 1 none: identity; 2 gzip, 3 brotli,
+/// 4 zstd); nothing for a code the format does not define.
+[[nodiscard]] std::optional<tiles::encoding> encoding_of(std::uint8_t code) noexcept;
+
 /// The MIME type of a header's tile type code (MVT for 0, 1 and codes it does not know).
 [[nodiscard]] std::string_view type_name(std::uint8_t tile_type) noexcept;
 

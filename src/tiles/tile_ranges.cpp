@@ -26,6 +26,18 @@ double row_of(double lat, std::uint32_t z) noexcept {
     return (1.0 - mercator / std::numbers::pi) / 2.0 * std::ldexp(1.0, static_cast<int>(z));
 }
 
+/// The longitude of column edge `x` at zoom z.
+double lon_of(std::uint64_t x, std::uint32_t z) noexcept {
+    return static_cast<double>(x) / std::ldexp(1.0, static_cast<int>(z)) * 360.0 - 180.0;
+}
+
+/// The latitude of row edge `y` at zoom z.
+double lat_of(std::uint64_t y, std::uint32_t z) noexcept {
+    auto const n = std::numbers::pi -
+                   2.0 * std::numbers::pi * static_cast<double>(y) / std::ldexp(1.0, static_cast<int>(z));
+    return std::atan(std::sinh(n)) * 180.0 / std::numbers::pi;
+}
+
 /// [first, last] tiles of the fractional range [from, to] on an axis of `n` tiles.
 std::pair<std::uint32_t, std::uint32_t> tiles_between(double from, double to, std::uint64_t n) noexcept {
     auto const top = static_cast<double>(n - 1);
@@ -115,6 +127,11 @@ tile_rect rect_of(lonlat_box const& box, std::uint32_t z) noexcept {
     auto const [min_x, max_x] = tiles_between(column_of(box.west, z), column_of(box.east, z), n);
     auto const [min_y, max_y] = tiles_between(row_of(box.north, z), row_of(box.south, z), n);
     return tile_rect{z, min_x, min_y, max_x, max_y};
+}
+
+lonlat_box box_of(tile_rect const& r) noexcept {
+    return lonlat_box{lon_of(r.min_x, r.z), lat_of(std::uint64_t{r.max_y} + 1, r.z),
+                      lon_of(std::uint64_t{r.max_x} + 1, r.z), lat_of(r.min_y, r.z)};
 }
 
 std::uint64_t hilbert_index(std::uint32_t z, std::uint32_t x_in, std::uint32_t y_in) noexcept {

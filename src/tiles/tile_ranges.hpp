@@ -40,6 +40,9 @@ struct tile_rect {
 /// smaller than a tile still gets its tile). \pre z <= max_zoom
 [[nodiscard]] tile_rect rect_of(lonlat_box const& box, std::uint32_t z) noexcept;
 
+/// The area `rect`'s tiles cover, edge to edge (the inverse of rect_of for a box on tile edges).
+[[nodiscard]] lonlat_box box_of(tile_rect const& rect) noexcept;
+
 /// The Hilbert index of (x, y) among the 4^z tiles of zoom z (the order PMTiles stores tiles in).
 /// \pre x, y < 2^z
 [[nodiscard]] std::uint64_t hilbert_index(std::uint32_t z, std::uint32_t x, std::uint32_t y) noexcept;

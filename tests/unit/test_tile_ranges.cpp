@@ -68,6 +68,20 @@ TEST(tile_ranges, a_box_covers_the_tiles_it_reaches_inside) {
     EXPECT_EQ(std::tuple(small.min_x, small.min_y), std::tuple(518U, 352U));
 }
 
+TEST(tile_ranges, a_rect_of_tiles_covers_the_area_from_edge_to_edge) {
+    auto const world = tiles::box_of(tiles::rect_of(lonlat_box{}, 3));
+    EXPECT_DOUBLE_EQ(world.west, -180);
+    EXPECT_DOUBLE_EQ(world.east, 180);
+    EXPECT_NEAR(world.north, 85.0511287798066, 1e-9);
+    EXPECT_NEAR(world.south, -85.0511287798066, 1e-9);
+    // Tile 1/1/0 is the north-east quarter; its rect comes back from its area.
+    auto const quarter = tiles::box_of(tiles::tile_rect{1, 1, 0, 1, 0});
+    EXPECT_DOUBLE_EQ(quarter.west, 0);
+    EXPECT_NEAR(quarter.south, 0, 1e-9);
+    auto const again = tiles::rect_of(quarter, 1);
+    EXPECT_EQ(std::tuple(again.min_x, again.min_y, again.max_x, again.max_y), std::tuple(1U, 0U, 1U, 0U));
+}
+
 TEST(tile_ranges, boxes_are_parsed_and_bad_ones_named) {
     auto const b = tiles::parse_box(" -10.5, 35,5 ,44", "--bbox");
     EXPECT_EQ(std::tuple(b.west, b.south, b.east, b.north), std::tuple(-10.5, 35.0, 5.0, 44.0));
