@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
             return *cli.exit_code;
         }
         settings = std::move(cli.values);
+        if (settings.print_change_triggers || settings.save_config == "-") {
+            kachel::init_logging(true); // stdout is for the SQL or the configuration
+        }
     } catch (kachel::error const& e) {
         spdlog::error("{}", e.what());
         return 1;

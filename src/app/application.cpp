@@ -1,6 +1,7 @@
 #include "app/application.hpp"
 
 #include "app/archives.hpp"
+#include "app/change_listener.hpp"
 #include "app/sources.hpp"
 #include "config/save_config.hpp"
 #include "core/error.hpp"
@@ -24,10 +25,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -63,6 +68,32 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
     return out;
 }
 
+/// The purge route's bearer token: the contents of `purge_token_file`, else KACHEL_PURGE_TOKEN;
+/// nullopt when neither is given. \throws config_error for a file that cannot be read or is empty.
+std::optional<std::string> purge_token(config::settings const& s) {
+    std::string token;
+    if (s.purge_token_file) {
+        std::ifstream in{*s.purge_token_file, std::ios::binary};
+        if (!in) {
+            throw config_error{fmt::format("purge_token_file {} cannot be read: {}", *s.purge_token_file,
+                                           std::strerror(errno))};
+        }
+        token.assign(std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{});
+        while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+            token.pop_back();
+        }
+        if (token.empty()) {
+            throw config_error{
+                fmt::format("purge_token_file {} is empty: write the token in it", *s.purge_token_file)};
+        }
+        return token;
+    }
+    if (auto const* env = std::getenv("KACHEL_PURGE_TOKEN"); env != nullptr && *env != '\0') {
+        return std::string{env};
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 /// Everything a running server holds, in the order it is built (and destroyed in reverse).
@@ -80,6 +111,8 @@ struct application::state {
     std::unique_ptr<tiles::tile_cache> cache;
     std::unique_ptr<archive_set> archives;
     std::unique_ptr<http::server> server;
+    /// One per database whose tables notify their changes.
+    std::vector<std::shared_ptr<change_listener>> listeners;
     std::vector<std::size_t> gauge_tokens;
     std::exception_ptr failure;
     bool shutting_down = false; ///< on the main loop only
@@ -106,6 +139,7 @@ struct application::state {
         tiles::id_resolver ids;
         auto const published =
             co_await async_publish_databases(settings, ioc.get_executor(), ids, *catalog, ready);
+        follow_changes(published);
         auto fixed = catalog->all(); // the PostgreSQL sources, which archive reloads keep
         archives = std::make_unique<archive_set>(settings, blocking.get_executor(), cache.get());
         for (auto& source : archives->open_all(ids)) {
@@ -122,6 +156,12 @@ struct application::state {
         }
         http::server_options options;
         options.http = settings.http;
+        if (options.http.purge_endpoint) {
+            options.http.purge_token = purge_token(settings);
+            spdlog::info("Purge route on: DELETE {}/cache/{{source_id}}, for {}", settings.http.route_prefix,
+                         options.http.purge_token ? "requests with the bearer token"
+                                                  : "loopback clients only");
+        }
         options.max_connections = settings.max_connections;
         options.keep_alive = settings.keep_alive;
         options.ready = &ready;
@@ -135,6 +175,63 @@ struct application::state {
         announce(endpoints.front());
     }
 
+    /// Starts a change listener for each database with tables that notify their changes.
+    void follow_changes(std::vector<postgis::published_database> const& published) {
+        for (std::size_t i = 0; i < published.size(); ++i) {
+            auto tables = followed_tables_of(published[i].tables);
+            if (tables.empty()) {
+                continue;
+            }
+            auto params = settings.connect_params_for(i);
+            if (!cache) {
+                spdlog::info(
+                    "notify_changes is on for {}, but the tile cache is off: every tile is made anew "
+                    "anyway, so kachel does not listen",
+                    params.label());
+                continue;
+            }
+            params.application_name += " changes";
+            auto listener = std::make_shared<change_listener>(loops.main().get_executor(), std::move(params),
+                                                              cache.get(), std::move(tables));
+            listener->start();
+            listeners.push_back(std::move(listener));
+        }
+    }
+
+    /// `--print-change-triggers`: the trigger SQL for the published tables on stdout.
+    asio::awaitable<void> print_change_triggers() {
+        auto catalog = std::make_shared<tiles::catalog>();
+        tiles::id_resolver ids;
+        auto const published =
+            co_await async_publish_databases(settings, loops.main().get_executor(), ids, *catalog, ready);
+        for (std::size_t i = 0; i < published.size(); ++i) {
+            auto const& specs = published[i].tables;
+            bool const any_on = std::any_of(specs.begin(), specs.end(),
+                                            [](postgis::table_spec const& t) { return t.notify_changes; });
+            std::vector<postgis::table_info> tables;
+            std::vector<int> srids;
+            for (auto const& t : specs) {
+                if (t.notify_changes || !any_on) {
+                    tables.push_back(t.table);
+                    srids.push_back(t.layout.srid);
+                }
+            }
+            auto const label = settings.connect_params_for(i).label();
+            if (tables.empty()) {
+                spdlog::warn("{} publishes no table: no trigger to print", label);
+                continue;
+            }
+            if (!any_on) {
+                spdlog::warn("notify_changes is off for {}: the SQL below covers every published table, and "
+                             "kachel listens once notify_changes is on",
+                             label);
+            }
+            fmt::print("-- {}\n{}", label,
+                       postgis::change_triggers_sql(postgis::notified_tables(tables, srids)));
+        }
+        (void)std::fflush(stdout);
+    }
+
     /// Waits for the requests in flight (up to `shutdown_timeout`), cancels the statements still
     /// running after that, waits briefly for their requests to end, then stops the event loop.
     /// Pools close their connections cleanly when they are destroyed.
@@ -142,6 +239,9 @@ struct application::state {
         auto& ioc = loops.main();
         if (archives) {
             archives->stop();
+        }
+        for (auto const& listener : listeners) {
+            listener->stop();
         }
         auto const timeout = settings.shutdown_timeout;
         asio::steady_timer timer{ioc};
@@ -255,7 +355,12 @@ int application::run(bool handle_signals) {
     }
 
     bool check_ok = false;
-    if (settings.check_connection) {
+    if (settings.print_change_triggers) {
+        asio::co_spawn(ioc, s.print_change_triggers(), [&](std::exception_ptr const& e) {
+            s.failure = e;
+            ioc.stop();
+        });
+    } else if (settings.check_connection) {
         asio::co_spawn(ioc, s.check_connections(), [&](std::exception_ptr e, bool ok) {
             s.failure = std::move(e);
             check_ok = ok;

@@ -45,7 +45,7 @@ constexpr std::array keys{
     martin_key{"cache.tile_idle_timeout", implemented, {}, "10m", {}},
     martin_key{"tilejson_url_version_param", warned, {}, "v", "only adds a version parameter to TileJSON tile URLs"},
     martin_key{"observability.metrics.add_labels", implemented, {}, "{region: eu}", {}},
-    martin_key{"purge_endpoint", refused, "false", "true", "the cache purge route is not implemented"},
+    martin_key{"purge_endpoint", implemented, {}, "true", {}},
     martin_key{"convert_to_mlt", refused, "disabled", "auto", transcoding},
     martin_key{"convert_to_mvt", refused, "disabled", "auto", transcoding},
     martin_key{"mbtiles", implemented, {}, "{paths: [/data]}", {}},

@@ -112,6 +112,8 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             t.cache = cache_gate(value, dotted, ctx);
         } else if (key == "filter") {
             t.filter = row_filter_text(value, dotted, ctx);
+        } else if (key == "notify_changes") {
+            t.notify_changes = boolean(value, dotted, ctx);
         } else if (key == "properties") {
             std::vector<std::pair<std::string, std::string>> props;
             if (value && !value.IsNull()) {

@@ -73,7 +73,7 @@ void emit_timeout(YAML::Emitter& y, std::chrono::milliseconds timeout,
     }
 }
 
-void emit_table(YAML::Emitter& y, postgis::table_spec const& t, std::chrono::milliseconds default_timeout) {
+void emit_table(YAML::Emitter& y, postgis::table_spec const& t, postgis::publish_config const& publish) {
     y << YAML::Key << text{t.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{t.table.schema};
     y << YAML::Key << "table" << YAML::Value << text{t.table.table};
@@ -90,8 +90,11 @@ void emit_table(YAML::Emitter& y, postgis::table_spec const& t, std::chrono::mil
     y << YAML::Key << "extent" << YAML::Value << t.layout.geometry.extent;
     y << YAML::Key << "buffer" << YAML::Value << t.layout.geometry.buffer;
     y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
-    emit_timeout(y, t.statement_timeout, default_timeout);
+    emit_timeout(y, t.statement_timeout, publish.statement_timeout);
     emit_cache(y, t.cache);
+    if (t.notify_changes != publish.notify_changes) {
+        y << YAML::Key << "notify_changes" << YAML::Value << t.notify_changes;
+    }
     y << YAML::Key << "properties" << YAML::Value << YAML::BeginMap;
     for (auto const& p : t.layout.properties) {
         y << YAML::Key << text{p.name} << YAML::Value << text{p.type};
@@ -212,7 +215,7 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     std::sort(functions.begin(), functions.end(), by_id);
     y << YAML::Key << "tables" << YAML::Value << YAML::BeginMap;
     for (auto const* t : tables) {
-        emit_table(y, *t, publish.statement_timeout);
+        emit_table(y, *t, publish);
     }
     y << YAML::EndMap;
     y << YAML::Key << "functions" << YAML::Value << YAML::BeginMap;

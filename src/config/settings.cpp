@@ -57,6 +57,9 @@ postgis::publish_config settings::publish_config_for(std::size_t i) const {
     if (max_feature_count) {
         out.max_feature_count = max_feature_count;
     }
+    if (notify_changes) {
+        out.notify_changes = *notify_changes;
+    }
     out.on_invalid = on_invalid;
     return out;
 }

@@ -107,6 +107,8 @@ struct settings {
     std::chrono::seconds shutdown_timeout{10};
     /// `--save-config FILE|-`: write the resolved configuration there after publishing.
     std::optional<std::string> save_config;
+    /// `purge_token_file` / `--purge-token-file`: the file holding the purge route's bearer token.
+    std::optional<std::string> purge_token_file;
 
     static constexpr std::size_t default_pool_size = pg::pool_options::default_max_size;
     static constexpr std::chrono::seconds default_retry_timeout{30};
@@ -126,6 +128,10 @@ struct settings {
     [[nodiscard]] pg::pool_options pool_options_for(std::size_t i, std::string name) const;
     /// `--no-prepared-statements` (false): overrides every connection's `prepared_statements`.
     std::optional<bool> prepared_statements;
+    /// `--notify-changes`: overrides every connection's `notify_changes`.
+    std::optional<bool> notify_changes;
+    /// `--print-change-triggers`: print the trigger SQL for the published tables, and exit.
+    bool print_change_triggers = false;
     static constexpr std::chrono::milliseconds default_acquire_timeout =
         pg::pool_options::default_acquire_timeout;
     /// The publishing settings of entry `i` with the command-line overrides applied.

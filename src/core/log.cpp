@@ -133,7 +133,7 @@ log_format current_log_format() noexcept {
     return g_format;
 }
 
-void init_logging() {
+void init_logging(bool on_stderr) {
     char const* filter = std::getenv("KACHEL_LOG");
     if (filter == nullptr) {
         filter = std::getenv("RUST_LOG");
@@ -155,7 +155,8 @@ void init_logging() {
         }
     }
     g_format = format;
-    auto logger = spdlog::stdout_logger_mt("kachel");
+    spdlog::drop("kachel");
+    auto logger = on_stderr ? spdlog::stderr_logger_mt("kachel") : spdlog::stdout_logger_mt("kachel");
     switch (format) {
     case log_format::full:
         logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);

@@ -25,9 +25,10 @@ enum class log_format { full, compact, bare, pretty, json };
 /// The format init_logging chose.
 [[nodiscard]] log_format current_log_format() noexcept;
 
-/// Sets up the process-wide logger on stdout, level from KACHEL_LOG, else RUST_LOG, else info,
-/// and the format as above. \throws config_error for an unknown format.
-void init_logging();
+/// Sets up the process-wide logger on stdout (on stderr when `on_stderr`: for a run whose stdout is
+/// its output), level from KACHEL_LOG, else RUST_LOG, else info, and the format as above. May be
+/// called again to move the logger. \throws config_error for an unknown format.
+void init_logging(bool on_stderr = false);
 
 /// A structured field of a log line: text, or a number (written unquoted in JSON).
 struct log_field {

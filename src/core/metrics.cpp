@@ -112,6 +112,20 @@ void metrics::count_connection_attempt(std::string_view connection, std::string_
     }
 }
 
+void metrics::count(std::string_view name, std::string_view help, labels const& label_set, std::uint64_t n) {
+    std::unique_lock const lock{m_mutex};
+    auto& family = m_counters[std::string{name}];
+    family.first = help;
+    family.second[label_set] += n;
+}
+
+void metrics::observe(std::string_view name, std::string_view help, labels const& label_set, double seconds) {
+    std::unique_lock const lock{m_mutex};
+    auto& family = m_histograms[std::string{name}];
+    family.first = help;
+    family.second[label_set].observe(seconds);
+}
+
 void metrics::set_certificate_expiry(std::string_view connection, std::string_view certificate,
                                      std::string_view subject, double unix_seconds) {
     std::unique_lock const lock{m_mutex};
@@ -184,6 +198,12 @@ std::string metrics::render() const {
                    cache_lookups);
     counter_family("kachel_postgres_connection_failures_total", "Failed connection attempts, by reason.",
                    m_failures);
+    for (auto const& [name, family] : m_counters) {
+        counter_family(name, family.first, family.second);
+    }
+    for (auto const& [name, family] : m_histograms) {
+        histogram_family(name, family.first, family.second);
+    }
     out += "# HELP kachel_postgres_certificate_expiry_seconds Expiry of certificates in use (Unix time).\n"
            "# TYPE kachel_postgres_certificate_expiry_seconds gauge\n";
     for (auto const& [l, v] : m_cert_expiry) {

@@ -26,6 +26,10 @@ class metrics {
     void count_cache_lookup(unsigned z, bool hit) noexcept;
     /// A connection attempt to a database, and its failure reason if it failed.
     void count_connection_attempt(std::string_view connection, std::string_view failure_reason);
+    /// Adds `n` to the counter `name` (a Prometheus counter family, `help` its text) with `label_set`.
+    void count(std::string_view name, std::string_view help, labels const& label_set, std::uint64_t n = 1);
+    /// One observation, in seconds, of the latency histogram `name` with `label_set`.
+    void observe(std::string_view name, std::string_view help, labels const& label_set, double seconds);
     /// Expiry (Unix time) of a certificate involved in a connection.
     void set_certificate_expiry(std::string_view connection, std::string_view certificate,
                                 std::string_view subject, double unix_seconds);
@@ -88,6 +92,9 @@ class metrics {
     std::map<labels, std::uint64_t> m_attempts;
     std::map<labels, std::uint64_t> m_failures;
     std::map<labels, double> m_cert_expiry;
+    /// Counters and histograms added by count() and observe(), by name: help text, then series.
+    std::map<std::string, std::pair<std::string, std::map<labels, std::uint64_t>>, std::less<>> m_counters;
+    std::map<std::string, std::pair<std::string, std::map<labels, histogram>>, std::less<>> m_histograms;
     std::map<std::size_t, std::function<std::vector<gauge_sample>()>> m_collectors;
     std::size_t m_next_collector = 0;
     /// Cache lookups by zoom (0..30), hits then misses.

@@ -5,6 +5,7 @@
 #include "http/cors.hpp"
 #include "http/disconnect_watch.hpp"
 #include "http/public_url.hpp"
+#include "http/purge.hpp"
 #include "http/query_params.hpp"
 #include "http/router.hpp"
 #include "http/tile_errors.hpp"
@@ -80,6 +81,10 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
     if (auto res = preflight(req, options.cors)) {
         return std::move(*res);
     }
+    if (route.type == route::kind::purge) {
+        report.endpoint = "/cache/{source_ids}";
+        return answer_purge(req, route, catalog, ctx);
+    }
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
         auto res = text_response(req, bhttp::status::method_not_allowed, "Only GET and HEAD are supported");
         res.set(bhttp::field::allow, "GET, HEAD");
@@ -140,6 +145,8 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
         return text_response(req, bhttp::status::not_found, route.message);
     case route::kind::bad_request:
         return text_response(req, bhttp::status::bad_request, route.message);
+    case route::kind::purge: // answered above
+        break;
     case route::kind::tilejson:
         report.endpoint = "/{source_ids}";
         break;

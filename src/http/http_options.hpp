@@ -33,6 +33,11 @@ struct http_options {
     std::string route_prefix;
     /// `base_path`: the path written into TileJSON `tiles` URLs instead of the route prefix.
     std::optional<std::string> base_path;
+    /// `purge_endpoint`: `DELETE /cache/{ids}` drops cached tiles.
+    bool purge_endpoint = false;
+    /// The bearer token the purge route asks for (KACHEL_PURGE_TOKEN or `purge_token_file`); without
+    /// one it answers loopback clients only. Secret: never logged.
+    std::optional<std::string> purge_token;
 };
 
 /// True for a comma-separated list of Cache-Control directives (`name` or `name=value`).

@@ -189,6 +189,9 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         return r;
     }
 
+    // `/cache/{ids}`: its ids are read below like a TileJSON route's.
+    bool const purge = segments.size() == 2 && segments[0] == "cache";
+
     auto const query_suffix = [query] { return query.empty() ? std::string{} : "?" + std::string{query}; };
     // Legacy forms first, before any source lookup, as Martin does.
     if (segments.size() == 5 && segments[0] == "tiles") {
@@ -209,11 +212,11 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
             }
         }
     }
-    if (segments.size() != 1 && segments.size() != 4) {
+    if (!purge && segments.size() != 1 && segments.size() != 4) {
         return make(route::kind::not_found, "Not found");
     }
 
-    std::string_view ids = segments[0];
+    std::string_view ids = segments[purge ? 1 : 0];
     if (ids.find('%') != std::string_view::npos) {
         auto decoded = percent_decode(ids);
         if (!decoded) {
@@ -244,8 +247,8 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         ids = ids.substr(comma + 1);
     }
 
-    if (segments.size() == 1) {
-        r.type = route::kind::tilejson;
+    if (purge || segments.size() == 1) {
+        r.type = purge ? route::kind::purge : route::kind::tilejson;
         return r;
     }
 

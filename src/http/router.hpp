@@ -29,6 +29,7 @@ struct route {
         ready,       ///< `/_/ready`: readiness
         metrics,     ///< `/_/metrics`: Prometheus text
         ui_asset,    ///< `/_/ui/{name}`: a file of the web UI
+        purge,       ///< `/cache/{ids}`: drop cached tiles (DELETE, when purge_endpoint is on)
         redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`
         not_found,   ///< no route matches
         bad_request, ///< a route matches but its values are invalid; `message` says why

@@ -36,6 +36,10 @@ bool webui_enabled_for(webui_mode mode, boost::asio::ip::address const& remote) 
     case webui_mode::loopback_only:
         break;
     }
+    return is_loopback(remote);
+}
+
+bool is_loopback(boost::asio::ip::address const& remote) noexcept {
     if (remote.is_v6() && remote.to_v6().is_v4_mapped()) {
         return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, remote.to_v6()).is_loopback();
     }

@@ -15,6 +15,9 @@ enum class webui_mode {
     enable_for_all, ///< the UI for everybody
 };
 
+/// True for 127.0.0.0/8, ::1 and their IPv4-mapped forms.
+[[nodiscard]] bool is_loopback(boost::asio::ip::address const& remote) noexcept;
+
 /// "disable", "loopback-only", "enable-for-all"; nullopt for anything else.
 [[nodiscard]] std::optional<webui_mode> parse_webui_mode(std::string_view text) noexcept;
 

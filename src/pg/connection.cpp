@@ -251,6 +251,23 @@ asio::awaitable<bool> connection::async_cancel_and_drain(clock::time_point deadl
     }
 }
 
+asio::awaitable<std::vector<notification>> connection::async_wait_notifications(clock::time_point deadline) {
+    std::vector<notification> out;
+    for (;;) {
+        if (PQconsumeInput(m_conn.get()) == 0 || PQstatus(m_conn.get()) != CONNECTION_OK) {
+            m_broken = true;
+            throw connection_lost_error{trimmed_message(PQerrorMessage(m_conn.get()))};
+        }
+        while (c_handle<PGnotify, PQfreemem> n{PQnotifies(m_conn.get())}) {
+            out.push_back(
+                notification{n->relname, n->extra == nullptr ? std::string{} : n->extra, n->be_pid});
+        }
+        if (!out.empty() || !co_await async_wait_until(stream_descriptor::wait_read, deadline)) {
+            co_return out;
+        }
+    }
+}
+
 asio::awaitable<result> connection::async_exec(std::string_view sql, std::span<std::string const> params,
                                                bool binary) {
     std::string const query{sql};

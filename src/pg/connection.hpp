@@ -21,6 +21,13 @@
 
 namespace kachel::pg {
 
+/// A message a session sent with NOTIFY to a channel this connection LISTENs on.
+struct notification {
+    std::string channel;
+    std::string payload;
+    int sender_pid = 0; ///< the backend that sent it
+};
+
 /// One PostgreSQL connection driven without blocking: libpq in non-blocking mode, its socket
 /// watched by Asio. Not thread-safe: one coroutine uses it at a time (the pool guarantees this).
 class connection {
@@ -56,6 +63,13 @@ class connection {
     boost::asio::awaitable<result> async_exec_prepared(std::string const& name, std::string const& sql,
                                                        std::span<Oid const> param_types,
                                                        std::span<std::string const> params, bool binary);
+
+    /// Waits for notifications (after `LISTEN`) until `deadline`. \returns those that arrived,
+    /// oldest first; empty when the deadline came first. Statements may run between calls: what
+    /// arrives meanwhile is kept by libpq and returned by the next call.
+    /// \throws connection_lost_error when the connection is lost.
+    boost::asio::awaitable<std::vector<notification>>
+    async_wait_notifications(std::chrono::steady_clock::time_point deadline);
 
     /// Whether async_exec_prepared keeps named prepared statements on this connection (default)
     /// or sends unnamed ones (PgBouncer in transaction or statement mode before 1.21).

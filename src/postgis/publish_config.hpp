@@ -35,6 +35,8 @@ struct table_config {
     std::optional<tiles::cache_gate> cache;
     /// `filter`: CQL2 Text choosing the rows served (checked for syntax when the file is read).
     std::optional<std::string> filter;
+    /// `notify_changes`: overrides the connection's.
+    std::optional<bool> notify_changes;
 };
 
 /// A function published under a chosen id (`postgres.functions.<id>`).
@@ -80,6 +82,9 @@ struct publish_config {
     invalid_policy on_invalid = invalid_policy::abort;
     /// Longest a tile query may run (`statement_timeout`); sources may set their own.
     std::chrono::milliseconds statement_timeout = default_statement_timeout;
+    /// `notify_changes`: every published table's triggers notify kachel of changes (a table may
+    /// say otherwise).
+    bool notify_changes = false;
 };
 
 /// `{schema}`-style placeholders replaced; unknown ones are kept.

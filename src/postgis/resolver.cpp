@@ -279,6 +279,7 @@ class resolver {
             m_out.tables.back().filter_text = *cfg.filter;
             m_out.tables.back().filter = std::move(filter);
         }
+        m_out.tables.back().notify_changes = cfg.notify_changes.value_or(m_config.notify_changes);
     }
 
     /// Martin's SRID rule (martin-compat 2.2); nullopt (reported for configured sources) when the
@@ -325,8 +326,15 @@ class resolver {
             layout.layer = id;
         }
         bool const needs_bounds = !extras.bounds;
-        m_out.tables.push_back(
-            table_spec{std::move(id), info, std::move(layout), extras, statement_timeout, cache, {}, {}});
+        m_out.tables.push_back(table_spec{std::move(id),
+                                          info,
+                                          std::move(layout),
+                                          extras,
+                                          statement_timeout,
+                                          cache,
+                                          {},
+                                          {},
+                                          m_config.notify_changes});
         m_out.needs_bounds.push_back(needs_bounds);
     }
 

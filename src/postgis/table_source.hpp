@@ -34,6 +34,8 @@ struct table_spec {
     /// The configured CQL2 filter (text, then its tree); null when every row is served.
     std::string filter_text;
     cql2::node_ptr filter;
+    /// The table's triggers notify kachel of changes (`notify_changes`): its cached tiles follow them.
+    bool notify_changes = false;
 };
 
 /// Sets `bounds`, `minzoom` and `maxzoom` in a TileJSON document when known.

@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -21,6 +22,9 @@ namespace {
 constexpr std::size_t shard_count = 16;
 /// Per-entry bookkeeping counted against the size limit (list and map nodes, the key, pointers).
 constexpr std::size_t entry_overhead = 160;
+/// Drops remembered for computations under way (a computation older than this many drops is
+/// never stored: a rare loss of a cache entry, never a stale one).
+constexpr std::size_t drops_kept = 1024;
 
 /// splitmix64's finaliser: every input bit reaches every output bit (the shard is taken from
 /// the low bits, the hash map bucket from others).
@@ -85,6 +89,7 @@ void tile_bytes::append_to(std::string& out) const {
 
 /// One computation that callers missing on the same key wait for.
 struct tile_cache::flight {
+    std::uint64_t drops = 0; ///< m_drops when the computation began
     std::mutex mutex;
     bool done = false;
     bool abandoned = false; ///< the computing request went away before finishing
@@ -156,8 +161,8 @@ void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes
     if (cost > s.capacity) {
         return; // larger than the whole shard: never stored
     }
-    if (m_drops.load() != drops) {
-        return; // computed while a source's content changed: perhaps from the old content
+    if (dropped_since(drops, key)) {
+        return; // computed while the tile's content changed: perhaps from the old content
     }
     if (auto const it = s.index.find(key); it != s.index.end()) {
         s.bytes -= it->second->cost;
@@ -193,11 +198,15 @@ tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_t
     bool leader = false;
     {
         std::lock_guard const lock{s.mutex};
-        if (auto const it = s.flights.find(key); it != s.flights.end()) {
+        auto const it = s.flights.find(key);
+        // A computation begun before a drop that covers the tile may read the old content: a
+        // request that comes after the drop makes the tile anew rather than wait for it.
+        if (it != s.flights.end() && !dropped_since(it->second->drops, key)) {
             f = it->second;
         } else {
             f = std::make_shared<flight>();
-            s.flights.emplace(key, f);
+            f->drops = m_drops.load();
+            s.flights.insert_or_assign(key, f);
             leader = true;
         }
     }
@@ -239,7 +248,9 @@ tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_t
             finished = true;
             {
                 std::lock_guard const lock{s.mutex};
-                s.flights.erase(key);
+                if (auto const it = s.flights.find(key); it != s.flights.end() && it->second == f) {
+                    s.flights.erase(it); // unless a later computation took the key over
+                }
             }
             std::vector<std::shared_ptr<asio::steady_timer>> waiters;
             {
@@ -265,23 +276,36 @@ tile_cache::get_or_compute(tile_key key, std::function<asio::awaitable<fetched_t
         }
     } done{s, key, f};
 
-    auto const drops = m_drops.load();
     auto result = co_await compute();
     if (result.error == tile_errc::none && result.bytes) {
-        store(s, key, result.bytes, drops);
+        store(s, key, result.bytes, f->drops);
     }
     done.finish(&result);
     co_return result;
 }
 
 std::size_t tile_cache::drop_source(std::string_view source) {
-    ++m_drops; // before any shard is locked: a computation that read the old content stores nothing
+    return drop(source, tile_area{});
+}
+
+std::size_t tile_cache::drop(std::string_view source, tile_area const& area) {
+    {
+        // Recorded before any shard is locked: a computation that read the old content, and
+        // finishes while the shards are searched, stores nothing.
+        std::lock_guard const lock{m_log_mutex};
+        auto const number = m_drops.load() + 1;
+        m_log.push_back(drop_record{number, std::string{source}, std::make_shared<tile_area const>(area)});
+        if (m_log.size() > drops_kept) {
+            m_log.pop_front();
+        }
+        m_drops.store(number);
+    }
     std::size_t dropped = 0;
     for (std::size_t i = 0; i < shard_count; ++i) {
         auto& s = m_shards[i];
         std::lock_guard const lock{s.mutex};
         for (auto it = s.lru.begin(); it != s.lru.end();) {
-            if (is_cache_name_of(it->key.source, source)) {
+            if (is_cache_name_of(it->key.source, source) && area.contains(it->key.coord)) {
                 s.bytes -= it->cost;
                 s.index.erase(it->key);
                 it = s.lru.erase(it);
@@ -292,6 +316,19 @@ std::size_t tile_cache::drop_source(std::string_view source) {
         }
     }
     return dropped;
+}
+
+bool tile_cache::dropped_since(std::uint64_t drops, tile_key_view key) const {
+    if (m_drops.load() == drops) {
+        return false; // the common case: no drop at all meanwhile
+    }
+    std::lock_guard const lock{m_log_mutex};
+    if (m_log.empty() || m_log.front().number > drops + 1) {
+        return true; // the drops since then are no longer all known
+    }
+    return std::any_of(m_log.begin(), m_log.end(), [&](drop_record const& r) {
+        return r.number > drops && is_cache_name_of(key.source, r.source) && r.area->contains(key.coord);
+    });
 }
 
 std::size_t tile_cache::size_bytes() const {

@@ -2,6 +2,7 @@
 
 #include "core/tile_coord.hpp"
 #include "tiles/content_encoding.hpp"
+#include "tiles/tile_ranges.hpp"
 #include "tiles/tile_source.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -9,8 +10,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,6 +122,12 @@ class tile_cache {
     /// old content, is handed to its callers but not stored. \returns how many went.
     std::size_t drop_source(std::string_view source);
 
+    /// Drops the entries of the source with id `source` (under any of its instances' cache names)
+    /// whose tiles lie in `area`, in every encoding and for every query. A computation under way
+    /// for a tile in the area is handed to its callers but not stored, and a request that comes
+    /// after this call returns never waits for it: it makes the tile anew. \returns how many went.
+    std::size_t drop(std::string_view source, tile_area const& area);
+
     /// Bytes held now (entries' data, ETags and keys, plus a fixed overhead per entry).
     [[nodiscard]] std::size_t size_bytes() const;
     /// Entries held now.
@@ -132,10 +141,23 @@ class tile_cache {
     /// Stores `bytes` unless a source was dropped since `drops` was read (checked under the
     /// shard's lock, which drop_source takes after counting).
     void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes, std::uint64_t drops);
+    /// True when a drop since `drops` (a value of m_drops) covered `key`, or when the drops kept
+    /// do not reach back that far.
+    [[nodiscard]] bool dropped_since(std::uint64_t drops, tile_key_view key) const;
+
+    /// One drop, kept for a while so that computations begun before it can tell whether it
+    /// concerns them.
+    struct drop_record {
+        std::uint64_t number;
+        std::string source;
+        std::shared_ptr<tile_area const> area;
+    };
 
     tile_cache_options m_options;
     std::unique_ptr<shard[]> m_shards;
-    std::atomic<std::uint64_t> m_drops{0}; ///< drop_source calls so far
+    std::atomic<std::uint64_t> m_drops{0}; ///< drops so far; written under m_log_mutex
+    mutable std::mutex m_log_mutex;
+    std::deque<drop_record> m_log; ///< the latest drops, oldest first
 };
 
 } // namespace kachel::tiles

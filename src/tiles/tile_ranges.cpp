@@ -83,6 +83,35 @@ std::uint64_t count_in(std::vector<tile_rect> const& rects, std::uint32_t z, std
 
 } // namespace
 
+tile_area::tile_area(std::vector<lonlat_box> const& boxes, double margin,
+                     std::optional<std::uint32_t> minzoom, std::optional<std::uint32_t> maxzoom)
+    : m_margin(std::max(margin, 0.0)), m_minzoom(minzoom.value_or(0)), m_maxzoom(maxzoom.value_or(max_zoom)) {
+    m_boxes.reserve(boxes.size());
+    for (auto const& b : boxes) {
+        m_boxes.push_back(
+            unit_box{column_of(std::min(b.west, b.east), 0), row_of(std::max(b.north, b.south), 0),
+                     column_of(std::max(b.west, b.east), 0), row_of(std::min(b.north, b.south), 0)});
+    }
+}
+
+bool tile_area::contains(tile_coord coord) const noexcept {
+    if (coord.z < m_minzoom || coord.z > m_maxzoom) {
+        return false;
+    }
+    if (m_boxes.empty()) {
+        return true;
+    }
+    // In tiles of this zoom: tile (x, y) spans [x, x + 1] × [y, y + 1]; a box that only touches
+    // it on an edge counts, since a geometry on that edge may be drawn in both tiles.
+    auto const scale = std::ldexp(1.0, static_cast<int>(coord.z));
+    auto const x = static_cast<double>(coord.x);
+    auto const y = static_cast<double>(coord.y);
+    return std::any_of(m_boxes.begin(), m_boxes.end(), [&](unit_box const& b) {
+        return b.x0 * scale - m_margin <= x + 1 && x <= b.x1 * scale + m_margin &&
+               b.y0 * scale - m_margin <= y + 1 && y <= b.y1 * scale + m_margin;
+    });
+}
+
 lonlat_box parse_box(std::string_view text, std::string_view what) {
     double values[4] = {};
     std::size_t at = 0;

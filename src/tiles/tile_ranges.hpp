@@ -57,6 +57,33 @@ struct tile_rect {
 /// The tile of a PMTiles tile id (the inverse of tile_id). \pre id is below the first id of zoom 31
 [[nodiscard]] tile_coord tile_of_id(std::uint64_t id) noexcept;
 
+/// A part of a source's tiles: those near some boxes, within some zooms. What a change to the
+/// rows touches (the boxes of the old and new geometries, widened by the source's buffer) or what
+/// a purge names. Tells of any tile whether it is inside, in constant time per box.
+class tile_area {
+  public:
+    /// Every tile of every zoom.
+    tile_area() = default;
+    /// The tiles that `boxes` overlap or touch, each box widened by `margin` tiles on every side
+    /// (the source's buffer / extent), within [minzoom, maxzoom] when given; no boxes = every tile.
+    tile_area(std::vector<lonlat_box> const& boxes, double margin, std::optional<std::uint32_t> minzoom = {},
+              std::optional<std::uint32_t> maxzoom = {});
+
+    [[nodiscard]] bool contains(tile_coord coord) const noexcept;
+    /// True when the area holds every tile of the zooms it covers.
+    [[nodiscard]] bool whole() const noexcept { return m_boxes.empty(); }
+
+  private:
+    /// A box in Web Mercator, scaled to [0, 1] with y growing south (tile space at zoom 0).
+    struct unit_box {
+        double x0, y0, x1, y1;
+    };
+    std::vector<unit_box> m_boxes;
+    double m_margin = 0;
+    std::uint32_t m_minzoom = 0;
+    std::uint32_t m_maxzoom = max_zoom;
+};
+
 /// The tiles of some boxes over some zooms, each tile once however many boxes cover it, in
 /// tile-id order (zoom by zoom, along the Hilbert curve): a cursor that walks the quadtree and
 /// skips every square no box reaches, so it holds no list of tiles whatever their number.

@@ -171,3 +171,19 @@ TEST(router, prefixes_are_normalised) {
     EXPECT_EQ(normalize_prefix(""), std::nullopt);
     EXPECT_EQ(normalize_prefix("/a?b"), std::nullopt);
 }
+
+TEST(router, the_purge_route_names_its_sources_and_keeps_its_query) {
+    auto const r = parse_route("/cache/a,b%20c?bbox=1,2,3,4&minzoom=3");
+    EXPECT_EQ(r.type, kind::purge);
+    ASSERT_EQ(r.source_ids.size(), 2U);
+    EXPECT_EQ(r.source_ids[0], "a");
+    EXPECT_EQ(r.source_ids[1], "b c");
+    EXPECT_EQ(r.query, "bbox=1,2,3,4&minzoom=3");
+    // A source named cache keeps its own routes.
+    EXPECT_EQ(parse_route("/cache").type, kind::tilejson);
+    EXPECT_EQ(parse_route("/cache/1/1/1").type, kind::tile);
+    EXPECT_EQ(parse_route("/cache/").type, kind::not_found);
+    EXPECT_EQ(parse_route("/tiles/cache/a").type, kind::not_found);
+    auto const prefixed = parse_route("/t/cache/a", "/t");
+    EXPECT_EQ(prefixed.type, kind::purge);
+}

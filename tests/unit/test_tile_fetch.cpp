@@ -307,3 +307,71 @@ TEST(etag, of_pieces_is_the_etag_of_their_bytes_in_one) {
     EXPECT_EQ(tiles::etag_value(std::vector<std::string_view>{}), tiles::etag_value(std::string_view{}));
     EXPECT_EQ(tiles::etag_value(std::vector<std::string_view>{"", ""}), std::string(22, 'A'));
 }
+
+TEST(tile_fetch, an_area_drop_takes_the_tiles_inside_in_every_encoding_and_no_other) {
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source a{"a", std::string(100, 'a'), true, std::chrono::milliseconds{1}};
+    fake_source b{"b", "B", true, std::chrono::milliseconds{1}};
+    auto const fill = [&](tile_coord c, fake_source const& s) {
+        http::tile_fetch fetch{c, no_query, {}, &cache};
+        auto const plain = test::run(ioc, fetch.get(&s)).bytes;
+        (void)test::run(ioc, fetch.encoded(s, plain, http::encoding::gzip));
+    };
+    // Paris at z6 is 32/22; Tokyo 56/25.
+    for (auto const c : {tile_coord{6, 32, 22}, tile_coord{6, 56, 25}, tile_coord{0, 0, 0}}) {
+        fill(c, a);
+        fill(c, b);
+    }
+    ASSERT_EQ(cache.entries(), 12U);
+    tiles::tile_area const paris{{tiles::lonlat_box{2.35, 48.85, 2.35, 48.85}}, 0};
+    EXPECT_EQ(cache.drop("a", paris), 4U); // a's z6 Paris tile and a's z0 tile, both encodings
+    EXPECT_EQ(cache.entries(), 8U);
+    EXPECT_FALSE(cache.find(tiles::tile_key_view{"a", tile_coord{6, 32, 22}, {}, http::encoding::gzip}));
+    EXPECT_TRUE(cache.find(tiles::tile_key_view{"a", tile_coord{6, 56, 25}, {}, http::encoding::gzip}));
+    EXPECT_TRUE(cache.find(tiles::tile_key_view{"b", tile_coord{6, 32, 22}, {}, http::encoding::identity}));
+}
+
+TEST(tile_fetch, a_drop_elsewhere_lets_a_tile_under_way_be_stored) {
+    // Only a drop that covers the tile being made keeps it out of the cache.
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", "A", true, std::chrono::milliseconds{50}};
+    tiles::tile_area const tokyo{{tiles::lonlat_box{139.7, 35.7, 139.7, 35.7}}, 0};
+    http::tile_fetch during{tile_coord{6, 32, 22}, no_query, {}, &cache};
+    (void)test::run(ioc, [&]() -> asio::awaitable<tiles::fetched_tile> {
+        auto drop = [&]() -> asio::awaitable<void> {
+            asio::steady_timer wait{co_await asio::this_coro::executor, std::chrono::milliseconds{10}};
+            co_await wait.async_wait(asio::use_awaitable);
+            cache.drop("a", tokyo);
+            cache.drop("b", tiles::tile_area{});
+        };
+        auto both = co_await (during.get(&source) && drop());
+        co_return both;
+    }());
+    EXPECT_EQ(cache.entries(), 1U);
+}
+
+TEST(tile_fetch, a_request_after_a_drop_does_not_wait_for_a_tile_begun_before_it) {
+    // The first request reads the old content; the drop comes while it reads; a request after the
+    // drop reads anew rather than take the first one's answer.
+    asio::io_context ioc;
+    tiles::tile_cache cache{tiles::tile_cache_options{}};
+    fake_source source{"a", "A", true, std::chrono::milliseconds{60}};
+    auto const results =
+        test::run(ioc, [&]() -> asio::awaitable<std::pair<tiles::fetched_tile, tiles::fetched_tile>> {
+            http::tile_fetch first{tile_coord{6, 32, 22}, no_query, {}, &cache};
+            http::tile_fetch second{tile_coord{6, 32, 22}, no_query, {}, &cache};
+            auto later = [&]() -> asio::awaitable<tiles::fetched_tile> {
+                asio::steady_timer wait{co_await asio::this_coro::executor, std::chrono::milliseconds{20}};
+                co_await wait.async_wait(asio::use_awaitable);
+                cache.drop("a", tiles::tile_area{{tiles::lonlat_box{2.35, 48.85, 2.35, 48.85}}, 0});
+                co_return co_await second.get(&source);
+            };
+            auto [a, b] = co_await (first.get(&source) && later());
+            co_return std::pair{std::move(a), std::move(b)};
+        }());
+    EXPECT_EQ(source.calls, 2);
+    ASSERT_TRUE(results.second.bytes);
+    EXPECT_EQ(cache.entries(), 1U) << "the second answer, begun after the drop, is stored";
+}

@@ -136,3 +136,39 @@ TEST(tile_ranges, the_walk_counts_a_deep_zoom_without_visiting_it) {
     }
     EXPECT_EQ(n, r.count());
 }
+
+TEST(tile_ranges, an_area_holds_the_tiles_its_boxes_reach_with_their_margin) {
+    // A point in Paris: z6 tile 32/22. The tile touching it on no side is out, unless the margin
+    // (a source's buffer / extent) reaches it.
+    tiles::lonlat_box const paris{2.35, 48.85, 2.35, 48.85};
+    auto const home = tiles::rect_of(paris, 6);
+    ASSERT_EQ(home.min_x, 32U);
+    ASSERT_EQ(home.min_y, 22U);
+    tiles::tile_area const exact{{paris}, 0};
+    EXPECT_TRUE(exact.contains(tile_coord{6, 32, 22}));
+    EXPECT_FALSE(exact.contains(tile_coord{6, 31, 22}));
+    EXPECT_FALSE(exact.contains(tile_coord{6, 32, 23}));
+    EXPECT_TRUE(exact.contains(tile_coord{0, 0, 0}));
+    EXPECT_TRUE(exact.contains(tile_coord{14, 8298, 5637}));
+    EXPECT_FALSE(exact.contains(tile_coord{14, 8298, 5639}));
+    EXPECT_FALSE(exact.whole());
+    // 2.35° E lies 0.418 of a tile into column 32 at z6: a margin of half a tile reaches 31, not 30.
+    tiles::tile_area const wide{{paris}, 0.5};
+    EXPECT_TRUE(wide.contains(tile_coord{6, 31, 22}));
+    EXPECT_FALSE(wide.contains(tile_coord{6, 30, 22}));
+    // Zooms outside the range are never in the area.
+    tiles::tile_area const deep{{paris}, 0, 10, 12};
+    EXPECT_FALSE(deep.contains(tile_coord{6, 32, 22}));
+    EXPECT_TRUE(deep.contains(tile_coord{10, 518, 352}));
+    EXPECT_FALSE(deep.contains(tile_coord{13, 4149, 2818}));
+    // No boxes: everything.
+    tiles::tile_area const all;
+    EXPECT_TRUE(all.whole());
+    EXPECT_TRUE(all.contains(tile_coord{20, 1, 1}));
+    EXPECT_FALSE(tiles::tile_area({}, 0, 3, 3).contains(tile_coord{4, 0, 0}));
+    // Several boxes: the union.
+    tiles::tile_area const two{{paris, tiles::lonlat_box{139.7, 35.7, 139.7, 35.7}}, 0};
+    EXPECT_TRUE(two.contains(tile_coord{6, 32, 22}));
+    EXPECT_TRUE(two.contains(tile_coord{6, 56, 25}));
+    EXPECT_FALSE(two.contains(tile_coord{6, 40, 24}));
+}

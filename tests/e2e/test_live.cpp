@@ -1,0 +1,389 @@
+// Live data: tables whose triggers (printed by kachel --print-change-triggers, run as a DBA would)
+// notify their changes, and two kachel processes whose caches follow them.
+
+#include "http/compression.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/tempdb.hpp"
+#include "support/test_env.hpp"
+#include "tiles/tile_ranges.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+using namespace kachel;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view live_tables_sql = R"sql(
+CREATE TABLE live_pts (id integer PRIMARY KEY, name text, geom geometry(Point, 4326));
+INSERT INTO live_pts VALUES
+  (1, 'paris-v0', ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326)),
+  (2, 'tokyo-v0', ST_SetSRID(ST_MakePoint(139.7, 35.7), 4326));
+CREATE TABLE live_merc (id integer PRIMARY KEY, label text, geom geometry(Polygon, 3857));
+INSERT INTO live_merc VALUES
+  (1, 'square-v0', ST_Transform(ST_MakeEnvelope(2.3, 48.8, 2.4, 48.9, 4326), 3857));
+-- A view, which cannot have triggers: a change to it is notified by hand, as the printed SQL
+-- says. Its tiles take 0.3 s, so that changes land while they are being made.
+CREATE VIEW live_slow AS SELECT id, name, geom FROM live_pts WHERE pg_sleep(0.15) IS NOT NULL;
+)sql";
+
+/// The bearer token of the second process's purge route.
+constexpr std::string_view purge_token = "s3cret-live-token";
+
+/// A kachel process on the suite's database, with `--notify-changes`, the purge route and debug
+/// logs; with `token`, the purge route asks for purge_token.
+struct kachel_process {
+    std::unique_ptr<test::child_process> process;
+    unsigned short port = 0;
+
+    kachel_process(std::string const& db, bool token) {
+        std::map<std::string, std::optional<std::string>> env{
+            {"PGSSLROOTCERT", test::cluster_env("KACHEL_PG_CA")},
+            {"DATABASE_URL", std::nullopt},
+            {"RUST_LOG", "debug"},
+            {"KACHEL_PURGE_TOKEN", std::nullopt}};
+        if (token) {
+            env["KACHEL_PURGE_TOKEN"] = std::string{purge_token};
+        }
+        process = std::make_unique<test::child_process>(
+            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "2", "-p", "8",
+                                     "--notify-changes", "--purge-endpoint", test::tls_url(db)},
+            env);
+        port = test::ready_port(*process);
+    }
+
+    /// Access-log lines for `path` whose cache field is `cache` (hit, miss).
+    [[nodiscard]] std::size_t logged(std::string const& path, std::string const& cache) const {
+        auto const out = process->output();
+        auto const needle = "\"GET " + path + "\" ";
+        std::size_t n = 0;
+        for (auto pos = out.find(needle); pos != std::string::npos; pos = out.find(needle, pos + 1)) {
+            auto const end = out.find('\n', pos);
+            n += out.substr(pos, end - pos).ends_with("cache=" + cache) ? 1 : 0;
+        }
+        return n;
+    }
+
+    /// The sum of a metric's series whose labels hold `labels` (e.g. `outcome="applied"`).
+    [[nodiscard]] double metric(std::string const& name, std::string const& labels = {}) const {
+        auto const text = test::http_get(port, "/_/metrics").body;
+        double total = 0;
+        std::regex const line{"\n" + name + "\\{([^}]*)\\} ([0-9.e+-]+)"};
+        for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator{};
+             ++it) {
+            if ((*it)[1].str().find(labels) != std::string::npos) {
+                total += std::stod((*it)[2].str());
+            }
+        }
+        return total;
+    }
+
+    /// Waits until the metric grows past `above`; false after 10 s.
+    [[nodiscard]] bool wait_metric_above(std::string const& name, std::string const& labels,
+                                         double above) const {
+        auto const deadline = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (metric(name, labels) > above) {
+                return true;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        return false;
+    }
+
+    [[nodiscard]] double applied() const {
+        return metric("kachel_change_notifications_total", "outcome=\"applied\"");
+    }
+};
+
+/// The z/x/y path of the tile holding (lon, lat) at zoom z.
+std::string tile_path(std::string const& source, unsigned z, double lon, double lat) {
+    auto const r = tiles::rect_of(tiles::lonlat_box{lon, lat, lon, lat}, z);
+    return fmt::format("/{}/{}/{}/{}", source, z, r.min_x, r.min_y);
+}
+
+std::string read_file(fs::path const& p) {
+    std::ifstream in{p, std::ios::binary};
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+class live : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        s_db = std::make_unique<test::tempdb>();
+        s_db->query(std::string{live_tables_sql});
+        // The SQL as a DBA gets it, run as the tables' owner with psql.
+        s_dir = fs::temp_directory_path() / fmt::format("kachel-live-{}", ::getpid());
+        fs::create_directories(s_dir);
+        auto const sql = s_dir / "triggers.sql";
+        auto const print =
+            fmt::format("PGSSLROOTCERT='{}' RUST_LOG=warn '{}' --notify-changes --print-change-triggers '{}' "
+                        "> '{}' 2> '{}'",
+                        test::cluster_env("KACHEL_PG_CA"), KACHEL_BINARY, test::tls_url(s_db->name()),
+                        sql.string(), (s_dir / "print.log").string());
+        s_print_status = std::system(print.c_str());
+        s_triggers = read_file(sql);
+        auto const run =
+            fmt::format("psql -X -q -v ON_ERROR_STOP=1 -h '{}' -p {} -U kachel -d '{}' -f '{}' > '{}' 2>&1",
+                        test::cluster_env("KACHEL_PG_SOCKET"), test::cluster_env("KACHEL_PG_PORT"),
+                        s_db->name(), sql.string(), (s_dir / "psql.log").string());
+        s_psql_status = std::system(run.c_str());
+        s_a = std::make_unique<kachel_process>(s_db->name(), false);
+        s_b = std::make_unique<kachel_process>(s_db->name(), true);
+    }
+    static void TearDownTestSuite() {
+        s_a.reset();
+        s_b.reset();
+        s_db.reset();
+        std::error_code ec;
+        fs::remove_all(s_dir, ec);
+    }
+    void SetUp() override {
+        ASSERT_EQ(s_print_status, 0) << read_file(s_dir / "print.log");
+        ASSERT_EQ(s_psql_status, 0) << read_file(s_dir / "psql.log") << "\n" << s_triggers;
+        ASSERT_NE(s_a->port, 0) << s_a->process->output();
+        ASSERT_NE(s_b->port, 0) << s_b->process->output();
+    }
+
+    /// Runs `sql` as the tables' owner and waits until both processes have applied its
+    /// `notifications`.
+    static void change(std::string const& sql, int notifications = 1) {
+        auto const a = s_a->applied();
+        auto const b = s_b->applied();
+        s_db->query(sql);
+        ASSERT_TRUE(s_a->wait_metric_above("kachel_change_notifications_total", "outcome=\"applied\"",
+                                           a + notifications - 1))
+            << s_a->process->output();
+        ASSERT_TRUE(s_b->wait_metric_above("kachel_change_notifications_total", "outcome=\"applied\"",
+                                           b + notifications - 1))
+            << s_b->process->output();
+    }
+
+    static inline std::unique_ptr<test::tempdb> s_db;
+    static inline std::unique_ptr<kachel_process> s_a;
+    static inline std::unique_ptr<kachel_process> s_b;
+    static inline fs::path s_dir;
+    static inline std::string s_triggers;
+    static inline int s_print_status = -1;
+    static inline int s_psql_status = -1;
+};
+
+TEST_F(live, the_printed_sql_covers_the_published_relations) {
+    // Tables get the four triggers; relations that cannot have them get the statement to run.
+    EXPECT_NE(s_triggers.find("CREATE OR REPLACE FUNCTION kachel.notify_change()"), std::string::npos);
+    EXPECT_NE(s_triggers.find("CREATE TRIGGER kachel_notify_update AFTER UPDATE ON \"public\".\"live_pts\" "
+                              "REFERENCING OLD TABLE AS kachel_old NEW TABLE AS kachel_new"),
+              std::string::npos)
+        << s_triggers;
+    EXPECT_NE(s_triggers.find("kachel.notify_change('geom', '3857', 'fixed')"), std::string::npos);
+    EXPECT_NE(s_triggers.find("AFTER TRUNCATE ON \"public\".\"live_merc\""), std::string::npos);
+    EXPECT_NE(s_triggers.find("is a view, which cannot have these triggers"), std::string::npos)
+        << s_triggers;
+    EXPECT_EQ(s_triggers.rfind("COMMIT;\n"), s_triggers.size() - 8);
+    // It was run above, on every fixture relation (geography, SRID 0 with default, views...).
+    auto const installed =
+        s_db->query("SELECT count(*) FROM pg_trigger WHERE tgname = 'kachel_notify_update'");
+    EXPECT_GE(std::stoi(installed.at(0)), 3);
+}
+
+TEST_F(live, a_change_drops_the_tiles_it_touches_and_no_other) {
+    auto const paris = tile_path("live_pts", 6, 2.35, 48.85);
+    auto const tokyo = tile_path("live_pts", 6, 139.7, 35.7);
+    auto const composite = tile_path("live_pts,live_merc", 6, 2.35, 48.85);
+    for (auto const* k : {s_a.get(), s_b.get()}) {
+        for (int i = 0; i < 2; ++i) {
+            for (auto const& path : {paris, tokyo, composite}) {
+                ASSERT_EQ(test::http_get(k->port, path).status, 200) << path;
+            }
+        }
+    }
+    auto const before = test::http_get(s_a->port, paris);
+    EXPECT_NE(before.body.find("paris-v0"), std::string::npos);
+    auto const gzip_before =
+        test::http_request(s_a->port, paris, boost::beast::http::verb::get, {{"Accept-Encoding", "gzip"}});
+    auto const tokyo_hits = s_a->logged(tokyo, "hit");
+    auto const paris_misses = s_a->logged(paris, "miss");
+
+    change("UPDATE live_pts SET name = 'paris-v1' WHERE id = 1");
+
+    for (auto const* k : {s_a.get(), s_b.get()}) {
+        auto const after = test::http_get(k->port, paris);
+        EXPECT_NE(after.body.find("paris-v1"), std::string::npos) << "port " << k->port;
+        EXPECT_EQ(after.body.find("paris-v0"), std::string::npos);
+        auto const joined = test::http_get(k->port, composite);
+        EXPECT_NE(joined.body.find("paris-v1"), std::string::npos);
+        EXPECT_NE(joined.body.find("square-v0"), std::string::npos);
+    }
+    auto const after = test::http_get(s_a->port, paris);
+    EXPECT_NE(after.header("etag"), before.header("etag"));
+    auto const gzip_after =
+        test::http_request(s_a->port, paris, boost::beast::http::verb::get, {{"Accept-Encoding", "gzip"}});
+    EXPECT_EQ(gzip_after.header("content-encoding"), "gzip");
+    EXPECT_NE(http::decompress(gzip_after.body, http::encoding::gzip).find("paris-v1"), std::string::npos);
+    EXPECT_NE(gzip_after.header("etag"), gzip_before.header("etag"));
+    // Paris was made anew once; Tokyo, far from the change, still came from the cache.
+    EXPECT_EQ(s_a->logged(paris, "miss"), paris_misses + 1);
+    EXPECT_EQ(test::http_get(s_a->port, tokyo).status, 200);
+    EXPECT_EQ(s_a->logged(tokyo, "hit"), tokyo_hits + 1);
+    EXPECT_NE(s_a->process->output().find("Change in public.live_pts (1 box(es))"), std::string::npos);
+
+    // A projected table: its boxes come in EPSG:4326 and reach the same tile.
+    auto const square = tile_path("live_merc", 6, 2.35, 48.85);
+    EXPECT_NE(test::http_get(s_a->port, square).body.find("square-v0"), std::string::npos);
+    change("UPDATE live_merc SET label = 'square-v1'");
+    EXPECT_NE(test::http_get(s_a->port, square).body.find("square-v1"), std::string::npos);
+
+    // TRUNCATE drops the source's tiles everywhere.
+    ASSERT_EQ(test::http_get(s_a->port, tokyo).status, 200);
+    change("BEGIN; CREATE TEMP TABLE keep AS SELECT * FROM live_pts; TRUNCATE live_pts; "
+           "INSERT INTO live_pts SELECT * FROM keep; UPDATE live_pts SET name = 'tokyo-v1' WHERE id = 2; "
+           "COMMIT");
+    EXPECT_NE(test::http_get(s_a->port, tokyo).body.find("tokyo-v1"), std::string::npos);
+    EXPECT_GE(s_a->metric("kachel_change_source_drops_total", "reason=\"whole_table\""), 1);
+}
+
+TEST_F(live, no_stale_tile_is_served_once_a_change_is_applied) {
+    // Readers keep the tiles in demand, so that changes land while they are being made: a request
+    // that comes once a change is applied must neither wait for a tile begun before it nor find
+    // one stored from it.
+    auto const fast = tile_path("live_pts", 8, 2.35, 48.85);
+    auto const slow = tile_path("live_slow", 8, 2.35, 48.85);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 4; ++i) {
+        readers.emplace_back([&, i] {
+            while (!stop) {
+                (void)test::http_get((i % 2 == 0 ? s_a : s_b)->port, i < 2 ? fast : slow);
+            }
+        });
+    }
+    int stale = 0;
+    for (int round = 1; round <= 12; ++round) {
+        auto const name = fmt::format("paris-r{}", round);
+        change(
+            fmt::format(
+                "BEGIN; UPDATE live_pts SET name = '{}' WHERE id = 1; "
+                R"(SELECT pg_notify('kachel_changes', '{{"schema":"public","table":"live_slow"}}'); COMMIT)",
+                name),
+            2);
+        // At once, and once the tiles begun before the change are done (and perhaps stored).
+        for (auto const wait : {0ms, 350ms}) {
+            std::this_thread::sleep_for(wait);
+            for (auto const* k : {s_a.get(), s_b.get()}) {
+                for (auto const& path : {fast, slow}) {
+                    auto const body = test::http_get(k->port, path).body;
+                    if (body.find(name) == std::string::npos) {
+                        ++stale;
+                        ADD_FAILURE() << "round " << round << ", after " << wait.count() << " ms: " << path
+                                      << " on port " << k->port << " is stale";
+                    }
+                }
+            }
+        }
+    }
+    stop = true;
+    for (auto& t : readers) {
+        t.join();
+    }
+    EXPECT_EQ(stale, 0);
+    EXPECT_GT(s_a->logged(fast, "hit"), 0U); // the cache did serve between changes
+}
+
+TEST_F(live, bad_notifications_are_logged_and_ignored) {
+    auto const malformed = s_a->metric("kachel_change_notifications_total", "outcome=\"malformed\"");
+    auto const not_followed = s_a->metric("kachel_change_notifications_total", "outcome=\"not_followed\"");
+    s_db->query("SELECT pg_notify('kachel_changes', 'garbage')");
+    s_db->query(
+        R"(SELECT pg_notify('kachel_changes', '{"schema":"public","table":"live_pts","boxes":[[1,2,3]]}'))");
+    s_db->query(
+        R"(SELECT pg_notify('kachel_changes', '{"schema":"public","table":"nowhere","boxes":[[1,2,3,4]]}'))");
+    ASSERT_TRUE(s_a->wait_metric_above("kachel_change_notifications_total", "outcome=\"not_followed\"",
+                                       not_followed));
+    ASSERT_TRUE(
+        s_a->wait_metric_above("kachel_change_notifications_total", "outcome=\"malformed\"", malformed + 1));
+    EXPECT_NE(s_a->process->output().find("Ignored a change notification"), std::string::npos);
+    EXPECT_NE(s_a->process->output().find(": garbage"), std::string::npos);
+    EXPECT_EQ(test::http_get(s_a->port, tile_path("live_pts", 3, 2.35, 48.85)).status, 200);
+}
+
+TEST_F(live, a_lost_listener_reconnects_and_drops_what_it_may_have_missed) {
+    auto const paris = tile_path("live_pts", 7, 2.35, 48.85);
+    ASSERT_EQ(test::http_get(s_a->port, paris).status, 200);
+    ASSERT_EQ(test::http_get(s_a->port, paris).status, 200);
+    auto const misses = s_a->logged(paris, "miss");
+    auto const reconnects = s_a->metric("kachel_change_listener_reconnects_total");
+    // A change while nobody listens, and the listeners cut off.
+    s_db->query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kachel changes'");
+    ASSERT_TRUE(s_a->wait_metric_above("kachel_change_listener_reconnects_total", "", reconnects));
+    ASSERT_TRUE(s_a->process->wait_for_output("follow again", 10s)) << s_a->process->output();
+    EXPECT_EQ(test::http_get(s_a->port, paris).status, 200);
+    EXPECT_EQ(s_a->logged(paris, "miss"), misses + 1);
+    EXPECT_GE(s_a->metric("kachel_change_source_drops_total", "reason=\"reconnect\""), 1);
+    // And the new connection follows changes.
+    ASSERT_TRUE(s_b->process->wait_for_output("follow again", 10s)) << s_b->process->output();
+    change("UPDATE live_pts SET name = 'paris-after-reconnect' WHERE id = 1");
+    EXPECT_NE(test::http_get(s_a->port, paris).body.find("paris-after-reconnect"), std::string::npos);
+}
+
+TEST_F(live, a_purge_drops_the_tiles_it_names) {
+    namespace bhttp = boost::beast::http;
+    auto const paris = tile_path("live_pts", 9, 2.35, 48.85);
+    auto const tokyo = tile_path("live_pts", 9, 139.7, 35.7);
+    auto const paris_deep = tile_path("live_pts", 12, 2.35, 48.85);
+    for (auto const* k : {s_a.get(), s_b.get()}) {
+        for (int i = 0; i < 2; ++i) {
+            for (auto const& path : {paris, tokyo, paris_deep}) {
+                ASSERT_EQ(test::http_get(k->port, path).status, 200);
+            }
+        }
+    }
+    // B asks for its token; A, without one, answers this machine.
+    auto const refused = test::http_request(s_b->port, "/cache/live_pts", bhttp::verb::delete_);
+    EXPECT_EQ(refused.status, 401);
+    auto const wrong = test::http_request(s_b->port, "/cache/live_pts", bhttp::verb::delete_,
+                                          {{"Authorization", "Bearer not-the-token"}});
+    EXPECT_EQ(wrong.status, 401);
+    auto const misses = s_b->logged(paris, "miss");
+    auto const deep_misses = s_b->logged(paris_deep, "miss");
+    auto const tokyo_misses = s_b->logged(tokyo, "miss");
+    // Only Paris, only zooms 8 to 10.
+    auto const purged =
+        test::http_request(s_b->port, "/cache/live_pts?bbox=2,48,3,49&minzoom=8&maxzoom=10",
+                           bhttp::verb::delete_, {{"Authorization", "Bearer " + std::string{purge_token}}});
+    ASSERT_EQ(purged.status, 200) << purged.body;
+    EXPECT_EQ(purged.header("content-type"), "application/json");
+    EXPECT_EQ(purged.body, R"({"dropped":1,"sources":["live_pts"]})");
+    for (auto const& path : {paris, tokyo, paris_deep}) {
+        ASSERT_EQ(test::http_get(s_b->port, path).status, 200);
+    }
+    EXPECT_EQ(s_b->logged(paris, "miss"), misses + 1);
+    EXPECT_EQ(s_b->logged(paris_deep, "miss"), deep_misses);
+    EXPECT_EQ(s_b->logged(tokyo, "miss"), tokyo_misses);
+    EXPECT_EQ(s_b->process->output().find(purge_token), std::string::npos) << "the token is never logged";
+    // A whole source, on A from this machine; then bad requests.
+    auto const a_misses = s_a->logged(paris_deep, "miss");
+    auto const all = test::http_request(s_a->port, "/cache/live_pts", bhttp::verb::delete_);
+    ASSERT_EQ(all.status, 200) << all.body;
+    EXPECT_NE(all.body.find("\"dropped\":"), std::string::npos) << all.body;
+    ASSERT_EQ(test::http_get(s_a->port, paris_deep).status, 200);
+    EXPECT_EQ(s_a->logged(paris_deep, "miss"), a_misses + 1);
+    EXPECT_EQ(test::http_request(s_a->port, "/cache/nowhere", bhttp::verb::delete_).status, 404);
+    EXPECT_EQ(test::http_request(s_a->port, "/cache/live_pts?bbox=9,9,1,1", bhttp::verb::delete_).status,
+              400);
+    EXPECT_EQ(test::http_request(s_a->port, "/cache/live_pts").status, 405);
+}
+
+} // namespace
