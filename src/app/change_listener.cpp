@@ -158,8 +158,16 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
                              "changes may have been missed",
                              self->m_label, n);
             } else {
-                spdlog::info("Following the changes of {} table(s) on {}", self->m_tables.size(),
-                             self->m_label);
+                // Tiles served before the first LISTEN took effect may predate a change it missed.
+                std::size_t n = 0;
+                for (auto const& [table, sources] : self->m_tables) {
+                    for (auto const& source : sources) {
+                        n += self->m_cache != nullptr ? self->m_cache->drop_source(source.id) : 0;
+                    }
+                }
+                spdlog::info("Following the changes of {} table(s) on {}{}", self->m_tables.size(),
+                             self->m_label,
+                             n == 0 ? std::string{} : fmt::format("; dropped {} tile(s) cached before", n));
             }
             connected_before = true;
             for (;;) {

@@ -181,13 +181,15 @@ settings read_settings(given_flags const& parsed) {
     return s;
 }
 
-/// Flags of the HTTP listener, which kachel-cp has no use for.
+/// Flags of the HTTP listener and of a running server's cache, which kachel-cp has no use for.
 bool serves_http(setting const& st) {
-    constexpr std::array listener_keys{
-        "listen_addresses", "web_ui",     "keep_alive", "max_connections", "shutdown_timeout", "route_prefix",
-        "base_path",        "access_log", "cors",       "cache_control"};
+    constexpr std::array listener_keys{"listen_addresses", "web_ui",           "keep_alive",
+                                       "max_connections",  "shutdown_timeout", "route_prefix",
+                                       "base_path",        "access_log",       "cors",
+                                       "cache_control",    "purge_endpoint",   "purge_token_file",
+                                       "notify_changes"};
     return std::find(listener_keys.begin(), listener_keys.end(), st.key) != listener_keys.end() ||
-           st.long_flag() == "--check-connection";
+           st.long_flag() == "--check-connection" || st.long_flag() == "--print-change-triggers";
 }
 
 /// The parts of a comma-separated list, trimmed.

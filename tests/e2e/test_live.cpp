@@ -64,14 +64,7 @@ struct kachel_process {
 
     /// Access-log lines for `path` whose cache field is `cache` (hit, miss).
     [[nodiscard]] std::size_t logged(std::string const& path, std::string const& cache) const {
-        auto const out = process->output();
-        auto const needle = "\"GET " + path + "\" ";
-        std::size_t n = 0;
-        for (auto pos = out.find(needle); pos != std::string::npos; pos = out.find(needle, pos + 1)) {
-            auto const end = out.find('\n', pos);
-            n += out.substr(pos, end - pos).ends_with("cache=" + cache) ? 1 : 0;
-        }
-        return n;
+        return test::access_logged(process->output(), path, cache);
     }
 
     /// The sum of a metric's series whose labels hold `labels` (e.g. `outcome="applied"`).

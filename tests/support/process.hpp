@@ -174,6 +174,19 @@ class child_process {
     std::optional<int> m_exit_code;
 };
 
+/// How many access-log lines of kachel's `output` are a GET of `path` whose cache field is `cache`
+/// (hit, miss).
+inline std::size_t access_logged(std::string const& output, std::string const& path,
+                                 std::string const& cache) {
+    auto const needle = "\"GET " + path + "\" ";
+    std::size_t n = 0;
+    for (auto pos = output.find(needle); pos != std::string::npos; pos = output.find(needle, pos + 1)) {
+        auto const end = output.find('\n', pos);
+        n += output.substr(pos, end - pos).ends_with("cache=" + cache) ? 1 : 0;
+    }
+    return n;
+}
+
 /// Waits for kachel's readiness line and returns the loopback port it serves (`-l 127.0.0.1:0`
 /// picks a free one); 0 when it did not become ready in time.
 inline unsigned short ready_port(child_process& proc,
