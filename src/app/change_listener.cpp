@@ -32,6 +32,12 @@ void count_notification(std::string const& connection, std::string_view outcome)
                            {{"connection", connection}, {"outcome", std::string{outcome}}});
 }
 
+void count_source_drop(std::string const& source, std::string_view reason) {
+    global_metrics().count("kachel_change_source_drops_total",
+                           "Sources whose cached tiles were all dropped, by source and reason.",
+                           {{"source", source}, {"reason", std::string{reason}}});
+}
+
 /// A payload as the log shows it: at most 200 characters.
 std::string shown(std::string_view payload) {
     return payload.size() <= 200 ? std::string{payload} : fmt::format("{}...", payload.substr(0, 200));
@@ -79,9 +85,7 @@ std::size_t change_listener::drop_all(std::string_view why) {
             if (m_cache != nullptr) {
                 dropped += m_cache->drop_source(source.id);
             }
-            global_metrics().count("kachel_change_source_drops_total",
-                                   "Sources whose cached tiles were all dropped, by source and reason.",
-                                   {{"source", source.id}, {"reason", std::string{why}}});
+            count_source_drop(source.id, why);
             if (m_on_change) {
                 m_on_change(source.id, {});
             }
@@ -119,9 +123,7 @@ std::size_t change_listener::apply(std::string_view payload, int sender_pid) {
                                "Cached tiles dropped because their rows changed, by source.",
                                {{"source", source.id}}, n);
         if (area.whole()) {
-            global_metrics().count("kachel_change_source_drops_total",
-                                   "Sources whose cached tiles were all dropped, by source and reason.",
-                                   {{"source", source.id}, {"reason", "whole_table"}});
+            count_source_drop(source.id, "whole_table");
         }
         if (m_on_change) {
             m_on_change(source.id, change->boxes);
@@ -159,12 +161,7 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
                              self->m_label, n);
             } else {
                 // Tiles served before the first LISTEN took effect may predate a change it missed.
-                std::size_t n = 0;
-                for (auto const& [table, sources] : self->m_tables) {
-                    for (auto const& source : sources) {
-                        n += self->m_cache != nullptr ? self->m_cache->drop_source(source.id) : 0;
-                    }
-                }
+                auto const n = self->drop_all("startup");
                 spdlog::info("Following the changes of {} table(s) on {}{}", self->m_tables.size(),
                              self->m_label,
                              n == 0 ? std::string{} : fmt::format("; dropped {} tile(s) cached before", n));
