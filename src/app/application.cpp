@@ -71,14 +71,13 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
 /// The purge route's bearer token: the contents of `purge_token_file`, else KACHEL_PURGE_TOKEN;
 /// nullopt when neither is given. \throws config_error for a file that cannot be read or is empty.
 std::optional<std::string> purge_token(config::settings const& s) {
-    std::string token;
     if (s.purge_token_file) {
         std::ifstream in{*s.purge_token_file, std::ios::binary};
         if (!in) {
             throw config_error{fmt::format("purge_token_file {} cannot be read: {}", *s.purge_token_file,
                                            std::strerror(errno))};
         }
-        token.assign(std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{});
+        std::string token{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
         while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
             token.pop_back();
         }

@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/field.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,9 +108,8 @@ response answer_purge(request const& req, route const& target, tiles::catalog co
         dropped += ctx.cache != nullptr ? ctx.cache->drop(id, *area) : 0;
         ids.push_back(std::string{id});
     }
-    spdlog::info("Purged {} cached tile(s) of {}{}{}", dropped,
-                 target.path.substr(target.path.find('/', 1) + 1), target.query.empty() ? "" : "?",
-                 target.query);
+    spdlog::info("Purged {} cached tile(s) of {}{}{}", dropped, fmt::join(target.source_ids, ","),
+                 target.query.empty() ? "" : "?", target.query);
     auto res =
         make_response(req, bhttp::status::ok, nlohmann::json{{"sources", ids}, {"dropped", dropped}}.dump(),
                       "application/json");

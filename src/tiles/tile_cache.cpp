@@ -294,7 +294,7 @@ std::size_t tile_cache::drop(std::string_view source, tile_area const& area) {
         // finishes while the shards are searched, stores nothing.
         std::lock_guard const lock{m_log_mutex};
         auto const number = m_drops.load() + 1;
-        m_log.push_back(drop_record{number, std::string{source}, std::make_shared<tile_area const>(area)});
+        m_log.push_back(drop_record{number, std::string{source}, area});
         if (m_log.size() > drops_kept) {
             m_log.pop_front();
         }
@@ -327,7 +327,7 @@ bool tile_cache::dropped_since(std::uint64_t drops, tile_key_view key) const {
         return true; // the drops since then are no longer all known
     }
     return std::any_of(m_log.begin(), m_log.end(), [&](drop_record const& r) {
-        return r.number > drops && is_cache_name_of(key.source, r.source) && r.area->contains(key.coord);
+        return r.number > drops && is_cache_name_of(key.source, r.source) && r.area.contains(key.coord);
     });
 }
 

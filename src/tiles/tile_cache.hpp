@@ -150,7 +150,7 @@ class tile_cache {
     struct drop_record {
         std::uint64_t number;
         std::string source;
-        std::shared_ptr<tile_area const> area;
+        tile_area area;
     };
 
     tile_cache_options m_options;
