@@ -1,6 +1,7 @@
-// kachel's catalog and map preview. Talks only to this kachel: /catalog and the TileJSON routes.
+// kachel's catalog and map preview. Talks only to this kachel: /catalog, the TileJSON routes,
+// and /_/changes, whose events make the map reload exactly the tiles that changed.
 import * as maplibregl from './maplibre-gl.mjs';
-import { filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from './style.js';
+import { changedTiles, filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from './style.js';
 
 const ui = {
   filter: document.getElementById('filter'),
@@ -13,7 +14,7 @@ const ui = {
   status: document.getElementById('status'),
 };
 
-const state = { entries: [], selected: [], pointer: null, tilejson: null };
+const state = { entries: [], selected: [], pointer: null, tilejson: null, refreshed: 0 };
 
 const map = new maplibregl.Map({
   container: 'map',
@@ -168,7 +169,59 @@ ui.copy.addEventListener('click', async () => {
   }
 });
 
+/** Reloads the map's tiles that `change` (a /_/changes event) reaches; all of them when it names no area. */
+function refreshChanged(change) {
+  if (!map.getSource('kachel') || !state.tilejson) return;
+  if (!change.sources.some((id) => state.selected.includes(id))) return;
+  // The zooms whose tiles the map may hold: its source's, up to just past the view's (vector
+  // tiles of 512 px are those of the zoom below; the view keeps parents while loading).
+  const minzoom = state.tilejson.minzoom ?? 0;
+  const maxzoom = Math.min(state.tilejson.maxzoom ?? 30, Math.ceil(map.getZoom()) + 1);
+  const tiles = [];
+  for (let z = minzoom; z <= maxzoom; z++) {
+    const some = changedTiles(change, z);
+    if (some === null) {
+      refreshAll();
+      return;
+    }
+    tiles.push(...some);
+  }
+  if (tiles.length === 0) return;
+  // Tiles kept out of view would come back stale when panned to: forget those the change
+  // reaches (MapLibre has no public call for this; without it they reload on expiry only).
+  const keys = new Set(tiles.map(({ z, x, y }) => `${z}/${x}/${y}`));
+  map.style?.tileManagers?.kachel?._outOfViewCache?.filter?.(
+    (tile) => !keys.has(`${tile.tileID.canonical.z}/${tile.tileID.canonical.x}/${tile.tileID.canonical.y}`));
+  map.refreshTiles('kachel', tiles);
+  state.refreshed += 1;
+  document.body.dataset.refreshed = String(state.refreshed);
+}
+
+function refreshAll() {
+  if (!map.getSource('kachel')) return;
+  map.style?.tileManagers?.kachel?._outOfViewCache?.reset?.();
+  map.refreshTiles('kachel');
+  state.refreshed += 1;
+  document.body.dataset.refreshed = String(state.refreshed);
+}
+
+/** Follows /_/changes. After the stream breaks, what happened meanwhile is unknown: reload all. */
+function followChanges() {
+  if (!window.EventSource) return;
+  const events = new EventSource('_/changes');
+  let opened = false;
+  events.addEventListener('open', () => {
+    if (opened) refreshAll();
+    opened = true;
+    document.body.dataset.live = 'on';
+  });
+  events.addEventListener('error', () => { document.body.dataset.live = 'off'; });
+  events.addEventListener('change', (e) => refreshChanged(JSON.parse(e.data)));
+  events.addEventListener('reset', refreshAll);
+}
+
 async function start() {
+  followChanges();
   const response = await fetch('catalog');
   const catalog = await response.json();
   state.entries = Object.entries(catalog.tiles || {}).sort(([a], [b]) => a.localeCompare(b));

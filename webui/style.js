@@ -80,6 +80,51 @@ export function tileAt(lng, lat, zoom) {
   return { z, x, y };
 }
 
+/** Position of (lng, lat) in the tiles of a zoom with n tiles a side (fractions kept, clamped). */
+function tilePosition(lng, lat, n) {
+  const clampedLat = Math.max(-85.0511287798, Math.min(85.0511287798, lat));
+  const rad = (clampedLat * Math.PI) / 180;
+  return {
+    x: ((Math.max(-180, Math.min(180, lng)) + 180) / 360) * n,
+    y: ((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n,
+  };
+}
+
+/**
+ * The tiles of zoom z that a change reaches, as kachel's /_/changes tells it: `boxes` in degrees
+ * ([west, south, east, north]; none means anywhere), each widened by `margin` tiles (the source's
+ * buffer), and `minzoom`/`maxzoom` when only those zooms changed. A tile that a box touches on
+ * its edge counts. Returns [] when z is outside the change's zooms, and null when the change
+ * reaches everywhere or more than `limit` tiles (then reload everything).
+ */
+export function changedTiles(change, z, limit = 256) {
+  if (change.minzoom !== undefined && z < change.minzoom) return [];
+  if (change.maxzoom !== undefined && z > change.maxzoom) return [];
+  if (!Array.isArray(change.boxes) || change.boxes.length === 0) return null;
+  const n = 2 ** z;
+  const reach = (change.margin || 0) + 1e-9;
+  const clamp = (v) => Math.min(n - 1, Math.max(0, Math.floor(v)));
+  const seen = new Set();
+  const tiles = [];
+  for (const [west, south, east, north] of change.boxes) {
+    const low = tilePosition(west, north, n);
+    const high = tilePosition(east, south, n);
+    const [x0, x1] = [clamp(low.x - reach), clamp(high.x + reach)];
+    const [y0, y1] = [clamp(low.y - reach), clamp(high.y + reach)];
+    if (tiles.length + (x1 - x0 + 1) * (y1 - y0 + 1) > limit) return null;
+    for (let x = x0; x <= x1; x++) {
+      for (let y = y0; y <= y1; y++) {
+        const key = `${x}/${y}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          tiles.push({ z, x, y });
+        }
+      }
+    }
+  }
+  return tiles;
+}
+
 /** Copy-ready snippets that use a TileJSON URL in MapLibre GL JS and in OpenLayers. */
 export function styleSnippets(tilejsonUrl, tilejson, contentType = 'application/x-protobuf') {
   const layers = layersFor(tilejson, 'kachel', contentType).map(({ metadata, ...rest }) => rest);

@@ -1,6 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { colorFor, layersFor, sourceFor, graticule, tileAt, styleSnippets, filterCatalog, PALETTE } from './style.js';
+import { changedTiles, colorFor, layersFor, sourceFor, graticule, tileAt, styleSnippets, filterCatalog, PALETTE }
+  from './style.js';
 
 test('colours are distinct for the first palette-size layers and cycle after', () => {
   const first = PALETTE.map((_, i) => colorFor(i));
@@ -60,4 +61,29 @@ test('catalog filter matches id and description', () => {
   assert.deepEqual(filterCatalog(entries, 'WORLD').map(([id]) => id), ['countries']);
   assert.deepEqual(filterCatalog(entries, 'cit').map(([id]) => id), ['cities']);
   assert.equal(filterCatalog(entries, '  ').length, 2);
+});
+
+test('a change reaches the tiles under its boxes, widened by the margin', () => {
+  const paris = { sources: ['pts'], boxes: [[2.35, 48.85, 2.35, 48.85]], margin: 0 };
+  assert.deepEqual(changedTiles(paris, 6), [tileAt(2.35, 48.85, 6)]);
+  assert.deepEqual(changedTiles(paris, 0), [{ z: 0, x: 0, y: 0 }]);
+  // A margin of a quarter tile reaches the neighbour the point is near, not the others.
+  const nearEdge = { boxes: [[0.1, 0.1, 0.1, 0.1]], margin: 0.25 };
+  assert.deepEqual(changedTiles(nearEdge, 1).map(({ x, y }) => `${x}/${y}`).sort(), ['0/0', '0/1', '1/0', '1/1']);
+  assert.deepEqual(changedTiles({ boxes: [[100, 45, 100, 45]], margin: 0.01 }, 2), [{ z: 2, x: 3, y: 1 }]);
+  // On a tile edge both tiles count.
+  assert.equal(changedTiles({ boxes: [[90, 45, 90, 45]], margin: 0 }, 2).length, 2);
+  // Two boxes share their tiles once.
+  const two = { boxes: [[1, 1, 2, 2], [1.5, 1.5, 3, 3]], margin: 0 };
+  assert.deepEqual(changedTiles(two, 3), [tileAt(1, 1, 3)]);
+});
+
+test('a change everywhere, or over too many tiles, asks for everything; zooms outside are left', () => {
+  assert.equal(changedTiles({ sources: ['a'], boxes: [], margin: 0 }, 4), null);
+  assert.equal(changedTiles({ boxes: [[-180, -85, 180, 85]], margin: 0 }, 10), null);
+  assert.equal(changedTiles({ boxes: [[-180, -85, 180, 85]], margin: 0 }, 2).length, 16);
+  const zooms = { boxes: [[2, 48, 3, 49]], margin: 0, minzoom: 3, maxzoom: 5 };
+  assert.deepEqual(changedTiles(zooms, 2), []);
+  assert.deepEqual(changedTiles(zooms, 6), []);
+  assert.equal(changedTiles(zooms, 4).length, 1);
 });

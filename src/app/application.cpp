@@ -110,6 +110,8 @@ struct application::state {
     std::unique_ptr<tiles::tile_cache> cache;
     std::unique_ptr<archive_set> archives;
     std::unique_ptr<http::server> server;
+    /// What changed, for `/_/changes`: told by the change listeners and the purge route.
+    http::change_feed changes;
     /// One per database whose tables notify their changes.
     std::vector<std::shared_ptr<change_listener>> listeners;
     std::vector<std::size_t> gauge_tokens;
@@ -165,6 +167,7 @@ struct application::state {
         options.keep_alive = settings.keep_alive;
         options.ready = &ready;
         options.cache = cache.get();
+        options.changes = &changes;
         auto live = std::make_shared<tiles::live_catalog>(catalog);
         server = std::make_unique<http::server>(ioc, live, options, loops.others());
         auto const endpoints = server->listen(settings.listen_addresses);
@@ -192,6 +195,10 @@ struct application::state {
             params.application_name += " changes";
             auto listener = std::make_shared<change_listener>(loops.main().get_executor(), std::move(params),
                                                               cache.get(), std::move(tables));
+            listener->on_change(
+                [this](followed_source const& source, std::vector<tiles::lonlat_box> const& boxes) {
+                    changes.publish(http::change_event{{source.id}, boxes, source.margin, {}, {}});
+                });
             listener->start();
             listeners.push_back(std::move(listener));
         }
@@ -252,6 +259,11 @@ struct application::state {
             }
         };
         co_await wait_until_idle(std::chrono::steady_clock::now() + timeout);
+        // The change streams were told to end: a moment for their last words.
+        for (int i = 0; i < 50 && changes.subscribers() > 0; ++i) {
+            timer.expires_after(std::chrono::milliseconds{20});
+            co_await timer.async_wait(asio::use_awaitable);
+        }
         if (auto const left = server->in_flight(); left > 0) {
             auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
             std::size_t cancelled = 0;
@@ -281,6 +293,7 @@ struct application::state {
         spdlog::info("{}, shutting down: no new connections, finishing {} request(s) within {} s", why,
                      server->in_flight(), settings.shutdown_timeout.count());
         server->stop();
+        changes.close(); // the event streams end; they are not requests to wait for
         asio::co_spawn(ioc, shut_down(), [this](std::exception_ptr const& e) {
             if (e) {
                 // A failed shutdown must not leave the process hanging: stop the loops now.

@@ -87,7 +87,7 @@ std::size_t change_listener::drop_all(std::string_view why) {
             }
             count_source_drop(source.id, why);
             if (m_on_change) {
-                m_on_change(source.id, {});
+                m_on_change(source, {});
             }
         }
     }
@@ -126,7 +126,7 @@ std::size_t change_listener::apply(std::string_view payload, int sender_pid) {
             count_source_drop(source.id, "whole_table");
         }
         if (m_on_change) {
-            m_on_change(source.id, change->boxes);
+            m_on_change(source, change->boxes);
         }
     }
     auto const seconds = std::chrono::duration<double>(clock::now() - began).count();

@@ -39,9 +39,9 @@ using followed_tables = std::map<std::pair<std::string, std::string>, std::vecto
 /// change may have gone unseen. Runs on one event loop until stop().
 class change_listener : public std::enable_shared_from_this<change_listener> {
   public:
-    /// Called after each change is applied, with the source id and the boxes (empty = anywhere).
+    /// Called after each change is applied, with the source and the boxes (empty = anywhere).
     using change_handler =
-        std::function<void(std::string const& source, std::vector<tiles::lonlat_box> const&)>;
+        std::function<void(followed_source const& source, std::vector<tiles::lonlat_box> const&)>;
 
     change_listener(boost::asio::any_io_executor executor, pg::connect_params params,
                     tiles::tile_cache* cache, followed_tables tables);

@@ -129,6 +129,19 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
         res.set(bhttp::field::cache_control, "no-cache");
         return res;
     }
+    case route::kind::changes: {
+        report.endpoint = "/_/changes";
+        if (ctx.changes == nullptr) {
+            return text_response(req, bhttp::status::not_found, "Not found");
+        }
+        // The head only: the server writes the events after it, until the client or the server
+        // goes away.
+        auto res = make_response(req, bhttp::status::ok, {}, "text/event-stream");
+        res.set(bhttp::field::cache_control, "no-store");
+        res.set("X-Accel-Buffering", "no"); // nginx: pass each event on at once
+        report.event_stream = true;
+        return res;
+    }
     case route::kind::catalog: {
         report.endpoint = "/catalog";
         auto body = catalog.to_json().dump();

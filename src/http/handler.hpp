@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/change_feed.hpp"
 #include "http/http_options.hpp"
 #include "http/response.hpp"
 #include "tiles/catalog.hpp"
@@ -26,6 +27,8 @@ struct request_context {
     boost::asio::ip::tcp::socket* client = nullptr;
     /// The tile cache (null: none).
     tiles::tile_cache* cache = nullptr;
+    /// Where purges are told and `/_/changes` subscribes (null: no change stream).
+    change_feed* changes = nullptr;
 };
 
 /// What the handler reports about a request besides the response, for metrics and the log.
@@ -33,6 +36,8 @@ struct request_report {
     std::string_view endpoint = "UNKNOWN"; ///< the route pattern (`/{source_ids}/{z}/{x}/{y}`)
     std::string_view cache_status = "-";   ///< "hit", "miss" or "-" (not a cached request)
     bool client_gone = false;              ///< the client went away first: do not answer
+    /// The response is the head of `/_/changes`: the server streams the change events after it.
+    bool event_stream = false;
 };
 
 /// What handle_request leaves to async_finish_request: the readiness checks or a tile to make

@@ -41,22 +41,23 @@ std::optional<std::uint32_t> zoom_param(nlohmann::json const& params, char const
     return it->get<std::uint32_t>();
 }
 
-/// The area of the purge from `bbox`, `minzoom` and `maxzoom`. \throws config_error for bad ones.
-tiles::tile_area area_of(std::string_view query) {
+/// What a purge names, from `bbox`, `minzoom` and `maxzoom` (the sources are set by the caller).
+/// \throws config_error for bad ones.
+change_event purge_of(std::string_view query) {
     auto const params = query_to_json(query);
-    std::vector<tiles::lonlat_box> boxes;
+    change_event out;
     if (auto const it = params.find("bbox"); it != params.end()) {
         if (!it->is_string()) {
             throw config_error{"bbox must be west,south,east,north in degrees"};
         }
-        boxes.push_back(tiles::parse_box(it->get<std::string>(), "bbox"));
+        out.boxes.push_back(tiles::parse_box(it->get<std::string>(), "bbox"));
     }
-    auto const minzoom = zoom_param(params, "minzoom");
-    auto const maxzoom = zoom_param(params, "maxzoom");
-    if (minzoom && maxzoom && *minzoom > *maxzoom) {
-        throw config_error{fmt::format("minzoom {} is above maxzoom {}", *minzoom, *maxzoom)};
+    out.minzoom = zoom_param(params, "minzoom");
+    out.maxzoom = zoom_param(params, "maxzoom");
+    if (out.minzoom && out.maxzoom && *out.minzoom > *out.maxzoom) {
+        throw config_error{fmt::format("minzoom {} is above maxzoom {}", *out.minzoom, *out.maxzoom)};
     }
-    return tiles::tile_area{boxes, 0, minzoom, maxzoom};
+    return out;
 }
 
 } // namespace
@@ -87,14 +88,14 @@ response answer_purge(request const& req, route const& target, tiles::catalog co
             "Without a purge token the purge route answers clients on this machine only; set "
             "KACHEL_PURGE_TOKEN or purge_token_file to let others in with a bearer token");
     }
-    std::optional<tiles::tile_area> area;
+    std::optional<change_event> purged;
     std::string problem;
     try {
-        area = area_of(target.query);
+        purged = purge_of(target.query);
     } catch (config_error const& e) {
         problem = e.what();
     }
-    if (!area) {
+    if (!purged) {
         return text_response(req, bhttp::status::bad_request, problem);
     }
     for (auto const id : target.source_ids) {
@@ -102,17 +103,20 @@ response answer_purge(request const& req, route const& target, tiles::catalog co
             return text_response(req, bhttp::status::not_found, fmt::format("Source {} does not exist", id));
         }
     }
+    tiles::tile_area const area{purged->boxes, 0, purged->minzoom, purged->maxzoom};
     std::size_t dropped = 0;
-    nlohmann::json ids = nlohmann::json::array();
     for (auto const id : target.source_ids) {
-        dropped += ctx.cache != nullptr ? ctx.cache->drop(id, *area) : 0;
-        ids.push_back(std::string{id});
+        dropped += ctx.cache != nullptr ? ctx.cache->drop(id, area) : 0;
+        purged->sources.emplace_back(id);
+    }
+    if (ctx.changes != nullptr) {
+        ctx.changes->publish(*purged);
     }
     spdlog::info("Purged {} cached tile(s) of {}{}{}", dropped, fmt::join(target.source_ids, ","),
                  target.query.empty() ? "" : "?", target.query);
-    auto res =
-        make_response(req, bhttp::status::ok, nlohmann::json{{"sources", ids}, {"dropped", dropped}}.dump(),
-                      "application/json");
+    auto res = make_response(req, bhttp::status::ok,
+                             nlohmann::json{{"sources", purged->sources}, {"dropped", dropped}}.dump(),
+                             "application/json");
     res.set(bhttp::field::cache_control, "no-store");
     return res;
 }

@@ -183,6 +183,10 @@ route parse_route(std::string_view target, std::string_view route_prefix) {
         r.type = route::kind::metrics;
         return r;
     }
+    if (segments.size() == 2 && segments[0] == "_" && segments[1] == "changes") {
+        r.type = route::kind::changes;
+        return r;
+    }
     if (segments.size() == 3 && segments[0] == "_" && segments[1] == "ui" && !segments[2].empty()) {
         r.type = route::kind::ui_asset;
         r.asset = segments[2];

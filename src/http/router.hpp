@@ -28,6 +28,7 @@ struct route {
         tile,        ///< `/{ids}/{z}/{x}/{y}`
         ready,       ///< `/_/ready`: readiness
         metrics,     ///< `/_/metrics`: Prometheus text
+        changes,     ///< `/_/changes`: the server-sent events of tile changes
         ui_asset,    ///< `/_/ui/{name}`: a file of the web UI
         purge,       ///< `/cache/{ids}`: drop cached tiles (DELETE, when purge_endpoint is on)
         redirect,    ///< legacy `/{ids}/{z}/{x}/{y}.ext` or `/tiles/...`: 301 to `location`

@@ -4,11 +4,13 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/secrets.hpp"
+#include "http/disconnect_watch.hpp"
 #include "http/handler.hpp"
 #include "http/response.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,6 +28,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <iterator>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -35,6 +39,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -205,6 +210,68 @@ asio::awaitable<beast::error_code> async_write_response(tcp::socket& socket, res
                                             head.size() + body.size());
 }
 
+/// How long an event stream may stay silent before it sends a comment, which shows clients and
+/// proxies that it is alive (and finds a client that is gone).
+constexpr std::chrono::seconds stream_keepalive{15};
+
+/// Appends `data` to `out` as one chunk of a chunked body, or as it is.
+void append_chunk(std::string& out, std::string_view data, bool chunked) {
+    if (chunked) {
+        fmt::format_to(std::back_inserter(out), "{:x}\r\n", data.size());
+    }
+    out += data;
+    if (chunked) {
+        out += "\r\n";
+    }
+}
+
+/// Streams `/_/changes`: writes `res` (the head) then the feed's events as they come, a comment
+/// when idle, until the client goes or the feed closes (the server stops). The body is chunked
+/// for HTTP/1.1 and ends with the connection for HTTP/1.0. \returns the body's bytes written.
+asio::awaitable<std::size_t> stream_changes(tcp::socket& socket, socket_deadline& deadline, response& res,
+                                            std::string& head, change_feed& feed) {
+    bool const chunked = res.version() >= 11;
+    res.erase(bhttp::field::content_length);
+    if (chunked) {
+        res.set(bhttp::field::transfer_encoding, "chunked");
+    }
+    res.keep_alive(false);
+    auto const events = feed.subscribe(socket.get_executor()); // before the head: nothing is missed
+    deadline.expires_after(write_timeout);
+    if (co_await async_write_response(socket, res, head)) {
+        co_return 0;
+    }
+    std::string out;
+    append_chunk(out, "retry: 2000\n: kachel change events\n\n", chunked);
+    std::size_t sent = 0;
+    for (;;) {
+        deadline.expires_after(write_timeout);
+        if (co_await async_write_gathered(socket, std::array{asio::const_buffer{out.data(), out.size()}},
+                                          out.size())) {
+            co_return sent;
+        }
+        sent += out.size();
+        deadline.disarm();
+        auto next = co_await (events->async_next(stream_keepalive) || async_wait_disconnect(socket));
+        if (next.index() == 1) {
+            co_return sent; // the client went away
+        }
+        auto const text = std::get<0>(std::move(next));
+        out.clear();
+        if (!text) {
+            break; // the server stops
+        }
+        append_chunk(out, text->empty() ? std::string_view{": keepalive\n\n"} : std::string_view{*text},
+                     chunked);
+    }
+    if (chunked) {
+        deadline.expires_after(write_timeout);
+        std::ignore =
+            co_await async_write_gathered(socket, std::array{asio::const_buffer{"0\r\n\r\n", 5}}, 5);
+    }
+    co_return sent;
+}
+
 /// Reads the rest of a request into `parser`, parsing what `buffer` already holds first (a whole
 /// request, usually: then no asynchronous operation is needed). As Beast's http::async_read:
 /// end_of_stream when the peer closed before sending anything, parser errors as they come.
@@ -366,8 +433,9 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::liv
         }
         auto const started = std::chrono::steady_clock::now();
         ++*options.in_flight;
-        count_release const counting{options.in_flight};
-        request_context const context{remote.address(), &options.http, options.ready, &socket, options.cache};
+        std::optional<count_release> counting{std::in_place, options.in_flight};
+        request_context const context{remote.address(), &options.http, options.ready,
+                                      &socket,          options.cache, options.changes};
         // The catalog of now, held until the answer is written: a request finishes on the
         // sources it started with, whatever reloads meanwhile.
         auto const catalog = catalogs->current();
@@ -383,6 +451,13 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::liv
         if (report.client_gone) {
             // 499 "client closed request", as nginx logs it.
             record(req, 499, 0, std::chrono::steady_clock::now() - started, report, options, remote);
+            break;
+        }
+        if (report.event_stream && req.method() == bhttp::verb::get && options.changes != nullptr) {
+            counting.reset(); // a stream is not a request in flight: shutdown ends it, not waits
+            auto const bytes = co_await stream_changes(socket, *deadline, res, head, *options.changes);
+            record(req, res.result_int(), bytes, std::chrono::steady_clock::now() - started, report, options,
+                   remote);
             break;
         }
         if (req.method() == bhttp::verb::head) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/change_feed.hpp"
 #include "http/http_options.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/readiness_check.hpp"
@@ -39,6 +40,9 @@ struct server_options {
     tiles::readiness_check const* ready = nullptr;
     /// The tile cache (null: none). Must outlive the server.
     tiles::tile_cache* cache = nullptr;
+    /// The change events behind `/_/changes` (null: the route is 404). Must outlive the server;
+    /// closing it ends the streams.
+    change_feed* changes = nullptr;
     /// Requests being answered right now, and whether the server is shutting down (then every
     /// response closes its connection). Set by the server.
     std::shared_ptr<std::atomic<std::size_t>> in_flight;

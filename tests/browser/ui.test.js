@@ -19,11 +19,12 @@ const db = `kachel-browser-${process.pid}`;
 const psql = (user, database, args) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1',
   '-h', env('KACHEL_PG_SOCKET'), '-p', env('KACHEL_PG_PORT'), '-U', user, '-d', database, ...args],
 { stdio: ['ignore', 'ignore', 'inherit'] });
+const kachelEnv = () => ({ ...process.env, PGSSLROOTCERT: env('KACHEL_PG_CA'), DATABASE_URL: '' });
 
 function startKachel(args) {
   return new Promise((resolve, reject) => {
     const child = spawn(env('KACHEL_BINARY'), args, {
-      env: { ...process.env, PGSSLROOTCERT: env('KACHEL_PG_CA'), DATABASE_URL: '' },
+      env: kachelEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -62,7 +63,13 @@ test.before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--no-first-run', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
   });
-  kachel = await startKachel(['-l', '127.0.0.1:0', '-W', '2', url, await writeRasterArchive()]);
+  const archive = await writeRasterArchive();
+  // The tables notify their changes, with the SQL kachel prints, run as a DBA would.
+  const triggers = execFileSync(env('KACHEL_BINARY'), ['--notify-changes', '--print-change-triggers', url],
+    { env: { ...kachelEnv(), RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  writeFileSync(join(rasterDir, 'triggers.sql'), triggers);
+  psql('kachel', db, ['-f', join(rasterDir, 'triggers.sql')]);
+  kachel = await startKachel(['-l', '127.0.0.1:0', '-W', '2', '--notify-changes', url, archive]);
 });
 
 // A raster MBTiles archive, raster.mbtiles: zooms 0 to 2, every tile one PNG (a 256 px square
@@ -190,6 +197,60 @@ test('a raster archive is listed and previewed with its PNG tiles', async () => 
   assert.deepEqual(shown, { source: 'raster', layer: 'raster', loaded: true });
   assert.ok(tiles.length > 0, 'PNG tiles were fetched');
   for (const t of tiles) assert.deepEqual(t, { status: 200, type: 'image/png' });
+  assert.deepEqual(errors, [], 'no console errors');
+  await page.close();
+});
+
+test('an edit in the database redraws the open map: only the tiles it touched, without a reload', async (t) => {
+  const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  const fetched = [];
+  page.on('response', (r) => {
+    const m = new URL(r.url()).pathname.match(/^\/points\/(\d+)\/(\d+)\/(\d+)$/);
+    if (m) fetched.push({ z: Number(m[1]), x: Number(m[2]), y: Number(m[3]), status: r.status() });
+  });
+  await page.goto(`http://127.0.0.1:${kachel.port}/?source=points`);
+  await page.waitForFunction(() => document.body.dataset.selected === 'points' && document.body.dataset.live === 'on');
+  await page.evaluate(() => new Promise((resolve) => {
+    const map = window.kachelMap;
+    if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
+  }));
+  // Closer in, so that the view holds many tiles and the edit touches few of them.
+  await page.evaluate(() => new Promise((resolve) => {
+    const map = window.kachelMap;
+    map.once('idle', resolve);
+    map.jumpTo({ center: [10, 20], zoom: 5.5 });
+  }));
+  const names = () => page.evaluate(() => window.kachelMap.queryRenderedFeatures({ layers: ['points-circle'] })
+    .map((f) => f.properties.name));
+  assert.ok((await names()).includes('p_10_20'), 'the point is drawn before the edit');
+  const loadedBefore = fetched.length;
+  const inView = fetched.filter((t) => t.z === fetched[fetched.length - 1].z).length;
+  await page.evaluate(() => { window.kachelMarker = 'same page'; });
+
+  psql('kachel', db, ['-c', "UPDATE points SET name = 'p_10_20_edited' WHERE name = 'p_10_20'"]);
+  await page.waitForFunction(() => window.kachelMap.queryRenderedFeatures({ layers: ['points-circle'] })
+    .some((f) => f.properties.name === 'p_10_20_edited'), null, { timeout: 15000 });
+
+  assert.equal(await page.evaluate(() => window.kachelMarker), 'same page', 'the page was not reloaded');
+  assert.ok(!(await names()).includes('p_10_20'), 'the old name is gone');
+  // Only tiles at the edited point (its tile, or a neighbour within the source's buffer) were
+  // fetched again: far fewer than the view holds.
+  const again = fetched.slice(loadedBefore);
+  assert.ok(again.length > 0, 'the touched tiles were fetched again');
+  t.diagnostic(`refetched ${again.map((f) => `${f.z}/${f.x}/${f.y}`).join(' ')}; the view holds ${inView}`);
+  assert.ok(again.length < inView, `${again.length} refetched; the view holds ${inView}`);
+  for (const tile of again) {
+    const n = 2 ** tile.z;
+    const x = ((10 + 180) / 360) * n;
+    const rad = (20 * Math.PI) / 180;
+    const y = ((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n;
+    assert.ok(Math.abs(tile.x + 0.5 - x) < 1.6 && Math.abs(tile.y + 0.5 - y) < 1.6,
+      `tile ${tile.z}/${tile.x}/${tile.y} is near lon 10, lat 20`);
+    assert.equal(tile.status, 200);
+  }
   assert.deepEqual(errors, [], 'no console errors');
   await page.close();
 });

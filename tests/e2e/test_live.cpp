@@ -8,10 +8,13 @@
 #include "support/test_env.hpp"
 #include "tiles/tile_ranges.hpp"
 
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -103,6 +106,83 @@ struct kachel_process {
 std::string tile_path(std::string const& source, unsigned z, double lon, double lat) {
     auto const r = tiles::rect_of(tiles::lonlat_box{lon, lat, lon, lat}, z);
     return fmt::format("/{}/{}/{}/{}", source, z, r.min_x, r.min_y);
+}
+
+/// A client of `/_/changes`: reads the raw stream (chunk sizes and all: every event lies whole
+/// in one chunk) and finds the events in it.
+class event_stream {
+  public:
+    explicit event_stream(unsigned short port) {
+        m_stream.connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port});
+        std::string const request = fmt::format(
+            "GET /_/changes HTTP/1.1\r\nHost: localhost:{}\r\nAccept: text/event-stream\r\n\r\n", port);
+        boost::asio::write(m_stream.socket(), boost::asio::buffer(request));
+    }
+
+    /// Reads until the stream holds `text` after what earlier calls consumed, for up to `timeout`.
+    /// \returns the stream from there to its end so far (empty when not found; the stream's end
+    /// is then in ended()).
+    std::string read_until(std::string const& text, std::chrono::milliseconds timeout = 10s) {
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (auto const at = m_data.find(text, m_consumed); at != std::string::npos) {
+                auto out = m_data.substr(at);
+                m_consumed = at + text.size();
+                return out;
+            }
+            auto const left = deadline - std::chrono::steady_clock::now();
+            if (left <= 0s || m_ended) {
+                return {};
+            }
+            std::array<char, 4096> buf{};
+            m_stream.expires_after(left);
+            boost::beast::error_code ec;
+            std::size_t n = 0;
+            m_stream.async_read_some(boost::asio::buffer(buf),
+                                     [&](boost::beast::error_code const& e, std::size_t got) {
+                                         ec = e;
+                                         n = got;
+                                     });
+            m_ioc.restart();
+            m_ioc.run();
+            m_data.append(buf.data(), n);
+            if (ec == boost::asio::error::eof) {
+                m_ended = true;
+            } else if (ec) {
+                return {};
+            }
+        }
+    }
+
+    /// The JSON of the next `change` event, for up to `timeout` (null when none came).
+    nlohmann::json next_change(std::chrono::milliseconds timeout = 10s) {
+        auto const from = read_until("event: change\ndata: ", timeout);
+        auto const end = from.find('\n', 19);
+        if (from.empty() || end == std::string::npos) {
+            return nullptr;
+        }
+        return nlohmann::json::parse(from.substr(19, end - 19));
+    }
+
+    [[nodiscard]] std::string const& data() const { return m_data; }
+    [[nodiscard]] bool ended() const { return m_ended; }
+
+  private:
+    boost::asio::io_context m_ioc;
+    boost::beast::tcp_stream m_stream{m_ioc};
+    std::string m_data;
+    std::size_t m_consumed = 0;
+    bool m_ended = false;
+};
+
+/// True when one of the event's boxes holds (lon, lat).
+bool holds(nlohmann::json const& event, double lon, double lat) {
+    for (auto const& b : event.at("boxes")) {
+        if (b.at(0) <= lon && lon <= b.at(2) && b.at(1) <= lat && lat <= b.at(3)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 std::string read_file(fs::path const& p) {
@@ -377,6 +457,60 @@ TEST_F(live, a_purge_drops_the_tiles_it_names) {
     EXPECT_EQ(test::http_request(s_a->port, "/cache/live_pts?bbox=9,9,1,1", bhttp::verb::delete_).status,
               400);
     EXPECT_EQ(test::http_request(s_a->port, "/cache/live_pts").status, 405);
+}
+
+TEST_F(live, the_change_stream_tells_what_changed_and_where) {
+    namespace bhttp = boost::beast::http;
+    event_stream a{s_a->port};
+    event_stream b{s_b->port};
+    for (auto* stream : {&a, &b}) {
+        auto const head = stream->read_until("HTTP/1.1 200 OK");
+        ASSERT_FALSE(head.empty()) << stream->data();
+        ASSERT_FALSE(stream->read_until(": kachel change events").empty()) << stream->data();
+        EXPECT_NE(stream->data().find("Content-Type: text/event-stream"), std::string::npos);
+        EXPECT_NE(stream->data().find("Transfer-Encoding: chunked"), std::string::npos);
+        EXPECT_NE(stream->data().find("Cache-Control: no-store"), std::string::npos);
+    }
+    // An UPDATE reaches every instance's stream, with the area it touched.
+    s_db->query("UPDATE live_pts SET name = 'paris-stream' WHERE id = 1");
+    for (auto* stream : {&a, &b}) {
+        auto const event = stream->next_change();
+        ASSERT_FALSE(event.is_null()) << stream->data();
+        EXPECT_EQ(event.at("sources"), nlohmann::json::array({"live_pts"})) << event;
+        EXPECT_TRUE(holds(event, 2.35, 48.85)) << event;
+        EXPECT_FALSE(holds(event, 139.7, 35.7)) << event;
+        EXPECT_GT(event.at("margin").get<double>(), 0) << event; // the source's buffer
+    }
+    // A purge is told on the instance that purged, with its box and zooms.
+    auto const purged =
+        test::http_request(s_a->port, "/cache/live_merc?bbox=2,48,3,49&minzoom=3", bhttp::verb::delete_);
+    ASSERT_EQ(purged.status, 200) << purged.body;
+    auto const event = a.next_change();
+    ASSERT_FALSE(event.is_null()) << a.data();
+    EXPECT_EQ(event.at("sources"), nlohmann::json::array({"live_merc"}));
+    EXPECT_EQ(event.at("boxes"), nlohmann::json::parse("[[2,48,3,49]]"));
+    EXPECT_EQ(event.at("minzoom"), 3);
+    EXPECT_FALSE(event.contains("maxzoom"));
+    // HEAD gets the head alone; the stream is not a request the metrics wait for.
+    auto const head = test::http_request(s_a->port, "/_/changes", bhttp::verb::head);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("content-type"), "text/event-stream");
+}
+
+TEST_F(live, a_stopping_server_ends_its_change_streams_at_once) {
+    kachel_process k{s_db->name(), false};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    event_stream stream{k.port};
+    ASSERT_FALSE(stream.read_until(": kachel change events").empty()) << stream.data();
+    auto const began = std::chrono::steady_clock::now();
+    k.process->signal(SIGTERM);
+    // The stream ends with the chunked body's last chunk, and the server does not wait for it.
+    EXPECT_FALSE(stream.read_until("\r\n0\r\n\r\n", 5s).empty()) << stream.data();
+    auto const status = k.process->wait_exit(10s);
+    ASSERT_TRUE(status.has_value()) << k.process->output();
+    EXPECT_EQ(*status, 0) << k.process->output();
+    EXPECT_LT(std::chrono::steady_clock::now() - began, 3s) << k.process->output();
+    EXPECT_NE(k.process->output().find("\"GET /_/changes\" 200"), std::string::npos) << k.process->output();
 }
 
 } // namespace

@@ -20,6 +20,11 @@ TEST(router, fixed_routes) {
     EXPECT_EQ(parse_route("/health").type, kind::health);
     EXPECT_EQ(parse_route("/catalog").type, kind::catalog);
     EXPECT_EQ(parse_route("/catalog?x=1").type, kind::catalog);
+    EXPECT_EQ(parse_route("/_/ready").type, kind::ready);
+    EXPECT_EQ(parse_route("/_/metrics").type, kind::metrics);
+    EXPECT_EQ(parse_route("/_/changes").type, kind::changes);
+    EXPECT_EQ(parse_route("/tiles/_/changes", "/tiles").type, kind::changes);
+    EXPECT_EQ(parse_route("/_/changes/x").type, kind::not_found);
 }
 
 TEST(router, trailing_slash_is_not_stripped) {
