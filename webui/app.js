@@ -218,14 +218,29 @@ function followChanges() {
   events.addEventListener('error', () => { document.body.dataset.live = 'off'; });
   events.addEventListener('change', (e) => refreshChanged(JSON.parse(e.data)));
   events.addEventListener('reset', refreshAll);
+  events.addEventListener('catalog', (e) => catalogChanged(JSON.parse(e.data)));
 }
 
-async function start() {
-  followChanges();
+async function loadCatalog() {
   const response = await fetch('catalog');
   const catalog = await response.json();
   state.entries = Object.entries(catalog.tiles || {}).sort(([a], [b]) => a.localeCompare(b));
   renderList();
+  return catalog;
+}
+
+/** The catalog was reloaded: list it anew, and map the selection anew when a source of it changed. */
+async function catalogChanged(change) {
+  await loadCatalog();
+  const removed = change.removed || [];
+  if (state.selected.some((id) => removed.includes(id) || (change.changed || []).includes(id))) {
+    await select(state.selected.filter((id) => !removed.includes(id)));
+  }
+}
+
+async function start() {
+  followChanges();
+  const catalog = await loadCatalog();
   showStatus();
   const wanted = new URLSearchParams(window.location.search).get('source');
   if (wanted) {

@@ -1,6 +1,7 @@
 #include "app/application.hpp"
 
 #include "app/archives.hpp"
+#include "app/catalog_reload.hpp"
 #include "app/change_listener.hpp"
 #include "app/sources.hpp"
 #include "config/save_config.hpp"
@@ -22,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -112,8 +115,12 @@ struct application::state {
     std::unique_ptr<http::server> server;
     /// What changed, for `/_/changes`: told by the change listeners and the purge route.
     http::change_feed changes;
-    /// One per database whose tables notify their changes.
+    /// Source ids, handed out at startup and by every reload (of archives and of databases).
+    tiles::id_resolver ids;
+    /// Per database: its change listener, when it notifies changes (else null).
     std::vector<std::shared_ptr<change_listener>> listeners;
+    /// Reloads the databases' catalogs (reload_interval, schema changes).
+    std::shared_ptr<catalog_reloader> reloader;
     std::vector<std::size_t> gauge_tokens;
     std::exception_ptr failure;
     bool shutting_down = false; ///< on the main loop only
@@ -137,10 +144,32 @@ struct application::state {
     asio::awaitable<void> start() {
         auto& ioc = loops.main();
         auto catalog = std::make_shared<tiles::catalog>();
-        tiles::id_resolver ids;
         auto const published =
             co_await async_publish_databases(settings, ioc.get_executor(), ids, *catalog, ready);
-        follow_changes(published);
+        std::map<std::string, std::shared_ptr<tiles::tile_source const>, std::less<>> by_id;
+        for (auto& source : catalog->all()) {
+            by_id.emplace(source->id(), std::move(source));
+        }
+        std::vector<database_part> parts;
+        for (std::size_t i = 0; i < published.size(); ++i) {
+            database_part part{settings.connect_params_for(i).label(),
+                               settings.publish_config_for(i),
+                               settings.reload_interval_for(i),
+                               published[i],
+                               {}};
+            for (auto const& spec : published[i].tables) {
+                part.sources.push_back(by_id.at(spec.id));
+            }
+            for (auto const& spec : published[i].functions) {
+                part.sources.push_back(by_id.at(spec.id));
+            }
+            parts.push_back(std::move(part));
+        }
+        reloader = std::make_shared<catalog_reloader>(ioc.get_executor(), std::move(parts), ids, cache.get());
+        listeners.resize(published.size());
+        for (std::size_t i = 0; i < published.size(); ++i) {
+            follow_changes(i, published[i]);
+        }
         auto fixed = catalog->all(); // the PostgreSQL sources, which archive reloads keep
         archives = std::make_unique<archive_set>(settings, blocking.get_executor(), cache.get());
         for (auto& source : archives->open_all(ids)) {
@@ -171,43 +200,52 @@ struct application::state {
         auto live = std::make_shared<tiles::live_catalog>(catalog);
         server = std::make_unique<http::server>(ioc, live, options, loops.others());
         auto const endpoints = server->listen(settings.listen_addresses);
-        archives->watch(ioc, std::move(fixed), std::move(live), std::move(ids));
+        archives->watch(ioc, std::move(fixed), std::move(live), ids);
+        reloader->on_publish([this](std::vector<std::shared_ptr<tiles::tile_source const>> sources) {
+            archives->replace_fixed(std::move(sources));
+        });
+        reloader->on_reloaded(
+            [this](std::size_t i, postgis::published_database const& db, catalog_changes const& found) {
+                follow_changes(i, db);
+                if (found.any()) {
+                    nlohmann::json const event{
+                        {"added", found.added}, {"changed", found.changed}, {"removed", found.removed}};
+                    changes.publish("catalog", event.dump());
+                }
+            });
+        reloader->start();
         spdlog::info("kachel is now active. See http://{}{}/catalog to see available services",
                      format_endpoint(endpoints.front()), settings.http.route_prefix);
         announce(endpoints.front());
     }
 
-    /// Starts a change listener for each database with tables that notify their changes.
-    void follow_changes(std::vector<postgis::published_database> const& published) {
-        for (std::size_t i = 0; i < published.size(); ++i) {
-            auto tables = followed_tables_of(published[i].tables);
-            if (tables.empty()) {
-                continue;
-            }
-            auto params = settings.connect_params_for(i);
-            if (!cache) {
-                spdlog::info(
-                    "notify_changes is on for {}, but the tile cache is off: every tile is made anew "
-                    "anyway, so kachel does not listen",
-                    params.label());
-                continue;
-            }
-            params.application_name += " changes";
-            auto listener = std::make_shared<change_listener>(loops.main().get_executor(), std::move(params),
-                                                              cache.get(), std::move(tables));
-            listener->on_change(
-                [this](followed_source const& source, std::vector<tiles::lonlat_box> const& boxes) {
-                    changes.publish(http::change_event{{source.id}, boxes, source.margin, {}, {}});
-                });
-            listener->start();
-            listeners.push_back(std::move(listener));
+    /// Database `i` notifies its changes when notify_changes is on for it or for one of its
+    /// tables: its listener follows the tables of `db` (started the first time). On the main loop.
+    void follow_changes(std::size_t i, postgis::published_database const& db) {
+        auto tables = followed_tables_of(db.tables);
+        if (listeners[i]) {
+            listeners[i]->follow(std::move(tables));
+            return;
         }
+        if (tables.empty() && !settings.publish_config_for(i).notify_changes) {
+            return;
+        }
+        auto params = settings.connect_params_for(i);
+        params.application_name += " changes";
+        auto listener = std::make_shared<change_listener>(loops.main().get_executor(), std::move(params),
+                                                          cache.get(), std::move(tables));
+        listener->on_change(
+            [this](followed_source const& source, std::vector<tiles::lonlat_box> const& boxes) {
+                changes.publish(http::change_event{{source.id}, boxes, source.margin, {}, {}});
+            });
+        listener->on_catalog([this, i] { reloader->request(i); });
+        listener->start();
+        listeners[i] = std::move(listener);
     }
 
     /// `--print-change-triggers`: the trigger SQL for the published tables on stdout.
     asio::awaitable<void> print_change_triggers() {
         auto catalog = std::make_shared<tiles::catalog>();
-        tiles::id_resolver ids;
         auto const published =
             co_await async_publish_databases(settings, loops.main().get_executor(), ids, *catalog, ready);
         for (std::size_t i = 0; i < published.size(); ++i) {
@@ -246,8 +284,13 @@ struct application::state {
         if (archives) {
             archives->stop();
         }
+        if (reloader) {
+            reloader->stop();
+        }
         for (auto const& listener : listeners) {
-            listener->stop();
+            if (listener) {
+                listener->stop();
+            }
         }
         auto const timeout = settings.shutdown_timeout;
         asio::steady_timer timer{ioc};
@@ -259,6 +302,11 @@ struct application::state {
             }
         };
         co_await wait_until_idle(std::chrono::steady_clock::now() + timeout);
+        // A catalog reload under way was cancelled: a moment for it to give its connection back.
+        for (int i = 0; i < 100 && reloader && reloader->busy(); ++i) {
+            timer.expires_after(std::chrono::milliseconds{20});
+            co_await timer.async_wait(asio::use_awaitable);
+        }
         // The change streams were told to end: a moment for their last words.
         for (int i = 0; i < 50 && changes.subscribers() > 0; ++i) {
             timer.expires_after(std::chrono::milliseconds{20});

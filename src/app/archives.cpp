@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -127,9 +128,13 @@ struct archive_set::state : std::enable_shared_from_this<state> {
     std::map<int, watched_dir> dirs;
     std::set<std::string> writing; ///< files open for writing now (canonical), on the main loop
     std::array<char, std::size_t{64} * 1024> events{};
-    std::vector<std::shared_ptr<tiles::tile_source const>> fixed;
     std::shared_ptr<tiles::live_catalog> live;
-    tiles::id_resolver ids;
+    tiles::id_resolver* ids = nullptr;
+    /// What the catalog is made of: the PostgreSQL sources (which catalog reloads replace, on the
+    /// main loop) and the archives open (which the reload thread replaces).
+    std::mutex publish_mutex;
+    std::vector<std::shared_ptr<tiles::tile_source const>> fixed;
+    std::vector<std::shared_ptr<tiles::tile_source const>> archives;
     std::atomic<std::uint64_t> reloads{0};
 
     std::shared_ptr<tiles::tile_source const> open_one(std::string const& kind, std::string const& id,
@@ -246,11 +251,22 @@ struct archive_set::state : std::enable_shared_from_this<state> {
         }
     }
 
+    /// Publishes `fixed` and `archives` as the catalog. \pre publish_mutex is held.
+    void publish_locked() {
+        auto next = std::make_shared<tiles::catalog>();
+        for (auto const* list : {&fixed, &archives}) {
+            for (auto const& source : *list) {
+                next->add(source);
+            }
+        }
+        live->replace(std::move(next));
+    }
+
     /// On the reload thread: looks again, and publishes a new catalog if anything changed.
     void reload_now(std::set<std::string> const& busy) {
         changes found;
         try {
-            found = scan(ids, false, busy);
+            found = scan(*ids, false, busy);
         } catch (std::exception const& e) {
             spdlog::error("Reloading the archives failed: {}; the catalog stays as it was", e.what());
             return;
@@ -258,14 +274,11 @@ struct archive_set::state : std::enable_shared_from_this<state> {
         if (!found.any()) {
             return;
         }
-        auto next = std::make_shared<tiles::catalog>();
-        for (auto const& source : fixed) {
-            next->add(source);
+        {
+            std::lock_guard const lock{publish_mutex};
+            archives = sources();
+            publish_locked();
         }
-        for (auto const& source : sources()) {
-            next->add(source);
-        }
-        live->replace(std::move(next));
         std::size_t dropped = 0;
         if (cache != nullptr) {
             for (auto const* list : {&found.replaced, &found.removed}) {
@@ -388,12 +401,23 @@ std::vector<std::shared_ptr<tiles::tile_source const>> archive_set::open_all(til
     return s.sources();
 }
 
-void archive_set::watch(asio::io_context& ioc, std::vector<std::shared_ptr<tiles::tile_source const>> fixed,
-                        std::shared_ptr<tiles::live_catalog> live, tiles::id_resolver ids) {
+void archive_set::replace_fixed(std::vector<std::shared_ptr<tiles::tile_source const>> fixed) {
     auto& s = *m_state;
+    std::lock_guard const lock{s.publish_mutex};
     s.fixed = std::move(fixed);
+    s.publish_locked();
+}
+
+void archive_set::watch(asio::io_context& ioc, std::vector<std::shared_ptr<tiles::tile_source const>> fixed,
+                        std::shared_ptr<tiles::live_catalog> live, tiles::id_resolver& ids) {
+    auto& s = *m_state;
+    {
+        std::lock_guard const lock{s.publish_mutex};
+        s.fixed = std::move(fixed);
+        s.archives = s.sources();
+    }
     s.live = std::move(live);
-    s.ids = std::move(ids);
+    s.ids = &ids;
     // Archives at URLs are not watched: their servers are asked every reload_interval.
     auto const every = s.pmtiles.remote.reload_interval.value_or(std::chrono::minutes{10});
     bool const any_remote = std::any_of(s.open.begin(), s.open.end(), [](auto const& entry) {

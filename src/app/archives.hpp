@@ -37,9 +37,13 @@ class archive_set {
 
     /// Follows the local files and directories from now on, on `ioc`; each change publishes
     /// `fixed` (the PostgreSQL sources) and the archives as a new catalog into `live`.
-    /// `ids` carries on handing out ids as at startup.
+    /// `ids` (which must outlive the set) carries on handing out ids as at startup.
     void watch(boost::asio::io_context& ioc, std::vector<std::shared_ptr<tiles::tile_source const>> fixed,
-               std::shared_ptr<tiles::live_catalog> live, tiles::id_resolver ids);
+               std::shared_ptr<tiles::live_catalog> live, tiles::id_resolver& ids);
+
+    /// Replaces the PostgreSQL sources (a catalog reload) and publishes the catalog with them at
+    /// once; from any thread, after watch.
+    void replace_fixed(std::vector<std::shared_ptr<tiles::tile_source const>> fixed);
 
     /// Stops watching (at shutdown).
     void stop();

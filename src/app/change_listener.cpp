@@ -1,6 +1,7 @@
 #include "app/change_listener.hpp"
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "pg/connection.hpp"
 
@@ -96,6 +97,15 @@ std::size_t change_listener::drop_all(std::string_view why) {
 
 std::size_t change_listener::apply(std::string_view payload, int sender_pid) {
     auto const began = clock::now();
+    if (postgis::is_catalog_change(payload)) {
+        spdlog::debug("Schema change on {} from server process {}: the catalog is reloaded", m_label,
+                      sender_pid);
+        count_notification(m_label, "catalog");
+        if (m_on_catalog) {
+            m_on_catalog();
+        }
+        return 0;
+    }
     std::string why;
     auto const change = postgis::parse_change(payload, why);
     if (!change) {
@@ -159,6 +169,9 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
                 spdlog::info("Change notifications of {} follow again; dropped {} cached tile(s), since "
                              "changes may have been missed",
                              self->m_label, n);
+                if (self->m_on_catalog) {
+                    self->m_on_catalog(); // and so may a schema change
+                }
             } else {
                 // Tiles served before the first LISTEN took effect may predate a change it missed.
                 auto const n = self->drop_all("startup");
@@ -216,15 +229,7 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
 
 void change_listener::start() {
     asio::co_spawn(m_state->executor, run(shared_from_this()),
-                   asio::bind_cancellation_slot(m_state->cancel.slot(), [](std::exception_ptr const& e) {
-                       if (e) {
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (std::exception const& x) {
-                               spdlog::error("The change listener stopped: {}", x.what());
-                           }
-                       }
-                   }));
+                   asio::bind_cancellation_slot(m_state->cancel.slot(), log_failure("The change listener")));
 }
 
 void change_listener::stop() {

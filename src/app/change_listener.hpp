@@ -34,7 +34,8 @@ using followed_tables = std::map<std::pair<std::string, std::string>, std::vecto
 
 /// Follows the change notifications of one database (postgis::change_channel): a connection of
 /// its own, set up like the pools' (TLS and all), that LISTENs. Each notification drops exactly
-/// the cached tiles its boxes reach, of every source on the table. When the connection is lost
+/// the cached tiles its boxes reach, of every source on the table; a schema change asks for a
+/// catalog reload (on_catalog). When the connection is lost
 /// it reconnects with a growing pause, and drops the followed sources' tiles whole, since a
 /// change may have gone unseen. Runs on one event loop until stop().
 class change_listener : public std::enable_shared_from_this<change_listener> {
@@ -55,6 +56,9 @@ class change_listener : public std::enable_shared_from_this<change_listener> {
     void follow(followed_tables tables) { m_tables = std::move(tables); }
     /// Called for every change applied. Call before start().
     void on_change(change_handler handler) { m_on_change = std::move(handler); }
+    /// Called for a schema change (postgis::catalog_payload), and after a reconnect (one may have
+    /// gone unseen). Call before start().
+    void on_catalog(std::function<void()> handler) { m_on_catalog = std::move(handler); }
 
     /// Applies one notification's payload: what a notification does, without the connection.
     /// \returns how many cached tiles went.
@@ -74,6 +78,7 @@ class change_listener : public std::enable_shared_from_this<change_listener> {
     followed_tables m_tables;
     tiles::tile_cache* m_cache;
     change_handler m_on_change;
+    std::function<void()> m_on_catalog;
     std::string m_label; ///< the connection's label, for logs and metrics
     /// Drops the tiles of every followed source (the connection was lost). \returns how many.
     std::size_t drop_all(std::string_view why);

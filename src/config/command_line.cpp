@@ -187,7 +187,7 @@ bool serves_http(setting const& st) {
                                        "max_connections",  "shutdown_timeout", "route_prefix",
                                        "base_path",        "access_log",       "cors",
                                        "cache_control",    "purge_endpoint",   "purge_token_file",
-                                       "notify_changes"};
+                                       "notify_changes",   "reload_interval"};
     return std::find(listener_keys.begin(), listener_keys.end(), st.key) != listener_keys.end() ||
            st.long_flag() == "--check-connection" || st.long_flag() == "--print-change-triggers";
 }

@@ -78,7 +78,7 @@ constexpr std::array keys{
     martin_key{"postgres.max_feature_count", implemented, {}, "1000", {}},
     martin_key{"postgres.pool_size", implemented, {}, "4", {}},
     martin_key{"postgres.retry_timeout", implemented, {}, "5s", {}},
-    martin_key{"postgres.reload_interval", refused, "0s", "10m", "reloading the catalog while running is not implemented: the catalog is read at startup"},
+    martin_key{"postgres.reload_interval", implemented, {}, "1m", {}},
     martin_key{"postgres.convert_to_mlt", refused, "disabled", "auto", transcoding},
     martin_key{"postgres.convert_to_mvt", refused, "disabled", "auto", transcoding},
     martin_key{"postgres.auto_publish", implemented, {}, "{from_schemas: [public]}", {}},

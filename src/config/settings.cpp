@@ -42,6 +42,10 @@ pg::pool_options settings::pool_options_for(std::size_t i, std::string name) con
     return out;
 }
 
+std::chrono::milliseconds settings::reload_interval_for(std::size_t i) const {
+    return reload_interval.value_or(postgres.at(i).reload_interval.value_or(default_reload_interval));
+}
+
 std::chrono::milliseconds settings::acquire_timeout_for(std::size_t i) const {
     return postgres.at(i).acquire_timeout.value_or(default_acquire_timeout);
 }

@@ -32,6 +32,8 @@ struct postgres_settings {
     std::optional<std::chrono::milliseconds> acquire_timeout;
     /// `prepared_statements` (default true): false for PgBouncer in transaction mode.
     std::optional<bool> prepared_statements;
+    /// `reload_interval`: how often the catalog is discovered again (0: never).
+    std::optional<std::chrono::milliseconds> reload_interval;
     /// `session_settings`: server settings for the tile connections, each beating kachel's default
     /// of the same name and any value from the connection's options, role or database.
     std::vector<pg::session_setting> session_settings;
@@ -130,6 +132,12 @@ struct settings {
     std::optional<bool> prepared_statements;
     /// `--notify-changes`: overrides every connection's `notify_changes`.
     std::optional<bool> notify_changes;
+    /// `--reload-interval`: overrides every connection's `reload_interval`.
+    std::optional<std::chrono::milliseconds> reload_interval;
+    /// Martin's default `reload_interval`.
+    static constexpr std::chrono::minutes default_reload_interval{10};
+    /// `--reload-interval`, else the connection's `reload_interval`, else 10 minutes; 0 = never.
+    [[nodiscard]] std::chrono::milliseconds reload_interval_for(std::size_t i) const;
     /// `--print-change-triggers`: print the trigger SQL for the published tables, and exit.
     bool print_change_triggers = false;
     static constexpr std::chrono::milliseconds default_acquire_timeout =

@@ -18,10 +18,10 @@ namespace {
 /// 1e-6 degrees (about 0.1 m) and sent in EPSG:4326. A box that cannot be computed, or a payload
 /// over NOTIFY's limit, becomes a change anywhere in the table; nothing makes the writer's
 /// statement fail.
-constexpr std::string_view trigger_function = R"sql(CREATE SCHEMA IF NOT EXISTS kachel;
-GRANT USAGE ON SCHEMA kachel TO PUBLIC;
+constexpr std::string_view trigger_function = R"sql(CREATE SCHEMA IF NOT EXISTS kachel_notify;
+GRANT USAGE ON SCHEMA kachel_notify TO PUBLIC;
 
-CREATE OR REPLACE FUNCTION kachel.notify_change() RETURNS trigger
+CREATE OR REPLACE FUNCTION kachel_notify.notify_change() RETURNS trigger
 LANGUAGE plpgsql AS $kachel$
 DECLARE
     boxes jsonb := '[]';
@@ -86,6 +86,40 @@ END
 $kachel$;
 )sql";
 
+/// The event triggers that tell kachel of schema changes at once (catalog_payload). Only a
+/// superuser may create event triggers: for others the DO block says so and does nothing.
+constexpr std::string_view catalog_triggers =
+    R"sql(-- Schema changes (tables and functions created, altered or dropped; grants; comments)
+-- notify kachel at once, so that it reloads its catalog. Temporary objects do not.
+CREATE OR REPLACE FUNCTION kachel_notify.notify_catalog() RETURNS event_trigger
+LANGUAGE plpgsql AS $kachel$
+BEGIN
+    IF TG_EVENT = 'sql_drop' THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN
+            RETURN;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+                      WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\_temp%') THEN
+        RETURN;
+    END IF;
+    PERFORM pg_notify('kachel_changes', '{"catalog":true}');
+END
+$kachel$;
+DO $kachel$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE NOTICE 'kachel: only a superuser can create event triggers; without them kachel sees '
+            'schema changes every reload_interval. Run this file as a superuser to have them seen at once.';
+        RETURN;
+    END IF;
+    DROP EVENT TRIGGER IF EXISTS kachel_notify_ddl;
+    DROP EVENT TRIGGER IF EXISTS kachel_notify_drop;
+    CREATE EVENT TRIGGER kachel_notify_ddl ON ddl_command_end EXECUTE FUNCTION kachel_notify.notify_catalog();
+    CREATE EVENT TRIGGER kachel_notify_drop ON sql_drop EXECUTE FUNCTION kachel_notify.notify_catalog();
+END
+$kachel$;
+)sql";
+
 std::string relation_name(notified_table const& t) {
     return quote_ident(t.schema) + "." + quote_ident(t.table);
 }
@@ -137,12 +171,12 @@ std::string triggers_of(notified_table const& t) {
           event{"delete", "DELETE", " REFERENCING OLD TABLE AS kachel_old"}}) {
         out += fmt::format("DROP TRIGGER IF EXISTS kachel_notify_{0} ON {1};\n"
                            "CREATE TRIGGER kachel_notify_{0} AFTER {2} ON {1}{3}\n"
-                           "    FOR EACH STATEMENT EXECUTE FUNCTION kachel.notify_change({4});\n",
+                           "    FOR EACH STATEMENT EXECUTE FUNCTION kachel_notify.notify_change({4});\n",
                            e.name, name, e.keyword, e.referencing, args);
     }
     out += fmt::format("DROP TRIGGER IF EXISTS kachel_notify_truncate ON {0};\n"
                        "CREATE TRIGGER kachel_notify_truncate AFTER TRUNCATE ON {0}\n"
-                       "    FOR EACH STATEMENT EXECUTE FUNCTION kachel.notify_change();\n",
+                       "    FOR EACH STATEMENT EXECUTE FUNCTION kachel_notify.notify_change();\n",
                        name);
     return out;
 }
@@ -183,15 +217,25 @@ std::string change_triggers_sql(std::span<notified_table const> tables) {
         "-- Made by kachel --print-change-triggers. Makes the tables below notify kachel (channel {})\n"
         "-- of every change: one notification per statement with the area its rows changed in.\n"
         "-- Run it as the tables' owner; run it again after adding a geometry column. To remove it all:\n"
-        "--   DROP SCHEMA kachel CASCADE;\n"
+        "--   DROP SCHEMA kachel_notify CASCADE;\n"
         "BEGIN;\n\n{}\n",
         change_channel, trigger_function);
     for (auto const& t : tables) {
         out += triggers_of(t);
         out += '\n';
     }
-    out += "COMMIT;\n";
+    out += catalog_triggers;
+    out += "\nCOMMIT;\n";
     return out;
+}
+
+bool is_catalog_change(std::string_view payload) {
+    auto const doc = nlohmann::json::parse(payload, nullptr, false);
+    if (!doc.is_object()) {
+        return false;
+    }
+    auto const it = doc.find("catalog");
+    return it != doc.end() && it->is_boolean() && it->get<bool>();
 }
 
 std::optional<table_change> parse_change(std::string_view payload, std::string& why) {

@@ -33,10 +33,18 @@ struct notified_table {
                                                           std::span<int const> srids);
 
 /// The SQL that makes `tables` notify kachel of their changes, for a DBA to read and run: the
-/// trigger function (schema `kachel`) and, per table, statement-level triggers after INSERT,
+/// trigger function (schema `kachel_notify`) and, per table, statement-level triggers after INSERT,
 /// UPDATE, DELETE (with transition tables) and TRUNCATE. Idempotent. Relations that cannot have
 /// such triggers (views, materialized views, foreign tables) get a comment saying what to do.
+/// Then event triggers that notify schema changes (catalog_payload), made when a superuser runs
+/// it; for others a NOTICE says they were left out.
 [[nodiscard]] std::string change_triggers_sql(std::span<notified_table const> tables);
+
+/// The payload of a schema change (the event triggers of change_triggers_sql): reload the catalog.
+inline constexpr std::string_view catalog_payload = R"({"catalog":true})";
+
+/// True for a payload `{"catalog": true}` (catalog_payload, or the same JSON written otherwise).
+[[nodiscard]] bool is_catalog_change(std::string_view payload);
 
 /// What one notification says changed.
 struct table_change {

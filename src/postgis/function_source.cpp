@@ -50,7 +50,8 @@ nlohmann::json function_tilejson(function_spec const& spec) {
 function_source::function_source(function_spec spec, std::shared_ptr<pg::pool> pool)
     : m_spec(std::move(spec)), m_tilejson(function_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
       m_content_type(function_content_type(m_tilejson, m_spec.id)), m_sql(function_tile_sql(m_spec.function)),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {
+      m_statement_name(next_statement_name()), m_pool(std::move(pool)),
+      m_cache_name(tiles::instance_name(m_spec.id)) {
     spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
 }
 

@@ -42,6 +42,8 @@ class function_source final : public tiles::tile_source {
         return m_spec.function.query_type.has_value();
     }
     [[nodiscard]] function_spec const& spec() const noexcept { return m_spec; }
+    [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
+    [[nodiscard]] std::string_view cache_name() const noexcept override { return m_cache_name; }
 
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
     async_get_tile(tile_coord coord, std::string const& query) const override;
@@ -54,6 +56,7 @@ class function_source final : public tiles::tile_source {
     std::string m_sql;
     std::string m_statement_name;
     std::shared_ptr<pg::pool> m_pool;
+    std::string m_cache_name; ///< this instance's (a reload may publish another under the id)
 };
 
 } // namespace kachel::postgis

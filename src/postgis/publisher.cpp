@@ -63,6 +63,197 @@ char const* relation_kind(char relkind) noexcept {
 
 } // namespace
 
+std::shared_ptr<tiles::tile_source const> make_source(table_spec const& spec, published_database const& db) {
+    return std::make_shared<table_source>(spec, db.pool, db.margin_supported);
+}
+
+std::shared_ptr<tiles::tile_source const> make_source(function_spec const& spec,
+                                                      published_database const& db) {
+    return std::make_shared<function_source>(spec, db.pool);
+}
+
+std::vector<std::shared_ptr<tiles::tile_source const>> make_sources(published_database const& db) {
+    std::vector<std::shared_ptr<tiles::tile_source const>> out;
+    for (auto const& spec : db.tables) {
+        auto const& table = spec.table;
+        if (!table.has_spatial_index && table.relkind != 'v') {
+            spdlog::warn("Table {}.{} has no spatial index on column {}", table.schema, table.table,
+                         table.geometry_column);
+        }
+        spdlog::info("Publishing {} {}.{}.{} as source '{}'", relation_kind(table.relkind), table.schema,
+                     table.table, table.geometry_column, spec.id);
+        out.push_back(make_source(spec, db));
+    }
+    for (auto const& spec : db.functions) {
+        spdlog::info("Publishing function {} as source '{}'", spec.function.signature, spec.id);
+        out.push_back(make_source(spec, db));
+    }
+    return out;
+}
+
+std::string fingerprint(tiles::tile_source const& source) {
+    auto doc = source.tilejson();
+    doc.erase("bounds");
+    std::string out = doc.dump();
+    if (auto const* table = dynamic_cast<table_source const*>(&source)) {
+        out += table->sql();
+    } else if (auto const* function = dynamic_cast<function_source const*>(&source)) {
+        out += function->sql();
+    }
+    return out;
+}
+
+asio::awaitable<published_database> async_rediscover_database(std::shared_ptr<pg::pool> pool,
+                                                              publish_config const& config,
+                                                              tiles::id_resolver& ids) {
+    auto lease = co_await pool->async_acquire();
+    auto const versions = co_await async_check_versions(*lease);
+    published_database out;
+    std::exception_ptr failure;
+    try {
+        out = co_await async_discover_database(*lease, config, pool_identity(*lease), ids);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // The connection goes back to the pool with the tile connections' settings, whatever happened.
+    co_await pg::prepare_session(*lease, pool->options());
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    out.pool = std::move(pool);
+    out.margin_supported = versions.postgis >= postgis_margin_version;
+    co_return out;
+}
+
+asio::awaitable<published_database> async_discover_database(pg::connection& conn,
+                                                            publish_config const& config,
+                                                            std::string const& identity,
+                                                            tiles::id_resolver& ids) {
+    bool const want_tables = config.auto_publish.tables || !config.tables.empty();
+    bool const want_functions = config.auto_publish.functions || !config.functions.empty();
+    std::vector<table_info> tables;
+    std::vector<function_info> functions;
+    if (want_tables) {
+        tables = co_await async_discover_tables(conn);
+    }
+    if (want_functions) {
+        functions = co_await async_discover_functions(conn);
+    }
+    auto const schema_rows = co_await conn.async_exec("SELECT nspname::text FROM pg_namespace");
+    std::vector<std::string> schemas;
+    schemas.reserve(static_cast<std::size_t>(schema_rows.num_rows()));
+    for (int i = 0; i < schema_rows.num_rows(); ++i) {
+        schemas.emplace_back(schema_rows.get(i, 0));
+    }
+
+    auto resolved = resolve_sources(config, tables, functions, schemas, identity, ids);
+    if (!resolved.fatal_problems.empty()) {
+        throw config_error{
+            fmt_error("{}\n{} row filter(s) cannot be applied: fix them; a source whose filter "
+                      "fails is never served unfiltered",
+                      fmt::join(resolved.fatal_problems, "\n"), resolved.fatal_problems.size())};
+    }
+    for (auto const& spec : resolved.tables) {
+        if (spec.filter) {
+            auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+            co_await async_check_filter(conn, spec.table, filter, spec.id, spec.filter_text);
+        }
+    }
+    if (!resolved.problems.empty()) {
+        for (auto const& p : resolved.problems) {
+            if (config.on_invalid == invalid_policy::abort) {
+                spdlog::error("{}", p);
+            } else {
+                spdlog::warn("{}; the source is skipped", p);
+            }
+        }
+        if (config.on_invalid == invalid_policy::abort) {
+            throw config_error{
+                fmt_error("{} configured source(s) cannot be published (see the errors above): fix "
+                          "the config, or set on_invalid: warn (--on-invalid warn) to start without "
+                          "them",
+                          resolved.problems.size())};
+        }
+    }
+
+    // quick: each bounds statement may take 5 s; calc: no limit.
+    co_await conn.async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
+                                                                      : "SET statement_timeout = 0");
+    // Bounds in as few statements as possible. quick: every table's estimated extent in one
+    // statement, then the exact extents of the tables it could not estimate (neither statistics
+    // nor a spatial index), a few dozen tables per statement; calc: the exact extents that way.
+    std::vector<bounds_request> requests;
+    std::vector<std::size_t> positions;
+    std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
+    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
+        auto& spec = resolved.tables[i];
+        if (srid_per_value(spec.table, spec.layout.srid)) {
+            // A column without a declared SRID: its values' SRIDs (for the tile filter) and
+            // their extent, of the rows the filter keeps, in one statement.
+            std::optional<row_filter> filter;
+            if (spec.filter) {
+                filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+            }
+            auto found_srids =
+                co_await async_value_srids(conn, spec.table, spec.layout.srid, filter ? &*filter : nullptr);
+            spec.layout.value_srids = std::move(found_srids.srids);
+            if (resolved.needs_bounds[i] && config.auto_bounds != bounds_mode::skip) {
+                found[i] = found_srids.bounds;
+            }
+        } else if (resolved.needs_bounds[i] && spec.filter) {
+            // The bounds of the rows the filter keeps: no estimate knows them.
+            if (config.auto_bounds != bounds_mode::skip) {
+                auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
+                found[i] = co_await async_filtered_bounds(conn, spec.table, spec.layout.srid, filter);
+            }
+        } else if (resolved.needs_bounds[i]) {
+            requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
+            positions.push_back(i);
+        }
+    }
+    if (!requests.empty() && config.auto_bounds != bounds_mode::skip) {
+        std::vector<bounds_request> exact;
+        std::vector<std::size_t> exact_positions;
+        if (config.auto_bounds == bounds_mode::calc) {
+            exact = requests;
+            exact_positions = positions;
+        } else if (auto batch = co_await async_estimated_bounds(conn, requests)) {
+            for (std::size_t k = 0; k < positions.size(); ++k) {
+                found[positions[k]] = (*batch)[k];
+                if (!(*batch)[k]) {
+                    auto const& table = *requests[k].table;
+                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics or spatial "
+                                  "index yet: run ANALYZE); computing them exactly",
+                                  table.schema, table.table, table.geometry_column);
+                    exact.push_back(requests[k]);
+                    exact_positions.push_back(positions[k]);
+                }
+            }
+        } else {
+            // The one statement failed: each table on its own, estimated then exact.
+            for (std::size_t k = 0; k < positions.size(); ++k) {
+                found[positions[k]] = co_await async_table_bounds(conn, *requests[k].table, requests[k].srid,
+                                                                  bounds_mode::quick);
+            }
+        }
+        auto const exact_found = co_await async_exact_bounds(conn, exact);
+        for (std::size_t k = 0; k < exact_positions.size(); ++k) {
+            found[exact_positions[k]] = exact_found[k];
+        }
+    }
+    published_database out;
+    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
+        auto& spec = resolved.tables[i];
+        if (resolved.needs_bounds[i]) {
+            spec.extras.bounds = found[i];
+        }
+        out.tables.push_back(std::move(spec));
+    }
+    out.functions = std::move(resolved.functions);
+    co_await conn.async_exec("RESET statement_timeout");
+    co_return out;
+}
+
 asio::awaitable<published_database>
 async_publish_database(asio::any_io_executor executor, pg::connect_params params, pg::pool_options options,
                        std::chrono::milliseconds retry_timeout, publish_config const& config,
@@ -88,60 +279,14 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     co_await pg::prepare_session(*conn, options);
     auto const identity = pool_identity(*conn);
 
-    bool const want_tables = config.auto_publish.tables || !config.tables.empty();
-    bool const want_functions = config.auto_publish.functions || !config.functions.empty();
-    std::vector<table_info> tables;
-    std::vector<function_info> functions;
-    if (want_tables) {
-        tables = co_await async_discover_tables(*conn);
-    }
-    if (want_functions) {
-        functions = co_await async_discover_functions(*conn);
-    }
-    auto const schema_rows = co_await conn->async_exec("SELECT nspname::text FROM pg_namespace");
-    std::vector<std::string> schemas;
-    schemas.reserve(static_cast<std::size_t>(schema_rows.num_rows()));
-    for (int i = 0; i < schema_rows.num_rows(); ++i) {
-        schemas.emplace_back(schema_rows.get(i, 0));
-    }
-
-    auto resolved = resolve_sources(config, tables, functions, schemas, identity, ids);
-    if (!resolved.fatal_problems.empty()) {
-        throw config_error{
-            fmt_error("{}\n{} row filter(s) cannot be applied: fix them; a source whose filter "
-                      "fails is never served unfiltered",
-                      fmt::join(resolved.fatal_problems, "\n"), resolved.fatal_problems.size())};
-    }
-    for (auto const& spec : resolved.tables) {
-        if (spec.filter) {
-            auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
-            co_await async_check_filter(*conn, spec.table, filter, spec.id, spec.filter_text);
-        }
-    }
-    if (!resolved.problems.empty()) {
-        for (auto const& p : resolved.problems) {
-            if (config.on_invalid == invalid_policy::abort) {
-                spdlog::error("{}", p);
-            } else {
-                spdlog::warn("{}; the source is skipped", p);
-            }
-        }
-        if (config.on_invalid == invalid_policy::abort) {
-            throw config_error{
-                fmt_error("{} configured source(s) cannot be published (see the errors above): fix "
-                          "the config, or set on_invalid: warn (--on-invalid warn) to start without "
-                          "them",
-                          resolved.problems.size())};
-        }
-    }
-
+    auto out = co_await async_discover_database(*conn, config, identity, ids);
     // The server-side limit backs kachel's per-source timer: a little above the longest of them,
     // so kachel cancels first and keeps the connection.
     auto longest = config.statement_timeout;
-    for (auto const& t : resolved.tables) {
+    for (auto const& t : out.tables) {
         longest = std::max(longest, t.statement_timeout);
     }
-    for (auto const& f : resolved.functions) {
+    for (auto const& f : out.functions) {
         longest = std::max(longest, f.statement_timeout);
     }
     if (longest.count() > 0) {
@@ -151,95 +296,11 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
         options.session_settings = pg::with_overrides(std::move(options.session_settings), backstop);
     }
     auto pool = pg::pool::create(std::move(params), std::move(options));
-
-    // quick: each bounds statement may take 5 s; calc: no limit.
-    co_await conn->async_exec(config.auto_bounds == bounds_mode::quick ? "SET statement_timeout = 5000"
-                                                                       : "SET statement_timeout = 0");
-    bool const margin = versions.postgis >= postgis_margin_version;
-    // Bounds in as few statements as possible. quick: every table's estimated extent in one
-    // statement, then the exact extents of the tables it could not estimate (neither statistics
-    // nor a spatial index), a few dozen tables per statement; calc: the exact extents that way.
-    std::vector<bounds_request> requests;
-    std::vector<std::size_t> positions;
-    std::vector<std::optional<std::array<double, 4>>> found(resolved.tables.size());
-    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
-        auto& spec = resolved.tables[i];
-        if (srid_per_value(spec.table, spec.layout.srid)) {
-            // A column without a declared SRID: its values' SRIDs (for the tile filter) and
-            // their extent, of the rows the filter keeps, in one statement.
-            std::optional<row_filter> filter;
-            if (spec.filter) {
-                filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
-            }
-            auto found_srids =
-                co_await async_value_srids(*conn, spec.table, spec.layout.srid, filter ? &*filter : nullptr);
-            spec.layout.value_srids = std::move(found_srids.srids);
-            if (resolved.needs_bounds[i] && config.auto_bounds != bounds_mode::skip) {
-                found[i] = found_srids.bounds;
-            }
-        } else if (resolved.needs_bounds[i] && spec.filter) {
-            // The bounds of the rows the filter keeps: no estimate knows them.
-            if (config.auto_bounds != bounds_mode::skip) {
-                auto const filter = compile_filter(*spec.filter, spec.table, spec.layout.srid, 1);
-                found[i] = co_await async_filtered_bounds(*conn, spec.table, spec.layout.srid, filter);
-            }
-        } else if (resolved.needs_bounds[i]) {
-            requests.push_back({&resolved.tables[i].table, resolved.tables[i].layout.srid});
-            positions.push_back(i);
-        }
+    out.pool = pool;
+    out.margin_supported = versions.postgis >= postgis_margin_version;
+    for (auto& source : make_sources(out)) {
+        catalog.add(std::move(source));
     }
-    if (!requests.empty() && config.auto_bounds != bounds_mode::skip) {
-        std::vector<bounds_request> exact;
-        std::vector<std::size_t> exact_positions;
-        if (config.auto_bounds == bounds_mode::calc) {
-            exact = requests;
-            exact_positions = positions;
-        } else if (auto batch = co_await async_estimated_bounds(*conn, requests)) {
-            for (std::size_t k = 0; k < positions.size(); ++k) {
-                found[positions[k]] = (*batch)[k];
-                if (!(*batch)[k]) {
-                    auto const& table = *requests[k].table;
-                    spdlog::debug("Estimated bounds of {}.{}.{} unavailable (no statistics or spatial "
-                                  "index yet: run ANALYZE); computing them exactly",
-                                  table.schema, table.table, table.geometry_column);
-                    exact.push_back(requests[k]);
-                    exact_positions.push_back(positions[k]);
-                }
-            }
-        } else {
-            // The one statement failed: each table on its own, estimated then exact.
-            for (std::size_t k = 0; k < positions.size(); ++k) {
-                found[positions[k]] = co_await async_table_bounds(*conn, *requests[k].table, requests[k].srid,
-                                                                  bounds_mode::quick);
-            }
-        }
-        auto const exact_found = co_await async_exact_bounds(*conn, exact);
-        for (std::size_t k = 0; k < exact_positions.size(); ++k) {
-            found[exact_positions[k]] = exact_found[k];
-        }
-    }
-    published_database out;
-    for (std::size_t i = 0; i < resolved.tables.size(); ++i) {
-        auto& spec = resolved.tables[i];
-        auto const& table = spec.table;
-        if (!table.has_spatial_index && table.relkind != 'v') {
-            spdlog::warn("Table {}.{} has no spatial index on column {}", table.schema, table.table,
-                         table.geometry_column);
-        }
-        if (resolved.needs_bounds[i]) {
-            spec.extras.bounds = found[i];
-        }
-        spdlog::info("Publishing {} {}.{}.{} as source '{}'", relation_kind(table.relkind), table.schema,
-                     table.table, table.geometry_column, spec.id);
-        out.tables.push_back(spec);
-        catalog.add(std::make_shared<table_source>(std::move(spec), pool, margin));
-    }
-    for (auto& spec : resolved.functions) {
-        spdlog::info("Publishing function {} as source '{}'", spec.function.signature, spec.id);
-        out.functions.push_back(spec);
-        catalog.add(std::make_shared<function_source>(std::move(spec), pool));
-    }
-    co_await conn->async_exec("RESET statement_timeout");
     auto const effective = co_await pg::prepare_session(*conn, pool->options());
     spdlog::info("Session settings of the tile connections to {}: {}", pool->params().label(),
                  pool->options().prepared_statements

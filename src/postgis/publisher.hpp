@@ -14,11 +14,44 @@
 
 namespace kachel::postgis {
 
-/// What one database published, as resolved (for `--save-config`).
+/// What one database published, as resolved (for `--save-config` and catalog reloads).
 struct published_database {
     std::vector<table_spec> tables;
     std::vector<function_spec> functions;
+    std::shared_ptr<pg::pool> pool; ///< the tile connections
+    bool margin_supported = false;  ///< the PostGIS version takes ST_TileEnvelope's margin
 };
+
+/// Discovers the tables and functions of the database `conn` is connected to, applies `config`
+/// (ids from `ids`, `identity` naming the database in their signatures), checks the row filters
+/// and finds the bounds: the sources as they would be published now. The connection is left
+/// with kachel's session settings as they were, but for `statement_timeout`, which is RESET.
+/// \throws config_error as async_publish_database; database_error when a statement fails.
+boost::asio::awaitable<published_database> async_discover_database(pg::connection& conn,
+                                                                   publish_config const& config,
+                                                                   std::string const& identity,
+                                                                   tiles::id_resolver& ids);
+
+/// The source of one spec of `db`, on its pool.
+[[nodiscard]] std::shared_ptr<tiles::tile_source const> make_source(table_spec const& spec,
+                                                                    published_database const& db);
+[[nodiscard]] std::shared_ptr<tiles::tile_source const> make_source(function_spec const& spec,
+                                                                    published_database const& db);
+
+/// One source per spec of `db` (tables, then functions), each logged as published.
+[[nodiscard]] std::vector<std::shared_ptr<tiles::tile_source const>>
+make_sources(published_database const& db);
+
+/// What decides a PostgreSQL source's tiles and TileJSON but its bounds: its SQL and its TileJSON
+/// without `bounds`. A reload republishes a source whose fingerprint changed, and keeps the others
+/// (as Martin does, whose fingerprint leaves out bounds and cache settings too).
+[[nodiscard]] std::string fingerprint(tiles::tile_source const& source);
+
+/// What a database publishes now, found again on one of `pool`'s connections (a catalog reload),
+/// which goes back with the pool's session settings. \throws as async_discover_database
+boost::asio::awaitable<published_database> async_rediscover_database(std::shared_ptr<pg::pool> pool,
+                                                                     publish_config const& config,
+                                                                     tiles::id_resolver& ids);
 
 /// Connects to one database (retrying transient failures for `retry_timeout`), logs its TLS
 /// and certificates, checks its versions, discovers the tables (geometry or geography columns)

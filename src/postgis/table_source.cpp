@@ -151,7 +151,8 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
 table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
     : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
       m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)) {
+      m_statement_name(next_statement_name()), m_pool(std::move(pool)),
+      m_cache_name(tiles::instance_name(m_spec.id)) {
     row_filter filter;
     if (m_spec.filter) {
         filter = compile_filter(*m_spec.filter, m_spec.table, m_spec.layout.srid, 4);

@@ -73,6 +73,7 @@ class table_source final : public tiles::tile_source {
     [[nodiscard]] std::string_view content_type() const noexcept override { return tiles::mvt_type; }
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
     [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
+    [[nodiscard]] std::string_view cache_name() const noexcept override { return m_cache_name; }
 
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
     async_get_tile(tile_coord coord, std::string const& query) const override;
@@ -87,6 +88,7 @@ class table_source final : public tiles::tile_source {
     std::vector<Oid> m_param_types;
     std::string m_statement_name;
     std::shared_ptr<pg::pool> m_pool;
+    std::string m_cache_name; ///< this instance's (a reload may publish another under the id)
 };
 
 } // namespace kachel::postgis

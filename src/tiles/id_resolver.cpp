@@ -37,7 +37,21 @@ bool is_reserved_id(std::string_view id) noexcept {
     return std::find(reserved_ids.begin(), reserved_ids.end(), id) != reserved_ids.end();
 }
 
+id_resolver::id_resolver(id_resolver&& other) noexcept {
+    std::lock_guard const lock{other.m_mutex};
+    m_owner_by_id = std::move(other.m_owner_by_id);
+}
+
+id_resolver& id_resolver::operator=(id_resolver&& other) noexcept {
+    if (this != &other) {
+        std::scoped_lock const lock{m_mutex, other.m_mutex};
+        m_owner_by_id = std::move(other.m_owner_by_id);
+    }
+    return *this;
+}
+
 std::string id_resolver::resolve(std::string_view name, std::string_view signature) {
+    std::lock_guard const lock{m_mutex};
     std::string base = sanitize_id(name);
     bool const reserved = is_reserved_id(base);
     if (!reserved) {

@@ -68,7 +68,7 @@ test.before(async () => {
   const triggers = execFileSync(env('KACHEL_BINARY'), ['--notify-changes', '--print-change-triggers', url],
     { env: { ...kachelEnv(), RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
   writeFileSync(join(rasterDir, 'triggers.sql'), triggers);
-  psql('kachel', db, ['-f', join(rasterDir, 'triggers.sql')]);
+  psql('postgres', db, ['-f', join(rasterDir, 'triggers.sql')]); // a superuser: the event triggers too
   kachel = await startKachel(['-l', '127.0.0.1:0', '-W', '2', '--notify-changes', url, archive]);
 });
 
@@ -242,6 +242,11 @@ test('an edit in the database redraws the open map: only the tiles it touched, w
   assert.ok(again.length > 0, 'the touched tiles were fetched again');
   t.diagnostic(`refetched ${again.map((f) => `${f.z}/${f.x}/${f.y}`).join(' ')}; the view holds ${inView}`);
   assert.ok(again.length < inView, `${again.length} refetched; the view holds ${inView}`);
+
+  // A table created meanwhile joins the list, still without a reload.
+  psql('kachel', db, ['-c', 'CREATE TABLE live_added (id integer, geom geometry(Point, 4326))']);
+  await page.waitForSelector('#sources li[data-id="live_added"]', { timeout: 15000 });
+  assert.equal(await page.evaluate(() => window.kachelMarker), 'same page', 'the page was not reloaded');
   for (const tile of again) {
     const n = 2 ** tile.z;
     const x = ((10 + 180) / 360) * n;

@@ -348,3 +348,49 @@ TEST_F(discovery, verify_full_checks_the_host_name) {
             << e.what();
     }
 }
+
+TEST_F(discovery, a_rediscovery_on_the_pool_sees_new_and_dropped_tables_and_keeps_the_ids) {
+    s_db->query("CREATE TABLE later_a (id integer, geom geometry(Point, 4326));"
+                "INSERT INTO later_a VALUES (1, 'SRID=4326;POINT(1 1)')");
+    tiles::catalog catalog;
+    tiles::id_resolver ids;
+    postgis::readiness ready;
+    auto const params = test::params_for(test::tls_conninfo(s_db->name()));
+    auto const first =
+        run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
+                                                   std::chrono::milliseconds{0}, postgis::publish_config{},
+                                                   ids, catalog, &ready));
+    ASSERT_EQ(ready.pools().size(), 1U);
+    auto const pool = ready.pools().front();
+    s_db->query("DROP TABLE later_a; CREATE TABLE later_b (id integer, geom geometry(Point, 4326));"
+                "INSERT INTO later_b VALUES (1, 'SRID=4326;POINT(2 2)')");
+    auto const again = run(m_ioc, postgis::async_rediscover_database(pool, postgis::publish_config{}, ids));
+    s_db->query("DROP TABLE later_b");
+    std::map<std::string, std::string> before;
+    for (auto const& t : first.tables) {
+        before[t.table.schema + "." + t.table.table + "." + t.table.geometry_column] = t.id;
+    }
+    std::map<std::string, std::string> after;
+    for (auto const& t : again.tables) {
+        after[t.table.schema + "." + t.table.table + "." + t.table.geometry_column] = t.id;
+    }
+    EXPECT_TRUE(before.contains("public.later_a.geom"));
+    EXPECT_FALSE(after.contains("public.later_a.geom"));
+    ASSERT_TRUE(after.contains("public.later_b.geom"));
+    EXPECT_EQ(after.at("public.later_b.geom"), "later_b");
+    // Every other table is found again under the id it had (the same resolver).
+    for (auto const& [name, id] : before) {
+        if (name != "public.later_a.geom") {
+            ASSERT_TRUE(after.contains(name)) << name;
+            EXPECT_EQ(after.at(name), id) << name;
+        }
+    }
+    EXPECT_EQ(first.functions.size(), again.functions.size());
+    // The connection went back with the tile connections' settings: the 31 s backstop.
+    auto const setting = run(m_ioc, [pool]() -> boost::asio::awaitable<std::string> {
+        auto lease = co_await pool->async_acquire();
+        auto const r = co_await lease->async_exec("SHOW statement_timeout");
+        co_return std::string{r.get(0, 0)};
+    }());
+    EXPECT_EQ(setting, "31s");
+}

@@ -49,15 +49,22 @@ TEST(change_notify, the_sql_names_every_column_and_says_what_to_do_without_trigg
     EXPECT_NE(
         sql.find("CREATE TRIGGER kachel_notify_delete AFTER DELETE ON \"public\".\"roads\" REFERENCING OLD "
                  "TABLE AS kachel_old\n    FOR EACH STATEMENT EXECUTE FUNCTION "
-                 "kachel.notify_change('geom', '3857', 'fixed', 'centre', '3857', 'fixed');"),
+                 "kachel_notify.notify_change('geom', '3857', 'fixed', 'centre', '3857', 'fixed');"),
         std::string::npos)
         << sql;
     EXPECT_NE(sql.find("ON \"odd \"\"schema\"\"\".\"t\""), std::string::npos);
-    EXPECT_NE(sql.find("kachel.notify_change('g', '4326', 'per_value')"), std::string::npos);
+    EXPECT_NE(sql.find("kachel_notify.notify_change('g', '4326', 'per_value')"), std::string::npos);
     EXPECT_NE(sql.find("-- \"public\".\"v\" is a view"), std::string::npos);
     EXPECT_NE(sql.find("SELECT pg_notify('kachel_changes', '{\"schema\":\"public\",\"table\":\"m\"}');"),
               std::string::npos);
     EXPECT_EQ(sql.find("AFTER INSERT ON \"public\".\"v\""), std::string::npos);
+    // The event triggers for schema changes, made only by a superuser, in the same transaction.
+    auto const events = sql.find("CREATE EVENT TRIGGER kachel_notify_ddl ON ddl_command_end");
+    EXPECT_NE(events, std::string::npos);
+    EXPECT_LT(events, sql.rfind("COMMIT;"));
+    EXPECT_NE(sql.find("IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN"),
+              std::string::npos);
+    EXPECT_NE(sql.find("PERFORM pg_notify('kachel_changes', '{\"catalog\":true}');"), std::string::npos);
     EXPECT_NE(sql.find("\"public\".\"p\" is partitioned"), std::string::npos);
     EXPECT_NE(sql.find("AFTER INSERT ON \"public\".\"p\""), std::string::npos);
 }
@@ -86,6 +93,15 @@ TEST(change_notify, payloads_are_read_and_bad_ones_named) {
         EXPECT_FALSE(postgis::parse_change(bad, why)) << bad;
         EXPECT_FALSE(why.empty()) << bad;
     }
+}
+
+TEST(change_notify, a_schema_change_is_told_apart_from_a_table_change) {
+    EXPECT_TRUE(postgis::is_catalog_change(postgis::catalog_payload));
+    EXPECT_TRUE(postgis::is_catalog_change(R"({ "catalog" : true })"));
+    EXPECT_FALSE(postgis::is_catalog_change(R"({"catalog":false})"));
+    EXPECT_FALSE(postgis::is_catalog_change(R"({"catalog":"yes"})"));
+    EXPECT_FALSE(postgis::is_catalog_change(R"({"schema":"public","table":"catalog"})"));
+    EXPECT_FALSE(postgis::is_catalog_change("catalog"));
 }
 
 } // namespace
