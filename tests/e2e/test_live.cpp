@@ -528,6 +528,10 @@ TEST_F(live, the_catalog_follows_the_schema_at_once_on_every_instance) {
     event_stream stream{s_a->port};
     ASSERT_FALSE(stream.read_until(": kachel change events").empty()) << stream.data();
     auto const reloads = s_a->metric("kachel_catalog_reloads_total", "outcome=\"changed\"");
+    auto const kept = tile_path("live_pts", 10, 139.7, 35.7);
+    ASSERT_EQ(test::http_get(s_a->port, kept).status, 200);
+    ASSERT_EQ(test::http_get(s_a->port, kept).status, 200);
+    auto const kept_misses = s_a->logged(kept, "miss");
     // A new table: published by both processes, without a restart (reload_interval is 10 min:
     // only the event trigger's notification can do it this soon).
     s_db->query("CREATE TABLE live_new (id integer PRIMARY KEY, name text, geom geometry(Point, 4326));"
@@ -548,6 +552,9 @@ TEST_F(live, the_catalog_follows_the_schema_at_once_on_every_instance) {
     EXPECT_NE(added.find(R"("added":["live_new"])"), std::string::npos) << added;
     EXPECT_GT(s_a->metric("kachel_catalog_reloads_total", "outcome=\"changed\""), reloads);
     EXPECT_NE(s_a->process->output().find("added [live_new]"), std::string::npos);
+    // The sources that did not change kept their cached tiles.
+    ASSERT_EQ(test::http_get(s_a->port, kept).status, 200);
+    EXPECT_EQ(s_a->logged(kept, "miss"), kept_misses);
 
     // A new column: the source is republished with it, and its cached tiles go.
     ASSERT_EQ(test::http_get(s_a->port, tile).status, 200); // cached now
