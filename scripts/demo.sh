@@ -40,6 +40,17 @@ printf 'localhost:%s:kachel_demo:kachel:%s\n' "$KACHEL_PG_PORT" "$KACHEL_PG_PASS
 chmod 600 "$state/pgpass"
 export PGPASSFILE="$state/pgpass"
 
+url="postgresql://kachel@localhost:$KACHEL_PG_PORT/kachel_demo?sslmode=verify-full"
+# Live data: the change triggers kachel prints, run by the cluster's superuser (which adds the
+# event triggers for schema changes), so that an edit in psql shows on the open map.
+if [ ! -f "$state/demo-triggers" ]; then
+  echo "demo: installing the change triggers that kachel --print-change-triggers prints..."
+  "$build/src/kachel" --notify-changes --print-change-triggers "$url" 2>/dev/null > "$state/triggers.sql"
+  PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$KACHEL_PG_SOCKET" \
+    -p "$KACHEL_PG_PORT" -U postgres -d kachel_demo -f "$state/triggers.sql"
+  touch "$state/demo-triggers"
+fi
+
 base="http://localhost:$port"
 cat <<TXT
 
@@ -49,8 +60,11 @@ kachel demo: PostGIS cluster on localhost:$KACHEL_PG_PORT (TLS, hostssl only), k
   TileJSON   $base/countries
   tile       $base/countries/0/0/0
   composite  $base/countries,cities/6/33/22
+  live data  open $base/?source=countries,cities, then in another shell:
+             psql -h $KACHEL_PG_SOCKET -p $KACHEL_PG_PORT -U kachel -d kachel_demo \\
+               -c "UPDATE cities SET geom = ST_Translate(geom, 1, 0) WHERE name = 'Paris'"
+             and the map redraws the tiles around Paris, without a reload
 Press Ctrl+C to stop kachel and the cluster.
 
 TXT
-"$build/src/kachel" -l "localhost:$port" \
-  "postgresql://kachel@localhost:$KACHEL_PG_PORT/kachel_demo?sslmode=verify-full"
+"$build/src/kachel" -l "localhost:$port" --notify-changes "$url"

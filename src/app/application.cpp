@@ -111,12 +111,13 @@ struct application::state {
     /// Where archive reads run: they may block on the disk, so never on an event loop.
     asio::thread_pool blocking{std::max(2U, std::thread::hardware_concurrency())};
     std::unique_ptr<tiles::tile_cache> cache;
+    /// Source ids, handed out at startup and by every reload (of archives and of databases);
+    /// declared before what uses it, so that it outlives them.
+    tiles::id_resolver ids;
     std::unique_ptr<archive_set> archives;
     std::unique_ptr<http::server> server;
     /// What changed, for `/_/changes`: told by the change listeners and the purge route.
     http::change_feed changes;
-    /// Source ids, handed out at startup and by every reload (of archives and of databases).
-    tiles::id_resolver ids;
     /// Per database: its change listener, when it notifies changes (else null).
     std::vector<std::shared_ptr<change_listener>> listeners;
     /// Reloads the databases' catalogs (reload_interval, schema changes).
