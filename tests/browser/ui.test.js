@@ -46,6 +46,12 @@ function startKachel(args) {
 let kachel;
 let browser;
 
+/** Resolves once the page's map has loaded everything it shows. */
+const mapIdle = (page) => page.evaluate(() => new Promise((resolve) => {
+  const map = window.kachelMap;
+  if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
+}));
+
 test.before(async () => {
   psql('postgres', 'postgres', ['-c', `CREATE DATABASE "${db}" OWNER kachel`]);
   psql('postgres', db, ['-c', 'CREATE EXTENSION postgis']);
@@ -125,10 +131,7 @@ test('the UI lists the sources, maps one, and shows a feature in a popup', async
 
   await page.click('#sources li[data-id="points"] .id');
   await page.waitForFunction(() => document.body.dataset.selected === 'points');
-  await page.evaluate(() => new Promise((resolve) => {
-    const map = window.kachelMap;
-    if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
-  }));
+  await mapIdle(page);
 
   const rendered = await page.evaluate(() => window.kachelMap.queryRenderedFeatures({ layers: ['points-circle'] })
     .map((f) => f.properties.name));
@@ -185,10 +188,7 @@ test('a raster archive is listed and previewed with its PNG tiles', async () => 
   await page.waitForSelector('#sources li[data-id="raster"]');
   await page.click('#sources li[data-id="raster"] .id');
   await page.waitForFunction(() => document.body.dataset.selected === 'raster');
-  await page.evaluate(() => new Promise((resolve) => {
-    const map = window.kachelMap;
-    if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
-  }));
+  await mapIdle(page);
   const shown = await page.evaluate(() => ({
     source: window.kachelMap.getSource('kachel')?.type,
     layer: window.kachelMap.getLayer('kachel-raster')?.type,
@@ -213,10 +213,7 @@ test('an edit in the database redraws the open map: only the tiles it touched, w
   });
   await page.goto(`http://127.0.0.1:${kachel.port}/?source=points`);
   await page.waitForFunction(() => document.body.dataset.selected === 'points' && document.body.dataset.live === 'on');
-  await page.evaluate(() => new Promise((resolve) => {
-    const map = window.kachelMap;
-    if (map.loaded() && map.areTilesLoaded()) resolve(); else map.once('idle', resolve);
-  }));
+  await mapIdle(page);
   // Closer in, so that the view holds many tiles and the edit touches few of them.
   await page.evaluate(() => new Promise((resolve) => {
     const map = window.kachelMap;
