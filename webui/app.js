@@ -81,7 +81,8 @@ function clearSources() {
   if (map.getSource('kachel')) map.removeSource('kachel');
 }
 
-async function select(ids) {
+/** Maps the sources `ids` (a composite when several); `fit` moves the view to their bounds. */
+async function select(ids, fit = true) {
   state.selected = ids;
   renderList();
   clearSources();
@@ -105,7 +106,7 @@ async function select(ids) {
   for (const layer of layersFor(tilejson, 'kachel', contentType)) {
     map.addLayer({ ...layer, metadata: { ...(layer.metadata || {}), 'kachel:owned': true } });
   }
-  if (Array.isArray(tilejson.bounds) && tilejson.bounds.length === 4) {
+  if (fit && Array.isArray(tilejson.bounds) && tilejson.bounds.length === 4) {
     const [w, s, e, n] = tilejson.bounds;
     map.fitBounds([[Math.max(w, -180), Math.max(s, -85)], [Math.min(e, 180), Math.min(n, 85)]],
       { padding: 40, animate: false, maxZoom: 14 });
@@ -234,7 +235,7 @@ async function catalogChanged(change) {
   await loadCatalog();
   const removed = change.removed || [];
   if (state.selected.some((id) => removed.includes(id) || (change.changed || []).includes(id))) {
-    await select(state.selected.filter((id) => !removed.includes(id)));
+    await select(state.selected.filter((id) => !removed.includes(id)), false); // the view stays
   }
 }
 

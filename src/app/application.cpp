@@ -295,33 +295,32 @@ struct application::state {
         }
         auto const timeout = settings.shutdown_timeout;
         asio::steady_timer timer{ioc};
-        auto const wait_until_idle =
-            [&](std::chrono::steady_clock::time_point deadline) -> asio::awaitable<void> {
-            while (server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+        using std::chrono::steady_clock;
+        // Waits in steps of 20 ms while `busy()` is true, until `deadline`.
+        auto const wait_while = [&timer](auto busy,
+                                         steady_clock::time_point deadline) -> asio::awaitable<void> {
+            while (busy() && steady_clock::now() < deadline) {
                 timer.expires_after(std::chrono::milliseconds{20});
                 co_await timer.async_wait(asio::use_awaitable);
             }
         };
-        co_await wait_until_idle(std::chrono::steady_clock::now() + timeout);
+        auto const requests = [this] { return server->in_flight() > 0; };
+        co_await wait_while(requests, steady_clock::now() + timeout);
         // A catalog reload under way was cancelled: a moment for it to give its connection back.
-        for (int i = 0; i < 100 && reloader && reloader->busy(); ++i) {
-            timer.expires_after(std::chrono::milliseconds{20});
-            co_await timer.async_wait(asio::use_awaitable);
-        }
+        co_await wait_while([this] { return reloader && reloader->busy(); },
+                            steady_clock::now() + std::chrono::seconds{2});
         // The change streams were told to end: a moment for their last words.
-        for (int i = 0; i < 50 && changes.subscribers() > 0; ++i) {
-            timer.expires_after(std::chrono::milliseconds{20});
-            co_await timer.async_wait(asio::use_awaitable);
-        }
+        co_await wait_while([this] { return changes.subscribers() > 0; },
+                            steady_clock::now() + std::chrono::seconds{1});
         if (auto const left = server->in_flight(); left > 0) {
-            auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+            auto const deadline = steady_clock::now() + std::chrono::seconds{2};
             std::size_t cancelled = 0;
             for (auto const& pool : ready.pools()) {
                 cancelled += co_await pool->async_cancel_running(deadline);
             }
             spdlog::warn("{} request(s) still running after {} s: cancelled {} database statement(s)", left,
                          timeout.count(), cancelled);
-            co_await wait_until_idle(deadline);
+            co_await wait_while(requests, deadline);
         }
         spdlog::info("kachel stopped");
         ioc.stop();

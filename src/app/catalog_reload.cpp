@@ -145,7 +145,12 @@ asio::awaitable<void> catalog_reloader::run(std::shared_ptr<catalog_reloader> se
         }
         p.requested.reset();
         p.running = true;
-        co_await self->reload(index);
+        try {
+            co_await self->reload(index);
+        } catch (std::exception const& e) {
+            // Whatever went wrong, the catalog stays as it was and the next reload comes.
+            spdlog::error("Reloading the catalog of {} failed: {}", p.part.label, e.what());
+        }
         p.running = false;
         last = clock::now();
     }
