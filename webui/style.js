@@ -68,18 +68,6 @@ export function graticule(step = 30) {
   return { type: 'FeatureCollection', features };
 }
 
-/** The XYZ tile containing a point at an integer zoom (Web Mercator, y down). */
-export function tileAt(lng, lat, zoom) {
-  const z = Math.max(0, Math.floor(zoom));
-  const n = 2 ** z;
-  const clampedLat = Math.max(-85.0511287798, Math.min(85.0511287798, lat));
-  const rad = (clampedLat * Math.PI) / 180;
-  const x = Math.min(n - 1, Math.max(0, Math.floor(((lng + 180) / 360) * n)));
-  const y = Math.min(n - 1, Math.max(0,
-    Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n)));
-  return { z, x, y };
-}
-
 /** Position of (lng, lat) in the tiles of a zoom with n tiles a side (fractions kept, clamped). */
 function tilePosition(lng, lat, n) {
   const clampedLat = Math.max(-85.0511287798, Math.min(85.0511287798, lat));
@@ -88,6 +76,17 @@ function tilePosition(lng, lat, n) {
     x: ((Math.max(-180, Math.min(180, lng)) + 180) / 360) * n,
     y: ((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n,
   };
+}
+
+/** The tile column or row a tile position falls in, within the n tiles of its zoom. */
+const tileIndex = (v, n) => Math.min(n - 1, Math.max(0, Math.floor(v)));
+
+/** The XYZ tile containing a point at an integer zoom (Web Mercator, y down). */
+export function tileAt(lng, lat, zoom) {
+  const z = Math.max(0, Math.floor(zoom));
+  const n = 2 ** z;
+  const p = tilePosition(lng, lat, n);
+  return { z, x: tileIndex(p.x, n), y: tileIndex(p.y, n) };
 }
 
 /**
@@ -103,14 +102,13 @@ export function changedTiles(change, z, limit = 256) {
   if (!Array.isArray(change.boxes) || change.boxes.length === 0) return null;
   const n = 2 ** z;
   const reach = (change.margin || 0) + 1e-9;
-  const clamp = (v) => Math.min(n - 1, Math.max(0, Math.floor(v)));
   const seen = new Set();
   const tiles = [];
   for (const [west, south, east, north] of change.boxes) {
     const low = tilePosition(west, north, n);
     const high = tilePosition(east, south, n);
-    const [x0, x1] = [clamp(low.x - reach), clamp(high.x + reach)];
-    const [y0, y1] = [clamp(low.y - reach), clamp(high.y + reach)];
+    const [x0, x1] = [tileIndex(low.x - reach, n), tileIndex(high.x + reach, n)];
+    const [y0, y1] = [tileIndex(low.y - reach, n), tileIndex(high.y + reach, n)];
     if (tiles.length + (x1 - x0 + 1) * (y1 - y0 + 1) > limit) return null;
     for (let x = x0; x <= x1; x++) {
       for (let y = y0; y <= y1; y++) {

@@ -46,6 +46,14 @@ function startKachel(args) {
 let kachel;
 let browser;
 
+/** The page's console errors and uncaught exceptions, collected as they come. */
+function consoleErrors(page) {
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
 /** Resolves once the page's map has loaded everything it shows. */
 const mapIdle = (page) => page.evaluate(() => new Promise((resolve) => {
   const map = window.kachelMap;
@@ -114,9 +122,7 @@ test.after(async () => {
 test('the UI lists the sources, maps one, and shows a feature in a popup', async () => {
   const base = `http://127.0.0.1:${kachel.port}`;
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(e.message));
+  const errors = consoleErrors(page);
 
   await page.goto(`${base}/`);
   await page.waitForSelector('#sources li[data-id="points"]');
@@ -175,9 +181,7 @@ test('a composite of two sources draws both layers', async () => {
 
 test('a raster archive is listed and previewed with its PNG tiles', async () => {
   const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(e.message));
+  const errors = consoleErrors(page);
   const tiles = [];
   page.on('response', (r) => {
     if (/^\/raster\/\d+\/\d+\/\d+$/.test(new URL(r.url()).pathname)) {
@@ -203,9 +207,7 @@ test('a raster archive is listed and previewed with its PNG tiles', async () => 
 
 test('an edit in the database redraws the open map: only the tiles it touched, without a reload', async (t) => {
   const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(e.message));
+  const errors = consoleErrors(page);
   const fetched = [];
   page.on('response', (r) => {
     const m = new URL(r.url()).pathname.match(/^\/points\/(\d+)\/(\d+)\/(\d+)$/);
