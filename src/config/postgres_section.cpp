@@ -2,13 +2,16 @@
 
 #include "config/martin_keys.hpp"
 #include "config/setting.hpp"
+#include "config/value_text.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "postgis/cql2.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace kachel::config {
 
@@ -71,6 +74,114 @@ std::string row_filter_text(YAML::Node const& node, std::string const& dotted, y
     return std::move(*text);
 }
 
+/// `a-b`, `a` or `a-` (up to the highest zoom): the zooms a per-zoom value covers.
+std::pair<int, int> zoom_range(std::string const& text, std::string const& key, yaml_context const& ctx) {
+    auto const bad = [&] {
+        return config_error{fmt_error("{}: '{}': '{}' is not a zoom range; write one zoom (7), a range (0-4) "
+                                      "or an open range (10-), with zooms 0 to {}",
+                                      ctx.file, key, text, postgis::max_zoom_level)};
+    };
+    auto const number = [&](std::string_view part) {
+        int value = -1;
+        auto const [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+        if (part.empty() || ec != std::errc{} || ptr != part.data() + part.size() || value < 0 ||
+            value > postgis::max_zoom_level) {
+            throw bad();
+        }
+        return value;
+    };
+    auto const dash = text.find('-');
+    if (dash == std::string::npos) {
+        int const z = number(text);
+        return {z, z};
+    }
+    std::string_view const rest = std::string_view{text}.substr(dash + 1);
+    int const low = number(std::string_view{text}.substr(0, dash));
+    int const high = rest.empty() ? postgis::max_zoom_level : number(rest);
+    if (low > high) {
+        throw bad();
+    }
+    return {low, high};
+}
+
+/// One value for every zoom, or a map from zoom ranges to values (`{0-4: 16, 5-8: 4}`); zooms
+/// the map leaves out have none. `parse` reads one value.
+template <class T, class Parse>
+postgis::per_zoom<T> per_zoom_value(YAML::Node const& node, std::string const& dotted,
+                                    yaml_context const& ctx, Parse const& parse) {
+    if (node && node.IsMap()) {
+        postgis::per_zoom<T> out;
+        for (auto const& entry : node) {
+            auto const range = entry.first.as<std::string>();
+            auto const key = child_key(dotted, range);
+            auto const [low, high] = zoom_range(range, key, ctx);
+            auto const text = scalar(entry.second, key, ctx);
+            if (!text) {
+                throw config_error{fmt_error("{}: '{}' has no value", ctx.file, key)};
+            }
+            T const value = parse(*text, value_origin{ctx.file, key});
+            for (int z = low; z <= high; ++z) {
+                auto& slot = out.values[static_cast<std::size_t>(z)];
+                if (slot) {
+                    throw config_error{fmt_error(
+                        "{}: '{}': zoom {} is in two ranges; give each zoom one value", ctx.file, dotted, z)};
+                }
+                slot = value;
+            }
+        }
+        return out;
+    }
+    auto const text = scalar(node, dotted, ctx);
+    if (!text) {
+        throw config_error{
+            fmt_error("{}: '{}' is empty: remove it, or give one value or a map of zoom ranges "
+                      "to values such as {{0-4: 16, 5-8: 4}}",
+                      ctx.file, dotted)};
+    }
+    return postgis::per_zoom<T>::everywhere(parse(*text, value_origin{ctx.file, dotted}));
+}
+
+/// `order_by`: `population desc, name`, or a list of such terms; each a column, then optionally
+/// `asc` or `desc`.
+std::vector<postgis::order_term> order_by(YAML::Node const& node, std::string const& dotted,
+                                          yaml_context const& ctx) {
+    std::vector<std::string> pieces;
+    for (auto const& item : string_list(node, dotted, ctx)) {
+        std::size_t start = 0;
+        while (start <= item.size()) {
+            auto const comma = std::min(item.find(',', start), item.size());
+            pieces.push_back(item.substr(start, comma - start));
+            start = comma + 1;
+        }
+    }
+    std::vector<postgis::order_term> out;
+    for (auto const& piece : pieces) {
+        auto term = trim(piece);
+        postgis::order_term t;
+        auto const space = term.find_last_of(" \t");
+        if (space != std::string_view::npos) {
+            auto const word = to_lower(term.substr(space + 1));
+            if (word == "asc" || word == "desc") {
+                t.descending = word == "desc";
+                term = trim(term.substr(0, space));
+            }
+        }
+        if (term.empty()) {
+            throw config_error{
+                fmt_error("{}: '{}' has an empty term; write columns, each optionally followed by "
+                          "asc or desc, such as: population desc, name",
+                          ctx.file, dotted)};
+        }
+        t.column = std::string{term};
+        out.push_back(std::move(t));
+    }
+    if (out.empty()) {
+        throw config_error{fmt_error("{}: '{}' is empty: remove it, or name columns such as: population desc",
+                                     ctx.file, dotted)};
+    }
+    return out;
+}
+
 table_config parse_table(std::string id, YAML::Node const& node, std::string const& path,
                          yaml_context const& ctx) {
     require_map(node, path, ctx);
@@ -114,6 +225,20 @@ table_config parse_table(std::string id, YAML::Node const& node, std::string con
             t.filter = row_filter_text(value, dotted, ctx);
         } else if (key == "notify_changes") {
             t.notify_changes = boolean(value, dotted, ctx);
+        } else if (key == "order_by") {
+            t.order_by = order_by(value, dotted, ctx);
+        } else if (key == "max_feature_count") {
+            t.max_feature_count = per_zoom_value<std::uint64_t>(value, dotted, ctx, parse_positive);
+        } else if (key == "thin_points") {
+            t.thin_points =
+                per_zoom_value<double>(value, dotted, ctx, [](std::string_view text, value_origin const& o) {
+                    return parse_positive_number(text, o, "16 (pixels)");
+                });
+        } else if (key == "simplify") {
+            t.simplify =
+                per_zoom_value<double>(value, dotted, ctx, [](std::string_view text, value_origin const& o) {
+                    return parse_positive_number(text, o, "1 or 0.5 (pixels)");
+                });
         } else if (key == "properties") {
             std::vector<std::pair<std::string, std::string>> props;
             if (value && !value.IsNull()) {

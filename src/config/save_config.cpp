@@ -73,6 +73,54 @@ void emit_timeout(YAML::Emitter& y, std::chrono::milliseconds timeout,
     }
 }
 
+/// A per-zoom value as the config reads it: one value when every zoom has it, else a map of
+/// zoom ranges (`0-4`, `7`, `10-`); nothing when no zoom has one.
+template <class T>
+void emit_per_zoom(YAML::Emitter& y, std::string_view key, postgis::per_zoom<T> const& value) {
+    if (!value.any()) {
+        return;
+    }
+    y << YAML::Key << std::string{key} << YAML::Value;
+    if (value == postgis::per_zoom<T>::everywhere(value.values[0])) {
+        y << *value.values[0];
+        return;
+    }
+    y << YAML::BeginMap;
+    int const last = postgis::max_zoom_level;
+    for (int z = 0; z <= last;) {
+        auto const v = value.at(z);
+        int end = z;
+        while (end < last && value.at(end + 1) == v) {
+            ++end;
+        }
+        if (v) {
+            auto const range = z == end
+                                   ? std::to_string(z)
+                                   : (end == last ? fmt::format("{}-", z) : fmt::format("{}-{}", z, end));
+            y << YAML::Key << range << YAML::Value << *v;
+        }
+        z = end + 1;
+    }
+    y << YAML::EndMap;
+}
+
+void emit_budget(YAML::Emitter& y, postgis::tile_budget const& budget,
+                 postgis::publish_config const& publish) {
+    if (!budget.order_by.empty()) {
+        std::string terms;
+        for (auto const& term : budget.order_by) {
+            terms +=
+                fmt::format("{}{}{}", terms.empty() ? "" : ", ", term.column, term.descending ? " desc" : "");
+        }
+        y << YAML::Key << "order_by" << YAML::Value << text{terms};
+    }
+    if (budget.max_feature_count != postgis::per_zoom<std::uint64_t>::everywhere(publish.max_feature_count)) {
+        emit_per_zoom(y, "max_feature_count", budget.max_feature_count);
+    }
+    emit_per_zoom(y, "thin_points", budget.thin_points);
+    emit_per_zoom(y, "simplify", budget.simplify);
+}
+
 void emit_table(YAML::Emitter& y, postgis::table_spec const& t, postgis::publish_config const& publish) {
     y << YAML::Key << text{t.id} << YAML::Value << YAML::BeginMap;
     y << YAML::Key << "schema" << YAML::Value << text{t.table.schema};
@@ -92,6 +140,10 @@ void emit_table(YAML::Emitter& y, postgis::table_spec const& t, postgis::publish
     y << YAML::Key << "clip_geom" << YAML::Value << t.layout.geometry.clip_geom;
     emit_timeout(y, t.statement_timeout, publish.statement_timeout);
     emit_cache(y, t.cache);
+    emit_budget(y, t.layout.budget, publish);
+    if (!t.filter_text.empty()) {
+        y << YAML::Key << "filter" << YAML::Value << text{t.filter_text};
+    }
     if (t.notify_changes != publish.notify_changes) {
         y << YAML::Key << "notify_changes" << YAML::Value << t.notify_changes;
     }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <optional>
 
 namespace kachel::config {
@@ -32,6 +33,17 @@ std::uint64_t parse_positive(std::string_view text, value_origin const& origin) 
     auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || value == 0) {
         throw config_error{fmt_error("{} must be a positive integer, got '{}'", origin.describe(), text)};
+    }
+    return value;
+}
+
+double parse_positive_number(std::string_view text, value_origin const& origin, std::string_view example) {
+    double value = 0;
+    auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || !std::isfinite(value) ||
+        value <= 0) {
+        throw config_error{
+            fmt_error("{} must be a number above 0, such as {}; got '{}'", origin.describe(), example, text)};
     }
     return value;
 }

@@ -28,6 +28,10 @@ struct value_origin {
 /// An integer > 0.
 [[nodiscard]] std::uint64_t parse_positive(std::string_view text, value_origin const& origin);
 
+/// A finite number > 0; `example` shows a good one in the message (`"1 or 0.5"`).
+[[nodiscard]] double parse_positive_number(std::string_view text, value_origin const& origin,
+                                           std::string_view example);
+
 /// true/false, yes/no, on/off.
 [[nodiscard]] bool parse_boolean(std::string_view text, value_origin const& origin);
 

@@ -37,6 +37,14 @@ struct table_config {
     std::optional<std::string> filter;
     /// `notify_changes`: overrides the connection's.
     std::optional<bool> notify_changes;
+    /// `order_by`: the ranking of features, columns as written (matched once the table is found).
+    std::vector<order_term> order_by;
+    /// `max_feature_count`: overrides the connection's; may differ by zoom.
+    std::optional<per_zoom<std::uint64_t>> max_feature_count;
+    /// `thin_points`: at most one point per N x N tile pixels, by zoom.
+    std::optional<per_zoom<double>> thin_points;
+    /// `simplify`: tolerance in tile pixels for lines and polygons, by zoom.
+    std::optional<per_zoom<double>> simplify;
 };
 
 /// A function published under a chosen id (`postgres.functions.<id>`).

@@ -96,7 +96,7 @@ std::string fingerprint(tiles::tile_source const& source) {
     doc.erase("bounds");
     std::string out = doc.dump();
     if (auto const* table = dynamic_cast<table_source const*>(&source)) {
-        out += table->sql();
+        out += table->all_sql();
     } else if (auto const* function = dynamic_cast<function_source const*>(&source)) {
         out += function->sql();
     }

@@ -212,7 +212,8 @@ class resolver {
         table_layout layout;
         layout.layer = cfg.layer_id.value_or(cfg.id);
         layout.srid = *srid;
-        layout.max_feature_count = m_config.max_feature_count;
+        layout.budget.max_feature_count =
+            cfg.max_feature_count.value_or(per_zoom<std::uint64_t>::everywhere(m_config.max_feature_count));
         layout.geometry.extent = cfg.extent.value_or(layout.geometry.extent);
         layout.geometry.buffer = cfg.buffer.value_or(layout.geometry.buffer);
         layout.geometry.clip_geom = cfg.clip_geom.value_or(layout.geometry.clip_geom);
@@ -259,6 +260,9 @@ class resolver {
             std::sort(layout.properties.begin(), layout.properties.end(),
                       [](auto const& a, auto const& b) { return a.name < b.name; });
         }
+        if (!budget_for(cfg, *info, layout.budget)) {
+            return;
+        }
         cql2::node_ptr filter;
         if (cfg.filter) {
             try {
@@ -280,6 +284,54 @@ class resolver {
             m_out.tables.back().filter = std::move(filter);
         }
         m_out.tables.back().notify_changes = cfg.notify_changes.value_or(m_config.notify_changes);
+    }
+
+    /// The configured budget's ranking and thinning/simplification, checked against the table.
+    /// A mistake stops startup whatever `on_invalid` says: the source would serve other tiles than
+    /// configured. false when it does.
+    bool budget_for(table_config const& cfg, table_info const& info, tile_budget& budget) {
+        auto const fatal = [&](std::string text) {
+            m_out.fatal_problems.push_back(fmt::format("Source {}: {}", cfg.id, text));
+            return false;
+        };
+        for (auto const& term : cfg.order_by) {
+            bool ambiguous = false;
+            auto const column = match_name(
+                info.properties, [](auto const& p) { return p.first; }, term.column, ambiguous);
+            if (!column) {
+                std::set<std::string> available;
+                for (auto const& [n, type] : info.properties) {
+                    available.insert(n);
+                }
+                return fatal(fmt::format(
+                    "tables.{}.order_by names '{}', which is not a column of {}.{}{}. Columns: {}", cfg.id,
+                    term.column, info.schema, info.table, ambiguous ? " (several differ only in case)" : "",
+                    list_or_none(available)));
+            }
+            budget.order_by.push_back({*column, term.descending});
+        }
+        auto const type = to_lower(info.geometry_type);
+        bool const points = type.starts_with("point") || type.starts_with("multipoint");
+        bool const mixed = type.starts_with("geometry");
+        if (cfg.thin_points) {
+            if (!points && !mixed) {
+                return fatal(
+                    fmt::format("tables.{}.thin_points thins points, but {}.{}.{} holds {}; remove it, "
+                                "or use simplify for lines and polygons",
+                                cfg.id, info.schema, info.table, info.geometry_column, info.geometry_type));
+            }
+            budget.thin_points = *cfg.thin_points;
+        }
+        if (cfg.simplify) {
+            if (points) {
+                return fatal(
+                    fmt::format("tables.{}.simplify simplifies lines and polygons, but {}.{}.{} holds {}; "
+                                "remove it, or use thin_points for points",
+                                cfg.id, info.schema, info.table, info.geometry_column, info.geometry_type));
+            }
+            budget.simplify = *cfg.simplify;
+        }
+        return true;
     }
 
     /// Martin's SRID rule (martin-compat 2.2); nullopt (reported for configured sources) when the
@@ -356,7 +408,7 @@ class resolver {
             }
             table_layout layout;
             layout.srid = *srid;
-            layout.max_feature_count = m_config.max_feature_count;
+            layout.budget.max_feature_count = per_zoom<std::uint64_t>::everywhere(m_config.max_feature_count);
             layout.geometry.extent = ap.extent.value_or(layout.geometry.extent);
             layout.geometry.buffer = ap.buffer.value_or(layout.geometry.buffer);
             layout.geometry.clip_geom = ap.clip_geom.value_or(layout.geometry.clip_geom);

@@ -72,7 +72,104 @@ std::string per_value_filter(table_info const& table, table_layout const& layout
     return layout.value_srids.size() == 1 ? arms : "(" + arms + ")";
 }
 
+/// Names of the helper columns of a budgeted tile query: a table column cannot be named so
+/// by accident (the dot).
+constexpr std::string_view geometry_alias = "\"kachel.g\"";
+constexpr std::string_view rank_alias = "\"kachel.r\"";
+
+/// One tile pixel at zoom `$1`, in Web Mercator metres: the world's width over 2^z tiles of
+/// tile_pixels pixels (40075016.68557849 / 256 = 156543.03392804097).
+constexpr std::string_view pixel_metres = "(156543.03392804097 / 2^($1::integer))";
+
+std::string order_alias(std::size_t i) {
+    return fmt::format("\"kachel.o{}\"", i);
+}
+
+/// The ORDER BY list of the ranking (empty without one): NULLs last in both directions, so a
+/// row without a value never outranks one with it.
+std::string ranking(std::vector<order_term> const& terms) {
+    std::string out;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        out += fmt::format("{}{} {} NULLS LAST", i == 0 ? "" : ", ", order_alias(i),
+                           terms[i].descending ? "DESC" : "ASC");
+    }
+    return out;
+}
+
+/// The tile query with a budget: the rows in the tile (the same `&&` filter, so the spatial
+/// index serves it), in Web Mercator; lines and polygons under one pixel dropped when
+/// simplifying; one point per thinning cell, the best ranked; the best ranked rows up to the
+/// limit; each simplified, then encoded.
+std::string budget_tile_sql(table_info const& table, table_layout const& layout, zoom_budget const& budget,
+                            std::string_view columns, std::string_view id_argument,
+                            std::string_view relation_rows) {
+    auto const& params = layout.geometry;
+    auto const& terms = layout.budget.order_by;
+    std::string orders;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        orders += fmt::format(", {} AS {}", quote_ident(terms[i].column), order_alias(i));
+    }
+    std::string rows =
+        fmt::format("SELECT ST_Transform(ST_CurveToLine({}), 3857) AS {}{}{} {}",
+                    own_srid_geometry(table, layout.srid), geometry_alias, columns, orders, relation_rows);
+    auto const g = geometry_alias;
+    std::string keep;
+    if (budget.simplify) {
+        // Under one pixel both ways, a line or polygon would draw as a dot at most.
+        keep = fmt::format("(ST_Dimension({0}) = 0 OR ST_XMax({0}) - ST_XMin({0}) >= {1} OR "
+                           "ST_YMax({0}) - ST_YMin({0}) >= {1})",
+                           g, pixel_metres);
+    }
+    auto const order = ranking(terms);
+    if (budget.thin_points) {
+        // Cells of a grid anchored at the world's corner, so a tile's cells are the same whichever
+        // tile (or buffer) a point is seen from. Lines and polygons of a mixed column are kept.
+        auto const cell = fmt::format("({} * {})", *budget.thin_points, pixel_metres);
+        rows =
+            fmt::format("SELECT *, row_number() OVER (PARTITION BY CASE WHEN ST_Dimension({0}) = 0 THEN "
+                        "floor((ST_XMin({0}) + 20037508.342789244) / {1}) END, CASE WHEN ST_Dimension({0}) "
+                        "= 0 THEN floor((ST_YMin({0}) + 20037508.342789244) / {1}) END{2}{3}) AS {4} "
+                        "FROM ({5}) AS f0{6}",
+                        g, cell, order.empty() ? "" : " ORDER BY ", order, rank_alias, rows,
+                        keep.empty() ? "" : " WHERE " + keep);
+        keep = fmt::format("({} = 1 OR ST_Dimension({}) > 0)", rank_alias, g);
+    }
+    std::string chosen = fmt::format("SELECT * FROM ({}) AS f1", rows);
+    if (!keep.empty()) {
+        chosen += " WHERE " + keep;
+    }
+    if (!order.empty()) {
+        chosen += " ORDER BY " + order;
+    }
+    if (budget.max_feature_count) {
+        chosen += fmt::format(" LIMIT {}", *budget.max_feature_count);
+    }
+    std::string drawn{g};
+    if (budget.simplify) {
+        drawn = fmt::format("ST_Simplify({}, {} * {}, false)", g, *budget.simplify, pixel_metres);
+    }
+    std::string names;
+    if (layout.id_column) {
+        names += ", " + quote_ident(layout.id_column->name);
+    }
+    for (auto const& p : layout.properties) {
+        names += ", " + quote_ident(p.name);
+    }
+    return fmt::format("SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom'{id}) FROM ("
+                       "SELECT ST_AsMVTGeom({drawn}, {env}, {extent}, {buffer}, {clip}) AS geom{names} "
+                       "FROM ({chosen}) AS f2) AS tile",
+                       fmt::arg("layer", quote_literal(layout.layer)), fmt::arg("extent", params.extent),
+                       fmt::arg("id", id_argument), fmt::arg("drawn", drawn), fmt::arg("env", tile_envelope),
+                       fmt::arg("buffer", params.buffer),
+                       fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("names", names),
+                       fmt::arg("chosen", chosen));
+}
+
 } // namespace
+
+zoom_budget budget_at(tile_budget const& budget, int zoom) {
+    return {budget.max_feature_count.at(zoom), budget.thin_points.at(zoom), budget.simplify.at(zoom)};
+}
 
 std::string own_srid_geometry(table_info const& table, int srid) {
     auto const column = quote_ident(table.geometry_column);
@@ -83,7 +180,7 @@ std::string own_srid_geometry(table_info const& table, int srid) {
 }
 
 std::string table_tile_sql(table_info const& table, table_layout const& layout, bool margin_supported,
-                           std::string_view row_filter) {
+                           std::string_view row_filter, int zoom) {
     auto const& params = layout.geometry;
     int const srid = layout.srid;
     auto const column = quote_ident(table.geometry_column);
@@ -125,20 +222,24 @@ std::string table_tile_sql(table_info const& table, table_layout const& layout, 
     if (!row_filter.empty()) {
         filter = fmt::format("{} AND {}", filter, row_filter);
     }
-    std::string limit;
-    if (layout.max_feature_count) {
-        limit = fmt::format(" LIMIT {}", *layout.max_feature_count);
+    auto const budget = budget_at(layout.budget, zoom);
+    auto const relation_rows = fmt::format("FROM {} WHERE {}", relation, filter);
+    if (!budget.thin_points && !budget.simplify && layout.budget.order_by.empty()) {
+        std::string limit;
+        if (budget.max_feature_count) {
+            limit = fmt::format(" LIMIT {}", *budget.max_feature_count);
+        }
+        return fmt::format(
+            "SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom'{id}) FROM ("
+            "SELECT ST_AsMVTGeom(ST_Transform(ST_CurveToLine({geometry}), 3857), {env}, "
+            "{extent}, {buffer}, {clip}) AS geom{columns} "
+            "{rows}{limit}) AS tile",
+            fmt::arg("layer", quote_literal(layout.layer)), fmt::arg("extent", params.extent),
+            fmt::arg("id", id_argument), fmt::arg("geometry", geometry), fmt::arg("env", tile_envelope),
+            fmt::arg("buffer", params.buffer), fmt::arg("clip", params.clip_geom ? "true" : "false"),
+            fmt::arg("columns", columns), fmt::arg("rows", relation_rows), fmt::arg("limit", limit));
     }
-
-    return fmt::format("SELECT ST_AsMVT(tile, {layer}, {extent}, 'geom'{id}) FROM ("
-                       "SELECT ST_AsMVTGeom(ST_Transform(ST_CurveToLine({geometry}), 3857), {env}, "
-                       "{extent}, {buffer}, {clip}) AS geom{columns} "
-                       "FROM {rel} WHERE {filter}{limit}) AS tile",
-                       fmt::arg("layer", quote_literal(layout.layer)), fmt::arg("extent", params.extent),
-                       fmt::arg("id", id_argument), fmt::arg("geometry", geometry),
-                       fmt::arg("env", tile_envelope), fmt::arg("buffer", params.buffer),
-                       fmt::arg("clip", params.clip_geom ? "true" : "false"), fmt::arg("columns", columns),
-                       fmt::arg("rel", relation), fmt::arg("filter", filter), fmt::arg("limit", limit));
+    return budget_tile_sql(table, layout, budget, columns, id_argument, relation_rows);
 }
 
 std::string function_tile_sql(function_info const& function) {

@@ -3,6 +3,8 @@
 #include "postgis/function_info.hpp"
 #include "postgis/table_info.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,12 +21,24 @@ namespace kachel::postgis {
 /// (srid_per_value), `srid` is set on the values that carry none; otherwise `column::geometry`.
 [[nodiscard]] std::string own_srid_geometry(table_info const& table, int srid);
 
+/// A tile budget's values at one zoom: tile queries of zooms with equal ones are the same.
+struct zoom_budget {
+    std::optional<std::uint64_t> max_feature_count;
+    std::optional<double> thin_points;
+    std::optional<double> simplify;
+    friend bool operator==(zoom_budget const&, zoom_budget const&) = default;
+};
+
+[[nodiscard]] zoom_budget budget_at(tile_budget const& budget, int zoom);
+
 /// The tile query for a table source, taking `$1` z, `$2` x, `$3` y, returning one bytea
-/// (ST_AsMVT of every feature in the tile with the layout's id column and attributes).
+/// (ST_AsMVT of every feature in the tile with the layout's id column and attributes), with the
+/// layout's budget at `zoom` (a query for one zoom serves every zoom whose budget_at is equal).
 /// `margin_supported`: PostGIS >= 3.1 accepts ST_TileEnvelope(..., margin => m).
 /// `row_filter`: a compiled filter (postgis/row_filter.hpp) ANDed to the tile's box, or empty.
 [[nodiscard]] std::string table_tile_sql(table_info const& table, table_layout const& layout,
-                                         bool margin_supported, std::string_view row_filter = {});
+                                         bool margin_supported, std::string_view row_filter = {},
+                                         int zoom = 0);
 
 /// The tile query for a function source: `$1` z, `$2` x, `$3` y (and `$4` the query object),
 /// returning the function's columns (tile bytes, then the ETag text when it has one).

@@ -44,14 +44,62 @@ struct tile_params {
     bool clip_geom = true;
 };
 
+/// The highest zoom a setting may name.
+inline constexpr int max_zoom_level = 30;
+
+/// A setting that may take its own value in each zoom range; zooms without one have none.
+template <class T>
+struct per_zoom {
+    std::array<std::optional<T>, max_zoom_level + 1> values{};
+
+    /// The same value at every zoom (none when `value` is empty).
+    [[nodiscard]] static per_zoom everywhere(std::optional<T> value) {
+        per_zoom out;
+        out.values.fill(value);
+        return out;
+    }
+    [[nodiscard]] std::optional<T> at(int z) const noexcept {
+        return z >= 0 && z <= max_zoom_level ? values[static_cast<std::size_t>(z)] : std::nullopt;
+    }
+    [[nodiscard]] bool any() const noexcept {
+        for (auto const& v : values) {
+            if (v) {
+                return true;
+            }
+        }
+        return false;
+    }
+    friend bool operator==(per_zoom const&, per_zoom const&) = default;
+};
+
+/// One `order_by` term: a column, biggest first when descending. NULLs always come last.
+struct order_term {
+    std::string column;
+    bool descending = false;
+    friend bool operator==(order_term const&, order_term const&) = default;
+};
+
+/// What a table tile may hold (`order_by`, `max_feature_count`, `thin_points`, `simplify`).
+struct tile_budget {
+    /// The ranking: which features a tile keeps first, and which point a thinned cell keeps.
+    std::vector<order_term> order_by;
+    per_zoom<std::uint64_t> max_feature_count; ///< the most features per tile (LIMIT)
+    per_zoom<double> thin_points;              ///< at most one point per N x N tile pixels
+    per_zoom<double> simplify;                 ///< simplification tolerance, in tile pixels
+};
+
+/// Tile pixels per tile side for `thin_points` and `simplify`: the 256-pixel tile that zoom
+/// levels are defined by (MapLibre draws a vector tile on 512 screen pixels: 1 pixel = 2 of them).
+inline constexpr int tile_pixels = 256;
+
 /// How a table source builds its tiles, after the config (or auto-publish defaults) is applied.
 struct table_layout {
-    std::string layer;                              ///< MVT layer name: layer_id, else the source id
-    int srid = 0;                                   ///< effective SRID (the column's, or configured)
-    std::optional<published_column> id_column;      ///< the feature id (an integer column)
-    std::vector<published_column> properties;       ///< attributes, sorted by name
-    tile_params geometry;                           ///< extent, buffer, clip_geom
-    std::optional<std::uint64_t> max_feature_count; ///< LIMIT per tile
+    std::string layer;                         ///< MVT layer name: layer_id, else the source id
+    int srid = 0;                              ///< effective SRID (the column's, or configured)
+    std::optional<published_column> id_column; ///< the feature id (an integer column)
+    std::vector<published_column> properties;  ///< attributes, sorted by name
+    tile_params geometry;                      ///< extent, buffer, clip_geom
+    tile_budget budget;                        ///< what a tile may hold, by zoom
     /// For a geometry column declared without an SRID: the SRIDs its values carry, found when
     /// the source is published (0: values without one, drawn as `srid`). Each value is drawn in
     /// its own SRID; empty when they could not be read, and the tile query then transforms every

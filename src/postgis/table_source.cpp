@@ -150,8 +150,7 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
 
 table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
     : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
-      m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)),
+      m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()), m_pool(std::move(pool)),
       m_cache_name(tiles::instance_name(m_spec.id)) {
     row_filter filter;
     if (m_spec.filter) {
@@ -159,8 +158,43 @@ table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool
         m_params.insert(m_params.end(), filter.params.begin(), filter.params.end());
         m_param_types.resize(m_params.size(), 0);
     }
-    m_sql = table_tile_sql(m_spec.table, m_spec.layout, margin_supported, filter.sql);
-    spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
+    // Zooms whose budgets are equal share a query: a source without per-zoom values has one.
+    std::vector<zoom_budget> budgets;
+    std::vector<std::string> zooms_text; // for the debug log
+    for (int z = 0; z <= max_zoom_level; ++z) {
+        auto const budget = budget_at(m_spec.layout.budget, z);
+        auto const found = std::find(budgets.begin(), budgets.end(), budget);
+        auto const index = static_cast<std::size_t>(found - budgets.begin());
+        if (found == budgets.end()) {
+            budgets.push_back(budget);
+            m_queries.push_back({table_tile_sql(m_spec.table, m_spec.layout, margin_supported, filter.sql, z),
+                                 next_statement_name()});
+            zooms_text.emplace_back();
+        }
+        m_query_of_zoom[static_cast<std::size_t>(z)] = static_cast<std::uint8_t>(index);
+        auto& zooms = zooms_text[index];
+        zooms += zooms.empty() ? std::to_string(z) : "," + std::to_string(z);
+    }
+    for (std::size_t i = 0; i < m_queries.size(); ++i) {
+        spdlog::debug("source {}: tile SQL{}: {}", m_spec.id,
+                      m_queries.size() > 1 ? " at zooms " + zooms_text[i] : std::string{}, m_queries[i].sql);
+    }
+}
+
+std::string const& table_source::sql(int zoom) const noexcept {
+    return m_queries[m_query_of_zoom[static_cast<std::size_t>(std::clamp(zoom, 0, max_zoom_level))]].sql;
+}
+
+std::string table_source::all_sql() const {
+    std::string out;
+    for (std::size_t z = 0; z < m_query_of_zoom.size(); ++z) {
+        out += fmt::format("{}:{} ", z, m_query_of_zoom[z]);
+    }
+    for (auto const& q : m_queries) {
+        out += '\n';
+        out += q.sql;
+    }
+    return out;
 }
 
 asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coord,
@@ -169,8 +203,10 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
     params[0] = std::to_string(coord.z);
     params[1] = std::to_string(coord.x);
     params[2] = std::to_string(coord.y);
-    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, m_param_types,
-                                            params, m_spec.statement_timeout);
+    auto const& query = m_queries[m_query_of_zoom[static_cast<std::size_t>(
+        std::clamp(static_cast<int>(coord.z), 0, max_zoom_level))]];
+    co_return co_await async_run_tile_query(*m_pool, m_spec.id, query.statement_name, query.sql,
+                                            m_param_types, params, m_spec.statement_timeout);
 }
 
 } // namespace kachel::postgis

@@ -72,7 +72,11 @@ class table_source final : public tiles::tile_source {
     [[nodiscard]] tiles::cache_gate cache_policy() const noexcept override { return m_spec.cache; }
     [[nodiscard]] std::string_view content_type() const noexcept override { return tiles::mvt_type; }
     [[nodiscard]] table_spec const& spec() const noexcept { return m_spec; }
-    [[nodiscard]] std::string const& sql() const noexcept { return m_sql; }
+    /// The tile query at `zoom`.
+    [[nodiscard]] std::string const& sql(int zoom = 0) const noexcept;
+    /// Every tile query of the source (one per distinct budget) and the zooms each serves, built
+    /// on each call (reloads compare it).
+    [[nodiscard]] std::string all_sql() const;
     [[nodiscard]] std::string_view cache_name() const noexcept override { return m_cache_name; }
 
     [[nodiscard]] boost::asio::awaitable<tiles::tile_result>
@@ -82,11 +86,16 @@ class table_source final : public tiles::tile_source {
     table_spec m_spec;
     nlohmann::json m_tilejson;
     tiles::zoom_range m_zooms;
-    std::string m_sql;
+    /// One tile query per distinct budget, prepared under its own name.
+    struct tile_query {
+        std::string sql;
+        std::string statement_name;
+    };
+    std::vector<tile_query> m_queries;
+    std::array<std::uint8_t, max_zoom_level + 1> m_query_of_zoom{}; ///< index into m_queries
     /// z, x, y, then the filter's values; their types: int2, int8, int8, then left to PostgreSQL.
     std::vector<std::string> m_params;
     std::vector<Oid> m_param_types;
-    std::string m_statement_name;
     std::shared_ptr<pg::pool> m_pool;
     std::string m_cache_name; ///< this instance's (a reload may publish another under the id)
 };

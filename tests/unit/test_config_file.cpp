@@ -372,3 +372,71 @@ TEST(config_file, pmtiles_keys_for_urls_are_read_and_object_store_keys_stop_star
         EXPECT_EQ(std::string{e.what()}.find("AKIA"), std::string::npos) << "the value is never shown";
     }
 }
+
+namespace {
+
+/// A table entry `t` with `lines` (each indented under it) parsed; the config error, or empty.
+std::string budget_error(std::string const& lines, config::file_settings* out = nullptr) {
+    try {
+        auto file =
+            parse_config("postgres:\n  connection_string: host=h\n  tables:\n    t:\n      schema: public\n"
+                         "      table: cities\n" +
+                             lines,
+                         "f.yaml", env({}));
+        if (out != nullptr) {
+            *out = std::move(file);
+        }
+    } catch (config_error const& e) {
+        return e.what();
+    }
+    return {};
+}
+
+} // namespace
+
+TEST(config_file, tile_budgets_are_read_with_values_per_zoom_range) {
+    config::file_settings file;
+    ASSERT_EQ(budget_error("      order_by: pop DESC,  name ,Full Name asc\n"
+                           "      max_feature_count: {0-2: 100, 3: 500, 8-: 2000}\n"
+                           "      thin_points: {0-5: 16, 6-9: 4.5}\n"
+                           "      simplify: 1\n",
+                           &file),
+              "");
+    auto const& t = file.postgres.at(0).publish.tables.at(0);
+    ASSERT_EQ(t.order_by.size(), 3U);
+    EXPECT_EQ(t.order_by[0], (postgis::order_term{"pop", true}));
+    EXPECT_EQ(t.order_by[1], (postgis::order_term{"name", false}));
+    EXPECT_EQ(t.order_by[2], (postgis::order_term{"Full Name", false}));
+    ASSERT_TRUE(t.max_feature_count);
+    EXPECT_EQ(t.max_feature_count->at(0), 100U);
+    EXPECT_EQ(t.max_feature_count->at(2), 100U);
+    EXPECT_EQ(t.max_feature_count->at(3), 500U);
+    EXPECT_EQ(t.max_feature_count->at(5), std::nullopt) << "a zoom no range names has no limit";
+    EXPECT_EQ(t.max_feature_count->at(30), 2000U);
+    EXPECT_EQ(t.thin_points->at(7), 4.5);
+    EXPECT_EQ(t.thin_points->at(10), std::nullopt);
+    EXPECT_EQ(t.simplify->at(0), 1.0);
+    EXPECT_EQ(t.simplify->at(30), 1.0);
+    ASSERT_EQ(budget_error("      order_by: [pop desc, name]\n", &file), "");
+    EXPECT_EQ(file.postgres.at(0).publish.tables.at(0).order_by.size(), 2U);
+}
+
+TEST(config_file, a_bad_budget_names_the_key_and_the_value) {
+    auto const has = [](std::string const& lines, std::string const& wanted) {
+        auto const text = budget_error(lines);
+        EXPECT_NE(text.find(wanted), std::string::npos) << lines << "\n -> " << text;
+    };
+    has("      thin_points: -4\n",
+        "f.yaml: 'postgres.tables.t.thin_points' must be a number above 0, such as 16 (pixels); got '-4'");
+    has("      thin_points: 0\n", "'postgres.tables.t.thin_points' must be a number above 0");
+    has("      thin_points: {0-4: 0}\n", "'postgres.tables.t.thin_points.0-4' must be a number above 0");
+    has("      simplify: lots\n", "f.yaml: 'postgres.tables.t.simplify' must be a number above 0, such as 1 "
+                                  "or 0.5 (pixels); got 'lots'");
+    has("      simplify: {0-4: 1, 4-6: 2}\n", "'postgres.tables.t.simplify': zoom 4 is in two ranges");
+    has("      simplify: {4-2: 1}\n", "'postgres.tables.t.simplify.4-2': '4-2' is not a zoom range");
+    has("      simplify: {31: 1}\n", "'31' is not a zoom range");
+    has("      max_feature_count: {0: -5}\n",
+        "'postgres.tables.t.max_feature_count.0' must be a positive integer, got '-5'");
+    has("      order_by: 'pop desc,,name'\n", "'postgres.tables.t.order_by' has an empty term");
+    has("      order_by: []\n", "'postgres.tables.t.order_by' is empty");
+}

@@ -105,7 +105,7 @@ TEST(sql, configured_columns_are_aliased_and_the_id_column_is_passed_to_st_asmvt
     table_layout l = make_layout(t, "layer");
     l.id_column = published_column{"gid", "Id", "int4"};
     l.properties = {{"name", "Label", "text"}};
-    l.max_feature_count = 100;
+    l.budget.max_feature_count = per_zoom<std::uint64_t>::everywhere(100);
     auto const sql = table_tile_sql(t, l, true);
     EXPECT_NE(sql.find("ST_AsMVT(tile, 'layer', 4096, 'geom', 'Id')"), std::string::npos) << sql;
     EXPECT_NE(sql.find("AS geom, \"gid\" AS \"Id\", \"name\" AS \"Label\" FROM"), std::string::npos) << sql;
