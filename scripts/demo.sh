@@ -27,6 +27,11 @@ trap '"$root/scripts/pg-cluster.sh" stop "$state"; echo "demo: cluster stopped"'
 trap 'exit 130' INT TERM
 eval "$("$root/scripts/pg-cluster.sh" env "$state")"
 
+# Data from before the populations were added is loaded again.
+if [ -f "$state/demo-loaded" ] && ! psql -X -At -h "$KACHEL_PG_SOCKET" -p "$KACHEL_PG_PORT" -U kachel -d kachel_demo \
+    -c "SELECT population FROM cities LIMIT 0" >/dev/null 2>&1; then
+  rm -f "$state/demo-loaded" "$state/demo-triggers"
+fi
 if [ ! -f "$state/demo-loaded" ]; then
   echo "demo: loading world countries and populated places (about 15 s)..."
   "$root/demo/load.sh"
@@ -67,4 +72,6 @@ kachel demo: PostGIS cluster on localhost:$KACHEL_PG_PORT (TLS, hostssl only), k
 Press Ctrl+C to stop kachel and the cluster.
 
 TXT
-"$build/src/kachel" -l "localhost:$port" --notify-changes "$url"
+# The sources and their tile budgets are in demo/kachel.yaml; the connection comes from here.
+export KACHEL_DEMO_URL="$url"
+"$build/src/kachel" -l "localhost:$port" --config "$root/demo/kachel.yaml"
