@@ -248,8 +248,49 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
             return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
         }
     }
+    if (chosen && route.source_ids.size() > 1 && tiles::is_vector_format(content_type) &&
+        fetch.cached(serving)) {
+        // A composite is cached like a single tile, encoded: a hit costs what a single one does.
+        auto const name = tile_fetch::composite_name(serving);
+        if (auto bytes = ctx.cache->find(fetch.composite_key_view(name, serving, *chosen))) {
+            report.cache_status = "hit";
+            global_metrics().count_cache_lookup(route.coord.z, true);
+            return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+        }
+    }
     return deferred_answer{std::move(route),      serving, content_type,
                            std::move(query_json), chosen,  compressible};
+}
+
+/// A vector composite: its layers concatenated, through the cache as one tile, encoded once.
+asio::awaitable<response> answer_composite(request const& req, request_context const& ctx,
+                                           deferred_answer const& work, tile_fetch& fetch,
+                                           request_report& report) {
+    auto const& route = work.target;
+    std::span<tiles::tile_source const* const> const serving{work.serving.data(), work.serving.size()};
+    auto const name = tile_fetch::composite_name(serving);
+    tiles::fetched_tile result;
+    if (ctx.client != nullptr) {
+        auto outcome = co_await (fetch.get_composite(serving, name) || async_wait_disconnect(*ctx.client));
+        if (outcome.index() == 1) {
+            report.client_gone = true;
+            co_return response{};
+        }
+        result = std::move(std::get<0>(outcome));
+    } else {
+        result = co_await fetch.get_composite(serving, name);
+    }
+    if (fetch.cache_status() != "-") {
+        report.cache_status = fetch.cache_status();
+    }
+    if (result.error != tiles::tile_errc::none) {
+        co_return tile_error_response(req, result, route.path, route.coord);
+    }
+    auto bytes = std::move(result.bytes);
+    if (*work.chosen != encoding::identity && !bytes->empty()) {
+        bytes = co_await fetch.encoded_composite(serving, name, std::move(bytes), *work.chosen);
+    }
+    co_return shared_tile_response(req, std::move(bytes), work.content_type, *work.chosen, work.compressible);
 }
 
 /// The part that waits: the readiness checks, or the tiles from the sources (through the cache).
@@ -276,6 +317,9 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     bool const compressible = work.compressible;
     tile_fetch fetch{route.coord, work.query_json, route.query, ctx.cache};
     bool const single = serving.size() == 1 && route.source_ids.size() == 1;
+    if (!single && chosen && tiles::is_vector_format(content_type)) {
+        co_return co_await answer_composite(req, ctx, work, fetch, report);
+    }
     std::vector<tiles::fetched_tile> results;
     if (ctx.client != nullptr) {
         // A client that disconnects while its tile is being made cancels the work (and the

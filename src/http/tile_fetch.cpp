@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace kachel::http {
@@ -100,6 +101,17 @@ tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::til
     if (e == encoding::gzip && plain->as_gzip) {
         co_return plain->as_gzip; // as the source stored it: no compression to do
     }
+    std::optional<tiles::tile_key> k;
+    if (cached(source)) {
+        k = key(source, e);
+    }
+    co_return co_await encoded_under(std::move(k), source.cache_policy().idle_timeout, std::move(plain), e);
+}
+
+asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+tile_fetch::encoded_under(std::optional<tiles::tile_key> key,
+                          std::optional<std::chrono::milliseconds> idle_timeout,
+                          std::shared_ptr<tiles::tile_bytes const> plain, encoding e) {
     auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
         auto bytes = std::make_shared<tiles::tile_bytes>();
         std::string scratch;
@@ -107,12 +119,87 @@ tile_fetch::encoded(tiles::tile_source const& source, std::shared_ptr<tiles::til
         bytes->etag = plain->etag;
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
     };
-    if (!cached(source)) {
+    if (!key) {
         co_return (co_await compute()).bytes;
     }
-    co_return (co_await m_cache->get_or_compute(key(source, e), compute, nullptr,
-                                                source.cache_policy().idle_timeout))
-        .bytes;
+    co_return (co_await m_cache->get_or_compute(std::move(*key), compute, nullptr, idle_timeout)).bytes;
+}
+
+bool tile_fetch::cached(std::span<tiles::tile_source const* const> sources) const noexcept {
+    return std::all_of(sources.begin(), sources.end(), [this](auto const* s) { return cached(*s); });
+}
+
+std::string tile_fetch::composite_name(std::span<tiles::tile_source const* const> sources) {
+    // Each name follows a separator, so that a composite of one source (the others out of their
+    // zooms) is not that source's own tile.
+    std::string out;
+    for (auto const* source : sources) {
+        out += tiles::composite_separator;
+        out += source->cache_name();
+    }
+    return out;
+}
+
+tiles::tile_key_view tile_fetch::composite_key_view(std::string_view name,
+                                                    std::span<tiles::tile_source const* const> sources,
+                                                    encoding e) const noexcept {
+    bool const with_query =
+        std::any_of(sources.begin(), sources.end(), [](auto const* s) { return s->accepts_query(); });
+    return tiles::tile_key_view{name, m_coord, with_query ? m_raw_query : std::string_view{}, e};
+}
+
+asio::awaitable<tiles::fetched_tile>
+tile_fetch::get_composite(std::span<tiles::tile_source const* const> sources, std::string const& name) {
+    auto compute = [this, sources]() -> asio::awaitable<tiles::fetched_tile> {
+        auto results = co_await get_all(sources);
+        auto bytes = std::make_shared<tiles::tile_bytes>();
+        std::string const* single_etag = nullptr;
+        std::size_t non_empty = 0;
+        std::size_t size = 0;
+        for (auto& result : results) {
+            if (result.error != tiles::tile_errc::none) {
+                co_return std::move(result);
+            }
+            size += result.bytes->size();
+        }
+        bytes->data.reserve(size);
+        for (auto const& result : results) {
+            bytes->etag += result.bytes->etag;
+            if (!result.bytes->empty()) {
+                ++non_empty;
+                single_etag = &result.bytes->etag;
+                result.bytes->append_to(bytes->data);
+            }
+        }
+        if (non_empty == 1) {
+            bytes->etag = *single_etag;
+        }
+        co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+    };
+    if (!cached(sources)) {
+        co_return co_await compute();
+    }
+    auto const view = composite_key_view(name, sources, encoding::identity);
+    // (A named key: GCC 12 mishandles a temporary built inside a co_await expression.)
+    tiles::tile_key k{name, m_coord, std::string{view.query}, view.encoding};
+    bool hit = false;
+    auto out = co_await m_cache->get_or_compute(std::move(k), compute, &hit);
+    if (hit) {
+        m_any_hit = true;
+        global_metrics().count_cache_lookup(m_coord.z, true);
+    }
+    co_return out;
+}
+
+asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+tile_fetch::encoded_composite(std::span<tiles::tile_source const* const> sources, std::string const& name,
+                              std::shared_ptr<tiles::tile_bytes const> plain, encoding e) {
+    std::optional<tiles::tile_key> k;
+    if (cached(sources)) {
+        auto const view = composite_key_view(name, sources, e);
+        k = tiles::tile_key{name, m_coord, std::string{view.query}, e};
+    }
+    co_return co_await encoded_under(std::move(k), std::nullopt, std::move(plain), e);
 }
 
 asio::awaitable<std::vector<tiles::fetched_tile>>

@@ -7,7 +7,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +41,30 @@ class tile_fetch {
     [[nodiscard]] boost::asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
     encoded(tiles::tile_source const& source, std::shared_ptr<tiles::tile_bytes const> plain, encoding e);
 
+    /// True when every one of `sources` goes through the cache: then their composite does too.
+    [[nodiscard]] bool cached(std::span<tiles::tile_source const* const> sources) const noexcept;
+
+    /// A composite's cache name: its sources' cache names, each after a `\x1e`, so that dropping
+    /// any of them drops it (tiles::is_cache_name_of).
+    [[nodiscard]] static std::string composite_name(std::span<tiles::tile_source const* const> sources);
+
+    /// The cache key of the composite named `name` in encoding `e` (with the query when one of
+    /// `sources` takes it).
+    [[nodiscard]] tiles::tile_key_view composite_key_view(std::string_view name,
+                                                          std::span<tiles::tile_source const* const> sources,
+                                                          encoding e) const noexcept;
+
+    /// The vector tile of several sources: their layers in order, with the ETag of the one
+    /// non-empty tile or all ETags joined (Martin's rule). Made once per cache entry of `name`,
+    /// when cached(sources); a failed constituent's error is the result's.
+    [[nodiscard]] boost::asio::awaitable<tiles::fetched_tile>
+    get_composite(std::span<tiles::tile_source const* const> sources, std::string const& name);
+
+    /// The composite `plain` compressed with `e`, made once per cache entry.
+    [[nodiscard]] boost::asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+    encoded_composite(std::span<tiles::tile_source const* const> sources, std::string const& name,
+                      std::shared_ptr<tiles::tile_bytes const> plain, encoding e);
+
     /// Every constituent's tile at once; results in the sources' order.
     [[nodiscard]] boost::asio::awaitable<std::vector<tiles::fetched_tile>>
     get_all(std::span<tiles::tile_source const* const> sources);
@@ -51,6 +77,10 @@ class tile_fetch {
 
   private:
     [[nodiscard]] tiles::tile_key key(tiles::tile_source const& source, encoding e) const;
+    /// `plain` compressed with `e` under `key` (when `cache_it`), made once.
+    [[nodiscard]] boost::asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
+    encoded_under(std::optional<tiles::tile_key> key, std::optional<std::chrono::milliseconds> idle_timeout,
+                  std::shared_ptr<tiles::tile_bytes const> plain, encoding e);
 
     tile_coord m_coord;
     std::string const& m_query_json; ///< for the sources (`{}` when none takes a query)

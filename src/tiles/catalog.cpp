@@ -61,7 +61,18 @@ std::string instance_name(std::string_view id) {
 }
 
 bool is_cache_name_of(std::string_view cache_name, std::string_view id) noexcept {
-    return cache_name.starts_with(id) && (cache_name.size() == id.size() || cache_name[id.size()] == '\x1f');
+    // A composite's name holds each constituent's: any of them names it.
+    while (true) {
+        auto const end = cache_name.find(composite_separator);
+        auto const name = cache_name.substr(0, end);
+        if (name.starts_with(id) && (name.size() == id.size() || name[id.size()] == '\x1f')) {
+            return true;
+        }
+        if (end == std::string_view::npos) {
+            return false;
+        }
+        cache_name.remove_prefix(end + 1);
+    }
 }
 
 zoom_range zooms_of(nlohmann::json const& tilejson) {

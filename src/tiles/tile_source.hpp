@@ -93,7 +93,10 @@ struct cache_gate {
 /// `id` and a number no other instance has: `id` + U+001F + n (see tile_source::cache_name).
 [[nodiscard]] std::string instance_name(std::string_view id);
 
-/// True when `cache_name` is `id`'s, or one of its instances'.
+/// Joins the cache names of a composite's sources into the composite's cache name.
+inline constexpr char composite_separator = '\x1e';
+
+/// True when `cache_name` is `id`'s, or one of its instances', or a composite's that holds one.
 [[nodiscard]] bool is_cache_name_of(std::string_view cache_name, std::string_view id) noexcept;
 
 /// `minzoom`/`maxzoom` of a TileJSON document.

@@ -273,3 +273,39 @@ TEST(tile_cache, time_to_idle_globally_and_per_source) {
     get("/patient/3/0/0");
     EXPECT_EQ(db.calls(), 3) << k.process->output();
 }
+
+TEST(tile_cache, a_composite_is_cached_encoded_and_dropped_with_any_of_its_sources) {
+    counting_db const db;
+    kachel_process const k{db.db.name(), {"--purge-endpoint"}};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    auto const get = [&k](std::string const& path, std::vector<std::pair<std::string, std::string>> headers) {
+        return test::http_request(k.port, path, boost::beast::http::verb::get, std::move(headers));
+    };
+    std::string const path = "/counted,counted_q/4/1/1?c=1";
+    auto const first = get(path, {{"Accept-Encoding", "gzip"}});
+    ASSERT_EQ(first.status, 200U) << first.body;
+    ASSERT_EQ(first.header("content-encoding"), "gzip");
+    auto const plain = http::decompress(first.body, http::encoding::gzip);
+    EXPECT_EQ(plain.substr(plain.size() - 8), R"({"c": 1})");
+    EXPECT_EQ(db.calls(), 2);
+    // Stored: the constituents, the composite, the composite in gzip.
+    EXPECT_EQ(metric(k.port, "kachel_tile_cache_entries"), 4U);
+
+    // The same composite again: one lookup of the encoded composite, logged as a hit.
+    auto const again = get(path, {{"Accept-Encoding", "gzip"}});
+    EXPECT_EQ(again.body, first.body);
+    EXPECT_EQ(again.header("etag"), first.header("etag"));
+    EXPECT_EQ(k.logged(path, "hit"), 1U);
+    EXPECT_EQ(get(path, {{"If-None-Match", first.header("etag")}}).status, 304U);
+    EXPECT_EQ(db.calls(), 2);
+    // Another query is another composite (counted_q takes it); the other source is a hit.
+    EXPECT_EQ(get("/counted,counted_q/4/1/1?c=2", {}).status, 200U);
+    EXPECT_EQ(db.calls(), 3);
+
+    // Purging one constituent drops every composite that holds it.
+    auto const purged = test::http_request(k.port, "/cache/counted", boost::beast::http::verb::delete_);
+    EXPECT_EQ(purged.status, 200U) << purged.body;
+    auto const after = get(path, {{"Accept-Encoding", "gzip"}});
+    EXPECT_EQ(http::decompress(after.body, http::encoding::gzip), plain);
+    EXPECT_EQ(db.calls(), 4) << "counted is made again, counted_q still cached";
+}
