@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     for (int level : {1, 2, 3, 6}) {
         encoders.emplace_back(fmt::format("zstd {}", level), zstd(level));
     }
-    for (int quality : {1, 4, 6}) {
+    for (int quality : {1, 2, 3, 4, 5, 6}) {
         encoders.emplace_back(fmt::format("brotli {}", quality), brotli(quality));
     }
     fmt::print("{} tiles, {:.1f} MB\n{:<24} {:>10} {:>12}\n", tiles.size(), static_cast<double>(total) / 1e6,
