@@ -198,6 +198,7 @@ struct application::state {
         options.ready = &ready;
         options.cache = cache.get();
         options.changes = &changes;
+        options.blocking = blocking.get_executor();
         auto live = std::make_shared<tiles::live_catalog>(catalog);
         server = std::make_unique<http::server>(ioc, live, options, loops.others());
         auto const endpoints = server->listen(settings.listen_addresses);

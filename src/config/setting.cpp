@@ -224,6 +224,16 @@ std::array const table{
             .sample = "20s",
             .set = [](settings& s, text_t text, origin_t o) { s.keep_alive = parse_duration(text, o); },
             .show = [](settings const& s, std::size_t) { return duration_text(s.keep_alive); }},
+    setting{
+        .key = "tile_size_warning",
+        .flags = "--tile-size-warning",
+        .type = "bytes (500kB, 2MB; 0 off)",
+        .help = "A tile a source makes bigger than this is logged as a warning, naming the source and "
+                "z/x/y (at most one line every 10 seconds)",
+        .sample = "1MB",
+        .set = [](settings& s, text_t text,
+                  origin_t o) { s.http.tile_size_warning = static_cast<std::size_t>(parse_size(text, o)); },
+        .show = [](settings const& s, std::size_t) { return size_text(s.http.tile_size_warning); }},
     setting{.key = "max_connections",
             .flags = "--max-connections",
             .type = "integer ≥ 1",

@@ -1,10 +1,13 @@
 #include "config/value_text.hpp"
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 namespace kachel::config {
@@ -46,6 +49,39 @@ double parse_positive_number(std::string_view text, value_origin const& origin, 
             fmt_error("{} must be a number above 0, such as {}; got '{}'", origin.describe(), example, text)};
     }
     return value;
+}
+
+std::uint64_t parse_size(std::string_view text, value_origin const& origin) {
+    std::uint64_t value = 0;
+    auto const [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    auto const unit =
+        to_lower(trim(std::string_view{ptr, static_cast<std::size_t>(text.data() + text.size() - ptr)}));
+    constexpr std::array<std::pair<std::string_view, std::uint64_t>, 8> units{{{"", 1},
+                                                                               {"b", 1},
+                                                                               {"kb", 1'000},
+                                                                               {"mb", 1'000'000},
+                                                                               {"gb", 1'000'000'000},
+                                                                               {"kib", 1 << 10},
+                                                                               {"mib", 1 << 20},
+                                                                               {"gib", 1 << 30}}};
+    auto const found =
+        std::find_if(units.begin(), units.end(), [&](auto const& u) { return u.first == unit; });
+    if (ptr == text.data() || ec != std::errc{} || found == units.end() ||
+        value > std::numeric_limits<std::uint64_t>::max() / found->second) {
+        throw config_error{
+            fmt_error("{} must be a size such as 500kB, 2MB or 0, got '{}'", origin.describe(), text)};
+    }
+    return value * found->second;
+}
+
+std::string size_text(std::uint64_t bytes) {
+    if (bytes != 0 && bytes % 1'000'000 == 0) {
+        return fmt::format("{}MB", bytes / 1'000'000);
+    }
+    if (bytes != 0 && bytes % 1'000 == 0) {
+        return fmt::format("{}kB", bytes / 1'000);
+    }
+    return fmt::format("{}B", bytes);
 }
 
 bool parse_boolean(std::string_view text, value_origin const& origin) {

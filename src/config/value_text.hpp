@@ -32,6 +32,13 @@ struct value_origin {
 [[nodiscard]] double parse_positive_number(std::string_view text, value_origin const& origin,
                                            std::string_view example);
 
+/// A size in bytes: a whole number with an optional unit, B, kB (1,000), MB, GB, KiB (1,024),
+/// MiB or GiB, case aside.
+[[nodiscard]] std::uint64_t parse_size(std::string_view text, value_origin const& origin);
+
+/// The text form of a size that parse_size reads back: `500kB`, `2MB`, `1500B`.
+[[nodiscard]] std::string size_text(std::uint64_t bytes);
+
 /// true/false, yes/no, on/off.
 [[nodiscard]] bool parse_boolean(std::string_view text, value_origin const& origin);
 

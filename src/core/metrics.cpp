@@ -50,8 +50,8 @@ std::string format_labels(metrics::labels const& labels) {
 }
 
 void metrics::histogram::observe(double v) noexcept {
-    for (std::size_t i = 0; i < std::size(buckets); ++i) {
-        if (v <= buckets[i]) {
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        if (v <= bounds[i]) {
             counts[i].fetch_add(1, std::memory_order_relaxed);
         }
     }
@@ -126,6 +126,23 @@ void metrics::observe(std::string_view name, std::string_view help, labels const
     family.second[label_set].observe(seconds);
 }
 
+void metrics::observe_tile_size(std::string_view source, unsigned z, std::size_t bytes) {
+    labels key{{"source", std::string{source}}, {"zoom", std::to_string(z)}};
+    {
+        std::shared_lock const lock{m_mutex};
+        if (auto const it = m_tile_sizes.find(key); it != m_tile_sizes.end()) {
+            it->second.observe(static_cast<double>(bytes));
+            return;
+        }
+    }
+    std::unique_lock const lock{m_mutex};
+    auto [it, added] = m_tile_sizes.try_emplace(std::move(key));
+    if (added) {
+        it->second.bounds = size_buckets;
+    }
+    it->second.observe(static_cast<double>(bytes));
+}
+
 void metrics::set_certificate_expiry(std::string_view connection, std::string_view certificate,
                                      std::string_view subject, double unix_seconds) {
     std::unique_lock const lock{m_mutex};
@@ -164,9 +181,9 @@ std::string metrics::render() const {
                                 std::map<labels, histogram> const& series) {
         out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
         for (auto const& [l, h] : series) {
-            for (std::size_t i = 0; i < std::size(buckets); ++i) {
+            for (std::size_t i = 0; i < h.bounds.size(); ++i) {
                 auto with_le = l;
-                with_le.emplace_back("le", number(buckets[i]));
+                with_le.emplace_back("le", number(h.bounds[i]));
                 out += fmt::format("{}_bucket{} {}\n", name, format_labels(join(m_constant, with_le)),
                                    h.counts[i].load());
             }
@@ -184,6 +201,8 @@ std::string metrics::render() const {
     histogram_family("kachel_http_requests_duration_seconds", "HTTP request latency.", m_request_durations);
     histogram_family("kachel_postgres_query_duration_seconds", "Database time of tile queries, by source.",
                      m_query_durations);
+    histogram_family("kachel_tile_size_bytes",
+                     "Size of the tiles sources made (cache misses), by source and zoom.", m_tile_sizes);
     counter_family("kachel_postgres_connection_attempts_total", "Connection attempts to PostgreSQL.",
                    m_attempts);
     std::map<labels, std::uint64_t> cache_lookups;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -22,6 +23,8 @@ class metrics {
     void count_request(std::string_view endpoint, std::string_view method, unsigned status, double seconds);
     /// One tile query's database time.
     void observe_query(std::string_view source, double seconds);
+    /// The size of a tile a source made (not one the cache gave), by source and zoom.
+    void observe_tile_size(std::string_view source, unsigned z, std::size_t bytes);
     /// One tile cache lookup at zoom `z` (0..30): a hit, or a miss. Lock-free: it is on the hit path.
     void count_cache_lookup(unsigned z, bool hit) noexcept;
     /// A connection attempt to a database, and its failure reason if it failed.
@@ -52,10 +55,15 @@ class metrics {
 
     /// Upper bounds of the latency histograms, in seconds.
     static constexpr double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    /// Upper bounds of the tile size histogram, in bytes: 1 KiB to 16 MiB.
+    static constexpr double size_buckets[] = {1024,   4096,    16384,   65536,   262144,
+                                              524288, 1048576, 4194304, 16777216};
+    static_assert(std::size(size_buckets) <= std::size(buckets));
 
   private:
     /// Updated with atomic operations, so that observing needs only a shared lock.
     struct histogram {
+        std::span<double const> bounds{buckets};
         std::array<std::atomic<std::uint64_t>, std::size(buckets)> counts{};
         std::atomic<std::uint64_t> count{0};
         std::atomic<double> sum{0};
@@ -89,6 +97,7 @@ class metrics {
     std::map<std::tuple<std::string, std::string, unsigned>, request_series, request_key_less>
         m_request_index;
     std::map<labels, histogram> m_query_durations;
+    std::map<labels, histogram> m_tile_sizes;
     std::map<labels, std::uint64_t> m_attempts;
     std::map<labels, std::uint64_t> m_failures;
     std::map<labels, double> m_cert_expiry;

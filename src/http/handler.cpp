@@ -48,6 +48,24 @@ void deferred_answer_deleter::operator()(deferred_answer* work) const noexcept {
 
 namespace {
 
+/// Server-Timing of a tile made now: the sources' time (`db`: queries, archive reads) and the
+/// compression's (`encode`), in milliseconds.
+response with_timing(response res, tile_fetch const& fetch) {
+    auto const ms = [](std::chrono::microseconds t) { return static_cast<double>(t.count()) / 1000.0; };
+    res.set("Server-Timing", fmt::format("db;dur={:.1f}, encode;dur={:.1f}", ms(fetch.source_time()),
+                                         ms(fetch.encode_time())));
+    return res;
+}
+
+/// Server-Timing of a tile the cache held as sent, with the time its sources took to make it.
+response cache_hit(response res, float made_ms) {
+    std::array<char, 64> text{};
+    auto const end =
+        fmt::format_to_n(text.data(), text.size(), "cache;desc=hit, made;dur={:.1f}", made_ms).out;
+    res.set("Server-Timing", std::string_view{text.data(), static_cast<std::size_t>(end - text.data())});
+    return res;
+}
+
 /// "a supports zoom 3-5" and its variants, for the 404 when no source serves a zoom.
 std::string zoom_support(tiles::tile_source const& source) {
     auto const z = source.zooms();
@@ -245,7 +263,9 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
                                          serving.front()->cache_policy().idle_timeout)) {
             report.cache_status = "hit";
             global_metrics().count_cache_lookup(route.coord.z, true);
-            return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+            auto const made = bytes->made_ms;
+            return cache_hit(shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible),
+                             made);
         }
     }
     if (chosen && route.source_ids.size() > 1 && tiles::is_vector_format(content_type) &&
@@ -255,7 +275,9 @@ std::variant<response, deferred_answer> answer_at_once(request const& req, tiles
         if (auto bytes = ctx.cache->find(fetch.composite_key_view(name, serving, *chosen))) {
             report.cache_status = "hit";
             global_metrics().count_cache_lookup(route.coord.z, true);
-            return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+            auto const made = bytes->made_ms;
+            return cache_hit(shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible),
+                             made);
         }
     }
     return deferred_answer{std::move(route),      serving, content_type,
@@ -290,7 +312,9 @@ asio::awaitable<response> answer_composite(request const& req, request_context c
     if (*work.chosen != encoding::identity && !bytes->empty()) {
         bytes = co_await fetch.encoded_composite(serving, name, std::move(bytes), *work.chosen);
     }
-    co_return shared_tile_response(req, std::move(bytes), work.content_type, *work.chosen, work.compressible);
+    co_return with_timing(
+        shared_tile_response(req, std::move(bytes), work.content_type, *work.chosen, work.compressible),
+        fetch);
 }
 
 /// The part that waits: the readiness checks, or the tiles from the sources (through the cache).
@@ -315,7 +339,8 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     auto const content_type = work.content_type;
     auto const& chosen = work.chosen;
     bool const compressible = work.compressible;
-    tile_fetch fetch{route.coord, work.query_json, route.query, ctx.cache};
+    tile_fetch fetch{route.coord, work.query_json, route.query,
+                     ctx.cache,   ctx.blocking,    ctx.options->tile_size_warning};
     bool const single = serving.size() == 1 && route.source_ids.size() == 1;
     if (!single && chosen && tiles::is_vector_format(content_type)) {
         co_return co_await answer_composite(req, ctx, work, fetch, report);
@@ -347,7 +372,8 @@ asio::awaitable<response> answer_later(request const& req, request_context const
         if (*chosen != encoding::identity && !bytes->empty()) {
             bytes = co_await fetch.encoded(*serving.front(), std::move(bytes), *chosen);
         }
-        co_return shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible);
+        co_return with_timing(
+            shared_tile_response(req, std::move(bytes), content_type, *chosen, compressible), fetch);
     }
 
     // Composite tiles are the concatenation of the constituents' MVT layers, in URL order; the
@@ -374,9 +400,10 @@ asio::awaitable<response> answer_later(request const& req, request_context const
                         "cannot be combined; request them one by one",
                         content_type));
     }
-    co_return content_response(req, std::move(body), content_type,
-                               non_empty == 1 ? *single_etag : joined_etags, compressible,
-                               ctx.options->preferred_encoding);
+    co_return with_timing(content_response(req, std::move(body), content_type,
+                                           non_empty == 1 ? *single_etag : joined_etags, compressible,
+                                           ctx.options->preferred_encoding),
+                          fetch);
 }
 
 } // namespace

@@ -29,6 +29,9 @@ struct request_context {
     tiles::tile_cache* cache = nullptr;
     /// Where purges are told and `/_/changes` subscribes (null: no change stream).
     change_feed* changes = nullptr;
+    /// A thread pool for work too long for an event loop (compressing a big tile); none: the
+    /// loop does it.
+    boost::asio::any_io_executor blocking;
 };
 
 /// What the handler reports about a request besides the response, for metrics and the log.

@@ -27,6 +27,8 @@ struct http_options {
     std::optional<std::string> cache_control;
     /// Breaks ties in Accept-Encoding negotiation (`preferred_encoding`, `--preferred-encoding`).
     encoding preferred_encoding = encoding::gzip;
+    /// Tiles a source makes bigger than this are warned about (`tile_size_warning`); 0: never.
+    std::size_t tile_size_warning = 500'000;
     /// One info line per request.
     bool access_log = true;
     /// `route_prefix`: every route is mounted under it (normalised, empty = none).

@@ -434,8 +434,8 @@ asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<tiles::liv
         auto const started = std::chrono::steady_clock::now();
         ++*options.in_flight;
         std::optional<count_release> counting{std::in_place, options.in_flight};
-        request_context const context{remote.address(), &options.http, options.ready,
-                                      &socket,          options.cache, options.changes};
+        request_context const context{remote.address(), &options.http,   options.ready,   &socket,
+                                      options.cache,    options.changes, options.blocking};
         // The catalog of now, held until the answer is written: a request finishes on the
         // sources it started with, whatever reloads meanwhile.
         auto const catalog = catalogs->current();

@@ -43,6 +43,8 @@ struct server_options {
     /// The change events behind `/_/changes` (null: the route is 404). Must outlive the server;
     /// closing it ends the streams.
     change_feed* changes = nullptr;
+    /// Where big tiles are compressed (request_context::blocking). Must outlive the server.
+    boost::asio::any_io_executor blocking;
     /// Requests being answered right now, and whether the server is shutting down (then every
     /// response closes its connection). Set by the server.
     std::shared_ptr<std::atomic<std::size_t>> in_flight;

@@ -1,6 +1,7 @@
 #include "http/tile_fetch.hpp"
 
 #include "core/metrics.hpp"
+#include "tiles/blocking_read.hpp"
 #include "tiles/etag.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,8 +10,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 namespace kachel::http {
@@ -31,9 +34,42 @@ tiles::tile_key tile_fetch::key(tiles::tile_source const& source, encoding e) co
     return tiles::tile_key{std::string{view.source}, m_coord, std::string{view.query}, view.encoding};
 }
 
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::chrono::microseconds since(clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start);
+}
+
+/// Warns of a tile above `tile_size_warning`: one line every 10 seconds at most, saying how many
+/// more were seen meanwhile.
+void warn_big_tile(std::string_view source, tile_coord c, std::size_t size, std::size_t limit) {
+    static std::atomic<clock::rep> last{0};
+    static std::atomic<std::uint64_t> quiet{0};
+    auto const now = clock::now().time_since_epoch().count();
+    auto previous = last.load(std::memory_order_relaxed);
+    auto const gap = std::chrono::duration_cast<clock::duration>(std::chrono::seconds{10}).count();
+    if ((previous != 0 && now - previous < gap) || !last.compare_exchange_strong(previous, now)) {
+        quiet.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    auto const more = quiet.exchange(0, std::memory_order_relaxed);
+    spdlog::warn("Tile {}/{}/{}/{} is {} bytes, more than tile_size_warning ({} bytes): give the source a "
+                 "budget (order_by, max_feature_count, thin_points, simplify; docs/config.md){}",
+                 source, c.z, c.x, c.y, size, limit,
+                 more == 0 ? std::string{}
+                           : fmt::format(" ({} more big tiles since the last warning)", more));
+}
+
+} // namespace
+
 asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* source) {
     auto compute = [source, this]() -> asio::awaitable<tiles::fetched_tile> {
+        auto const start = clock::now();
         auto result = co_await source->async_get_tile(m_coord, m_query_json);
+        auto const took = since(start);
+        m_source_time += took;
         if (result.error != tiles::tile_errc::none) {
             co_return tiles::fetched_tile{nullptr, result.error, std::move(result.detail)};
         }
@@ -82,6 +118,11 @@ asio::awaitable<tiles::fetched_tile> tile_fetch::get(tiles::tile_source const* s
             as_gzip->etag = bytes->etag;
             bytes->as_gzip = std::move(as_gzip);
         }
+        bytes->made_ms = static_cast<float>(took.count()) / 1000.0F;
+        global_metrics().observe_tile_size(source->id(), m_coord.z, bytes->size());
+        if (m_size_warning != 0 && bytes->size() > m_size_warning) {
+            warn_big_tile(source->id(), m_coord, bytes->size(), m_size_warning);
+        }
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
     };
     if (!cached(*source)) {
@@ -112,12 +153,25 @@ asio::awaitable<std::shared_ptr<tiles::tile_bytes const>>
 tile_fetch::encoded_under(std::optional<tiles::tile_key> key,
                           std::optional<std::chrono::milliseconds> idle_timeout,
                           std::shared_ptr<tiles::tile_bytes const> plain, encoding e) {
-    auto compute = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
+    auto compress_plain = [plain, e]() -> asio::awaitable<tiles::fetched_tile> {
         auto bytes = std::make_shared<tiles::tile_bytes>();
         std::string scratch;
         bytes->data = compress(plain->contiguous(scratch), e);
         bytes->etag = plain->etag;
+        bytes->made_ms = plain->made_ms;
         co_return tiles::fetched_tile{std::move(bytes), tiles::tile_errc::none, {}};
+    };
+    auto compute = [this, compress_plain,
+                    big = plain->size() > offload_size]() -> asio::awaitable<tiles::fetched_tile> {
+        auto const start = clock::now();
+        tiles::fetched_tile out;
+        if (big && m_blocking) {
+            out = co_await asio::co_spawn(m_blocking, compress_plain, tiles::uncancellable());
+        } else {
+            out = co_await compress_plain();
+        }
+        m_encode_time += since(start);
+        co_return out;
     };
     if (!key) {
         co_return (co_await compute()).bytes;
@@ -165,6 +219,7 @@ tile_fetch::get_composite(std::span<tiles::tile_source const* const> sources, st
         bytes->data.reserve(size);
         for (auto const& result : results) {
             bytes->etag += result.bytes->etag;
+            bytes->made_ms += result.bytes->made_ms;
             if (!result.bytes->empty()) {
                 ++non_empty;
                 single_etag = &result.bytes->etag;

@@ -5,6 +5,7 @@
 #include "tiles/tile_cache.hpp"
 #include "tiles/tile_source.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -24,9 +25,17 @@ namespace kachel::http {
 class tile_fetch {
   public:
     /// \pre `query_json` outlives the fetch; `cache` may be null (no cache).
+    /// `blocking`: where tiles over offload_size are compressed (none: on the caller's loop).
+    /// `size_warning`: a tile a source makes bigger than this is warned about (0: never).
     tile_fetch(tile_coord coord, std::string const& query_json, std::string_view raw_query,
-               tiles::tile_cache* cache) noexcept
-        : m_coord(coord), m_query_json(query_json), m_raw_query(raw_query), m_cache(cache) {}
+               tiles::tile_cache* cache, boost::asio::any_io_executor blocking = {},
+               std::size_t size_warning = 0) noexcept
+        : m_coord(coord), m_query_json(query_json), m_raw_query(raw_query), m_cache(cache),
+          m_blocking(std::move(blocking)), m_size_warning(size_warning) {}
+
+    /// Tiles bigger than this are compressed on the blocking pool: at the encoders' speeds
+    /// (docs/operations.md), a few milliseconds of an event loop at most.
+    static constexpr std::size_t offload_size = std::size_t{512} << 10;
 
     /// True when `source`'s tile goes through the cache.
     [[nodiscard]] bool cached(tiles::tile_source const& source) const noexcept;
@@ -69,6 +78,11 @@ class tile_fetch {
     [[nodiscard]] boost::asio::awaitable<std::vector<tiles::fetched_tile>>
     get_all(std::span<tiles::tile_source const* const> sources);
 
+    /// Time this fetch spent waiting for its sources' tiles (database queries, archive reads),
+    /// summed over the sources, and compressing; for Server-Timing.
+    [[nodiscard]] std::chrono::microseconds source_time() const noexcept { return m_source_time; }
+    [[nodiscard]] std::chrono::microseconds encode_time() const noexcept { return m_encode_time; }
+
     /// "hit" when every cached lookup hit, "miss" when any missed, "-" when nothing went through
     /// the cache.
     [[nodiscard]] std::string_view cache_status() const noexcept {
@@ -86,6 +100,10 @@ class tile_fetch {
     std::string const& m_query_json; ///< for the sources (`{}` when none takes a query)
     std::string_view m_raw_query;    ///< the cache key part for sources that take a query
     tiles::tile_cache* m_cache;
+    boost::asio::any_io_executor m_blocking;
+    std::size_t m_size_warning;
+    std::chrono::microseconds m_source_time{0};
+    std::chrono::microseconds m_encode_time{0};
     bool m_any_miss = false;
     bool m_any_hit = false;
 };

@@ -40,6 +40,8 @@ struct tile_bytes {
     /// Appends the bytes to `out`.
     void append_to(std::string& out) const;
     std::string etag; ///< the tile's ETag value (of the uncompressed bytes), without quotes
+    /// How long its sources took to make it, in milliseconds (Server-Timing of a cache hit).
+    float made_ms = 0;
     /// The same tile gzip-compressed as its source stored it (an MBTiles archive, a function
     /// returning gzip), sent as is to clients that accept gzip; null when the source gave it plain.
     std::shared_ptr<tile_bytes const> as_gzip;

@@ -309,3 +309,36 @@ TEST(tile_cache, a_composite_is_cached_encoded_and_dropped_with_any_of_its_sourc
     EXPECT_EQ(http::decompress(after.body, http::encoding::gzip), plain);
     EXPECT_EQ(db.calls(), 4) << "counted is made again, counted_q still cached";
 }
+
+TEST(tile_cache, big_tiles_are_measured_timed_and_warned_about_once_in_a_while) {
+    counting_db const db;
+    kachel_process const k{db.db.name(), {"--tile-size-warning", "10kB"}};
+    ASSERT_NE(k.port, 0) << k.process->output();
+    auto const made = test::http_request(k.port, "/counted/4/2/3", boost::beast::http::verb::get,
+                                         {{"Accept-Encoding", "gzip"}});
+    ASSERT_EQ(made.status, 200U);
+    EXPECT_TRUE(
+        std::regex_match(made.header("server-timing"), std::regex{R"(db;dur=\d+\.\d, encode;dur=\d+\.\d)"}))
+        << made.header("server-timing");
+    auto const hit = test::http_request(k.port, "/counted/4/2/3", boost::beast::http::verb::get,
+                                        {{"Accept-Encoding", "gzip"}});
+    EXPECT_TRUE(
+        std::regex_match(hit.header("server-timing"), std::regex{R"(cache;desc=hit, made;dur=\d+\.\d)"}))
+        << hit.header("server-timing");
+    EXPECT_EQ(test::http_get(k.port, "/counted/4/2/4").status, 200U);
+
+    // Both tiles (20 kB) are in the size histogram of their source and zoom.
+    auto const metrics = test::http_get(k.port, "/_/metrics").body;
+    EXPECT_NE(metrics.find("kachel_tile_size_bytes_bucket{source=\"counted\",zoom=\"4\",le=\"16384\"} 0"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("kachel_tile_size_bytes_bucket{source=\"counted\",zoom=\"4\",le=\"65536\"} 2"),
+              std::string::npos)
+        << metrics;
+    // One warning for the two, naming the first; the second waits for the next line.
+    auto const log = k.process->output();
+    EXPECT_NE(log.find("Tile counted/4/2/3 is 20006 bytes, more than tile_size_warning (10000 bytes)"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("Tile counted/4/2/4"), std::string::npos) << log;
+}
