@@ -1,7 +1,10 @@
 // kachel's catalog and map preview. Talks only to this kachel: /catalog, the TileJSON routes,
 // and /_/changes, whose events make the map reload exactly the tiles that changed.
 import * as maplibregl from './maplibre-gl.mjs';
-import { changedTiles, filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt } from './style.js';
+import {
+  changedTiles, filterCatalog, graticule, layersFor, sourceFor, styleSnippets, tileAt, tileCorner, tileLayers,
+  tilesInView, tileSummary,
+} from './style.js';
 
 const ui = {
   filter: document.getElementById('filter'),
@@ -12,6 +15,8 @@ const ui = {
   maplibreSnippet: document.getElementById('snippet-maplibre'),
   openlayersSnippet: document.getElementById('snippet-openlayers'),
   status: document.getElementById('status'),
+  inspect: document.getElementById('inspect'),
+  inspector: document.getElementById('inspector'),
 };
 
 const state = { entries: [], selected: [], pointer: null, tilejson: null, refreshed: 0 };
@@ -118,6 +123,7 @@ async function select(ids, fit = true) {
   ui.openlayersSnippet.textContent = snippets.openlayers;
   ui.details.hidden = false;
   document.body.dataset.selected = ids.join(',');
+  if (ui.inspect.checked) map.once('idle', inspectTiles);
 }
 
 function popupFor(features) {
@@ -248,5 +254,71 @@ async function start() {
     await select(wanted.split(',').filter((id) => catalog.tiles[id]));
   }
 }
+
+/** Tiles over this size are flagged red in the inspector (kachel's tile_size_warning default). */
+const BIG_TILE = 500000;
+const inspection = { labels: [], round: 0 };
+
+/** The Server-Timing MapLibre's own request for `url` received, as header text, if the browser kept it. */
+function timingOf(url) {
+  const entry = performance.getEntriesByName(url, 'resource').at(-1);
+  if (!entry || !entry.serverTiming || entry.serverTiming.length === 0) return null;
+  return entry.serverTiming.map((t) => `${t.name}${t.description ? `;desc=${t.description}` : ''}`
+    + (t.name === 'cache' ? '' : `;dur=${t.duration}`)).join(', ');
+}
+
+/** Labels each tile in view with its size, features per layer and server time. */
+async function inspectTiles() {
+  const round = ++inspection.round;
+  ui.inspector.replaceChildren();
+  inspection.labels = [];
+  const template = state.tilejson?.tiles?.[0];
+  if (!ui.inspect.checked || !template) return;
+  const z = Math.min(state.tilejson.maxzoom ?? 30, Math.max(state.tilejson.minzoom ?? 0, Math.floor(map.getZoom())));
+  const b = map.getBounds();
+  const tiles = tilesInView([b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], z, 36);
+  if (tiles === null) {
+    ui.status.textContent = 'tile inspector: too many tiles in view, zoom in';
+    return;
+  }
+  const found = await Promise.all(tiles.map(async (tile) => {
+    const url = new URL(template.replace('{z}', tile.z).replace('{x}', tile.x).replace('{y}', tile.y),
+      window.location.href).href;
+    const response = await fetch(url);
+    const body = new Uint8Array(await response.arrayBuffer());
+    const entry = performance.getEntriesByName(url, 'resource').at(-1);
+    // Bytes as sent: what the map's request transferred (compressed), else this one's.
+    const bytes = entry?.encodedBodySize || Number(response.headers.get('content-length')) || body.length;
+    const layers = response.status === 200 ? tileLayers(body) : [];
+    return { tile, bytes, layers, serverTiming: timingOf(url) ?? response.headers.get('server-timing') };
+  }));
+  if (round !== inspection.round) return;
+  for (const info of found) {
+    const label = document.createElement('div');
+    label.className = 'tile-info';
+    label.classList.toggle('big', info.bytes > BIG_TILE);
+    label.textContent = `${info.tile.z}/${info.tile.x}/${info.tile.y}\n${tileSummary(info)}`;
+    label.dataset.tile = `${info.tile.z}/${info.tile.x}/${info.tile.y}`;
+    ui.inspector.append(label);
+    inspection.labels.push({ label, corner: tileCorner(info.tile) });
+  }
+  placeLabels();
+  document.body.dataset.inspected = String(round);
+}
+
+function placeLabels() {
+  for (const { label, corner } of inspection.labels) {
+    const p = map.project(corner);
+    label.style.transform = `translate(${Math.round(p.x)}px, ${Math.round(p.y)}px)`;
+  }
+}
+
+ui.inspect.addEventListener('change', () => {
+  map.showTileBoundaries = ui.inspect.checked;
+  ui.inspector.hidden = !ui.inspect.checked;
+  inspectTiles();
+});
+map.on('move', placeLabels);
+map.on('moveend', () => { if (ui.inspect.checked) map.once('idle', inspectTiles); });
 
 map.on('load', start);

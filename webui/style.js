@@ -1,4 +1,5 @@
 // Pure functions behind kachel's map preview: no DOM, no MapLibre, so node --test covers them.
+import Pbf from 'pbf';
 
 /** Distinct, readable colours for successive layers (cycled). */
 export const PALETTE = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6',
@@ -121,6 +122,59 @@ export function changedTiles(change, z, limit = 256) {
     }
   }
   return tiles;
+}
+
+/**
+ * The layers of a Mapbox Vector Tile (its bytes, uncompressed) and how many features each holds,
+ * in the tile's order: [{ name, features }].
+ */
+export function tileLayers(bytes) {
+  return new Pbf(bytes).readFields((tag, layers, pbf) => {
+    if (tag !== 3) return; // Tile.layers; other fields are skipped
+    layers.push(pbf.readMessage((field, layer, p) => {
+      if (field === 1) layer.name = p.readString();
+      else if (field === 2) layer.features += 1; // Layer.features, skipped unread
+    }, { name: '', features: 0 }));
+  }, []);
+}
+
+/**
+ * The tiles of zoom z that a view's bounds ([west, south, east, north] in degrees) covers, row
+ * by row; null when there are more than `limit`.
+ */
+export function tilesInView([west, south, east, north], z, limit = 64) {
+  const n = 2 ** z;
+  const low = tilePosition(Math.max(west, -180), Math.min(north, 85.0511), n);
+  const high = tilePosition(Math.min(east, 180), Math.max(south, -85.0511), n);
+  const [x0, x1] = [tileIndex(low.x, n), tileIndex(high.x, n)];
+  const [y0, y1] = [tileIndex(low.y, n), tileIndex(high.y, n)];
+  if ((x1 - x0 + 1) * (y1 - y0 + 1) > limit) return null;
+  const tiles = [];
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) tiles.push({ z, x, y });
+  }
+  return tiles;
+}
+
+/** The north-west corner of an XYZ tile, [lng, lat] (Web Mercator, y down). */
+export function tileCorner({ z, x, y }) {
+  const n = 2 ** z;
+  return [(x / n) * 360 - 180, (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI];
+}
+
+/** What the inspector shows of a tile: bytes sent, features per layer, and the server's time. */
+export function tileSummary({ bytes, layers, serverTiming }) {
+  const kb = bytes < 1000 ? `${bytes} B` : `${(bytes / 1000).toFixed(bytes < 10000 ? 1 : 0)} kB`;
+  const parts = [kb, ...layers.map((l) => `${l.name} ${l.features}`)];
+  const times = Object.fromEntries((serverTiming || '').split(',').map((item) => {
+    const [name, ...params] = item.trim().split(';');
+    const dur = params.find((p) => p.trim().startsWith('dur='));
+    const desc = params.find((p) => p.trim().startsWith('desc='));
+    return [name, dur ? Number(dur.split('=')[1]) : (desc ? desc.split('=')[1] : '')];
+  }));
+  if (times.cache === 'hit') parts.push(times.made === undefined ? 'cached' : `cached, made in ${times.made} ms`);
+  else if (times.db !== undefined) parts.push(`db ${times.db} ms, encode ${times.encode ?? 0} ms`);
+  return parts.join(' · ');
 }
 
 /** Copy-ready snippets that use a TileJSON URL in MapLibre GL JS and in OpenLayers. */

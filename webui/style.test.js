@@ -1,7 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { changedTiles, colorFor, layersFor, sourceFor, graticule, tileAt, styleSnippets, filterCatalog, PALETTE }
-  from './style.js';
+import Pbf from 'pbf';
+import { changedTiles, colorFor, layersFor, sourceFor, graticule, tileAt, styleSnippets, filterCatalog, PALETTE,
+  tileCorner, tileLayers, tilesInView, tileSummary } from './style.js';
 
 test('colours are distinct for the first palette-size layers and cycle after', () => {
   const first = PALETTE.map((_, i) => colorFor(i));
@@ -86,4 +87,49 @@ test('a change everywhere, or over too many tiles, asks for everything; zooms ou
   assert.deepEqual(changedTiles(zooms, 2), []);
   assert.deepEqual(changedTiles(zooms, 6), []);
   assert.equal(changedTiles(zooms, 4).length, 1);
+});
+
+test('a tile\'s layers are read with their feature counts, other fields skipped', () => {
+  const tile = new Pbf();
+  const layer = (name, features) => tile.writeMessage(3, (_, pbf) => {
+    pbf.writeVarintField(15, 2); // version
+    pbf.writeStringField(1, name);
+    for (let i = 0; i < features; i++) {
+      pbf.writeMessage(2, (__, f) => { f.writeVarintField(1, i + 1); f.writePackedVarint(4, [9, 2, 2]); });
+    }
+    pbf.writeStringField(3, 'key');
+    pbf.writeVarintField(5, 4096);
+  });
+  layer('countries', 3);
+  layer('cities', 0);
+  layer('roads', 2);
+  assert.deepEqual(tileLayers(tile.finish()), [
+    { name: 'countries', features: 3 }, { name: 'cities', features: 0 }, { name: 'roads', features: 2 }]);
+  assert.deepEqual(tileLayers(new Uint8Array(0)), []);
+});
+
+test('the tiles in view cover the bounds, and too many are refused', () => {
+  assert.deepEqual(tilesInView([-180, -85, 180, 85], 1), [
+    { z: 1, x: 0, y: 0 }, { z: 1, x: 1, y: 0 }, { z: 1, x: 0, y: 1 }, { z: 1, x: 1, y: 1 }]);
+  assert.deepEqual(tilesInView([2, 48, 3, 49], 6), [tileAt(2, 49, 6), tileAt(3, 48, 6)]);
+  assert.equal(tilesInView([-180, -85, 180, 85], 4), null);
+  assert.equal(tilesInView([-180, -85, 180, 85], 4, 256).length, 256);
+});
+
+test('the inspector\'s summary gives size, features per layer and server time', () => {
+  const layers = [{ name: 'countries', features: 250 }, { name: 'cities', features: 64 }];
+  assert.equal(tileSummary({ bytes: 10027, layers, serverTiming: 'db;dur=201.4, encode;dur=0.6' }),
+    '10 kB · countries 250 · cities 64 · db 201.4 ms, encode 0.6 ms');
+  assert.equal(tileSummary({ bytes: 912, layers: [], serverTiming: 'cache;desc=hit' }), '912 B · cached');
+  assert.equal(tileSummary({ bytes: 912, layers: [], serverTiming: 'cache;desc=hit, made;dur=12.5' }),
+    '912 B · cached, made in 12.5 ms');
+  assert.equal(tileSummary({ bytes: 1500, layers: [], serverTiming: null }), '1.5 kB');
+});
+
+test('a tile\'s corner is its north-west one', () => {
+  assert.deepEqual(tileCorner({ z: 0, x: 0, y: 0 }).map((v) => Number(v.toFixed(4))), [-180, 85.0511]);
+  const [lng, lat] = tileCorner({ z: 2, x: 2, y: 2 });
+  assert.equal(lng, 0);
+  assert.ok(Math.abs(lat) < 1e-9);
+  assert.deepEqual(tileAt(lng + 1e-6, lat - 1e-6, 2), { z: 2, x: 2, y: 2 });
 });

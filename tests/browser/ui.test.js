@@ -19,6 +19,9 @@ const db = `kachel-browser-${process.pid}`;
 const psql = (user, database, args) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1',
   '-h', env('KACHEL_PG_SOCKET'), '-p', env('KACHEL_PG_PORT'), '-U', user, '-d', database, ...args],
 { stdio: ['ignore', 'ignore', 'inherit'] });
+/** The first column of a query's rows, as text. */
+const psqlValue = (database, sql) => execFileSync('psql', ['-X', '-q', '-At', '-h', env('KACHEL_PG_SOCKET'),
+  '-p', env('KACHEL_PG_PORT'), '-U', 'kachel', '-d', database, '-c', sql]).toString().trim();
 const kachelEnv = () => ({ ...process.env, PGSSLROOTCERT: env('KACHEL_PG_CA'), DATABASE_URL: '' });
 
 function startKachel(args) {
@@ -176,6 +179,38 @@ test('a composite of two sources draws both layers', async () => {
   const layers = await page.evaluate(() => [...new Set(window.kachelMap.queryRenderedFeatures()
     .map((f) => f.sourceLayer).filter(Boolean))].sort());
   assert.deepEqual(layers, ['points', 'polygons']);
+  await page.close();
+});
+
+test('the tile inspector labels each tile with its size, features per layer and server time', async () => {
+  const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  const errors = consoleErrors(page);
+  await page.goto(`http://127.0.0.1:${kachel.port}/?source=points,polygons`);
+  await page.waitForFunction(() => document.body.dataset.selected === 'points,polygons');
+  await page.evaluate(() => window.kachelMap.jumpTo({ center: [10, 20], zoom: 2.5 }));
+  await mapIdle(page);
+  await page.check('#inspect');
+  await page.waitForFunction(() => Number(document.body.dataset.inspected || 0) > 0);
+  const labels = await page.$$eval('#inspector .tile-info', (items) => items.map((d) => ({
+    tile: d.dataset.tile, text: d.textContent })));
+  assert.ok(labels.length >= 4, `tiles labelled: ${JSON.stringify(labels)}`);
+  assert.equal(await page.evaluate(() => window.kachelMap.showTileBoundaries), true);
+  for (const { tile, text } of labels) {
+    assert.match(text, new RegExp(`^${tile}\\n\\d+(\\.\\d)? k?B · `), text);
+    assert.match(text, /(db \d+(\.\d+)? ms, encode \d+(\.\d+)? ms|cached, made in \d+(\.\d+)? ms)$/, text);
+    // The count of points the label gives is the one PostGIS finds in the tile and its buffer.
+    const [z, x, y] = tile.split('/');
+    const expected = Number(psqlValue(db, 'SELECT count(*) FROM points WHERE ' +
+      `ST_Transform(geom, 3857) && ST_TileEnvelope(${z}, ${x}, ${y}, margin => 64.0 / 4096)`));
+    const shown = (text.match(/ · points (\d+)/) || [null, '0'])[1];
+    if (expected > 0) assert.equal(Number(shown), expected, text);
+    else assert.ok(!text.includes('points '), text);
+  }
+  assert.ok(labels.some(({ text }) => / · polygons \d+/.test(text)), JSON.stringify(labels));
+  // Labels follow the map; unticking removes them.
+  await page.uncheck('#inspect');
+  assert.equal(await page.$$eval('#inspector .tile-info', (items) => items.length), 0);
+  assert.deepEqual(errors, [], 'no console errors');
   await page.close();
 });
 
