@@ -310,9 +310,8 @@ class resolver {
             }
             budget.order_by.push_back({*column, term.descending});
         }
-        auto const type = to_lower(info.geometry_type);
-        bool const points = type.starts_with("point") || type.starts_with("multipoint");
-        bool const mixed = type.starts_with("geometry");
+        bool const points = is_point_type(info.geometry_type);
+        bool const mixed = to_lower(info.geometry_type).starts_with("geometry");
         if (cfg.thin_points) {
             if (!points && !mixed) {
                 return fatal(

@@ -74,7 +74,7 @@ std::string per_value_filter(table_info const& table, table_layout const& layout
 
 /// Names of the helper columns of a budgeted tile query: a table column cannot be named so
 /// by accident (the dot).
-constexpr std::string_view geometry_alias = "\"kachel.g\"";
+constexpr std::string_view geometry_alias = "\"kachel.n\"";
 constexpr std::string_view rank_alias = "\"kachel.r\"";
 
 /// One tile pixel at zoom `$1`, in Web Mercator metres: the world's width over 2^z tiles of
@@ -100,6 +100,30 @@ std::string ranking(std::vector<order_term> const& terms) {
 /// index serves it), in Web Mercator; lines and polygons under one pixel dropped when
 /// simplifying; one point per thinning cell, the best ranked; the best ranked rows up to the
 /// limit; each simplified, then encoded.
+/// The cell column and row of a point at zoom `$1` in a grid of `pixels` x `pixels` tile pixels
+/// anchored at the world's north-west corner, from `native` (the geometry in its own SRID). From
+/// longitude and latitude, or Web Mercator metres, the cell is computed without transforming
+/// the point (the tile's rows are all read, so this is most of the query's time); other SRIDs
+/// are transformed.
+std::pair<std::string, std::string> grid_cell(table_info const& table, int srid, double pixels,
+                                              std::string_view native) {
+    auto const per_world = fmt::format("(2^($1::integer) * {} / {})", tile_pixels, pixels);
+    if (!srid_per_value(table, srid) && srid == 4326) {
+        // Web Mercator's x and y from degrees, as fractions of the world (latitude held within
+        // Web Mercator's range).
+        auto const lat =
+            fmt::format("radians(least(greatest(ST_YMin({}), -85.0511287798), 85.0511287798))", native);
+        return {fmt::format("floor((ST_XMin({}) + 180) / 360 * {})", native, per_world),
+                fmt::format("floor((1 - ln(tan({0}) + 1 / cos({0})) / pi()) / 2 * {1})", lat, per_world)};
+    }
+    auto const metres = !srid_per_value(table, srid) && srid == 3857
+                            ? std::string{native}
+                            : fmt::format("ST_Transform({}, 3857)", native);
+    return {
+        fmt::format("floor((ST_XMin({}) + 20037508.342789244) / 40075016.68557849 * {})", metres, per_world),
+        fmt::format("floor((20037508.342789244 - ST_YMax({})) / 40075016.68557849 * {})", metres, per_world)};
+}
+
 std::string budget_tile_sql(table_info const& table, table_layout const& layout, zoom_budget const& budget,
                             std::string_view columns, std::string_view id_argument,
                             std::string_view relation_rows) {
@@ -109,30 +133,42 @@ std::string budget_tile_sql(table_info const& table, table_layout const& layout,
     for (std::size_t i = 0; i < terms.size(); ++i) {
         orders += fmt::format(", {} AS {}", quote_ident(terms[i].column), order_alias(i));
     }
-    std::string rows =
-        fmt::format("SELECT ST_Transform(ST_CurveToLine({}), 3857) AS {}{}{} {}",
-                    own_srid_geometry(table, layout.srid), geometry_alias, columns, orders, relation_rows);
-    auto const g = geometry_alias;
+    // The rows in the tile with the geometry in its own SRID: only the rows kept are transformed.
+    auto const n = geometry_alias;
+    std::string rows = fmt::format("SELECT {} AS {}{}{} {}", own_srid_geometry(table, layout.srid), n,
+                                   columns, orders, relation_rows);
+    bool const mercator = !srid_per_value(table, layout.srid) && layout.srid == 3857;
+    auto const in_mercator = [mercator](std::string_view e) {
+        return mercator ? std::string{e} : fmt::format("ST_Transform({}, 3857)", e);
+    };
     std::string keep;
     if (budget.simplify) {
-        // Under one pixel both ways, a line or polygon would draw as a dot at most.
-        keep = fmt::format("(ST_Dimension({0}) = 0 OR ST_XMax({0}) - ST_XMin({0}) >= {1} OR "
-                           "ST_YMax({0}) - ST_YMin({0}) >= {1})",
-                           g, pixel_metres);
+        // Under one pixel both ways, a line or polygon would draw as a dot at most (its box in
+        // Web Mercator tells).
+        auto const box = in_mercator(fmt::format("ST_Envelope({})", n));
+        keep = fmt::format("(ST_Dimension({0}) = 0 OR ST_XMax({1}) - ST_XMin({1}) >= {2} OR "
+                           "ST_YMax({1}) - ST_YMin({1}) >= {2})",
+                           n, box, pixel_metres);
     }
     auto const order = ranking(terms);
     if (budget.thin_points) {
-        // Cells of a grid anchored at the world's corner, so a tile's cells are the same whichever
-        // tile (or buffer) a point is seen from. Lines and polygons of a mixed column are kept.
-        auto const cell = fmt::format("({} * {})", *budget.thin_points, pixel_metres);
-        rows =
-            fmt::format("SELECT *, row_number() OVER (PARTITION BY CASE WHEN ST_Dimension({0}) = 0 THEN "
-                        "floor((ST_XMin({0}) + 20037508.342789244) / {1}) END, CASE WHEN ST_Dimension({0}) "
-                        "= 0 THEN floor((ST_YMin({0}) + 20037508.342789244) / {1}) END{2}{3}) AS {4} "
-                        "FROM ({5}) AS f0{6}",
-                        g, cell, order.empty() ? "" : " ORDER BY ", order, rank_alias, rows,
-                        keep.empty() ? "" : " WHERE " + keep);
-        keep = fmt::format("({} = 1 OR ST_Dimension({}) > 0)", rank_alias, g);
+        // One point per cell; a cell is the same whichever tile (or buffer) a point is seen from.
+        auto const [column, row] = grid_cell(table, layout.srid, *budget.thin_points, n);
+        auto const where = keep.empty() ? std::string{} : " WHERE " + keep;
+        if (is_point_type(table.geometry_type)) {
+            rows = fmt::format("SELECT DISTINCT ON (1, 2) {0} AS \"kachel.cx\", {1} AS \"kachel.cy\", f0.* "
+                               "FROM ({2}) AS f0{3} ORDER BY 1, 2{4}{5}",
+                               column, row, rows, where, order.empty() ? "" : ", ", order);
+            keep.clear();
+        } else {
+            // A mixed column: its lines and polygons are kept whole.
+            rows = fmt::format("SELECT *, row_number() OVER (PARTITION BY CASE WHEN ST_Dimension({0}) = 0 "
+                               "THEN {1} END, CASE WHEN ST_Dimension({0}) = 0 THEN {2} END{3}{4}) AS {5} "
+                               "FROM ({6}) AS f0{7}",
+                               n, column, row, order.empty() ? "" : " ORDER BY ", order, rank_alias, rows,
+                               where);
+            keep = fmt::format("({} = 1 OR ST_Dimension({}) > 0)", rank_alias, n);
+        }
     }
     std::string chosen = fmt::format("SELECT * FROM ({}) AS f1", rows);
     if (!keep.empty()) {
@@ -144,9 +180,9 @@ std::string budget_tile_sql(table_info const& table, table_layout const& layout,
     if (budget.max_feature_count) {
         chosen += fmt::format(" LIMIT {}", *budget.max_feature_count);
     }
-    std::string drawn{g};
+    std::string drawn = in_mercator(fmt::format("ST_CurveToLine({})", n));
     if (budget.simplify) {
-        drawn = fmt::format("ST_Simplify({}, {} * {}, false)", g, *budget.simplify, pixel_metres);
+        drawn = fmt::format("ST_Simplify({}, {} * {}, false)", drawn, *budget.simplify, pixel_metres);
     }
     std::string names;
     if (layout.id_column) {

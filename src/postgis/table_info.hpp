@@ -113,6 +113,23 @@ struct table_layout {
     return !table.is_geography && table.srid == 0 && srid != 0;
 }
 
+/// A column declared to hold points (POINT, MULTIPOINT, with Z or M), as PostGIS names the type.
+[[nodiscard]] inline bool is_point_type(std::string_view type) noexcept {
+    auto const starts = [type](std::string_view prefix) {
+        if (type.size() < prefix.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < prefix.size(); ++i) {
+            auto const c = type[i];
+            if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != prefix[i]) {
+                return false;
+            }
+        }
+        return true;
+    };
+    return starts("POINT") || starts("MULTIPOINT");
+}
+
 /// Every discovered column as an attribute under its own name (auto-publish without id column).
 [[nodiscard]] inline std::vector<published_column> all_properties(table_info const& table) {
     std::vector<published_column> out;

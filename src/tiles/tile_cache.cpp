@@ -20,6 +20,10 @@ using clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t shard_count = 16;
+/// After the hashed shards, one for entries too big for them (a composite of megabytes): it
+/// holds a quarter of the cache, the hashed shards share the rest.
+constexpr std::size_t large_shard = shard_count;
+constexpr std::size_t all_shards = shard_count + 1;
 /// Per-entry bookkeeping counted against the size limit (list and map nodes, the key, pointers).
 constexpr std::size_t entry_overhead = 160;
 /// Drops remembered for computations under way (a computation older than this many drops is
@@ -114,10 +118,12 @@ struct tile_cache::shard {
 };
 
 tile_cache::tile_cache(tile_cache_options options)
-    : m_options(options), m_shards(std::make_unique<shard[]>(shard_count)) {
+    : m_options(options), m_shards(std::make_unique<shard[]>(all_shards)) {
+    auto const large = m_options.max_bytes / 4;
     for (std::size_t i = 0; i < shard_count; ++i) {
-        m_shards[i].capacity = m_options.max_bytes / shard_count;
+        m_shards[i].capacity = (m_options.max_bytes - large) / shard_count;
     }
+    m_shards[large_shard].capacity = large;
 }
 
 tile_cache::~tile_cache() = default;
@@ -134,7 +140,17 @@ bool tile_cache::covers(unsigned z) const noexcept {
 
 std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key,
                                                    std::optional<std::chrono::milliseconds> idle_timeout) {
-    auto& s = shard_for(key);
+    if (auto bytes = find_in(shard_for(key), key, idle_timeout)) {
+        return bytes;
+    }
+    if (m_large_entries.load(std::memory_order_relaxed) == 0) {
+        return nullptr;
+    }
+    return find_in(m_shards[large_shard], key, idle_timeout);
+}
+
+std::shared_ptr<tile_bytes const> tile_cache::find_in(shard& s, tile_key_view key,
+                                                      std::optional<std::chrono::milliseconds> idle_timeout) {
     std::lock_guard const lock{s.mutex};
     auto const it = s.index.find(key);
     if (it == s.index.end()) {
@@ -147,6 +163,7 @@ std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key,
         s.bytes -= it->second->cost;
         s.lru.erase(it->second);
         s.index.erase(it);
+        count_large(s);
         return nullptr;
     }
     it->second->used = now;
@@ -154,12 +171,13 @@ std::shared_ptr<tile_bytes const> tile_cache::find(tile_key_view key,
     return it->second->bytes;
 }
 
-void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
+void tile_cache::store(shard& hashed, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
                        std::uint64_t drops) {
     auto const cost = cost_of(key, *bytes);
+    auto& s = cost > hashed.capacity ? m_shards[large_shard] : hashed;
     std::lock_guard const lock{s.mutex};
     if (cost > s.capacity) {
-        return; // larger than the whole shard: never stored
+        return; // larger than a quarter of the cache: never stored
     }
     if (dropped_since(drops, key)) {
         return; // computed while the tile's content changed: perhaps from the old content
@@ -169,7 +187,7 @@ void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes
         s.lru.erase(it->second);
         s.index.erase(it);
     }
-    while (!s.lru.empty() && s.bytes + cost > s.capacity) {
+    while (!s.lru.empty() && s.bytes + cost > s.capacity) { // (count_large follows the push below)
         auto& victim = s.lru.back();
         s.bytes -= victim.cost;
         s.index.erase(victim.key);
@@ -179,6 +197,13 @@ void tile_cache::store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes
     s.lru.push_front(shard::entry{key, std::move(bytes), now, now, cost});
     s.index.emplace(key, s.lru.begin());
     s.bytes += cost;
+    count_large(s);
+}
+
+void tile_cache::count_large(shard const& s) noexcept {
+    if (&s == &m_shards[large_shard]) {
+        m_large_entries.store(s.lru.size(), std::memory_order_relaxed);
+    }
 }
 
 asio::awaitable<fetched_tile>
@@ -301,7 +326,7 @@ std::size_t tile_cache::drop(std::string_view source, tile_area const& area) {
         m_drops.store(number);
     }
     std::size_t dropped = 0;
-    for (std::size_t i = 0; i < shard_count; ++i) {
+    for (std::size_t i = 0; i < all_shards; ++i) {
         auto& s = m_shards[i];
         std::lock_guard const lock{s.mutex};
         for (auto it = s.lru.begin(); it != s.lru.end();) {
@@ -314,6 +339,7 @@ std::size_t tile_cache::drop(std::string_view source, tile_area const& area) {
                 ++it;
             }
         }
+        count_large(s);
     }
     return dropped;
 }
@@ -333,7 +359,7 @@ bool tile_cache::dropped_since(std::uint64_t drops, tile_key_view key) const {
 
 std::size_t tile_cache::size_bytes() const {
     std::size_t total = 0;
-    for (std::size_t i = 0; i < shard_count; ++i) {
+    for (std::size_t i = 0; i < all_shards; ++i) {
         std::lock_guard const lock{m_shards[i].mutex};
         total += m_shards[i].bytes;
     }
@@ -342,7 +368,7 @@ std::size_t tile_cache::size_bytes() const {
 
 std::size_t tile_cache::entries() const {
     std::size_t total = 0;
-    for (std::size_t i = 0; i < shard_count; ++i) {
+    for (std::size_t i = 0; i < all_shards; ++i) {
         std::lock_guard const lock{m_shards[i].mutex};
         total += m_shards[i].lru.size();
     }

@@ -94,9 +94,10 @@ struct tile_cache_options {
 };
 
 /// A byte-bounded, sharded, least-recently-used tile cache with single-flight: concurrent misses
-/// for one key share one computation (one database query). Errors are handed to the requests
-/// that waited for them but never stored. Thread-safe; each shard has its own lock, so threads
-/// rarely contend.
+/// for one key share one computation (one database query). Entries too big for a hashed shard
+/// (each holds 3/64 of the cache) go to a shard of their own, which holds a quarter of it. Errors are handed
+/// to the requests that waited for them but never stored. Thread-safe; each shard has its own lock, so
+/// threads rarely contend.
 class tile_cache {
   public:
     explicit tile_cache(tile_cache_options options);
@@ -140,6 +141,11 @@ class tile_cache {
     struct shard;
     struct flight;
     [[nodiscard]] shard& shard_for(tile_key_view key) const;
+    /// find() in one shard.
+    [[nodiscard]] std::shared_ptr<tile_bytes const>
+    find_in(shard& s, tile_key_view key, std::optional<std::chrono::milliseconds> idle_timeout);
+    /// Keeps m_large_entries up to date after a change to `s` (under its lock).
+    void count_large(shard const& s) noexcept;
     /// Stores `bytes` unless a source was dropped since `drops` was read (checked under the
     /// shard's lock, which drop_source takes after counting).
     void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes, std::uint64_t drops);
@@ -157,6 +163,8 @@ class tile_cache {
 
     tile_cache_options m_options;
     std::unique_ptr<shard[]> m_shards;
+    /// Entries of the shard for big entries: while none, a miss looks in one shard only.
+    std::atomic<std::size_t> m_large_entries{0};
     std::atomic<std::uint64_t> m_drops{0}; ///< drops so far; written under m_log_mutex
     mutable std::mutex m_log_mutex;
     std::deque<drop_record> m_log; ///< the latest drops, oldest first

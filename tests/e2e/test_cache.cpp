@@ -24,6 +24,7 @@ namespace {
 
 /// A database with counting tile functions:
 /// - counted(z, x, y): a 20 KB tile (after 300 ms at z=3); NULL (empty) at z=1; raises at z=5;
+/// - sized(z, x, y): a tile of x kB;
 /// - counted_q(z, x, y, query jsonb): the query's text as the tile.
 /// Each call bumps the sequence `calls`.
 struct counting_db {
@@ -39,6 +40,12 @@ struct counting_db {
                 IF z = 5 THEN RAISE EXCEPTION 'no tile at zoom 5'; END IF;
                 IF z = 1 THEN RETURN NULL; END IF;
                 RETURN convert_to(format('%s/%s/%s:', z, x, y) || repeat('t', 20000), 'UTF8');
+            END $$;
+            CREATE FUNCTION sized(z integer, x integer, y integer) RETURNS bytea
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                PERFORM nextval('calls');
+                RETURN convert_to(repeat('s', x * 1000), 'UTF8');
             END $$;
             CREATE FUNCTION counted_q(z integer, x integer, y integer, query jsonb) RETURNS bytea
             LANGUAGE plpgsql VOLATILE AS $$
@@ -199,6 +206,16 @@ TEST(tile_cache, is_bounded_by_bytes_and_evicts_least_recently_used) {
     EXPECT_EQ(db.calls(), 120);
     ASSERT_EQ(test::http_get(k.port, "/counted/7/0/0").status, 200U);
     EXPECT_EQ(db.calls(), 121);
+
+    // A tile too big for a hashed shard (1/16 of three quarters) is kept in the shard for big
+    // ones (a quarter, 250 kB); one bigger than that is not kept.
+    ASSERT_EQ(test::http_get(k.port, "/sized/9/100/0").body.size(), 100'000U);
+    ASSERT_EQ(test::http_get(k.port, "/sized/9/100/0").status, 200U);
+    EXPECT_EQ(db.calls(), 122);
+    ASSERT_EQ(test::http_get(k.port, "/sized/9/300/0").status, 200U);
+    ASSERT_EQ(test::http_get(k.port, "/sized/9/300/0").status, 200U);
+    EXPECT_EQ(db.calls(), 124);
+    EXPECT_LE(metric(k.port, "kachel_tile_cache_bytes"), 1'000'000U);
 }
 
 TEST(tile_cache, expiry_and_disabling) {
