@@ -64,7 +64,7 @@ std::uint64_t parse_size(std::string_view text, value_origin const& origin) {
                                                                                {"kib", 1 << 10},
                                                                                {"mib", 1 << 20},
                                                                                {"gib", 1 << 30}}};
-    auto const found =
+    auto const* const found =
         std::find_if(units.begin(), units.end(), [&](auto const& u) { return u.first == unit; });
     if (ptr == text.data() || ec != std::errc{} || found == units.end() ||
         value > std::numeric_limits<std::uint64_t>::max() / found->second) {

@@ -60,7 +60,7 @@ response with_timing(response res, tile_fetch const& fetch) {
 /// Server-Timing of a tile the cache held as sent, with the time its sources took to make it.
 response cache_hit(response res, float made_ms) {
     std::array<char, 64> text{};
-    auto const end =
+    auto* const end =
         fmt::format_to_n(text.data(), text.size(), "cache;desc=hit, made;dur={:.1f}", made_ms).out;
     res.set("Server-Timing", std::string_view{text.data(), static_cast<std::size_t>(end - text.data())});
     return res;

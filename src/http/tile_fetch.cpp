@@ -165,7 +165,7 @@ tile_fetch::encoded_under(std::optional<tiles::tile_key> key,
                     big = plain->size() > offload_size]() -> asio::awaitable<tiles::fetched_tile> {
         auto const start = clock::now();
         tiles::fetched_tile out;
-        if (big && m_blocking) {
+        if (big && static_cast<bool>(m_blocking)) {
             out = co_await asio::co_spawn(m_blocking, compress_plain, tiles::uncancellable());
         } else {
             out = co_await compress_plain();

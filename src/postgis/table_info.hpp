@@ -1,5 +1,8 @@
 #pragma once
 
+#include "core/text.hpp"
+
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -62,12 +65,7 @@ struct per_zoom {
         return z >= 0 && z <= max_zoom_level ? values[static_cast<std::size_t>(z)] : std::nullopt;
     }
     [[nodiscard]] bool any() const noexcept {
-        for (auto const& v : values) {
-            if (v) {
-                return true;
-            }
-        }
-        return false;
+        return std::ranges::any_of(values, [](auto const& v) { return v.has_value(); });
     }
     friend bool operator==(per_zoom const&, per_zoom const&) = default;
 };
@@ -116,16 +114,7 @@ struct table_layout {
 /// A column declared to hold points (POINT, MULTIPOINT, with Z or M), as PostGIS names the type.
 [[nodiscard]] inline bool is_point_type(std::string_view type) noexcept {
     auto const starts = [type](std::string_view prefix) {
-        if (type.size() < prefix.size()) {
-            return false;
-        }
-        for (std::size_t i = 0; i < prefix.size(); ++i) {
-            auto const c = type[i];
-            if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != prefix[i]) {
-                return false;
-            }
-        }
-        return true;
+        return type.size() >= prefix.size() && iequals(type.substr(0, prefix.size()), prefix);
     };
     return starts("POINT") || starts("MULTIPOINT");
 }

@@ -148,7 +148,9 @@ class tile_cache {
     void count_large(shard const& s) noexcept;
     /// Stores `bytes` unless a source was dropped since `drops` was read (checked under the
     /// shard's lock, which drop_source takes after counting).
-    void store(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes, std::uint64_t drops);
+    /// `hashed` is the key's shard; a tile too big for it goes to the shard for big ones.
+    void store(shard& hashed, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
+               std::uint64_t drops);
     /// True when a drop since `drops` (a value of m_drops) covered `key`, or when the drops kept
     /// do not reach back that far.
     [[nodiscard]] bool dropped_since(std::uint64_t drops, tile_key_view key) const;

@@ -339,6 +339,13 @@ TEST(golden_startup, saved_config_publishes_the_same_catalog_without_passwords) 
                   "        geometry_column: geom\n        geometry_type: POINT\n        id_column: gid\n"),
               std::string::npos)
         << text.str();
+    // The budgets and the filter are written back as read.
+    for (auto const* wanted :
+         {"order_by: name desc, gid", "max_feature_count:\n          0-3: 5\n          4-: 50",
+          "thin_points:\n          0-5: 64", "simplify:\n          0-8: 2\n          9: 0.5",
+          "filter: gid > 0"}) {
+        EXPECT_NE(text.str().find(wanted), std::string::npos) << wanted << "\n" << text.str();
+    }
     {
         instance const k{db.name(), saved, {"--save-config", saved_again.string()}};
         ASSERT_NE(k.port, 0) << k.process->output();

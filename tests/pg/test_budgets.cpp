@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/table_source.hpp"
+#include "support/publish.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
 #include "tiles/mvt_decoder.hpp"
@@ -80,16 +81,10 @@ class budgets : public ::testing::Test {
 
     tiles::catalog publish(std::vector<postgis::table_config> tables) {
         postgis::publish_config config;
-        config.tables = std::move(tables);
         config.auto_publish.tables = false;
         config.auto_publish.functions = false;
         config.auto_bounds = postgis::bounds_mode::skip;
-        tiles::catalog catalog;
-        tiles::id_resolver ids;
-        auto const params = test::params_for(test::tls_conninfo(s_db->name()));
-        run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                   std::chrono::milliseconds{0}, config, ids, catalog));
-        return catalog;
+        return test::publish_tables(m_ioc, s_db->name(), std::move(tables), config);
     }
 
     std::string publish_error(postgis::table_config table) {

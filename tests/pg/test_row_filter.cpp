@@ -5,6 +5,7 @@
 #include "postgis/publisher.hpp"
 #include "postgis/row_filter.hpp"
 #include "postgis/table_source.hpp"
+#include "support/publish.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
 #include "tiles/mvt_decoder.hpp"
@@ -53,16 +54,10 @@ class row_filter : public ::testing::Test {
     /// Publishes `tables` (with auto-publishing of tables on or off) into a fresh catalog.
     tiles::catalog publish(std::vector<postgis::table_config> tables, bool auto_tables = false) {
         postgis::publish_config config;
-        config.tables = std::move(tables);
         config.auto_publish.tables = auto_tables;
         config.auto_publish.functions = false;
         config.auto_bounds = postgis::bounds_mode::calc;
-        tiles::catalog catalog;
-        tiles::id_resolver ids;
-        auto const params = test::params_for(test::tls_conninfo(s_db->name()));
-        run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                   std::chrono::milliseconds{0}, config, ids, catalog));
-        return catalog;
+        return test::publish_tables(m_ioc, s_db->name(), std::move(tables), config);
     }
 
     /// The names in the source's tile 0/0/0.

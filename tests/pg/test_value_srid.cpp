@@ -5,6 +5,7 @@
 
 #include "postgis/publisher.hpp"
 #include "postgis/table_source.hpp"
+#include "support/publish.hpp"
 #include "support/run.hpp"
 #include "support/tempdb.hpp"
 #include "tiles/mvt_decoder.hpp"
@@ -59,16 +60,10 @@ class value_srid : public ::testing::Test {
 
     tiles::catalog publish(std::vector<postgis::table_config> tables) {
         postgis::publish_config config;
-        config.tables = std::move(tables);
         config.auto_publish.tables = false;
         config.auto_publish.functions = false;
         config.default_srid = 3857;
-        tiles::catalog catalog;
-        tiles::id_resolver ids;
-        auto const params = test::params_for(test::tls_conninfo(s_db->name()));
-        run(m_ioc, postgis::async_publish_database(m_ioc.get_executor(), params, pg::pool_options{},
-                                                   std::chrono::milliseconds{0}, config, ids, catalog));
-        return catalog;
+        return test::publish_tables(m_ioc, s_db->name(), std::move(tables), config);
     }
 
     names_t names(tiles::catalog const& catalog, std::string const& id, tile_coord coord) {
