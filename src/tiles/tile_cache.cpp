@@ -21,7 +21,8 @@ namespace {
 
 constexpr std::size_t shard_count = 16;
 /// After the hashed shards, one for entries too big for them (a composite of megabytes): it
-/// holds a quarter of the cache, the hashed shards share the rest.
+/// holds up to a quarter of the cache, and the room its entries take is taken from the hashed
+/// shards (each gives a sixteenth of it), so the whole stays within the limit.
 constexpr std::size_t large_shard = shard_count;
 constexpr std::size_t all_shards = shard_count + 1;
 /// Per-entry bookkeeping counted against the size limit (list and map nodes, the key, pointers).
@@ -119,11 +120,10 @@ struct tile_cache::shard {
 
 tile_cache::tile_cache(tile_cache_options options)
     : m_options(options), m_shards(std::make_unique<shard[]>(all_shards)) {
-    auto const large = m_options.max_bytes / 4;
     for (std::size_t i = 0; i < shard_count; ++i) {
-        m_shards[i].capacity = (m_options.max_bytes - large) / shard_count;
+        m_shards[i].capacity = m_options.max_bytes / shard_count;
     }
-    m_shards[large_shard].capacity = large;
+    m_shards[large_shard].capacity = m_options.max_bytes / 4;
 }
 
 tile_cache::~tile_cache() = default;
@@ -174,7 +174,37 @@ std::shared_ptr<tile_bytes const> tile_cache::find_in(shard& s, tile_key_view ke
 void tile_cache::store(shard& hashed, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
                        std::uint64_t drops) {
     auto const cost = cost_of(key, *bytes);
-    auto& s = cost > hashed.capacity ? m_shards[large_shard] : hashed;
+    bool const large = cost > hashed.capacity;
+    store_in(large ? m_shards[large_shard] : hashed, key, std::move(bytes), drops, cost);
+    if (large) {
+        // The hashed shards give up the room the big entry took, at once.
+        for (std::size_t i = 0; i < shard_count; ++i) {
+            auto& s = m_shards[i];
+            std::lock_guard const lock{s.mutex};
+            evict_to(s, limit_of(s));
+        }
+    }
+}
+
+std::size_t tile_cache::limit_of(shard const& s) const noexcept {
+    if (&s == &m_shards[large_shard]) {
+        return s.capacity;
+    }
+    // A hashed shard gives up its share of what the big entries hold (they are rarely any).
+    return s.capacity - std::min(s.capacity, m_large_bytes.load(std::memory_order_relaxed) / shard_count);
+}
+
+void tile_cache::evict_to(shard& s, std::size_t limit) noexcept {
+    while (!s.lru.empty() && s.bytes > limit) {
+        auto& victim = s.lru.back();
+        s.bytes -= victim.cost;
+        s.index.erase(victim.key);
+        s.lru.pop_back();
+    }
+}
+
+void tile_cache::store_in(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
+                          std::uint64_t drops, std::size_t cost) {
     std::lock_guard const lock{s.mutex};
     if (cost > s.capacity) {
         return; // larger than a quarter of the cache: never stored
@@ -186,13 +216,13 @@ void tile_cache::store(shard& hashed, tile_key const& key, std::shared_ptr<tile_
         s.bytes -= it->second->cost;
         s.lru.erase(it->second);
         s.index.erase(it);
+        count_large(s);
     }
-    while (!s.lru.empty() && s.bytes + cost > s.capacity) { // (count_large follows the push below)
-        auto& victim = s.lru.back();
-        s.bytes -= victim.cost;
-        s.index.erase(victim.key);
-        s.lru.pop_back();
+    auto const limit = limit_of(s);
+    if (cost > limit) {
+        return;
     }
+    evict_to(s, limit - cost);
     auto const now = clock::now();
     s.lru.push_front(shard::entry{key, std::move(bytes), now, now, cost});
     s.index.emplace(key, s.lru.begin());
@@ -203,6 +233,7 @@ void tile_cache::store(shard& hashed, tile_key const& key, std::shared_ptr<tile_
 void tile_cache::count_large(shard const& s) noexcept {
     if (&s == &m_shards[large_shard]) {
         m_large_entries.store(s.lru.size(), std::memory_order_relaxed);
+        m_large_bytes.store(s.bytes, std::memory_order_relaxed);
     }
 }
 

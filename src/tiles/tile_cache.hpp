@@ -95,7 +95,8 @@ struct tile_cache_options {
 
 /// A byte-bounded, sharded, least-recently-used tile cache with single-flight: concurrent misses
 /// for one key share one computation (one database query). Entries too big for a hashed shard
-/// (each holds 3/64 of the cache) go to a shard of their own, which holds a quarter of it. Errors are handed
+/// (each holds 1/16 of the cache) go to a shard of their own, which holds up to a quarter of it
+/// and takes that room from the others. Errors are handed
 /// to the requests that waited for them but never stored. Thread-safe; each shard has its own lock, so
 /// threads rarely contend.
 class tile_cache {
@@ -144,13 +145,21 @@ class tile_cache {
     /// find() in one shard.
     [[nodiscard]] std::shared_ptr<tile_bytes const>
     find_in(shard& s, tile_key_view key, std::optional<std::chrono::milliseconds> idle_timeout);
-    /// Keeps m_large_entries up to date after a change to `s` (under its lock).
+    /// Keeps m_large_entries and m_large_bytes up to date after a change to `s` (under its lock).
     void count_large(shard const& s) noexcept;
     /// Stores `bytes` unless a source was dropped since `drops` was read (checked under the
     /// shard's lock, which drop_source takes after counting).
     /// `hashed` is the key's shard; a tile too big for it goes to the shard for big ones.
     void store(shard& hashed, tile_key const& key, std::shared_ptr<tile_bytes const> bytes,
                std::uint64_t drops);
+    /// store() into `s` (the shard chosen), the entry costing `cost`.
+    void store_in(shard& s, tile_key const& key, std::shared_ptr<tile_bytes const> bytes, std::uint64_t drops,
+                  std::size_t cost);
+    /// The bytes `s` may hold now: a hashed shard less its share of the big entries.
+    [[nodiscard]] std::size_t limit_of(shard const& s) const noexcept;
+    /// Drops `s`'s least recently used entries until it holds `limit` bytes at most (under its
+    /// lock).
+    static void evict_to(shard& s, std::size_t limit) noexcept;
     /// True when a drop since `drops` (a value of m_drops) covered `key`, or when the drops kept
     /// do not reach back that far.
     [[nodiscard]] bool dropped_since(std::uint64_t drops, tile_key_view key) const;
@@ -167,7 +176,8 @@ class tile_cache {
     std::unique_ptr<shard[]> m_shards;
     /// Entries of the shard for big entries: while none, a miss looks in one shard only.
     std::atomic<std::size_t> m_large_entries{0};
-    std::atomic<std::uint64_t> m_drops{0}; ///< drops so far; written under m_log_mutex
+    std::atomic<std::size_t> m_large_bytes{0}; ///< and the bytes they hold
+    std::atomic<std::uint64_t> m_drops{0};     ///< drops so far; written under m_log_mutex
     mutable std::mutex m_log_mutex;
     std::deque<drop_record> m_log; ///< the latest drops, oldest first
 };

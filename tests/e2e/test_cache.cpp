@@ -207,8 +207,8 @@ TEST(tile_cache, is_bounded_by_bytes_and_evicts_least_recently_used) {
     ASSERT_EQ(test::http_get(k.port, "/counted/7/0/0").status, 200U);
     EXPECT_EQ(db.calls(), 121);
 
-    // A tile too big for a hashed shard (1/16 of three quarters) is kept in the shard for big
-    // ones (a quarter, 250 kB); one bigger than that is not kept.
+    // A tile too big for a hashed shard (1/16, 62.5 kB) is kept in the shard for big ones (up to
+    // a quarter, 250 kB, taken from the others); one bigger than that is not kept.
     ASSERT_EQ(test::http_get(k.port, "/sized/9/100/0").body.size(), 100'000U);
     ASSERT_EQ(test::http_get(k.port, "/sized/9/100/0").status, 200U);
     EXPECT_EQ(db.calls(), 122);
