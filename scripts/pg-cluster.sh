@@ -5,6 +5,11 @@
 #   pg-cluster.sh stop DIR      stop it (fast shutdown)
 #   pg-cluster.sh restart DIR   restart, picking up KACHEL_PG_SSL / KACHEL_PG_HBA changes
 #   pg-cluster.sh env DIR       print shell exports describing the running cluster
+#   pg-cluster.sh standby PRIMARY_DIR DIR
+#                               a streaming standby of the running cluster in PRIMARY_DIR, made
+#                               with pg_basebackup -R over TLS (role replicator, verify-full), and
+#                               started; DIR is then used as any cluster's (stop, start, env)
+#   pg-cluster.sh promote DIR   promote the standby in DIR to a primary
 #
 # DIR gets: ssl/ (CA, server, client and an unrelated CA), data/ (PGDATA), run/ (unix socket),
 # port, server.log. The server listens on a free loopback port, TLS on, and pg_hba only admits
@@ -16,8 +21,8 @@
 # KACHEL_PG_STOP_MODE=fast|immediate for stop (default fast).
 set -euo pipefail
 
-cmd=${1:?usage: pg-cluster.sh start|stop|restart|env DIR}
-dir=${2:?usage: pg-cluster.sh start|stop|restart|env DIR}
+cmd=${1:?usage: pg-cluster.sh start|stop|restart|env|standby|promote DIR}
+dir=${2:?usage: pg-cluster.sh start|stop|restart|env|standby|promote DIR}
 pgbin=${KACHEL_PGBIN:-/usr/lib/postgresql/15/bin}
 
 as_pg() {
@@ -77,6 +82,9 @@ hostssl kachel_cert  all  127.0.0.1/32   cert
 hostssl kachel_cert  all  ::1/128        cert
 $kind   all  all  127.0.0.1/32   scram-sha-256
 $kind   all  all  ::1/128        scram-sha-256
+# streaming replication (pg-cluster.sh standby): role replicator, over TLS only
+hostssl replication  replicator  127.0.0.1/32  scram-sha-256
+hostssl replication  replicator  ::1/128       scram-sha-256
 HBA
   chown_pg "$dir/data/pg_hba.conf"
 }
@@ -154,6 +162,53 @@ running() {
   [ -f "$dir/data/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
 }
 
+make_standby() {
+  local primary=${dir:?} standby=${3:?usage: pg-cluster.sh standby PRIMARY_DIR DIR}
+  local pport; pport=$(cat "$primary/port")
+  local pw
+  if [ -f "$primary/replication-password" ]; then
+    pw=$(cat "$primary/replication-password")
+  else
+    pw=$(openssl rand -hex 12)
+    echo "$pw" > "$primary/replication-password"; chmod 600 "$primary/replication-password"
+    as_pg "$pgbin/psql" -h "$primary/run" -p "$pport" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+      -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$pw'" >/dev/null
+  fi
+  # A cluster made before the replication lines existed gets them.
+  if ! grep -q '^hostssl replication' "$primary/data/pg_hba.conf"; then
+    dir=$primary write_hba
+    as_pg "$pgbin/pg_ctl" -D "$primary/data" reload >/dev/null
+  fi
+  if [ -f "$standby/data/postmaster.pid" ]; then
+    as_pg "$pgbin/pg_ctl" -D "$standby/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$standby"
+  mkdir -p "$standby/run"
+  chmod 755 "$standby"
+  cp -r "$primary/ssl" "$standby/ssl"
+  cp "$primary/password" "$standby/password"
+  chown_pg "$standby/run"
+  # The replication password reaches libpq through a password file of the standby's own, which
+  # primary_conninfo names (pg_basebackup -R writes the connection's settings there).
+  printf 'localhost:%s:replication:replicator:%s\n' "$pport" "$pw" > "$standby/pgpass"
+  chmod 600 "$standby/pgpass"; chown_pg "$standby/pgpass"
+  mkdir -p "$standby/data"; chmod 700 "$standby/data"; chown_pg "$standby/data"
+  as_pg "$pgbin/pg_basebackup" -D "$standby/data" -R -X stream -c fast --no-sync \
+    -d "host=localhost port=$pport user=replicator dbname=replication sslmode=verify-full sslrootcert=$primary/ssl/ca.crt passfile=$standby/pgpass application_name=kachel_standby" \
+    >"$standby/basebackup.log" 2>&1 || { cat "$standby/basebackup.log" >&2; exit 1; }
+  dir=$standby
+  free_port > "$dir/port"
+  cat >> "$dir/data/postgresql.conf" <<CONF
+# kachel throwaway standby of $primary
+port = $(cat "$dir/port")
+unix_socket_directories = '$dir/run'
+hot_standby_feedback = on
+CONF
+  echo "$primary" > "$dir/primary"
+  touch "$dir/initialised"
+  start_server
+}
+
 case "$cmd" in
   start)
     if [ -f "$dir/initialised" ]; then
@@ -171,6 +226,12 @@ case "$cmd" in
     if running; then as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
     start_server
     ;;
+  standby)
+    make_standby "$@"
+    ;;
+  promote)
+    as_pg "$pgbin/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
+    ;;
   env)
     port=$(cat "$dir/port")
     echo "export KACHEL_PG_DIR='$dir'"
@@ -180,5 +241,5 @@ case "$cmd" in
     echo "export KACHEL_PG_PASSWORD='$(cat "$dir/password")'"
     ;;
   *)
-    echo "usage: pg-cluster.sh start|stop|restart|env DIR" >&2; exit 2 ;;
+    echo "usage: pg-cluster.sh start|stop|restart|env|standby|promote DIR" >&2; exit 2 ;;
 esac

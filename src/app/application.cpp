@@ -9,6 +9,7 @@
 #include "core/event_loops.hpp"
 #include "core/metrics.hpp"
 #include "http/server.hpp"
+#include "pg/hosts.hpp"
 #include "postgis/check_connection.hpp"
 #include "postgis/publisher.hpp"
 #include "postgis/readiness.hpp"
@@ -67,6 +68,32 @@ std::vector<metrics::gauge_sample> pool_gauges(postgis::readiness const& ready) 
         out.push_back({"kachel_postgres_pool_in_use", "Connections in use.", l, double(s.open - s.idle)});
         out.push_back(
             {"kachel_postgres_pool_waiters", "Requests waiting for a connection.", l, double(s.waiters)});
+    }
+    for (std::size_t i = 0; i < ready.pools().size(); ++i) {
+        auto const& replicas = ready.replica_sets()[i];
+        if (!replicas) {
+            continue;
+        }
+        auto const connection = ready.pools()[i]->params().label();
+        auto const hosts = replicas->report();
+        std::uint64_t primary_position = 0;
+        for (auto const& h : hosts) {
+            if (h.up && h.role == "primary") {
+                primary_position = std::max(primary_position, h.position);
+            }
+        }
+        for (auto const& h : hosts) {
+            metrics::labels const l{{"connection", connection}, {"host", h.label}, {"role", h.role}};
+            out.push_back(
+                {"kachel_postgres_host_up", "1 when the host answered its last check.", l, h.up ? 1.0 : 0.0});
+            out.push_back({"kachel_postgres_host_serves_reads", "1 when tile reads may go to the host.", l,
+                           h.serves_reads ? 1.0 : 0.0});
+            if (h.role == "standby" && primary_position > 0) {
+                out.push_back({"kachel_postgres_host_lag_bytes",
+                               "How far a standby's replay is behind the primary's WAL, as last checked.", l,
+                               double(primary_position > h.position ? primary_position - h.position : 0)});
+            }
+        }
     }
     return out;
 }
@@ -232,10 +259,14 @@ struct application::state {
         if (tables.empty() && !settings.publish_config_for(i).notify_changes) {
             return;
         }
-        auto params = settings.connect_params_for(i);
+        // LISTEN needs the primary: libpq finds it among several hosts.
+        auto params = pg::primary_params(settings.connect_params_for(i));
         params.application_name += " changes";
         auto listener = std::make_shared<change_listener>(loops.main().get_executor(), std::move(params),
                                                           cache.get(), std::move(tables));
+        if (db.replicas) {
+            listener->guard_reads(db.horizon, db.replicas);
+        }
         listener->on_change(
             [this](followed_source const& source, std::vector<tiles::lonlat_box> const& boxes) {
                 changes.publish(http::change_event{{source.id}, boxes, source.margin, {}, {}});
@@ -294,6 +325,11 @@ struct application::state {
                 listener->stop();
             }
         }
+        for (auto const& replicas : ready.replica_sets()) {
+            if (replicas) {
+                replicas->stop();
+            }
+        }
         auto const timeout = settings.shutdown_timeout;
         asio::steady_timer timer{ioc};
         using std::chrono::steady_clock;
@@ -318,6 +354,15 @@ struct application::state {
             std::size_t cancelled = 0;
             for (auto const& pool : ready.pools()) {
                 cancelled += co_await pool->async_cancel_running(deadline);
+            }
+            for (auto const& replicas : ready.replica_sets()) {
+                if (!replicas) {
+                    continue;
+                }
+                auto const host_pools = replicas->host_pools();
+                for (auto const& pool : host_pools) {
+                    cancelled += co_await pool->async_cancel_running(deadline);
+                }
             }
             spdlog::warn("{} request(s) still running after {} s: cancelled {} database statement(s)", left,
                          timeout.count(), cancelled);

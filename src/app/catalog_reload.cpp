@@ -169,7 +169,7 @@ asio::awaitable<void> catalog_reloader::reload(std::size_t index) {
     try {
         // Cancelled by stop(): the database's statements end, and the connection goes back.
         found = co_await asio::co_spawn(
-            m_executor, postgis::async_rediscover_database(part.published.pool, config, *m_ids),
+            m_executor, postgis::async_rediscover_database(postgis::route_of(part.published), config, *m_ids),
             asio::bind_cancellation_slot(state.cancel.slot(), asio::use_awaitable));
     } catch (std::exception const& e) {
         failure = e.what();

@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "pg/connection.hpp"
+#include "pg/hosts.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -80,6 +81,10 @@ std::chrono::milliseconds change_listener::backoff(unsigned attempt) noexcept {
 }
 
 std::size_t change_listener::drop_all(std::string_view why) {
+    if (m_horizon) {
+        // The positions of changes not settled yet will not be: the tiles go whole instead.
+        m_horizon->clear();
+    }
     std::size_t dropped = 0;
     for (auto const& [table, sources] : m_tables) {
         for (auto const& source : sources) {
@@ -127,6 +132,9 @@ std::size_t change_listener::apply(std::string_view payload, int sender_pid) {
         ids += ids.empty() ? source.id : ", " + source.id;
         tiles::tile_area const area =
             change->boxes.empty() ? tiles::tile_area{} : tiles::tile_area{change->boxes, source.margin};
+        if (m_horizon) {
+            m_horizon->add(source.id, area);
+        }
         auto const n = m_cache != nullptr ? m_cache->drop(source.id, area) : 0;
         dropped += n;
         global_metrics().count("kachel_change_tiles_dropped_total",
@@ -196,6 +204,9 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
                         self->apply(n.payload, n.sender_pid);
                     }
                 }
+                if (self->m_horizon && self->m_horizon->size() > 0) {
+                    co_await self->settle(*conn);
+                }
             }
         } catch (boost::system::system_error const& e) {
             if (e.code() == asio::error::operation_aborted && st.stopped) {
@@ -225,6 +236,24 @@ asio::awaitable<void> change_listener::run(std::shared_ptr<change_listener> self
         pause.expires_after(wait);
         std::ignore = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+}
+
+asio::awaitable<void> change_listener::settle(pg::connection& conn) {
+    // Every change notified so far committed before its notification arrived, so its commit
+    // record lies below the primary's insert position now.
+    auto const last = m_horizon->last();
+    auto const r = co_await conn.async_exec("SELECT pg_current_wal_insert_lsn()");
+    auto const position = r.num_rows() == 1 ? pg::parse_lsn(r.get(0, 0)) : std::nullopt;
+    if (!position) {
+        spdlog::warn("The WAL position of {} could not be read: tiles the last changes touched are read "
+                     "from the primary until the connection is made again",
+                     m_label);
+        co_return;
+    }
+    m_horizon->settle(last, *position);
+    m_replicas->expect(*position);
+    spdlog::debug("Changes on {} up to number {} are visible at WAL {}", m_label, last,
+                  pg::lsn_text(*position));
 }
 
 void change_listener::start() {

@@ -1,8 +1,10 @@
 #pragma once
 
 #include "pg/connect_params.hpp"
+#include "pg/replica_set.hpp"
 #include "postgis/change_notify.hpp"
 #include "postgis/table_source.hpp"
+#include "tiles/change_horizon.hpp"
 #include "tiles/tile_cache.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,6 +56,14 @@ class change_listener : public std::enable_shared_from_this<change_listener> {
 
     /// Replaces the sources followed (a catalog reload). Call on the listener's executor.
     void follow(followed_tables tables) { m_tables = std::move(tables); }
+    /// With read replicas: each change is entered in `horizon` before its tiles leave the cache,
+    /// and once a batch is applied, the primary's WAL position settles them and `replicas` is
+    /// told to expect it. Call before start().
+    void guard_reads(std::shared_ptr<tiles::change_horizon> horizon,
+                     std::shared_ptr<pg::replica_set> replicas) {
+        m_horizon = std::move(horizon);
+        m_replicas = std::move(replicas);
+    }
     /// Called for every change applied. Call before start().
     void on_change(change_handler handler) { m_on_change = std::move(handler); }
     /// Called for a schema change (postgis::catalog_payload), and after a reconnect (one may have
@@ -79,7 +89,11 @@ class change_listener : public std::enable_shared_from_this<change_listener> {
     tiles::tile_cache* m_cache;
     change_handler m_on_change;
     std::function<void()> m_on_catalog;
-    std::string m_label; ///< the connection's label, for logs and metrics
+    std::string m_label;                              ///< the connection's label, for logs and metrics
+    std::shared_ptr<tiles::change_horizon> m_horizon; ///< null without replicas
+    std::shared_ptr<pg::replica_set> m_replicas;
+    /// Reads the primary's WAL position on `conn` and settles the pending changes with it.
+    boost::asio::awaitable<void> settle(pg::connection& conn);
     /// Drops the tiles of every followed source (the connection was lost). \returns how many.
     std::size_t drop_all(std::string_view why);
 };

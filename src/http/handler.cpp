@@ -323,12 +323,19 @@ asio::awaitable<response> answer_later(request const& req, request_context const
     auto const& route = work.target;
     if (route.type == route::kind::ready) {
         std::vector<std::string> problems;
+        std::vector<std::string> details;
         if (ctx.ready != nullptr) {
             problems = co_await ctx.ready->async_problems();
+            details = ctx.ready->details();
         }
-        auto res = problems.empty() ? text_response(req, bhttp::status::ok, "OK")
-                                    : text_response(req, bhttp::status::service_unavailable,
-                                                    fmt::format("{}", fmt::join(problems, "\n")));
+        std::string body =
+            problems.empty() ? std::string{"OK"} : fmt::format("{}", fmt::join(problems, "\n"));
+        for (auto const& line : details) {
+            body += '\n';
+            body += line;
+        }
+        auto res = text_response(
+            req, problems.empty() ? bhttp::status::ok : bhttp::status::service_unavailable, body);
         res.set(bhttp::field::cache_control, "no-cache");
         if (!problems.empty()) {
             res.set(bhttp::field::retry_after, "5");

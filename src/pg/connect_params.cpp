@@ -2,6 +2,7 @@
 
 #include "core/c_handle.hpp"
 #include "core/secrets.hpp"
+#include "pg/hosts.hpp"
 
 #include "core/error.hpp"
 
@@ -83,8 +84,21 @@ std::optional<std::string> connect_params::keyword(std::string_view name) const 
 }
 
 std::string connect_params::label() const {
-    return fmt::format("{}:{}/{}", keyword("host").value_or("default"), keyword("port").value_or("default"),
-                       keyword("dbname").value_or("default"));
+    auto const host = keyword("host").value_or("default");
+    auto const port = keyword("port").value_or("default");
+    auto const dbname = keyword("dbname").value_or("default");
+    if (host.find(',') == std::string::npos && port.find(',') == std::string::npos) {
+        return fmt::format("{}:{}/{}", host, port, dbname);
+    }
+    // Several hosts: "a:5432,b:5433/db" (one port may serve them all).
+    auto const hosts = comma_list(host);
+    auto const ports = comma_list(port);
+    std::string out;
+    for (std::size_t i = 0; i < std::max(hosts.size(), ports.size()); ++i) {
+        out += fmt::format("{}{}:{}", i == 0 ? "" : ",", hosts[std::min(i, hosts.size() - 1)],
+                           ports[std::min(i, ports.size() - 1)]);
+    }
+    return out + "/" + dbname;
 }
 
 std::string connect_params::redacted() const {

@@ -10,7 +10,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <array>
 #include <charconv>
@@ -156,6 +159,22 @@ connection::async_connect(asio::any_io_executor executor, connect_params const& 
 bool connection::is_broken() const noexcept {
     return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK ||
            PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+}
+
+bool connection::check_idle() noexcept {
+    // An idle session is sent nothing but what ends it (a FATAL message, TLS close_notify, FIN)
+    // or notices: peek without waiting, and let libpq read what is there.
+    for (int round = 0; round < 2 && !is_broken(); ++round) {
+        char byte = 0;
+        auto const n = ::recv(PQsocket(m_conn.get()), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            m_broken = true;
+        } else if (n < 0 || PQconsumeInput(m_conn.get()) == 0) {
+            m_broken = m_broken || n > 0;
+            break;
+        }
+    }
+    return !is_broken();
 }
 
 std::string connection::server_address() const {

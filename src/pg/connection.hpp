@@ -78,6 +78,10 @@ class connection {
     /// True once the connection is unusable (lost, or left in an unknown state).
     [[nodiscard]] bool is_broken() const noexcept;
 
+    /// Reads what the server sent an idle connection without waiting: a server that shut down
+    /// or ended the session has closed it, which makes the connection broken. \returns !is_broken()
+    bool check_idle() noexcept;
+
     /// True while a statement was sent and its results were not all read: the coroutine running
     /// it was cancelled (client gone, timeout). cancel_and_drain() makes it usable again.
     [[nodiscard]] bool is_busy() const noexcept { return m_busy && !m_broken; }

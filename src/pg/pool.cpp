@@ -87,7 +87,7 @@ asio::awaitable<pooled_connection> pool::async_acquire(std::chrono::milliseconds
             }
         }
         if (conn) {
-            if (conn->is_broken()) {
+            if (!conn->check_idle()) {
                 spdlog::debug("pool {}: closing connection: broken while idle", m_options.name);
                 conn.reset();
                 std::lock_guard const lock{m_mutex};

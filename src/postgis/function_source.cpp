@@ -47,10 +47,10 @@ nlohmann::json function_tilejson(function_spec const& spec) {
     return doc;
 }
 
-function_source::function_source(function_spec spec, std::shared_ptr<pg::pool> pool)
+function_source::function_source(function_spec spec, read_route route)
     : m_spec(std::move(spec)), m_tilejson(function_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
       m_content_type(function_content_type(m_tilejson, m_spec.id)), m_sql(function_tile_sql(m_spec.function)),
-      m_statement_name(next_statement_name()), m_pool(std::move(pool)),
+      m_statement_name(next_statement_name()), m_route(std::move(route)),
       m_cache_name(tiles::instance_name(m_spec.id)) {
     spdlog::debug("source {}: tile SQL: {}", m_spec.id, m_sql);
 }
@@ -60,7 +60,7 @@ asio::awaitable<tiles::tile_result> function_source::async_get_tile(tile_coord c
     if (!m_spec.function.query_type) {
         std::array<std::string, 3> const params{std::to_string(coord.z), std::to_string(coord.x),
                                                 std::to_string(coord.y)};
-        co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql,
+        co_return co_await async_run_tile_query(m_route, 0, m_spec.id, m_statement_name, m_sql,
                                                 std::span{json_param_types}.first<3>(), params,
                                                 m_spec.statement_timeout);
     }
@@ -68,7 +68,7 @@ asio::awaitable<tiles::tile_result> function_source::async_get_tile(tile_coord c
                                             std::to_string(coord.y),
                                             query.empty() ? std::string{"{}"} : query};
     auto const& types = *m_spec.function.query_type == "jsonb" ? jsonb_param_types : json_param_types;
-    co_return co_await async_run_tile_query(*m_pool, m_spec.id, m_statement_name, m_sql, types, params,
+    co_return co_await async_run_tile_query(m_route, 0, m_spec.id, m_statement_name, m_sql, types, params,
                                             m_spec.statement_timeout);
 }
 

@@ -31,7 +31,7 @@ struct function_spec {
 /// Tiles from a PostgreSQL function `(z, x, y[, query])` (martin-compat section 3).
 class function_source final : public tiles::tile_source {
   public:
-    function_source(function_spec spec, std::shared_ptr<pg::pool> pool);
+    function_source(function_spec spec, read_route route);
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
@@ -55,7 +55,7 @@ class function_source final : public tiles::tile_source {
     std::string m_content_type;
     std::string m_sql;
     std::string m_statement_name;
-    std::shared_ptr<pg::pool> m_pool;
+    read_route m_route;
     std::string m_cache_name; ///< this instance's (a reload may publish another under the id)
 };
 

@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "pg/connect.hpp"
+#include "pg/hosts.hpp"
 #include "pg/tls_info.hpp"
 #include "postgis/discovery.hpp"
 #include "postgis/function_source.hpp"
@@ -17,8 +18,13 @@ namespace asio = boost::asio;
 
 namespace {
 
-/// Connection identity used in source signatures: host, port and database (decision D11).
-std::string pool_identity(pg::connection const& conn) {
+/// Connection identity used in source signatures: host, port and database (decision D11). A
+/// connection string of several hosts is one identity whichever host is the primary now, so a
+/// failover republishes nothing under another id.
+std::string pool_identity(pg::connection const& conn, pg::connect_params const& params) {
+    if (pg::split_hosts(params).size() > 1) {
+        return params.label();
+    }
     char const* db = PQdb(conn.native_handle());
     return fmt::format("{}/{}", conn.server_address(), db == nullptr ? "" : db);
 }
@@ -64,12 +70,12 @@ char const* relation_kind(char relkind) noexcept {
 } // namespace
 
 std::shared_ptr<tiles::tile_source const> make_source(table_spec const& spec, published_database const& db) {
-    return std::make_shared<table_source>(spec, db.pool, db.margin_supported);
+    return std::make_shared<table_source>(spec, route_of(db), db.margin_supported);
 }
 
 std::shared_ptr<tiles::tile_source const> make_source(function_spec const& spec,
                                                       published_database const& db) {
-    return std::make_shared<function_source>(spec, db.pool);
+    return std::make_shared<function_source>(spec, route_of(db));
 }
 
 std::vector<std::shared_ptr<tiles::tile_source const>> make_sources(published_database const& db) {
@@ -103,15 +109,19 @@ std::string fingerprint(tiles::tile_source const& source) {
     return out;
 }
 
-asio::awaitable<published_database> async_rediscover_database(std::shared_ptr<pg::pool> pool,
-                                                              publish_config const& config,
+read_route route_of(published_database const& db) {
+    return read_route{db.pool, db.replicas, db.horizon};
+}
+
+asio::awaitable<published_database> async_rediscover_database(read_route route, publish_config const& config,
                                                               tiles::id_resolver& ids) {
+    auto const& pool = route.pool;
     auto lease = co_await pool->async_acquire();
     auto const versions = co_await async_check_versions(*lease);
     published_database out;
     std::exception_ptr failure;
     try {
-        out = co_await async_discover_database(*lease, config, pool_identity(*lease), ids);
+        out = co_await async_discover_database(*lease, config, pool_identity(*lease, pool->params()), ids);
     } catch (...) {
         failure = std::current_exception();
     }
@@ -120,7 +130,9 @@ asio::awaitable<published_database> async_rediscover_database(std::shared_ptr<pg
     if (failure) {
         std::rethrow_exception(failure);
     }
-    out.pool = std::move(pool);
+    out.pool = route.pool;
+    out.replicas = route.replicas;
+    out.horizon = route.horizon;
     out.margin_supported = versions.postgis >= postgis_margin_version;
     co_return out;
 }
@@ -258,6 +270,11 @@ asio::awaitable<published_database>
 async_publish_database(asio::any_io_executor executor, pg::connect_params params, pg::pool_options options,
                        std::chrono::milliseconds retry_timeout, publish_config const& config,
                        tiles::id_resolver& ids, tiles::catalog& catalog, readiness* ready) {
+    // Several hosts: discovery, reloads and LISTEN go to the primary, which libpq finds among
+    // them; the tile reads go to the standbys too (pg::replica_set).
+    auto hosts = pg::split_hosts(params);
+    auto const target = pg::read_target_of(params);
+    params = pg::primary_params(std::move(params));
     spdlog::info("Connecting to PostgreSQL ({}; sslmode {} from {})", params.redacted(), params.sslmode.value,
                  params.sslmode.source);
     pg::connect_params first = params;
@@ -277,7 +294,7 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     // plan for a batch of bounds started workers that each loaded PostGIS (130 ms for 50 tables
     // whose extents took 20 ms). The statement_timeout backstop is added once it is known.
     co_await pg::prepare_session(*conn, options);
-    auto const identity = pool_identity(*conn);
+    auto const identity = pool_identity(*conn, params);
 
     auto out = co_await async_discover_database(*conn, config, identity, ids);
     // The server-side limit backs kachel's per-source timer: a little above the longest of them,
@@ -297,6 +314,16 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     }
     auto pool = pg::pool::create(std::move(params), std::move(options));
     out.pool = pool;
+    if (hosts.size() > 1) {
+        out.replicas = pg::replica_set::create(executor, pool, std::move(hosts), pool->options(), target);
+        out.horizon = std::make_shared<tiles::change_horizon>();
+        out.replicas->start();
+        spdlog::info("{} names {} hosts: tile reads go to {}", pool->params().origin,
+                     out.replicas->host_pools().size(),
+                     target == pg::read_target::primary_only    ? "the primary (target_session_attrs)"
+                     : target == pg::read_target::standbys_only ? "the standbys only (target_session_attrs)"
+                                                                : "the standbys in turn, else the primary");
+    }
     out.margin_supported = versions.postgis >= postgis_margin_version;
     for (auto& source : make_sources(out)) {
         catalog.add(std::move(source));
@@ -308,7 +335,7 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
                      : std::string{"none (prepared_statements off: no session state)"});
     pool->adopt(std::move(conn));
     if (ready != nullptr) {
-        ready->add(pool);
+        ready->add(pool, out.replicas);
     }
     co_return out;
 }

@@ -4,6 +4,7 @@
 #include "postgis/publish_config.hpp"
 #include "postgis/readiness.hpp"
 #include "postgis/resolver.hpp"
+#include "postgis/table_source.hpp"
 #include "tiles/catalog.hpp"
 #include "tiles/id_resolver.hpp"
 
@@ -18,8 +19,12 @@ namespace kachel::postgis {
 struct published_database {
     std::vector<table_spec> tables;
     std::vector<function_spec> functions;
-    std::shared_ptr<pg::pool> pool; ///< the tile connections
-    bool margin_supported = false;  ///< the PostGIS version takes ST_TileEnvelope's margin
+    std::shared_ptr<pg::pool> pool; ///< the tile connections (to the primary, with replicas)
+    /// The standbys, when the connection string names several hosts; else null.
+    std::shared_ptr<pg::replica_set> replicas;
+    /// The changes the standbys may not show yet; null without replicas.
+    std::shared_ptr<tiles::change_horizon> horizon;
+    bool margin_supported = false; ///< the PostGIS version takes ST_TileEnvelope's margin
 };
 
 /// Discovers the tables and functions of the database `conn` is connected to, applies `config`
@@ -47,11 +52,14 @@ make_sources(published_database const& db);
 /// (as Martin does, whose fingerprint leaves out bounds and cache settings too).
 [[nodiscard]] std::string fingerprint(tiles::tile_source const& source);
 
-/// What a database publishes now, found again on one of `pool`'s connections (a catalog reload),
-/// which goes back with the pool's session settings. \throws as async_discover_database
-boost::asio::awaitable<published_database> async_rediscover_database(std::shared_ptr<pg::pool> pool,
-                                                                     publish_config const& config,
-                                                                     tiles::id_resolver& ids);
+/// Where the tile reads of `db` go.
+[[nodiscard]] read_route route_of(published_database const& db);
+
+/// What a database publishes now, found again on one of the primary's connections (a catalog
+/// reload), which goes back with the pool's session settings; the reads keep `route`.
+/// \throws as async_discover_database
+boost::asio::awaitable<published_database>
+async_rediscover_database(read_route route, publish_config const& config, tiles::id_resolver& ids);
 
 /// Connects to one database (retrying transient failures for `retry_timeout`), logs its TLS
 /// and certificates, checks its versions, discovers the tables (geometry or geography columns)

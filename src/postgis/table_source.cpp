@@ -121,13 +121,24 @@ asio::awaitable<tiles::tile_result> run_query(pg::connection& conn, std::string 
 
 } // namespace
 
-asio::awaitable<tiles::tile_result>
-async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string const& statement_name,
-                     std::string const& sql, std::span<Oid const> param_types,
-                     std::span<std::string const> params, std::chrono::milliseconds timeout) {
+namespace {
+
+/// One read on a connection of `route`; `host` tells which standby took it (none: the primary).
+asio::awaitable<tiles::tile_result> run_once(read_route const& route, std::uint64_t min_position,
+                                             std::optional<std::size_t>& host, std::string const& source_id,
+                                             std::string const& statement_name, std::string const& sql,
+                                             std::span<Oid const> param_types,
+                                             std::span<std::string const> params,
+                                             std::chrono::milliseconds timeout) {
     std::optional<pg::pooled_connection> conn;
     try {
-        conn.emplace(co_await pool.async_acquire());
+        if (route.replicas) {
+            auto lease = co_await route.replicas->async_acquire_read(min_position);
+            host = lease.host;
+            conn.emplace(std::move(lease.conn));
+        } else {
+            conn.emplace(co_await route.pool->async_acquire());
+        }
     } catch (unavailable_error const& e) {
         co_return tiles::tile_result::failed(tiles::tile_errc::unavailable, e.what());
     } catch (std::exception const& e) {
@@ -145,12 +156,49 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
             tiles::tile_errc::timeout,
             fmt::format("statement timeout: still running after {} ms, cancelled", timeout.count()));
     }
+    if (host && (*conn)->is_broken()) {
+        route.replicas->host_failed(*host, std::get<0>(outcome).detail);
+    }
     co_return std::move(std::get<0>(outcome));
 }
 
-table_source::table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported)
+void count_read(read_route const& route, std::optional<std::size_t> host) {
+    global_metrics().count("kachel_postgres_reads_total",
+                           "Tile reads of a database with read replicas, by host (primary: the primary).",
+                           {{"connection", route.pool->params().label()},
+                            {"host", host ? route.replicas->label(*host) : std::string{"primary"}}});
+}
+
+} // namespace
+
+asio::awaitable<tiles::tile_result>
+async_run_tile_query(read_route const& route, std::uint64_t min_position, std::string const& source_id,
+                     std::string const& statement_name, std::string const& sql,
+                     std::span<Oid const> param_types, std::span<std::string const> params,
+                     std::chrono::milliseconds timeout) {
+    std::optional<std::size_t> host;
+    auto result = co_await run_once(route, min_position, host, source_id, statement_name, sql, param_types,
+                                    params, timeout);
+    if (!route.replicas) {
+        co_return result;
+    }
+    count_read(route, host);
+    if (result.error == tiles::tile_errc::unavailable) {
+        // The host went away under the read (a standby, or a primary failing over): once more,
+        // on another host or the primary.
+        spdlog::debug("source {}: a read on {} failed ({}); reading again", source_id,
+                      host ? route.replicas->label(*host) : std::string{"the primary"}, result.detail);
+        host.reset();
+        result = co_await run_once(route, min_position, host, source_id, statement_name, sql, param_types,
+                                   params, timeout);
+        count_read(route, host);
+    }
+    co_return result;
+}
+
+table_source::table_source(table_spec spec, read_route route, bool margin_supported)
     : m_spec(std::move(spec)), m_tilejson(table_tilejson(m_spec)), m_zooms(tiles::zooms_of(m_tilejson)),
-      m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()), m_pool(std::move(pool)),
+      m_params(3), m_param_types(tile_param_types.begin(), tile_param_types.end()), m_route(std::move(route)),
       m_cache_name(tiles::instance_name(m_spec.id)) {
     row_filter filter;
     if (m_spec.filter) {
@@ -205,7 +253,12 @@ asio::awaitable<tiles::tile_result> table_source::async_get_tile(tile_coord coor
     params[2] = std::to_string(coord.y);
     auto const& query = m_queries[m_query_of_zoom[static_cast<std::size_t>(
         std::clamp(static_cast<int>(coord.z), 0, max_zoom_level))]];
-    co_return co_await async_run_tile_query(*m_pool, m_spec.id, query.statement_name, query.sql,
+    // A tile a change touched that a standby may not show yet is read where it shows.
+    auto const min_position =
+        m_route.horizon && m_route.horizon->size() > 0
+            ? m_route.horizon->needed(m_spec.id, coord, m_route.replicas->replayed_everywhere())
+            : 0;
+    co_return co_await async_run_tile_query(m_route, min_position, m_spec.id, query.statement_name, query.sql,
                                             m_param_types, params, m_spec.statement_timeout);
 }
 

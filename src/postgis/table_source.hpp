@@ -1,10 +1,12 @@
 #pragma once
 
 #include "pg/pool.hpp"
+#include "pg/replica_set.hpp"
 #include "postgis/cql2.hpp"
 #include "postgis/publish_config.hpp"
 #include "postgis/sql.hpp"
 #include "postgis/table_info.hpp"
+#include "tiles/change_horizon.hpp"
 #include "tiles/tile_format.hpp"
 #include "tiles/tile_source.hpp"
 
@@ -50,13 +52,25 @@ void merge_comment(nlohmann::json& doc, std::optional<std::string> const& commen
 /// then the table's JSON comment applied as a merge patch.
 [[nodiscard]] nlohmann::json table_tilejson(table_spec const& spec);
 
-/// Runs a prepared tile statement on a pooled connection and turns the outcome into a tile_result:
-/// zero rows or NULL = empty tile; column 2, when present and usable, = the ETag. A statement
-/// still running after `timeout` is cancelled (tile_errc::timeout).
+/// Where the tile reads of one database go: its pool, or, when its connection string names
+/// several hosts, its standbys and the primary (pg::replica_set), with the changes they may not
+/// show yet (tiles::change_horizon).
+struct read_route {
+    std::shared_ptr<pg::pool> pool;                 ///< the primary's (a single host's) tile connections
+    std::shared_ptr<pg::replica_set> replicas;      ///< null for a single host
+    std::shared_ptr<tiles::change_horizon> horizon; ///< null for a single host
+};
+
+/// Runs a prepared tile statement on a connection of `route` and turns the outcome into a
+/// tile_result: zero rows or NULL = empty tile; column 2, when present and usable, = the ETag. A
+/// statement still running after `timeout` is cancelled (tile_errc::timeout). On a replica set
+/// the read goes to a host that has replayed WAL position `min_position`; a standby that loses
+/// its connection meanwhile leaves the rotation and the read is made once more elsewhere.
 boost::asio::awaitable<tiles::tile_result>
-async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string const& statement_name,
-                     std::string const& sql, std::span<Oid const> param_types,
-                     std::span<std::string const> params, std::chrono::milliseconds timeout);
+async_run_tile_query(read_route const& route, std::uint64_t min_position, std::string const& source_id,
+                     std::string const& statement_name, std::string const& sql,
+                     std::span<Oid const> param_types, std::span<std::string const> params,
+                     std::chrono::milliseconds timeout);
 
 /// A unique name for a prepared statement of one source.
 [[nodiscard]] std::string next_statement_name();
@@ -64,7 +78,7 @@ async_run_tile_query(pg::pool& pool, std::string const& source_id, std::string c
 /// Tiles from one geometry column of a table, view or materialized view, via ST_AsMVT.
 class table_source final : public tiles::tile_source {
   public:
-    table_source(table_spec spec, std::shared_ptr<pg::pool> pool, bool margin_supported);
+    table_source(table_spec spec, read_route route, bool margin_supported);
 
     [[nodiscard]] std::string const& id() const noexcept override { return m_spec.id; }
     [[nodiscard]] nlohmann::json const& tilejson() const noexcept override { return m_tilejson; }
@@ -96,7 +110,7 @@ class table_source final : public tiles::tile_source {
     /// z, x, y, then the filter's values; their types: int2, int8, int8, then left to PostgreSQL.
     std::vector<std::string> m_params;
     std::vector<Oid> m_param_types;
-    std::shared_ptr<pg::pool> m_pool;
+    read_route m_route;
     std::string m_cache_name; ///< this instance's (a reload may publish another under the id)
 };
 

@@ -19,6 +19,10 @@ class readiness_check {
     /// Why tiles cannot be served now, one line per failing backend for the client to read (no
     /// secrets, no SQL); empty when ready.
     [[nodiscard]] virtual boost::asio::awaitable<std::vector<std::string>> async_problems() const = 0;
+
+    /// What the client may also want to know when ready, one line each (the hosts of a replica
+    /// set); empty by default.
+    [[nodiscard]] virtual std::vector<std::string> details() const { return {}; }
 };
 
 } // namespace kachel::tiles

@@ -364,7 +364,9 @@ TEST_F(discovery, a_rediscovery_on_the_pool_sees_new_and_dropped_tables_and_keep
     auto const pool = ready.pools().front();
     s_db->query("DROP TABLE later_a; CREATE TABLE later_b (id integer, geom geometry(Point, 4326));"
                 "INSERT INTO later_b VALUES (1, 'SRID=4326;POINT(2 2)')");
-    auto const again = run(m_ioc, postgis::async_rediscover_database(pool, postgis::publish_config{}, ids));
+    auto const again =
+        run(m_ioc, postgis::async_rediscover_database(postgis::read_route{pool, nullptr, nullptr},
+                                                      postgis::publish_config{}, ids));
     s_db->query("DROP TABLE later_b");
     std::map<std::string, std::string> before;
     for (auto const& t : first.tables) {
