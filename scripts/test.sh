@@ -63,16 +63,16 @@ fi
 if [ "${KACHEL_SKIP_TSAN:-0}" = 1 ]; then
   echo "test.sh: phase 3 of 3 skipped (KACHEL_SKIP_TSAN=1)"
 else
-  # The database and end-to-end tests again, with kachel and the tests built with
+  # The database and end-to-end tests (and the read replicas' threads) again, with kachel and the tests built with
   # ThreadSanitizer (optimised: it runs them several times slower). A report fails the test:
   # tests/support/process.hpp reads the kachel processes' output, halt_on_error stops the tests'.
   echo "test.sh: phase 3 of 3: ThreadSanitizer build of the PostgreSQL and end-to-end tests"
   tsan_build=${KACHEL_TSAN_BUILD_DIR:-$root/build/tsan}
   cmake -S "$root" -B "$tsan_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
     -DSANITIZE=thread >/dev/null
-  cmake --build "$tsan_build" -j2 --target kachel test_pg test_e2e
+  cmake --build "$tsan_build" -j2 --target kachel test_pg test_e2e test_replicas
   ASAN_OPTIONS='' UBSAN_OPTIONS='' TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
-    ctest --test-dir "$tsan_build" --output-on-failure -j2 -R '^test_(pg|e2e)[.]' || failed=1
+    ctest --test-dir "$tsan_build" --output-on-failure -j2 -R '^(test_(pg|e2e)[.]|replicas$)' || failed=1
 fi
 [ "$failed" -eq 0 ]
 # The browser test leaves a screenshot of the web UI in "$build/artifacts".

@@ -69,7 +69,7 @@ async_connect_with_retry(asio::any_io_executor executor, connect_params const& p
                       params.sslmode.value, failure);
         auto const now = std::chrono::steady_clock::now();
         if (!is_transient_failure(failure) || now + delay > deadline) {
-            auto const hint = connection_hint(failure, params);
+            auto const hint = connection_hints(failure, params);
             std::string message = failure;
             if (is_transient_failure(failure) && attempt > 1) {
                 message += fmt::format("\n(gave up after {} attempts in {} s; --retry-timeout / "

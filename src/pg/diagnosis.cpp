@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 namespace kachel::pg {
 
@@ -152,7 +153,44 @@ std::string connection_hint(std::string_view libpq_message, connect_params const
         return "hint: the server did not answer in time (connect_timeout): check the network path and "
                "firewalls";
     }
+    if (contains(libpq_message, "session is read-only") ||
+        contains(libpq_message, "server is in hot standby mode")) {
+        return "hint: this host is a standby: discovery and LISTEN need the primary, so name it among the "
+               "hosts (or promote a standby); tile reads go to the standbys";
+    }
     return {};
+}
+
+std::string connection_hints(std::string_view libpq_message, connect_params const& params) {
+    // libpq reports each host it tried in turn, each starting `connection to server at "`.
+    constexpr std::string_view start = "connection to server at \"";
+    std::vector<std::string_view> parts;
+    for (auto at = libpq_message.find(start); at != std::string_view::npos;) {
+        auto const next = libpq_message.find(start, at + start.size());
+        parts.push_back(libpq_message.substr(at, next == std::string_view::npos ? next : next - at));
+        at = next;
+    }
+    if (parts.size() < 2) {
+        return connection_hint(libpq_message, params);
+    }
+    std::vector<std::string> hints;
+    std::string out;
+    for (auto const part : parts) {
+        auto hint = connection_hint(part, params);
+        if (hint.empty() || std::find(hints.begin(), hints.end(), hint) != hints.end()) {
+            continue;
+        }
+        // `connection to server at "db2" (10.0.0.2), port 5432 failed: ...` names the host.
+        auto const name_end = part.find(" failed:");
+        auto const host = part.substr(start.size() - 1,
+                                      name_end == std::string_view::npos ? 0 : name_end - start.size() + 1);
+        out += fmt::format("{}{} (for {})", out.empty() ? "" : "\n", hint, host);
+        hints.push_back(std::move(hint));
+    }
+    if (hints.size() == 1) {
+        return hints.front(); // the same for every host
+    }
+    return out;
 }
 
 } // namespace kachel::pg

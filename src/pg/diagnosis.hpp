@@ -18,4 +18,8 @@ namespace kachel::pg {
 /// the channel it came from; empty when no advice applies.
 [[nodiscard]] std::string connection_hint(std::string_view libpq_message, connect_params const& params);
 
+/// connection_hint for a message of several hosts (a multi-host string): one hint per different
+/// failure, each naming the host it is for; the plain hint when the hosts fail alike.
+[[nodiscard]] std::string connection_hints(std::string_view libpq_message, connect_params const& params);
+
 } // namespace kachel::pg

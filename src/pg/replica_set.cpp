@@ -107,14 +107,15 @@ std::chrono::milliseconds replica_set::next_check(std::size_t index) const {
     std::lock_guard const lock{m_mutex};
     auto const& h = m_hosts[index];
     bool const behind = h.role == "standby" && h.position < m_expected;
-    return behind ? eager_interval : check_interval;
+    bool const recent = clock::now() - m_expected_at < eager_for;
+    return behind && recent ? eager_interval : check_interval;
 }
 
 void replica_set::record(std::size_t index, std::optional<std::string> role, std::uint64_t position,
                          std::string const& error) {
     std::string log_line;
     bool warn = false;
-    std::vector<std::string> primaries;
+    std::string primaries_warning;
     {
         std::lock_guard const lock{m_mutex};
         auto& h = m_hosts[index];
@@ -152,11 +153,22 @@ void replica_set::record(std::size_t index, std::optional<std::string> role, std
                 h.caught_up = true;
             }
         }
+        std::vector<std::string> primaries;
         for (auto const& other : m_hosts) {
             if (other.up && other.role == "primary") {
                 primaries.push_back(other.label);
             }
         }
+        // Warned about once for each set of hosts that say so.
+        auto const joined = fmt::format("{}", fmt::join(primaries, ", "));
+        if (primaries.size() > 1 && joined != m_primaries) {
+            primaries_warning =
+                fmt::format("{} hosts of {} say they are the primary: {}. Only one should be; "
+                            "kachel reads from the standbys and discovers and listens on the "
+                            "one libpq finds first",
+                            primaries.size(), m_name, joined);
+        }
+        m_primaries = joined;
     }
     if (!log_line.empty()) {
         if (warn) {
@@ -165,10 +177,8 @@ void replica_set::record(std::size_t index, std::optional<std::string> role, std
             spdlog::info("{}", log_line);
         }
     }
-    if (primaries.size() > 1 && index == 0) {
-        spdlog::warn("{} hosts of {} say they are the primary: {}. Only one should be; kachel reads from "
-                     "the standbys and writes to none",
-                     primaries.size(), m_name, fmt::join(primaries, ", "));
+    if (!primaries_warning.empty()) {
+        spdlog::warn("{}", primaries_warning);
     }
 }
 
@@ -244,6 +254,7 @@ void replica_set::expect(std::uint64_t position) {
             return;
         }
         m_expected = position;
+        m_expected_at = clock::now();
     }
     asio::post(m_state->executor, [st = m_state] {
         for (auto const& t : st->timers) {
@@ -256,7 +267,9 @@ std::uint64_t replica_set::replayed_everywhere() const {
     std::lock_guard const lock{m_mutex};
     auto lowest = std::numeric_limits<std::uint64_t>::max();
     for (auto const& h : m_hosts) {
-        if (h.role == "standby") {
+        // A standby that is down does not hold changes back: back up, it serves reads only once
+        // it has replayed every position expected meanwhile (rejoin_position).
+        if (h.role == "standby" && h.up) {
             lowest = std::min(lowest, h.position);
         }
     }

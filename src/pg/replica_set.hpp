@@ -43,6 +43,8 @@ class replica_set : public std::enable_shared_from_this<replica_set> {
     /// Checks while nothing is expected, and while a position is.
     static constexpr std::chrono::milliseconds check_interval{1000};
     static constexpr std::chrono::milliseconds eager_interval{10};
+    /// How long after a position is expected the checks stay eager.
+    static constexpr std::chrono::seconds eager_for{30};
     /// A check not answered within this time marks the host down.
     static constexpr std::chrono::milliseconds check_timeout{2000};
     /// How long a read that must see a position waits for a standby when the primary cannot
@@ -82,8 +84,8 @@ class replica_set : public std::enable_shared_from_this<replica_set> {
     /// Positions up to `position` are expected on every standby: check often until they are.
     void expect(std::uint64_t position);
 
-    /// The lowest position every standby is known to have replayed (those down count with their
-    /// last one); the highest possible when there is no standby.
+    /// The lowest position every standby up is known to have replayed; the highest possible when
+    /// no standby is up.
     [[nodiscard]] std::uint64_t replayed_everywhere() const;
 
     [[nodiscard]] std::vector<host_report> report() const;
@@ -129,7 +131,11 @@ class replica_set : public std::enable_shared_from_this<replica_set> {
     mutable std::mutex m_mutex;
     std::vector<host_state> m_hosts;
     std::uint64_t m_expected = 0; ///< the highest position expect() was given
-    std::size_t m_next = 0;       ///< round-robin cursor
+    /// When expect() last raised it: a standby still behind 30 s later (its replay paused, or
+    /// far behind) is checked every second again, not every 10 ms.
+    std::chrono::steady_clock::time_point m_expected_at;
+    std::string m_primaries; ///< the hosts that said they are the primary, as last warned about
+    std::size_t m_next = 0;  ///< round-robin cursor
     std::shared_ptr<state> m_state;
 };
 

@@ -141,6 +141,11 @@ asio::awaitable<tiles::tile_result> run_once(read_route const& route, std::uint6
         }
     } catch (unavailable_error const& e) {
         co_return tiles::tile_result::failed(tiles::tile_errc::unavailable, e.what());
+    } catch (boost::system::system_error const& e) {
+        if (e.code() == asio::error::operation_aborted) {
+            throw; // the request was cancelled while it waited for a host
+        }
+        co_return tiles::tile_result::failed(tiles::tile_errc::internal, e.what());
     } catch (std::exception const& e) {
         co_return tiles::tile_result::failed(tiles::tile_errc::internal, e.what());
     }

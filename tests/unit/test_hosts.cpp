@@ -2,6 +2,7 @@
 // changes a standby may not show yet.
 
 #include "core/error.hpp"
+#include "pg/diagnosis.hpp"
 #include "pg/hosts.hpp"
 #include "tiles/change_horizon.hpp"
 
@@ -113,4 +114,24 @@ TEST(change_horizon, past_its_bound_it_keeps_one_change_per_source_at_the_highes
     EXPECT_EQ(horizon.size(), 2U);
     EXPECT_EQ(horizon.needed("a", {5, 3, 20}, 0), 100 + tiles::change_horizon::max_pending)
         << "merged: every tile of the source";
+}
+
+TEST(hosts, a_failure_of_several_hosts_gets_a_hint_for_each_way_they_failed) {
+    auto const params = parsed("host=localhost,localhost port=1,5433 dbname=d");
+    std::string const both_refused =
+        "connection to server at \"localhost\" (127.0.0.1), port 1 failed: Connection "
+        "refused\n\tIs the server running?\nconnection to server at \"localhost\" "
+        "(127.0.0.1), port 5433 failed: Connection refused\n\tIs the server running?";
+    EXPECT_EQ(pg::connection_hints(both_refused, params), pg::connection_hint(both_refused, params));
+    std::string const mixed = "connection to server at \"localhost\" (127.0.0.1), port 1 failed: Connection "
+                              "refused\n\tIs the server running?\nconnection to server at \"localhost\" "
+                              "(127.0.0.1), port 5433 failed: session is read-only";
+    auto const hints = pg::connection_hints(mixed, params);
+    auto const newline = hints.find('\n');
+    ASSERT_NE(newline, std::string::npos) << hints;
+    EXPECT_NE(hints.substr(0, newline).find("refused"), std::string::npos) << hints;
+    EXPECT_NE(hints.substr(0, newline).find("(for \"localhost\" (127.0.0.1), port 1)"), std::string::npos)
+        << hints;
+    EXPECT_NE(hints.substr(newline).find("this host is a standby"), std::string::npos) << hints;
+    EXPECT_NE(hints.substr(newline).find("port 5433)"), std::string::npos) << hints;
 }
