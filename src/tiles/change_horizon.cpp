@@ -19,14 +19,15 @@ std::uint64_t change_horizon::add(std::string source, tile_area area) {
 void change_horizon::settle(std::uint64_t last, std::uint64_t position) {
     std::lock_guard const lock{m_mutex};
     // Settled in the order they came: the unknown ones are the last entries.
-    for (auto it = m_entries.rbegin(); it != m_entries.rend(); ++it) {
-        if (it->number > last) {
+    for (std::size_t i = m_entries.size(); i-- > 0;) {
+        auto& e = m_entries[i];
+        if (e.number > last) {
             continue;
         }
-        if (it->position != unknown) {
+        if (e.position != unknown) {
             break;
         }
-        it->position = position;
+        e.position = position;
     }
 }
 
