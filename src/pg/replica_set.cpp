@@ -276,8 +276,18 @@ std::uint64_t replica_set::replayed_everywhere() const {
     return lowest;
 }
 
-std::optional<std::size_t> replica_set::pick(std::uint64_t min_position) {
+std::optional<std::size_t> replica_set::pick(std::uint64_t min_position, bool furthest) {
     std::lock_guard const lock{m_mutex};
+    if (furthest) {
+        std::optional<std::size_t> best;
+        for (std::size_t i = 0; i < m_hosts.size(); ++i) {
+            auto const& h = m_hosts[i];
+            if (h.up && h.role == "standby" && (!best || h.position > m_hosts[*best].position)) {
+                best = i;
+            }
+        }
+        return best;
+    }
     for (std::size_t n = 0; n < m_hosts.size(); ++n) {
         auto const i = (m_next + n) % m_hosts.size();
         auto const& h = m_hosts[i];
@@ -289,20 +299,29 @@ std::optional<std::size_t> replica_set::pick(std::uint64_t min_position) {
     return std::nullopt;
 }
 
+asio::awaitable<std::optional<replica_set::read_lease>> replica_set::async_standby(std::uint64_t min_position,
+                                                                                   bool furthest) {
+    // A standby that cannot give a connection leaves the rotation; the next one is tried.
+    for (std::size_t tried = 0; tried < m_hosts.size(); ++tried) {
+        auto const chosen = pick(min_position, furthest);
+        if (!chosen) {
+            break;
+        }
+        try {
+            auto conn = co_await m_hosts[*chosen].reads->async_acquire();
+            co_return read_lease{std::move(conn), chosen};
+        } catch (unavailable_error const& e) {
+            host_failed(*chosen, e.what());
+        }
+    }
+    co_return std::nullopt;
+}
+
 asio::awaitable<replica_set::read_lease> replica_set::async_acquire_read(std::uint64_t min_position) {
     if (m_target != read_target::primary_only) {
-        // A standby that cannot give a connection leaves the rotation; the next one is tried.
-        for (std::size_t tried = 0; tried < m_hosts.size(); ++tried) {
-            auto const chosen = pick(min_position);
-            if (!chosen) {
-                break;
-            }
-            try {
-                auto conn = co_await m_hosts[*chosen].reads->async_acquire();
-                co_return read_lease{std::move(conn), chosen};
-            } catch (unavailable_error const& e) {
-                host_failed(*chosen, e.what());
-            }
+        auto lease = co_await async_standby(min_position, false);
+        if (lease) {
+            co_return std::move(*lease);
         }
     }
     std::string primary_failure;
@@ -321,33 +340,23 @@ asio::awaitable<replica_set::read_lease> replica_set::async_acquire_read(std::ui
     auto const executor = co_await asio::this_coro::executor;
     asio::steady_timer pause{executor};
     auto const deadline = clock::now() + lag_wait;
-    while (min_position > 0 && clock::now() < deadline) {
-        if (pick(min_position)) {
-            break;
-        }
+    while (min_position > 0 && clock::now() < deadline && !pick(min_position, false)) {
         pause.expires_after(eager_interval);
         co_await pause.async_wait(asio::use_awaitable);
     }
-    for (std::size_t tried = 0; tried < m_hosts.size(); ++tried) {
-        auto chosen = pick(min_position);
-        if (!chosen) {
-            chosen = pick(0);
-            if (chosen && min_position > 0 && spdlog::should_log(spdlog::level::debug)) {
-                spdlog::debug("{}: a read that must see WAL {} goes to {}, at {}: the primary is not "
-                              "answering ({})",
-                              m_name, lsn_text(min_position), label(*chosen),
-                              lsn_text(report()[*chosen].position), primary_failure);
-            }
-        }
-        if (!chosen) {
-            break;
-        }
-        try {
-            auto conn = co_await m_hosts[*chosen].reads->async_acquire();
-            co_return read_lease{std::move(conn), chosen};
-        } catch (unavailable_error const& e) {
-            host_failed(*chosen, e.what());
-        }
+    auto replayed = co_await async_standby(min_position, false);
+    if (replayed) {
+        co_return std::move(*replayed);
+    }
+    if (min_position > 0) {
+        spdlog::debug(
+            "{}: a read that must see WAL {} goes to the standby furthest along: the primary is not "
+            "answering ({})",
+            m_name, lsn_text(min_position), primary_failure);
+    }
+    auto furthest = co_await async_standby(0, true);
+    if (furthest) {
+        co_return std::move(*furthest);
     }
     std::vector<std::string> why;
     if (!primary_failure.empty()) {

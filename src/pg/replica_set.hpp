@@ -121,8 +121,12 @@ class replica_set : public std::enable_shared_from_this<replica_set> {
     /// Records the outcome of a check of host `index` (under no lock).
     void record(std::size_t index, std::optional<std::string> role, std::uint64_t position,
                 std::string const& error);
-    /// The standby to read from, in turn, among those up that reached `min_position`.
-    std::optional<std::size_t> pick(std::uint64_t min_position);
+    /// The standby to read from, in turn, among those up that reached `min_position`; with
+    /// `furthest`, the one up that replayed the most, caught up or not.
+    std::optional<std::size_t> pick(std::uint64_t min_position, bool furthest);
+    /// A connection of a standby pick() chooses; nullopt when none can give one.
+    boost::asio::awaitable<std::optional<read_lease>> async_standby(std::uint64_t min_position,
+                                                                    bool furthest);
     [[nodiscard]] std::chrono::milliseconds next_check(std::size_t index) const;
 
     std::shared_ptr<pool> m_primary;

@@ -70,18 +70,9 @@ struct kachel_process {
         return test::access_logged(process->output(), path, cache);
     }
 
-    /// The sum of a metric's series whose labels hold `labels` (e.g. `outcome="applied"`).
+    /// The sum of a metric's series whose labels hold `labels`.
     [[nodiscard]] double metric(std::string const& name, std::string const& labels = {}) const {
-        auto const text = test::http_get(port, "/_/metrics").body;
-        double total = 0;
-        std::regex const line{"\n" + name + "\\{([^}]*)\\} ([0-9.e+-]+)"};
-        for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator{};
-             ++it) {
-            if ((*it)[1].str().find(labels) != std::string::npos) {
-                total += std::stod((*it)[2].str());
-            }
-        }
-        return total;
+        return test::metric_sum(port, name, labels);
     }
 
     /// Waits until the metric grows past `above`; false after 10 s.

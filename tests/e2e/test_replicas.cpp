@@ -157,16 +157,7 @@ class replicas : public ::testing::Test {
 
     /// The sum of a metric's series whose labels hold `labels`.
     static double metric(std::string const& name, std::string const& labels = {}) {
-        auto const text = test::http_get(s_port, "/_/metrics").body;
-        double total = 0;
-        std::regex const line{"\n" + name + "\\{([^}]*)\\} ([0-9.e+-]+)"};
-        for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator{};
-             ++it) {
-            if ((*it)[1].str().find(labels) != std::string::npos) {
-                total += std::stod((*it)[2].str());
-            }
-        }
-        return total;
+        return test::metric_sum(s_port, name, labels);
     }
 
     static std::string host_label(cluster const& c) {

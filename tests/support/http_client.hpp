@@ -111,4 +111,18 @@ inline std::optional<double> metric_value(unsigned short port, std::string const
     return std::stod(m[1]);
 }
 
+/// The sum of the series of a labelled metric in kachel's `/_/metrics` whose labels hold `labels`
+/// (e.g. `outcome="applied"`); 0 when there are none.
+inline double metric_sum(unsigned short port, std::string const& name, std::string const& labels = {}) {
+    auto const text = http_get(port, "/_/metrics").body;
+    double total = 0;
+    std::regex const line{"\n" + name + "\\{([^}]*)\\} ([0-9.e+-]+)"};
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator{}; ++it) {
+        if ((*it)[1].str().find(labels) != std::string::npos) {
+            total += std::stod((*it)[2].str());
+        }
+    }
+    return total;
+}
+
 } // namespace kachel::test
