@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 using namespace kachel;
 using test::run;
 namespace asio = boost::asio;
@@ -101,11 +103,28 @@ TEST(pool, a_waiter_gets_the_connection_given_back) {
 TEST(pool, a_broken_connection_is_replaced) {
     asio::io_context ioc;
     auto pool = make_pool(1, std::chrono::milliseconds{1000});
+    test::admin_connection admin{"postgres"};
+    // Ends a backend and waits until it has exited (its FATAL and the end of the stream sent).
+    auto const terminate = [&admin](std::string const& pid) {
+        admin.query("SELECT pg_terminate_backend(" + pid + ")");
+        for (int i = 0; i < 500; ++i) {
+            if (admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid).front() == "0") {
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds{10});
+        }
+        FAIL() << "backend " << pid << " still there";
+    };
+    // Ended while idle in the pool: found before use (connection::check_idle), and replaced.
     auto const first = run(ioc, backend_pid(*pool));
-    test::admin_connection{"postgres"}.query("SELECT pg_terminate_backend(" + first + ")");
-    // The next query on the killed connection fails; the one after runs on a new connection.
+    terminate(first);
+    auto const second = run(ioc, backend_pid(*pool));
+    EXPECT_NE(first, second);
+    EXPECT_EQ(pool->size(), 1U);
+    // Ended while leased: the statement fails, and the connection is not given back.
     auto const failed = run(ioc, [&]() -> asio::awaitable<bool> {
         auto conn = co_await pool->async_acquire();
+        terminate(second);
         try {
             co_await conn->async_exec("SELECT 1");
         } catch (database_error const&) {
@@ -114,8 +133,8 @@ TEST(pool, a_broken_connection_is_replaced) {
         co_return false;
     }());
     EXPECT_TRUE(failed);
-    auto const second = run(ioc, backend_pid(*pool));
-    EXPECT_NE(first, second);
+    auto const third = run(ioc, backend_pid(*pool));
+    EXPECT_NE(second, third);
     EXPECT_EQ(pool->size(), 1U);
 }
 
