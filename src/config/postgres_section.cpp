@@ -407,6 +407,76 @@ std::vector<pg::session_setting> parse_session_settings(YAML::Node const& node, 
     return out;
 }
 
+/// The host and port of a `hosts` item written as text: `db2.example`, `db2.example:5433`, or an
+/// IPv6 address, which takes no port in this form.
+std::pair<std::string, std::string> host_and_port(std::string const& text) {
+    auto const colon = text.find(':');
+    if (colon == std::string::npos || text.find(':', colon + 1) != std::string::npos) {
+        return {text, {}};
+    }
+    return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
+/// `hosts`: a list of `{host, port, role}` maps, or of `host[:port]` texts.
+std::vector<postgres_host> parse_hosts(YAML::Node const& node, std::string const& path,
+                                       yaml_context const& ctx) {
+    if (!node.IsSequence() || node.size() == 0) {
+        throw config_error{fmt_error("{}: '{}' must be a list of the primary and its standbys, each "
+                                     "{{host: db1.example, port: 5432, role: primary}} (port and role "
+                                     "optional) or \"db2.example:5432\"",
+                                     ctx.file, path)};
+    }
+    std::vector<postgres_host> out;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+        auto const item = node[i];
+        auto const dotted = fmt::format("{}[{}]", path, i);
+        postgres_host h;
+        h.origin = fmt::format("{} {}", ctx.file, dotted);
+        if (item.IsMap()) {
+            for (auto const& entry : item) {
+                auto const key = entry.first.as<std::string>();
+                auto const child = child_key(dotted, key);
+                auto text = scalar(entry.second, child, ctx).value_or("");
+                if (key == "host") {
+                    h.host = std::move(text);
+                } else if (key == "port") {
+                    h.port = std::move(text);
+                } else if (key == "role") {
+                    if (text != "primary" && text != "standby") {
+                        throw config_error{fmt_error("{}: '{}' must be primary or standby; got '{}'",
+                                                     ctx.file, child, text)};
+                    }
+                    h.role = std::move(text);
+                } else {
+                    warn_unknown_key(child, ctx);
+                }
+            }
+        } else {
+            std::tie(h.host, h.port) = host_and_port(scalar(item, dotted, ctx).value_or(""));
+        }
+        if (h.host.empty() || h.host.find_first_of(", ") != std::string::npos) {
+            throw config_error{
+                fmt_error("{}: '{}' needs one host name or address (host: db2.example)", ctx.file, dotted)};
+        }
+        if (!h.port.empty()) {
+            h.port = std::to_string(parse_integer(h.port, {ctx.file, child_key(dotted, "port")}, 1, 65535));
+        }
+        for (auto const& earlier : out) {
+            if (earlier.host == h.host && earlier.port == h.port) {
+                throw config_error{fmt_error("{}: '{}' names {}{} again ({})", ctx.file, dotted, h.host,
+                                             h.port.empty() ? "" : ":" + h.port, earlier.origin)};
+            }
+            if (earlier.role == "primary" && h.role == "primary") {
+                throw config_error{fmt_error("{}: '{}' and {} are both role: primary; a replica set has one "
+                                             "primary (the others are standbys)",
+                                             ctx.file, dotted, earlier.origin)};
+            }
+        }
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
 } // namespace
 
 std::optional<postgis::invalid_policy> parse_invalid_policy(std::string_view text) {
@@ -455,6 +525,8 @@ postgres_settings parse_postgres(YAML::Node const& node, std::string const& path
             }
         } else if (key == "session_settings") {
             out.session_settings = parse_session_settings(value, dotted, ctx);
+        } else if (key == "hosts") {
+            out.hosts = parse_hosts(value, dotted, ctx);
         } else if (key == "auto_publish") {
             auto_publish = value;
         } else if (key == "tables") {

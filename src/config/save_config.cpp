@@ -233,6 +233,20 @@ void emit_postgres(YAML::Emitter& y, settings const& s, std::size_t i,
     } else {
         y << text{without_password(entry.connection_string)};
     }
+    if (!entry.hosts.empty()) {
+        y << YAML::Key << "hosts" << YAML::Value << YAML::BeginSeq;
+        for (auto const& h : entry.hosts) {
+            y << YAML::BeginMap << YAML::Key << "host" << YAML::Value << text{h.host};
+            if (!h.port.empty()) {
+                y << YAML::Key << "port" << YAML::Value << text{h.port};
+            }
+            if (!h.role.empty()) {
+                y << YAML::Key << "role" << YAML::Value << text{h.role};
+            }
+            y << YAML::EndMap;
+        }
+        y << YAML::EndSeq;
+    }
     for (auto const& st : all_settings()) {
         if (st.scope == setting_scope::connection) {
             if (auto const value = st.show(s, i); !value.empty()) {

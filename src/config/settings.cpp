@@ -1,8 +1,60 @@
 #include "config/settings.hpp"
 
+#include "core/error.hpp"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 namespace kachel::config {
+
+namespace {
+
+void set_keyword(pg::connect_params& params, std::string const& name, std::string value) {
+    std::erase_if(params.keywords, [&](auto const& kv) { return kv.first == name; });
+    params.keywords.emplace_back(name, std::move(value));
+}
+
+/// A `hosts` list in place of the connection string's host: libpq's lists of hosts and ports,
+/// and each host's role. A host without a port gets the connection string's, else PGPORT's, else
+/// 5432, when another host names one.
+void apply_hosts(pg::connect_params& params, postgres_settings const& entry) {
+    for (auto const* name : {"host", "hostaddr"}) {
+        if (auto const value = params.keyword(name)) {
+            throw config_error{fmt_error("{}: the connection string names {} {} and 'hosts' lists the hosts: "
+                                         "keep one of the two (a URL without a host: postgresql://user@/gis)",
+                                         entry.origin, name, *value)};
+        }
+    }
+    auto fallback = params.keyword("port");
+    if (fallback && fallback->find(',') != std::string::npos) {
+        throw config_error{fmt_error("{}: the connection string names ports {} and 'hosts' lists the hosts: "
+                                     "give each host its port in 'hosts'",
+                                     entry.origin, *fallback)};
+    }
+    bool const ports_named = fallback || std::any_of(entry.hosts.begin(), entry.hosts.end(),
+                                                     [](postgres_host const& h) { return !h.port.empty(); });
+    if (!fallback) {
+        char const* env = std::getenv("PGPORT");
+        fallback = env != nullptr && *env != '\0' ? env : "5432";
+    }
+    std::vector<std::string> hosts;
+    std::vector<std::string> ports;
+    params.host_roles.clear();
+    for (auto const& h : entry.hosts) {
+        hosts.push_back(h.host);
+        ports.push_back(h.port.empty() ? *fallback : h.port);
+        params.host_roles.push_back(pg::sourced_value{h.role, h.origin});
+    }
+    set_keyword(params, "host", fmt::format("{}", fmt::join(hosts, ",")));
+    if (ports_named) {
+        set_keyword(params, "port", fmt::format("{}", fmt::join(ports, ",")));
+    }
+}
+
+} // namespace
 
 pg::connect_params settings::connect_params_for(std::size_t i) const {
     auto const& entry = postgres.at(i);
@@ -15,6 +67,9 @@ pg::connect_params settings::connect_params_for(std::size_t i) const {
     overrides.cert = entry.ssl_cert;
     overrides.key = entry.ssl_key;
     auto params = pg::make_connect_params(entry.connection_string, overrides, entry.origin);
+    if (!entry.hosts.empty()) {
+        apply_hosts(params, entry);
+    }
     params.application_name = postgres.size() == 1 ? "kachel" : fmt::format("kachel/db{}", i + 1);
     return params;
 }

@@ -17,6 +17,14 @@
 
 namespace kachel::config {
 
+/// One host of a connection's `hosts` list (docs/operations.md, "Read replicas").
+struct postgres_host {
+    std::string host;
+    std::string port;   ///< "" for the connection string's, or libpq's default
+    std::string role;   ///< "primary", "standby" or "" (not said)
+    std::string origin; ///< "config.yaml postgres.hosts[1]"
+};
+
 /// One PostgreSQL connection to publish, from the command line, DATABASE_URL or a `postgres:`
 /// entry of the config file.
 struct postgres_settings {
@@ -37,6 +45,9 @@ struct postgres_settings {
     /// `session_settings`: server settings for the tile connections, each beating kachel's default
     /// of the same name and any value from the connection's options, role or database.
     std::vector<pg::session_setting> session_settings;
+    /// `hosts`: the primary and standbys, in place of the connection string's host. Empty when
+    /// the connection string names the host(s).
+    std::vector<postgres_host> hosts;
     /// "command line argument 1", "DATABASE_URL", "config.yaml postgres[0]".
     std::string origin;
     /// What to publish (`tables`, `functions`, `auto_publish`, `default_srid`, ...).

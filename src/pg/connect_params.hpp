@@ -37,6 +37,10 @@ struct connect_params {
     sourced_value sslmode;
     /// Where the connection string came from ("command line", "DATABASE_URL", "config postgres[1]").
     std::string origin;
+    /// The role each host of the `host` list is configured with (a config file's `hosts`:
+    /// "primary", "standby" or "" for none) and where it was given. Empty when the connection
+    /// string names the hosts: libpq's lists carry no roles.
+    std::vector<sourced_value> host_roles;
 
     /// The value of an explicit keyword, if present.
     [[nodiscard]] std::optional<std::string> keyword(std::string_view name) const;

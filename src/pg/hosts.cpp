@@ -73,6 +73,10 @@ std::vector<connect_params> split_hosts(connect_params const& params) {
         set_or_erase(one, "hostaddr", item(addresses, i));
         set_or_erase(one, "port", item(ports, i));
         set_or_erase(one, "target_session_attrs", std::nullopt);
+        one.host_roles.clear();
+        if (params.host_roles.size() == count) {
+            one.host_roles.push_back(params.host_roles[i]);
+        }
         out.push_back(std::move(one));
     }
     return out;

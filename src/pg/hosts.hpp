@@ -27,7 +27,8 @@ enum class read_target {
 
 /// One connect_params per host of a multi-host string (`host=a,b port=5432,5433`, or a URL with
 /// several hosts), each with the host's own `host`, `hostaddr` and `port` and no
-/// `target_session_attrs`; the TLS files and every other keyword stay. One element for a string
+/// `target_session_attrs`, and its configured role (host_roles, one or none); the TLS files and
+/// every other keyword stay. One element for a string
 /// naming one host (or none: libpq's default). \throws config_error when the lists of hosts,
 /// addresses and ports differ in length (libpq's rule: one port serves every host).
 [[nodiscard]] std::vector<connect_params> split_hosts(connect_params const& params);

@@ -64,6 +64,9 @@ replica_set::replica_set(asio::any_io_executor executor, std::shared_ptr<pool> p
     for (auto& params : hosts) {
         host_state h;
         h.label = params.label();
+        if (params.host_roles.size() == 1) {
+            h.configured = params.host_roles.front();
+        }
         auto host_options = options;
         // application_name "kachel@localhost:5433/C2": pg_stat_activity tells the hosts apart.
         host_options.name = fmt::format("{}@{}:{}", options.name, params.keyword("host").value_or("default"),
@@ -111,11 +114,29 @@ std::chrono::milliseconds replica_set::next_check(std::size_t index) const {
     return behind && recent ? eager_interval : check_interval;
 }
 
+std::string replica_set::role_mismatch(host_state& h, std::string const& role, std::string const& name) {
+    if (h.configured.value.empty() || h.configured.value == role) {
+        h.mismatch.clear();
+        return {};
+    }
+    if (h.mismatch == role) {
+        return {};
+    }
+    h.mismatch = role;
+    return fmt::format("Host {} of {} answers as a {}, but {} says it is a {}: kachel follows the "
+                       "server ({}); correct the role once this is intended",
+                       h.label, name, role, h.configured.source, h.configured.value,
+                       role == "primary"
+                           ? "discovery and LISTEN go to it, tile reads only when no standby can"
+                           : "tile reads go to it, discovery and LISTEN to the primary");
+}
+
 void replica_set::record(std::size_t index, std::optional<std::string> role, std::uint64_t position,
                          std::string const& error) {
     std::string log_line;
     bool warn = false;
     std::string primaries_warning;
+    std::string mismatch_warning;
     {
         std::lock_guard const lock{m_mutex};
         auto& h = m_hosts[index];
@@ -145,6 +166,7 @@ void replica_set::record(std::size_t index, std::optional<std::string> role, std
             h.caught_up = false;
         }
         if (role) {
+            mismatch_warning = role_mismatch(h, *role, m_name);
             h.up = true;
             h.error.clear();
             h.role = *role;
@@ -177,8 +199,10 @@ void replica_set::record(std::size_t index, std::optional<std::string> role, std
             spdlog::info("{}", log_line);
         }
     }
-    if (!primaries_warning.empty()) {
-        spdlog::warn("{}", primaries_warning);
+    for (auto const* w : {&mismatch_warning, &primaries_warning}) {
+        if (!w->empty()) {
+            spdlog::warn("{}", *w);
+        }
     }
 }
 
@@ -378,7 +402,7 @@ std::vector<host_report> replica_set::report() const {
         out.push_back(
             host_report{h.label, h.role, h.up,
                         h.up && h.caught_up && h.role == "standby" && m_target != read_target::primary_only,
-                        h.position, h.error});
+                        h.position, h.error, h.configured.value});
     }
     return out;
 }

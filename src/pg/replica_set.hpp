@@ -25,6 +25,9 @@ struct host_report {
     bool serves_reads = false;  ///< a tile read may go to it now
     std::uint64_t position = 0; ///< WAL replayed (a standby) or inserted (the primary)
     std::string error;          ///< why it is down (first line, no secrets)
+    /// The role the config file gives it (`hosts`), "" for none: kachel follows `role`, and
+    /// names a host whose answer differs.
+    std::string configured_role;
 };
 
 /// The hosts of a connection string that names several: a primary and its streaming standbys
@@ -112,12 +115,19 @@ class replica_set : public std::enable_shared_from_this<replica_set> {
         std::uint64_t position = 0;
         std::uint64_t rejoin_position = 0; ///< what it must reach to be caught up
         std::string error;
+        /// Its role in the config file (`hosts`), value "" for none.
+        sourced_value configured;
+        /// The role it was last warned about for differing from `configured`.
+        std::string mismatch;
     };
     struct state;
 
     replica_set(boost::asio::any_io_executor executor, std::shared_ptr<pool> primary,
                 std::vector<connect_params> hosts, pool_options const& options, read_target target);
     static boost::asio::awaitable<void> watch(std::shared_ptr<replica_set> self, std::size_t index);
+    /// A warning when host `h` answers as `role` but the config says otherwise, the first time.
+    /// Under the lock.
+    static std::string role_mismatch(host_state& h, std::string const& role, std::string const& name);
     /// Records the outcome of a check of host `index` (under no lock).
     void record(std::size_t index, std::optional<std::string> role, std::uint64_t position,
                 std::string const& error);

@@ -67,8 +67,10 @@ std::vector<std::string> readiness::details() const {
             continue;
         }
         for (auto const& h : replicas->report()) {
-            out.push_back(fmt::format("host {}: {}, {}{}{}", h.label, h.role, h.up ? "up" : "down",
-                                      h.serves_reads ? ", serves reads" : "",
+            bool const differs = h.up && !h.configured_role.empty() && h.configured_role != h.role;
+            out.push_back(fmt::format("host {}: {}{}, {}{}{}", h.label, h.role,
+                                      differs ? fmt::format(" (configured as {})", h.configured_role) : "",
+                                      h.up ? "up" : "down", h.serves_reads ? ", serves reads" : "",
                                       h.up ? fmt::format(", WAL {}", pg::lsn_text(h.position))
                                            : fmt::format(" ({})", h.error)));
         }

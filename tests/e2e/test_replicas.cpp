@@ -353,6 +353,62 @@ TEST_F(replicas, two_instances_behind_a_round_robin_balancer_follow_one_change) 
     EXPECT_NE(access.find(fmt::format("127.0.0.1:{}", second_port)), std::string::npos) << access;
 }
 
+TEST_F(replicas, a_config_list_of_hosts_with_roles_follows_the_servers_and_names_each_contradicted_role) {
+    // The roles are swapped on purpose, as after a failover nobody wrote down.
+    auto const config = s_dir / "hosts.yaml";
+    std::ofstream{config} << "postgres:\n"
+                          << "  connection_string: postgresql://kachel:"
+                          << read_file(s_primary.dir / "password").substr(0, 24) << "@/" << db_name
+                          << "?sslmode=verify-full\n"
+                          << "  hosts:\n"
+                          << "    - {host: localhost, port: " << s_standby.port() << ", role: primary}\n"
+                          << "    - host: localhost\n      port: " << s_primary.port()
+                          << "\n      role: standby\n";
+    test::child_process third{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "1", "-p", "2", "--config", config.string()},
+        {{"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
+         {"DATABASE_URL", std::nullopt},
+         {"RUST_LOG", "info"}}};
+    auto const port = test::ready_port(third);
+    ASSERT_NE(port, 0) << third.output();
+    for (auto const* c : {&s_standby, &s_primary}) {
+        bool const is_standby = c == &s_standby;
+        auto const wanted =
+            fmt::format("Host {} of kachel answers as a {}, but {} postgres.hosts[{}] says it "
+                        "is a {}: kachel follows the server",
+                        host_label(*c), is_standby ? "standby" : "primary", config.string(),
+                        is_standby ? 0 : 1, is_standby ? "primary" : "standby");
+        EXPECT_TRUE(third.wait_for_output(wanted, 10s)) << wanted << "\n" << third.output();
+    }
+    // Discovery found the primary, and the tiles are read on the standby, as the servers say.
+    std::string ready;
+    auto const deadline = std::chrono::steady_clock::now() + 10s;
+    while (ready.find("serves reads") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+        ready = test::http_get(port, "/_/ready").body;
+    }
+    EXPECT_NE(
+        ready.find("host " + host_label(s_standby) + ": standby (configured as primary), up, serves reads"),
+        std::string::npos)
+        << ready;
+    EXPECT_NE(ready.find("host " + host_label(s_primary) + ": primary (configured as standby), up"),
+              std::string::npos)
+        << ready;
+    for (unsigned x = 0; x < 8; ++x) {
+        auto const r = test::http_get(port, fmt::format("/pts/3/{}/3", x));
+        ASSERT_TRUE(r.status == 200 || r.status == 204) << r.status << " " << r.body;
+    }
+    auto const standby_reads =
+        test::metric_sum(port, "kachel_postgres_reads_total", "host=\"" + host_label(s_standby) + "\"");
+    EXPECT_GE(standby_reads, 8) << third.output();
+    EXPECT_EQ(test::metric_sum(port, "kachel_postgres_reads_total", "host=\"primary\""), 0);
+    // Each warning once, not at every check.
+    auto const log = third.output();
+    EXPECT_EQ(log.find("but " + config.string() + " postgres.hosts[0]", log.find("postgres.hosts[0]") + 1),
+              std::string::npos)
+        << log;
+}
+
 TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_standby_is_promoted) {
     // Distinct tiles of zoom 12, all misses, from 4 clients until told to stop.
     std::atomic<bool> stop{false};

@@ -1,6 +1,7 @@
 #include "config/config_file.hpp"
 #include "config/env_substitution.hpp"
 #include "core/error.hpp"
+#include "pg/hosts.hpp"
 
 #include <gtest/gtest.h>
 
@@ -439,4 +440,76 @@ TEST(config_file, a_bad_budget_names_the_key_and_the_value) {
         "'postgres.tables.t.max_feature_count.0' must be a positive integer, got '-5'");
     has("      order_by: 'pop desc,,name'\n", "'postgres.tables.t.order_by' has an empty term");
     has("      order_by: []\n", "'postgres.tables.t.order_by' is empty");
+}
+
+TEST(config_file, a_hosts_list_names_the_primary_and_standbys_with_their_roles) {
+    auto const file =
+        parse_config("postgres:\n"
+                     "  connection_string: postgresql://tiles@/gis?sslmode=verify-full&port=6432\n"
+                     "  hosts:\n"
+                     "    - {host: db1.example, role: primary}\n"
+                     "    - host: db2.example\n"
+                     "      port: 5433\n"
+                     "      role: standby\n"
+                     "    - db3.example:5434\n",
+                     "k.yaml", env({}));
+    ASSERT_EQ(file.postgres.size(), 1U);
+    ASSERT_EQ(file.postgres[0].hosts.size(), 3U);
+    EXPECT_EQ(file.postgres[0].hosts[2].host, "db3.example");
+    EXPECT_EQ(file.postgres[0].hosts[2].port, "5434");
+    auto const params = settings_of(file).connect_params_for(0);
+    EXPECT_EQ(params.keyword("host"), "db1.example,db2.example,db3.example");
+    // A host without a port takes the connection string's.
+    EXPECT_EQ(params.keyword("port"), "6432,5433,5434");
+    ASSERT_EQ(params.host_roles.size(), 3U);
+    EXPECT_EQ(params.host_roles[1].value, "standby");
+    EXPECT_EQ(params.host_roles[1].source, "k.yaml postgres.hosts[1]");
+    EXPECT_EQ(params.host_roles[2].value, "");
+    // Each host keeps its own role; the rest of the string is the same for all.
+    auto const hosts = pg::split_hosts(params);
+    ASSERT_EQ(hosts.size(), 3U);
+    EXPECT_EQ(hosts[0].keyword("host"), "db1.example");
+    EXPECT_EQ(hosts[0].keyword("port"), "6432");
+    ASSERT_EQ(hosts[0].host_roles.size(), 1U);
+    EXPECT_EQ(hosts[0].host_roles[0].value, "primary");
+    EXPECT_EQ(hosts[1].keyword("dbname"), "gis");
+    EXPECT_EQ(hosts[1].keyword("sslmode"), "verify-full");
+    EXPECT_EQ(pg::primary_params(params).keyword("target_session_attrs"), "read-write");
+
+    // Without any port, libpq's default (or PGPORT) is left to libpq.
+    auto const plain =
+        parse_config("postgres:\n  connection_string: dbname=gis\n  hosts: [a, b]\n", "k.yaml", env({}));
+    auto const plain_params = settings_of(plain).connect_params_for(0);
+    EXPECT_EQ(plain_params.keyword("host"), "a,b");
+    EXPECT_EQ(plain_params.keyword("port"), std::nullopt);
+}
+
+TEST(config_file, a_bad_hosts_list_names_the_entry_and_the_fix) {
+    auto const error_of = [](std::string const& yaml) -> std::string {
+        try {
+            auto const file = parse_config(yaml, "k.yaml", env({}));
+            (void)settings_of(file).connect_params_for(0);
+        } catch (config_error const& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    auto const has = [&](std::string const& hosts, std::string const& wanted,
+                         std::string const& conn = "dbname=gis") {
+        auto const text = error_of("postgres:\n  connection_string: " + conn + "\n  hosts: " + hosts + "\n");
+        EXPECT_NE(text.find(wanted), std::string::npos) << hosts << "\n -> " << text;
+    };
+    has("[]", "k.yaml: 'postgres.hosts' must be a list of the primary and its standbys");
+    has("db1", "'postgres.hosts' must be a list");
+    has("[{host: a, role: leader}]",
+        "k.yaml: 'postgres.hosts[0].role' must be primary or standby; got 'leader'");
+    has("[{port: 5432}]", "'postgres.hosts[0]' needs one host name or address");
+    has("[a, 'b,c']", "'postgres.hosts[1]' needs one host name or address");
+    has("[a, 'b:99999']", "'postgres.hosts[1].port'");
+    has("[a, 'a']", "'postgres.hosts[1]' names a again (k.yaml postgres.hosts[0])");
+    has("[{host: a, role: primary}, {host: b, role: primary}]",
+        "'postgres.hosts[1]' and k.yaml postgres.hosts[0] are both role: primary");
+    has("[a, b]", "the connection string names host db0 and 'hosts' lists the hosts: keep one of the two",
+        "host=db0 dbname=gis");
+    has("[a, b]", "names ports 1,2 and 'hosts' lists the hosts", "port=1,2 dbname=gis");
 }

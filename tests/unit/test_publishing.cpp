@@ -272,3 +272,24 @@ TEST(save_config, archive_sections_are_written_as_given_and_read_back_the_same) 
     EXPECT_EQ(back.pmtiles->remote.reload_interval, std::chrono::seconds{0}) << "0s: never asked";
     EXPECT_FALSE(back.pmtiles->remote.connect_timeout);
 }
+
+TEST(save_config, a_hosts_list_is_written_back_with_ports_and_roles) {
+    auto const file = config::parse_config("postgres:\n"
+                                           "  connection_string: postgresql://tiles@/gis\n"
+                                           "  hosts:\n"
+                                           "    - {host: db1, role: primary}\n"
+                                           "    - db2:5433\n",
+                                           "k.yaml");
+    config::settings s;
+    file.apply_to(s);
+    auto const text = config::render_saved_config(s, {postgis::published_database{}});
+    auto const back = config::parse_config(text, "saved.yaml");
+    ASSERT_EQ(back.postgres.size(), 1U) << text;
+    ASSERT_EQ(back.postgres[0].hosts.size(), 2U) << text;
+    EXPECT_EQ(back.postgres[0].hosts[0].host, "db1");
+    EXPECT_EQ(back.postgres[0].hosts[0].port, "");
+    EXPECT_EQ(back.postgres[0].hosts[0].role, "primary");
+    EXPECT_EQ(back.postgres[0].hosts[1].host, "db2");
+    EXPECT_EQ(back.postgres[0].hosts[1].port, "5433");
+    EXPECT_EQ(back.postgres[0].hosts[1].role, "");
+}
