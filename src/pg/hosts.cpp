@@ -93,6 +93,11 @@ connect_params primary_params(connect_params params) {
     return params;
 }
 
+connect_params any_host_params(connect_params params) {
+    set_or_erase(params, "target_session_attrs", "any");
+    return params;
+}
+
 std::optional<std::uint64_t> parse_lsn(std::string_view text) noexcept {
     auto const slash = text.find('/');
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size()) {

@@ -38,6 +38,10 @@ enum class read_target {
 /// catalog and LISTEN, which a standby cannot do. A string of one host is returned as it is.
 [[nodiscard]] connect_params primary_params(connect_params params);
 
+/// The same connection string asking libpq for the first host that answers, standby or primary
+/// (`target_session_attrs=any`): the catalog is read on a standby while no primary answers.
+[[nodiscard]] connect_params any_host_params(connect_params params);
+
 /// A WAL position as PostgreSQL prints a `pg_lsn` ("16/B374D848"). nullopt for anything else.
 [[nodiscard]] std::optional<std::uint64_t> parse_lsn(std::string_view text) noexcept;
 

@@ -12,6 +12,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 namespace kachel::postgis {
 
 namespace asio = boost::asio;
@@ -27,6 +29,33 @@ std::string pool_identity(pg::connection const& conn, pg::connect_params const& 
     }
     char const* db = PQdb(conn.native_handle());
     return fmt::format("{}/{}", conn.server_address(), db == nullptr ? "" : db);
+}
+
+/// The connection that discovers the catalog of several hosts: to the primary, which libpq
+/// finds among them. When no host takes writes but one answers as a standby (the primary is
+/// down), the catalog is read on the standby, so its tiles are served at once; reloads and LISTEN
+/// wait for a primary. \returns the connection, and whether it is to the primary.
+asio::awaitable<std::pair<std::unique_ptr<pg::connection>, bool>>
+async_discovery_connection(asio::any_io_executor executor, pg::connect_params const& first,
+                           std::chrono::milliseconds retry_timeout) {
+    using result = std::pair<std::unique_ptr<pg::connection>, bool>;
+    std::string failure;
+    try {
+        auto conn = co_await pg::async_connect_with_retry(executor, first, std::chrono::milliseconds{0});
+        co_return result(std::move(conn), true);
+    } catch (database_error const& e) {
+        failure = e.what();
+    }
+    if (failure.find("session is read-only") == std::string::npos) {
+        auto conn = co_await pg::async_connect_with_retry(executor, first, retry_timeout);
+        co_return result(std::move(conn), true);
+    }
+    spdlog::warn("No host of {} takes writes now ({}): the catalog is read on a standby and its tiles "
+                 "are served from the standbys; catalog reloads and change notifications wait for a primary",
+                 first.label(), failure.substr(0, failure.find('\n')));
+    auto const any = pg::any_host_params(first);
+    auto conn = co_await pg::async_connect_with_retry(executor, any, retry_timeout);
+    co_return result(std::move(conn), false);
 }
 
 void log_connection(pg::connection const& conn, server_versions const& versions) {
@@ -280,8 +309,15 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
     pg::connect_params first = params;
     first.application_name = options.name + "/C1";
     std::unique_ptr<pg::connection> conn;
+    bool on_primary = true;
     try {
-        conn = co_await pg::async_connect_with_retry(executor, first, retry_timeout);
+        if (hosts.size() > 1 && target != pg::read_target::primary_only) {
+            auto found = co_await async_discovery_connection(executor, first, retry_timeout);
+            conn = std::move(found.first);
+            on_primary = found.second;
+        } else {
+            conn = co_await pg::async_connect_with_retry(executor, first, retry_timeout);
+        }
     } catch (database_error const& e) {
         throw database_error{fmt_error("Connecting to PostgreSQL ({}) failed: {}", params.origin, e.what())};
     }
@@ -333,7 +369,11 @@ async_publish_database(asio::any_io_executor executor, pg::connect_params params
                  pool->options().prepared_statements
                      ? pg::describe(effective)
                      : std::string{"none (prepared_statements off: no session state)"});
-    pool->adopt(std::move(conn));
+    if (on_primary) {
+        // A standby's connection stays out of the primary's pool: a read that must see a change
+        // goes there.
+        pool->adopt(std::move(conn));
+    }
     if (ready != nullptr) {
         ready->add(pool, out.replicas);
     }

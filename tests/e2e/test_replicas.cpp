@@ -2,7 +2,9 @@
 // pg_basebackup -R, replication over hostssl with verify-full), and kachel given both hosts in
 // one libpq connection string. Tile reads go to the standby; a change the standby has not
 // replayed is read from the primary and never cached stale; the primary stops under load and no
-// tile request fails; the standby is promoted and the change notifications follow it.
+// tile request fails; an instance started then serves from the standby; the standby is promoted
+// and the change notifications of both instances follow it. A config file's `hosts:` list with
+// roles the servers contradict is followed by what the servers say, and each role is named.
 //
 // The cases run in order and share the pair; the last one stops the primary.
 
@@ -451,8 +453,30 @@ TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_sta
     EXPECT_NE(ready.body.find("host " + host_label(s_primary) + ": "), std::string::npos);
     EXPECT_NE(ready.body.find(host_label(s_primary) + ": primary, down"), std::string::npos) << ready.body;
 
-    // Promoted: the notifications are listened for on it, and a change there reaches the cache.
+    // An instance started now, with the primary down, reads the catalog on the standby and serves.
+    test::child_process late{
+        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "1", "-p", "2", "--notify-changes", s_url},
+        {{"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
+         {"DATABASE_URL", std::nullopt},
+         {"RUST_LOG", "info"}}};
+    auto const late_port = test::ready_port(late);
+    ASSERT_NE(late_port, 0) << late.output();
+    EXPECT_NE(late.output().find("takes writes now"), std::string::npos) << late.output();
     auto const paris = tile_path(6, 2.35, 48.85);
+    {
+        auto const deadline = std::chrono::steady_clock::now() + 10s;
+        test::http_reply r;
+        while ((r = test::http_get(late_port, "/_/ready")).status != 200) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << r.body << late.output();
+            std::this_thread::sleep_for(50ms);
+        }
+        EXPECT_NE(r.body.find("standby, up, serves reads"), std::string::npos) << r.body;
+        auto const tile = test::http_get(late_port, paris);
+        ASSERT_EQ(tile.status, 200) << tile.body << late.output();
+        EXPECT_NE(tile.body.find("paris-v1b"), std::string::npos);
+    }
+
+    // Promoted: the notifications are listened for on it, and a change there reaches the cache.
     ASSERT_NE(test::http_get(s_port, paris).body.find("paris-v1b"), std::string::npos);
     ASSERT_EQ(
         shell(fmt::format("'{}/pg-cluster.sh' promote '{}'", KACHEL_SCRIPTS_DIR, s_standby.dir.string()),
@@ -468,10 +492,18 @@ TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_sta
     EXPECT_TRUE(std::regex_search(s_kachel->output(), std::regex{"reloaded in [0-9]+ ms: unchanged"}))
         << "a failover changed the catalog:\n"
         << s_kachel->output();
+    // The late instance's first LISTEN reaches the new primary too.
+    ASSERT_TRUE(late.wait_for_output("Following the changes", 40s)) << late.output();
     change_on(s_standby, "UPDATE pts SET name = 'paris-v2' WHERE id = 1");
     auto const after = test::http_get(s_port, paris);
     ASSERT_EQ(after.status, 200);
     EXPECT_NE(after.body.find("paris-v2"), std::string::npos) << s_kachel->output();
+    // It applies the change too: its cached tile goes, and the next one is new.
+    auto const deadline = std::chrono::steady_clock::now() + 10s;
+    while (test::http_get(late_port, paris).body.find("paris-v2") == std::string::npos) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << late.output();
+        std::this_thread::sleep_for(50ms);
+    }
 }
 
 } // namespace
