@@ -866,9 +866,17 @@ int run_copy(config::settings settings, config::copy_options options) {
         asio::co_spawn(
             ioc,
             [&r]() -> asio::awaitable<void> {
-                auto const deadline = std::chrono::steady_clock::now() + 1s;
-                for (auto const& pool : r.ready.pools()) {
-                    (void)co_await pool->async_cancel_running(deadline);
+                // Again every 100 ms until the workers are done: a statement that starts after a
+                // sweep (its connection still being made when the signal came) is cancelled by
+                // the next one.
+                asio::steady_timer pause{co_await asio::this_coro::executor};
+                while (!r.tiles_done) {
+                    auto const deadline = std::chrono::steady_clock::now() + 1s;
+                    for (auto const& pool : r.ready.pools()) {
+                        (void)co_await pool->async_cancel_running(deadline);
+                    }
+                    pause.expires_after(100ms);
+                    co_await pause.async_wait(asio::use_awaitable);
                 }
             },
             [&r](std::exception_ptr const&) { --r.cancelling; });
