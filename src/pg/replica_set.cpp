@@ -124,7 +124,7 @@ std::string replica_set::role_mismatch(host_state& h, std::string const& role, s
     }
     h.mismatch = role;
     return fmt::format("Host {} of {} answers as a {}, but {} says it is a {}: kachel follows the "
-                       "server ({}); correct the role once this is intended",
+                       "server ({}); if the change is meant to last, update the role in the config",
                        h.label, name, role, h.configured.source, h.configured.value,
                        role == "primary"
                            ? "discovery and LISTEN go to it, tile reads only when no standby can"
