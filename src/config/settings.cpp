@@ -12,11 +12,6 @@ namespace kachel::config {
 
 namespace {
 
-void set_keyword(pg::connect_params& params, std::string const& name, std::string value) {
-    std::erase_if(params.keywords, [&](auto const& kv) { return kv.first == name; });
-    params.keywords.emplace_back(name, std::move(value));
-}
-
 /// A `hosts` list in place of the connection string's host: libpq's lists of hosts and ports,
 /// and each host's role. A host without a port gets the connection string's, else PGPORT's, else
 /// 5432, when another host names one.
@@ -48,9 +43,9 @@ void apply_hosts(pg::connect_params& params, postgres_settings const& entry) {
         ports.push_back(h.port.empty() ? *fallback : h.port);
         params.host_roles.push_back(pg::sourced_value{h.role, h.origin});
     }
-    set_keyword(params, "host", fmt::format("{}", fmt::join(hosts, ",")));
+    params.set_keyword("host", fmt::format("{}", fmt::join(hosts, ",")));
     if (ports_named) {
-        set_keyword(params, "port", fmt::format("{}", fmt::join(ports, ",")));
+        params.set_keyword("port", fmt::format("{}", fmt::join(ports, ",")));
     }
 }
 

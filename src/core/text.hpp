@@ -16,6 +16,11 @@ namespace kachel {
     return s;
 }
 
+/// The text up to its first line break (a libpq message's summary).
+[[nodiscard]] constexpr std::string_view first_line(std::string_view s) noexcept {
+    return s.substr(0, s.find('\n'));
+}
+
 /// ASCII lower case of one character (names, header tokens; not locale-dependent).
 [[nodiscard]] constexpr char ascii_lower(char c) noexcept {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

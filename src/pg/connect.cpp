@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/metrics.hpp"
+#include "core/text.hpp"
 #include "pg/diagnosis.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -34,7 +35,7 @@ std::string describe_success(connection const& conn, connect_params const& param
 
 /// "connection to server at ... failed: Connection refused\n\tIs ..." -> "Connection refused".
 std::string short_reason(std::string_view failure) {
-    auto line = failure.substr(0, failure.find('\n'));
+    auto line = first_line(failure);
     if (auto const pos = line.rfind("failed: "); pos != std::string_view::npos) {
         line = line.substr(pos + 8);
     }

@@ -62,17 +62,21 @@ sourced_value effective_file(connect_params const& params, char const* keyword,
     return {fmt::format("{}/.postgresql/{}", home_directory(), default_name), "libpq's default path"};
 }
 
-void set_keyword(connect_params& params, std::string const& name, std::string const& value) {
-    for (auto& [k, v] : params.keywords) {
+} // namespace
+
+void connect_params::set_keyword(std::string const& name, std::optional<std::string> value) {
+    if (!value || value->empty()) {
+        std::erase_if(keywords, [&](auto const& kv) { return kv.first == name; });
+        return;
+    }
+    for (auto& [k, v] : keywords) {
         if (k == name) {
-            v = value;
+            v = std::move(*value);
             return;
         }
     }
-    params.keywords.emplace_back(name, value);
+    keywords.emplace_back(name, std::move(*value));
 }
-
-} // namespace
 
 std::optional<std::string> connect_params::keyword(std::string_view name) const {
     for (auto const& [k, v] : keywords) {
@@ -166,18 +170,18 @@ connect_params make_connect_params(std::string const& conninfo, tls_overrides co
         }
         params.root_cert = {system_ca_bundle(), params.root_cert.source + ", sslrootcert=system"};
         params.sslmode = {"verify-full", "implied by sslrootcert=system"};
-        set_keyword(params, "sslmode", "verify-full");
-        set_keyword(params, "sslrootcert", params.root_cert.value);
+        params.set_keyword("sslmode", "verify-full");
+        params.set_keyword("sslrootcert", params.root_cert.value);
     } else {
         if (!params.keyword("sslrootcert") && overrides.root_cert) {
-            set_keyword(params, "sslrootcert", overrides.root_cert->value);
+            params.set_keyword("sslrootcert", overrides.root_cert->value);
         }
     }
     if (!params.keyword("sslcert") && overrides.cert) {
-        set_keyword(params, "sslcert", overrides.cert->value);
+        params.set_keyword("sslcert", overrides.cert->value);
     }
     if (!params.keyword("sslkey") && overrides.key) {
-        set_keyword(params, "sslkey", overrides.key->value);
+        params.set_keyword("sslkey", overrides.key->value);
     }
     return params;
 }

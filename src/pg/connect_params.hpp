@@ -44,6 +44,8 @@ struct connect_params {
 
     /// The value of an explicit keyword, if present.
     [[nodiscard]] std::optional<std::string> keyword(std::string_view name) const;
+    /// Sets an explicit keyword (in its place when present); nullopt or "" removes it.
+    void set_keyword(std::string const& name, std::optional<std::string> value);
 
     /// "host:port/dbname" from the explicit keywords (libpq defaults shown as "default"), for
     /// metric labels and logs; never secret.

@@ -46,6 +46,11 @@ bool is_transient_failure(std::string_view libpq_message) noexcept {
                                [&](std::string_view part) { return contains(libpq_message, part); });
 }
 
+bool answered_as_standby(std::string_view libpq_message) noexcept {
+    return contains(libpq_message, "session is read-only") ||
+           contains(libpq_message, "server is in hot standby mode");
+}
+
 std::string_view failure_reason(std::string_view libpq_message) noexcept {
     if (contains(libpq_message, "Connection refused") ||
         contains(libpq_message, "accepting connections on that socket")) {
@@ -153,8 +158,7 @@ std::string connection_hint(std::string_view libpq_message, connect_params const
         return "hint: the server did not answer in time (connect_timeout): check the network path and "
                "firewalls";
     }
-    if (contains(libpq_message, "session is read-only") ||
-        contains(libpq_message, "server is in hot standby mode")) {
+    if (answered_as_standby(libpq_message)) {
         return "hint: this host is a standby: discovery and LISTEN need the primary, so name it among the "
                "hosts (or promote a standby); tile reads go to the standbys";
     }

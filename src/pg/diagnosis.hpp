@@ -11,6 +11,10 @@ namespace kachel::pg {
 /// is starting or shutting down. Authentication and TLS failures are not transient.
 [[nodiscard]] bool is_transient_failure(std::string_view libpq_message) noexcept;
 
+/// libpq's message says a host answered as a standby where the primary was asked for
+/// (`target_session_attrs=read-write`).
+[[nodiscard]] bool answered_as_standby(std::string_view libpq_message) noexcept;
+
 /// A short reason for metrics: refused, timeout, starting_up, tls, authentication, other.
 [[nodiscard]] std::string_view failure_reason(std::string_view libpq_message) noexcept;
 

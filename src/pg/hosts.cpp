@@ -8,17 +8,6 @@
 
 namespace kachel::pg {
 
-namespace {
-
-void set_or_erase(connect_params& params, std::string const& name, std::optional<std::string> value) {
-    std::erase_if(params.keywords, [&](auto const& kv) { return kv.first == name; });
-    if (value && !value->empty()) {
-        params.keywords.emplace_back(name, *value);
-    }
-}
-
-} // namespace
-
 std::vector<std::string> comma_list(std::string const& text) {
     std::vector<std::string> out;
     for (std::size_t start = 0;;) {
@@ -69,10 +58,10 @@ std::vector<connect_params> split_hosts(connect_params const& params) {
     std::vector<connect_params> out;
     for (std::size_t i = 0; i < count; ++i) {
         connect_params one = params;
-        set_or_erase(one, "host", item(hosts, i));
-        set_or_erase(one, "hostaddr", item(addresses, i));
-        set_or_erase(one, "port", item(ports, i));
-        set_or_erase(one, "target_session_attrs", std::nullopt);
+        one.set_keyword("host", item(hosts, i));
+        one.set_keyword("hostaddr", item(addresses, i));
+        one.set_keyword("port", item(ports, i));
+        one.set_keyword("target_session_attrs", std::nullopt);
         one.host_roles.clear();
         if (params.host_roles.size() == count) {
             one.host_roles.push_back(params.host_roles[i]);
@@ -88,13 +77,13 @@ connect_params primary_params(connect_params params) {
     }
     auto const target = params.keyword("target_session_attrs").value_or("any");
     if (target != "primary" && target != "read-write") {
-        set_or_erase(params, "target_session_attrs", "read-write");
+        params.set_keyword("target_session_attrs", "read-write");
     }
     return params;
 }
 
 connect_params any_host_params(connect_params params) {
-    set_or_erase(params, "target_session_attrs", "any");
+    params.set_keyword("target_session_attrs", "any");
     return params;
 }
 

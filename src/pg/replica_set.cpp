@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "pg/tls_info.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -33,10 +34,6 @@ namespace {
 constexpr char const* check_sql =
     "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
     "ELSE pg_current_wal_insert_lsn() END";
-
-std::string first_line(std::string_view text) {
-    return std::string{text.substr(0, text.find('\n'))};
-}
 
 } // namespace
 

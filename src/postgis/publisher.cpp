@@ -2,7 +2,9 @@
 
 #include "core/error.hpp"
 #include "core/metrics.hpp"
+#include "core/text.hpp"
 #include "pg/connect.hpp"
+#include "pg/diagnosis.hpp"
 #include "pg/hosts.hpp"
 #include "pg/tls_info.hpp"
 #include "postgis/discovery.hpp"
@@ -46,13 +48,13 @@ async_discovery_connection(asio::any_io_executor executor, pg::connect_params co
     } catch (database_error const& e) {
         failure = e.what();
     }
-    if (failure.find("session is read-only") == std::string::npos) {
+    if (!pg::answered_as_standby(failure)) {
         auto conn = co_await pg::async_connect_with_retry(executor, first, retry_timeout);
         co_return result(std::move(conn), true);
     }
     spdlog::warn("No host of {} takes writes now ({}): the catalog is read on a standby and its tiles "
                  "are served from the standbys; catalog reloads and change notifications wait for a primary",
-                 first.label(), failure.substr(0, failure.find('\n')));
+                 first.label(), first_line(failure));
     auto const any = pg::any_host_params(first);
     auto conn = co_await pg::async_connect_with_retry(executor, any, retry_timeout);
     co_return result(std::move(conn), false);

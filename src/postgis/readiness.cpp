@@ -1,6 +1,7 @@
 #include "postgis/readiness.hpp"
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 #include <fmt/format.h>
 
@@ -27,7 +28,7 @@ asio::awaitable<std::string> check(pg::pool& pool) {
         failure = e.what();
     }
     // First line only: libpq's details can be long, and the text goes to a client.
-    co_return failure.substr(0, failure.find('\n'));
+    co_return std::string{first_line(failure)};
 }
 
 } // namespace

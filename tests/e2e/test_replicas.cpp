@@ -128,13 +128,7 @@ class replicas : public ::testing::Test {
         if (s_setup != 0) {
             return;
         }
-        s_kachel = std::make_unique<test::child_process>(
-            std::vector<std::string>{KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "2", "-p", "8",
-                                     "--notify-changes", s_url},
-            std::map<std::string, std::optional<std::string>>{
-                {"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
-                {"DATABASE_URL", std::nullopt},
-                {"RUST_LOG", "debug"}});
+        s_kachel = start_kachel({"-W", "2", "-p", "8", "--notify-changes", s_url}, "debug");
         s_port = test::ready_port(*s_kachel);
     }
 
@@ -150,6 +144,17 @@ class replicas : public ::testing::Test {
             std::error_code ec;
             fs::remove_all(s_dir, ec);
         }
+    }
+
+    /// A kachel on a free port with `args`, trusting the pair's CA.
+    static std::unique_ptr<test::child_process> start_kachel(std::vector<std::string> args,
+                                                             std::string const& log_level) {
+        args.insert(args.begin(), {KACHEL_BINARY, "-l", "127.0.0.1:0"});
+        return std::make_unique<test::child_process>(
+            std::move(args), std::map<std::string, std::optional<std::string>>{
+                                 {"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
+                                 {"DATABASE_URL", std::nullopt},
+                                 {"RUST_LOG", log_level}});
     }
 
     void SetUp() override {
@@ -172,12 +177,13 @@ class replicas : public ::testing::Test {
         return metric("kachel_postgres_reads_total", "host=\"primary\"");
     }
 
-    /// Waits until `/_/ready` holds `text`; the last body.
-    static std::string wait_ready_with(std::string const& text, std::chrono::seconds timeout = 15s) {
+    /// Waits until `/_/ready` of the kachel on `port` holds `text`; the last body.
+    static std::string wait_ready_with(std::string const& text, unsigned short port = s_port,
+                                       std::chrono::seconds timeout = 15s) {
         auto const deadline = std::chrono::steady_clock::now() + timeout;
         std::string body;
         while (std::chrono::steady_clock::now() < deadline) {
-            body = test::http_get(s_port, "/_/ready").body;
+            body = test::http_get(port, "/_/ready").body;
             if (body.find(text) != std::string::npos) {
                 break;
             }
@@ -287,15 +293,11 @@ TEST_F(replicas, a_change_the_standby_has_not_replayed_is_read_from_the_primary_
 
 TEST_F(replicas, two_instances_behind_a_round_robin_balancer_follow_one_change) {
     ASSERT_STRNE(KACHEL_NGINX, "") << "nginx is not installed: run scripts/install-deps.sh --with-test-tools";
-    test::child_process second{
-        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "2", "-p", "4", "--notify-changes", s_url},
-        {{"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
-         {"DATABASE_URL", std::nullopt},
-         {"RUST_LOG", "debug"}}};
-    auto const second_port = test::ready_port(second);
-    ASSERT_NE(second_port, 0) << second.output();
+    auto const second = start_kachel({"-W", "2", "-p", "4", "--notify-changes", s_url}, "debug");
+    auto const second_port = test::ready_port(*second);
+    ASSERT_NE(second_port, 0) << second->output();
     // Both instances listen before the change: the second one logs it once its LISTEN is on.
-    ASSERT_TRUE(second.wait_for_output("Following the changes", 10s)) << second.output();
+    ASSERT_TRUE(second->wait_for_output("Following the changes", 10s)) << second->output();
 
     auto const d = (s_dir / "nginx").string();
     fs::create_directories(s_dir / "nginx" / "temp");
@@ -338,18 +340,18 @@ TEST_F(replicas, two_instances_behind_a_round_robin_balancer_follow_one_change) 
         ASSERT_NE(r.body.find("paris-v1"), std::string::npos);
     }
     EXPECT_EQ(test::access_logged(s_kachel->output(), tile, "hit"), 1U);
-    EXPECT_EQ(test::access_logged(second.output(), tile, "hit"), 1U);
+    EXPECT_EQ(test::access_logged(second->output(), tile, "hit"), 1U);
 
     // One change through psql: every answer through the balancer has it, from both instances.
     change_on(s_primary, "UPDATE pts SET name = 'paris-v1b' WHERE id = 1");
-    ASSERT_TRUE(second.wait_for_output("dropped 1 cached tile(s) of pts", 10s)) << second.output();
+    ASSERT_TRUE(second->wait_for_output("dropped 1 cached tile(s) of pts", 10s)) << second->output();
     for (int i = 0; i < 4; ++i) {
         auto const r = test::http_get(port, tile);
         ASSERT_EQ(r.status, 200);
         EXPECT_NE(r.body.find("paris-v1b"), std::string::npos) << "a stale tile through the balancer";
     }
     EXPECT_EQ(test::access_logged(s_kachel->output(), tile, "miss"), 2U);
-    EXPECT_EQ(test::access_logged(second.output(), tile, "miss"), 2U);
+    EXPECT_EQ(test::access_logged(second->output(), tile, "miss"), 2U);
     auto const access = read_file(d + "/access.log");
     EXPECT_NE(access.find(fmt::format("127.0.0.1:{}", s_port)), std::string::npos) << access;
     EXPECT_NE(access.find(fmt::format("127.0.0.1:{}", second_port)), std::string::npos) << access;
@@ -366,13 +368,9 @@ TEST_F(replicas, a_config_list_of_hosts_with_roles_follows_the_servers_and_names
                           << "    - {host: localhost, port: " << s_standby.port() << ", role: primary}\n"
                           << "    - host: localhost\n      port: " << s_primary.port()
                           << "\n      role: standby\n";
-    test::child_process third{
-        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "1", "-p", "2", "--config", config.string()},
-        {{"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
-         {"DATABASE_URL", std::nullopt},
-         {"RUST_LOG", "info"}}};
-    auto const port = test::ready_port(third);
-    ASSERT_NE(port, 0) << third.output();
+    auto const third = start_kachel({"-W", "1", "-p", "2", "--config", config.string()}, "info");
+    auto const port = test::ready_port(*third);
+    ASSERT_NE(port, 0) << third->output();
     for (auto const* c : {&s_standby, &s_primary}) {
         bool const is_standby = c == &s_standby;
         auto const wanted =
@@ -380,15 +378,10 @@ TEST_F(replicas, a_config_list_of_hosts_with_roles_follows_the_servers_and_names
                         "is a {}: kachel follows the server",
                         host_label(*c), is_standby ? "standby" : "primary", config.string(),
                         is_standby ? 0 : 1, is_standby ? "primary" : "standby");
-        EXPECT_TRUE(third.wait_for_output(wanted, 10s)) << wanted << "\n" << third.output();
+        EXPECT_TRUE(third->wait_for_output(wanted, 10s)) << wanted << "\n" << third->output();
     }
     // Discovery found the primary, and the tiles are read on the standby, as the servers say.
-    std::string ready;
-    auto const deadline = std::chrono::steady_clock::now() + 10s;
-    while (ready.find("serves reads") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(50ms);
-        ready = test::http_get(port, "/_/ready").body;
-    }
+    auto const ready = wait_ready_with("serves reads", port, 10s);
     EXPECT_NE(
         ready.find("host " + host_label(s_standby) + ": standby (configured as primary), up, serves reads"),
         std::string::npos)
@@ -402,10 +395,10 @@ TEST_F(replicas, a_config_list_of_hosts_with_roles_follows_the_servers_and_names
     }
     auto const standby_reads =
         test::metric_sum(port, "kachel_postgres_reads_total", "host=\"" + host_label(s_standby) + "\"");
-    EXPECT_GE(standby_reads, 8) << third.output();
+    EXPECT_GE(standby_reads, 8) << third->output();
     EXPECT_EQ(test::metric_sum(port, "kachel_postgres_reads_total", "host=\"primary\""), 0);
     // Each warning once, not at every check.
-    auto const log = third.output();
+    auto const log = third->output();
     EXPECT_EQ(log.find("but " + config.string() + " postgres.hosts[0]", log.find("postgres.hosts[0]") + 1),
               std::string::npos)
         << log;
@@ -454,25 +447,21 @@ TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_sta
     EXPECT_NE(ready.body.find(host_label(s_primary) + ": primary, down"), std::string::npos) << ready.body;
 
     // An instance started now, with the primary down, reads the catalog on the standby and serves.
-    test::child_process late{
-        {KACHEL_BINARY, "-l", "127.0.0.1:0", "-W", "1", "-p", "2", "--notify-changes", s_url},
-        {{"PGSSLROOTCERT", (s_primary.dir / "ssl/ca.crt").string()},
-         {"DATABASE_URL", std::nullopt},
-         {"RUST_LOG", "info"}}};
-    auto const late_port = test::ready_port(late);
-    ASSERT_NE(late_port, 0) << late.output();
-    EXPECT_NE(late.output().find("takes writes now"), std::string::npos) << late.output();
+    auto const late = start_kachel({"-W", "1", "-p", "2", "--notify-changes", s_url}, "info");
+    auto const late_port = test::ready_port(*late);
+    ASSERT_NE(late_port, 0) << late->output();
+    EXPECT_NE(late->output().find("takes writes now"), std::string::npos) << late->output();
     auto const paris = tile_path(6, 2.35, 48.85);
     {
         auto const deadline = std::chrono::steady_clock::now() + 10s;
         test::http_reply r;
         while ((r = test::http_get(late_port, "/_/ready")).status != 200) {
-            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << r.body << late.output();
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << r.body << late->output();
             std::this_thread::sleep_for(50ms);
         }
         EXPECT_NE(r.body.find("standby, up, serves reads"), std::string::npos) << r.body;
         auto const tile = test::http_get(late_port, paris);
-        ASSERT_EQ(tile.status, 200) << tile.body << late.output();
+        ASSERT_EQ(tile.status, 200) << tile.body << late->output();
         EXPECT_NE(tile.body.find("paris-v1b"), std::string::npos);
     }
 
@@ -493,7 +482,7 @@ TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_sta
         << "a failover changed the catalog:\n"
         << s_kachel->output();
     // The late instance's first LISTEN reaches the new primary too.
-    ASSERT_TRUE(late.wait_for_output("Following the changes", 40s)) << late.output();
+    ASSERT_TRUE(late->wait_for_output("Following the changes", 40s)) << late->output();
     change_on(s_standby, "UPDATE pts SET name = 'paris-v2' WHERE id = 1");
     auto const after = test::http_get(s_port, paris);
     ASSERT_EQ(after.status, 200);
@@ -501,7 +490,7 @@ TEST_F(replicas, the_primary_stops_under_load_without_a_failed_tile_then_the_sta
     // It applies the change too: its cached tile goes, and the next one is new.
     auto const deadline = std::chrono::steady_clock::now() + 10s;
     while (test::http_get(late_port, paris).body.find("paris-v2") == std::string::npos) {
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << late.output();
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << late->output();
         std::this_thread::sleep_for(50ms);
     }
 }
